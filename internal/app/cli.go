@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+
+	"rightsdesk/internal/config"
+)
+
+// Version is set at build time with -ldflags "-X rightsdesk/internal/app.Version=v1.2.3".
+var Version = "dev"
+
+type command struct {
+	name, summary, usage string
+	run                  func(ctx context.Context, c *cli, args []string) error
+}
+
+type cli struct {
+	env            config.Env
+	stdout, stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the portal (HTTP server and background jobs)",
+			"rightsdesk serve\n\nRuns the portal until SIGINT or SIGTERM. Settings come from the environment\n(see the README). With no DATABASE_URL it starts a private PostgreSQL in\n$RIGHTSDESK_DATA_DIR/postgres (default ./var/postgres); with no SMTP_URL\nemails go to the development mailbox ($RIGHTSDESK_DATA_DIR/mailbox and /dev/mailbox).",
+			runServe},
+		{"migrate", "apply database migrations and exit",
+			"rightsdesk migrate\n\nApplies every pending migration (rightsdesk's and River's) to DATABASE_URL,\nor to the private PostgreSQL when it is not set. serve does this on start too.",
+			runMigrate},
+		{"version", "print the version",
+			"rightsdesk version\n\nPrints the version, the Go version and the platform.",
+			runVersion},
+		{"help", "show help for a command",
+			"rightsdesk help [command]",
+			nil},
+	}
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) int {
+	c := &cli{env: env, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		c.usage(stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" || name == "-h" || name == "--help" {
+		if len(rest) == 0 {
+			c.usage(stdout)
+			return 0
+		}
+		for _, cmd := range commands() {
+			if cmd.name == rest[0] {
+				fmt.Fprintln(stdout, cmd.usage)
+				return 0
+			}
+		}
+		fmt.Fprintf(stderr, "rightsdesk: unknown command %q\n", rest[0])
+		return 2
+	}
+	for _, cmd := range commands() {
+		if cmd.name != name || cmd.run == nil {
+			continue
+		}
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fs.Usage = func() { fmt.Fprintln(stderr, cmd.usage) }
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if err := cmd.run(ctx, c, fs.Args()); err != nil {
+			fmt.Fprintf(stderr, "rightsdesk %s: %v\n", name, err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "rightsdesk: unknown command %q\n\n", name)
+	c.usage(stderr)
+	return 2
+}
+
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprintln(w, "rightsdesk — a portal for data-subject requests\n\nUsage: rightsdesk <command> [flags]\n\nCommands:")
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'rightsdesk help <command>' for details.")
+}
+
+// setup loads the configuration and the logger every long-running command uses.
+func (c *cli) setup() (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(c.env)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return cfg, slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func runServe(ctx context.Context, c *cli, _ []string) error {
+	cfg, logger, err := c.setup()
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, cfg, logger)
+}
+
+func runMigrate(ctx context.Context, c *cli, _ []string) error {
+	cfg, logger, err := c.setup()
+	if err != nil {
+		return err
+	}
+	return Migrate(ctx, cfg, logger)
+}
+
+func runVersion(_ context.Context, c *cli, _ []string) error {
+	v := Version
+	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		v = info.Main.Version
+	}
+	fmt.Fprintf(c.stdout, "rightsdesk %s (%s, %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/config"
+	"rightsdesk/internal/pglocal"
+	"rightsdesk/migrations"
+)
+
+// database opens the configured database, or starts the private one under
+// the data folder when DATABASE_URL is not set. stop releases it.
+func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool *pgxpool.Pool, stop func(), err error) {
+	dsn := cfg.DatabaseURL
+	stopPG := func() {}
+	if dsn == "" {
+		dir, err := filepath.Abs(filepath.Join(cfg.DataDir, "postgres"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("data folder: %w", err)
+		}
+		logger.Info("starting the private PostgreSQL", "dir", dir)
+		srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("private PostgreSQL: %w", err)
+		}
+		dsn = srv.ConnString("rightsdesk")
+		stopPG = func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			if err := srv.Stop(sctx); err != nil {
+				logger.Error("stop the private PostgreSQL", "error", err)
+			} else {
+				logger.Info("private PostgreSQL stopped")
+			}
+		}
+	}
+	pool, err = pgxpool.New(ctx, dsn)
+	if err != nil {
+		stopPG()
+		// The DSN may hold a password: say what failed, not the DSN.
+		return nil, nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
+	}
+	return pool, func() { pool.Close(); stopPG() }, nil
+}
+
+// Migrate applies every pending migration and returns.
+func Migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	pool, stop, err := database(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return migrations.Up(ctx, pool, logger)
+}
+
+// Serve runs the portal until ctx is done, then shuts down in order: stop
+// taking requests and let those in flight finish, stop the job workers,
+// close the database (and stop the private PostgreSQL).
+func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	pool, stop, err := database(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := migrations.Up(ctx, pool, logger); err != nil {
+		return err
+	}
+	a, err := Build(cfg, pool, logger, Options{})
+	if err != nil {
+		return err
+	}
+	if err := a.Runner.Start(ctx); err != nil {
+		return fmt.Errorf("start job workers: %w", err)
+	}
+	srv := &http.Server{
+		Addr:              cfg.ListenAddr,
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	attrs := []any{"addr", cfg.ListenAddr, "base_url", cfg.BaseURL}
+	if cfg.SMTPURL == "" {
+		attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
+	}
+	logger.Info("rightsdesk is serving", attrs...)
+
+	select {
+	case err := <-errc:
+		stopRunner(a, logger)
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Error("http shutdown", "error", err)
+	}
+	stopRunner(a, logger)
+	return nil
+}
+
+func stopRunner(a *App, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := a.Runner.Stop(ctx); err != nil {
+		logger.Error("stop job workers", "error", err)
+	}
+}

@@ -1,0 +1,254 @@
+// Package config reads rightsdesk's settings from the environment (secrets
+// also from files named by *_FILE variables) and validates them at start, so
+// a wrong value stops the process with one line naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"rightsdesk/internal/request"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	DatabaseURL     string // empty: start the private PostgreSQL under DataDir
+	DataDir         string
+	ListenAddr      string
+	BaseURL         string // no trailing slash
+	SMTPURL         string // empty: the development mailbox
+	MailFrom        string
+	PrivacyContact  string
+	OrgName         string
+	Location        *time.Location
+	EnabledTypes    []request.Type
+	VerifyEmail     bool
+	ConfirmLinkTTL  time.Duration
+	DeadlinePreset  string
+	PolicyFile      string
+	IntakeRateLimit int // per minute per client address; 0 = off
+	TrustedProxies  []netip.Prefix
+	StaffLocale     request.Locale
+	LogLevel        string
+}
+
+// Env looks a variable up; os.LookupEnv in production, a map in tests.
+type Env func(name string) (string, bool)
+
+// FromOS reads the process environment.
+func FromOS() Env { return os.LookupEnv }
+
+// Error names the variable whose value is wrong.
+type Error struct {
+	Var string
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Msg }
+
+// Load reads and validates the configuration.
+func Load(env Env) (Config, error) {
+	r := reader{env: env}
+	c := Config{
+		DatabaseURL:    r.secret("DATABASE_URL"),
+		DataDir:        r.str("RIGHTSDESK_DATA_DIR", "./var"),
+		ListenAddr:     r.str("LISTEN_ADDR", ":8080"),
+		SMTPURL:        r.secret("SMTP_URL"),
+		PrivacyContact: r.str("PRIVACY_CONTACT_EMAIL", ""),
+		OrgName:        r.str("ORG_NAME", "rightsdesk"),
+		DeadlinePreset: r.str("DEADLINE_PRESET", "default"),
+		PolicyFile:     r.str("POLICY_FILE", ""),
+		LogLevel:       r.str("LOG_LEVEL", "info"),
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return Config{}, &Error{"LISTEN_ADDR", fmt.Sprintf("want host:port such as :8080, got %q", c.ListenAddr)}
+	}
+	base, err := baseURL(r.str("BASE_URL", ""), c.ListenAddr)
+	if err != nil {
+		return Config{}, &Error{"BASE_URL", err.Error()}
+	}
+	c.BaseURL = base
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			// The URL may hold a password: never echo it.
+			return Config{}, &Error{"SMTP_URL", "want smtp://[user:pass@]host:port or smtps://..."}
+		}
+	}
+	from := r.str("MAIL_FROM", "")
+	if from == "" {
+		host, _ := url.Parse(c.BaseURL)
+		from = c.OrgName + " <no-reply@" + host.Hostname() + ">"
+	}
+	if err := checkAddress(from, true); err != nil {
+		return Config{}, &Error{"MAIL_FROM", err.Error()}
+	}
+	c.MailFrom = from
+	if c.PrivacyContact != "" {
+		if err := checkAddress(c.PrivacyContact, false); err != nil {
+			return Config{}, &Error{"PRIVACY_CONTACT_EMAIL", err.Error()}
+		}
+	}
+	if strings.ContainsAny(c.OrgName, "\r\n") {
+		return Config{}, &Error{"ORG_NAME", "must be one line"}
+	}
+	tz := r.str("TIMEZONE", "Asia/Almaty")
+	if c.Location, err = time.LoadLocation(tz); err != nil {
+		return Config{}, &Error{"TIMEZONE", fmt.Sprintf("unknown time zone %q (want an IANA name such as Asia/Almaty)", tz)}
+	}
+	if c.EnabledTypes, err = request.ParseTypes(r.str("ENABLED_TYPES", "")); err != nil {
+		return Config{}, &Error{"ENABLED_TYPES", err.Error()}
+	}
+	if c.VerifyEmail, err = parseBool(r.str("VERIFY_EMAIL", "true")); err != nil {
+		return Config{}, &Error{"VERIFY_EMAIL", err.Error()}
+	}
+	if c.ConfirmLinkTTL, err = parseDays(r.str("CONFIRM_LINK_TTL", "7d")); err != nil {
+		return Config{}, &Error{"CONFIRM_LINK_TTL", err.Error()}
+	}
+	limit := r.str("INTAKE_RATE_LIMIT", "10")
+	if c.IntakeRateLimit, err = strconv.Atoi(limit); err != nil || c.IntakeRateLimit < 0 {
+		return Config{}, &Error{"INTAKE_RATE_LIMIT", fmt.Sprintf("want a whole number of submissions per minute, 0 to switch off; got %q", limit)}
+	}
+	if c.TrustedProxies, err = parsePrefixes(r.str("TRUSTED_PROXIES", "")); err != nil {
+		return Config{}, &Error{"TRUSTED_PROXIES", err.Error()}
+	}
+	c.StaffLocale = request.Locale(r.str("STAFF_LOCALE", "ru"))
+	if !c.StaffLocale.Valid() {
+		return Config{}, &Error{"STAFF_LOCALE", fmt.Sprintf("want ru, kk or en, got %q", c.StaffLocale)}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("want debug, info, warn or error, got %q", c.LogLevel)}
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, nil
+}
+
+// reader fetches variables, remembering the first failure.
+type reader struct {
+	env Env
+	err error
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.env(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE (Docker and Kubernetes
+// secrets), refusing both at once so there is no doubt which one wins.
+func (r *reader) secret(name string) string {
+	v := r.str(name, "")
+	path := r.str(name+"_FILE", "")
+	if path == "" {
+		return v
+	}
+	if v != "" {
+		r.fail(&Error{name, "set either " + name + " or " + name + "_FILE, not both"})
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.fail(&Error{name + "_FILE", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))})
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func baseURL(raw, listen string) (string, error) {
+	if raw == "" {
+		_, port, _ := net.SplitHostPort(listen)
+		return "http://localhost:" + port, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("want an absolute http(s) URL such as https://privacy.example.kz, got %q", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("must not have a query or fragment, got %q", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func checkAddress(s string, allowName bool) error {
+	if strings.ContainsAny(s, "\r\n") {
+		return errors.New("must be one line")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil {
+		return fmt.Errorf("not an email address: %q", s)
+	}
+	if !allowName && a.Name != "" {
+		return fmt.Errorf("want a bare address such as privacy@example.kz, got %q", s)
+	}
+	return nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false, got %q", s)
+}
+
+// parseDays accepts Go durations ("36h") and whole days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("want a positive duration such as 7d or 48h, got %q", s)
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			addr, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("not an address or CIDR range: %q", part)
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("not an address or CIDR range: %q", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) Env {
+	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != ":8080" || c.BaseURL != "http://localhost:8080" {
+		t.Errorf("listen %q base %q", c.ListenAddr, c.BaseURL)
+	}
+	if c.Location.String() != "Asia/Almaty" || !c.VerifyEmail || c.IntakeRateLimit != 10 {
+		t.Errorf("unexpected defaults: %+v", c)
+	}
+	if len(c.EnabledTypes) != 7 || c.ConfirmLinkTTL != 7*24*time.Hour {
+		t.Errorf("types %v ttl %v", c.EnabledTypes, c.ConfirmLinkTTL)
+	}
+	if c.MailFrom != "rightsdesk <no-reply@localhost>" {
+		t.Errorf("MailFrom = %q", c.MailFrom)
+	}
+}
+
+func TestWrongValueNamesTheVariable(t *testing.T) {
+	cases := map[string]map[string]string{
+		"LISTEN_ADDR":           {"LISTEN_ADDR": "8080"},
+		"BASE_URL":              {"BASE_URL": "ftp://x"},
+		"SMTP_URL":              {"SMTP_URL": "http://mail:25"},
+		"MAIL_FROM":             {"MAIL_FROM": "not an address"},
+		"PRIVACY_CONTACT_EMAIL": {"PRIVACY_CONTACT_EMAIL": "Privacy <p@example.kz>"},
+		"TIMEZONE":              {"TIMEZONE": "Mars/Olympus"},
+		"ENABLED_TYPES":         {"ENABLED_TYPES": "access,teleport"},
+		"VERIFY_EMAIL":          {"VERIFY_EMAIL": "maybe"},
+		"INTAKE_RATE_LIMIT":     {"INTAKE_RATE_LIMIT": "-1"},
+		"TRUSTED_PROXIES":       {"TRUSTED_PROXIES": "10.0.0.0/33"},
+		"CONFIRM_LINK_TTL":      {"CONFIRM_LINK_TTL": "0d"},
+		"STAFF_LOCALE":          {"STAFF_LOCALE": "de"},
+		"DATABASE_URL":          {"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": "/x"},
+		"SMTP_URL_FILE":         {"SMTP_URL_FILE": "/does/not/exist"},
+	}
+	for want, env := range cases {
+		t.Run(want, func(t *testing.T) {
+			_, err := Load(envOf(env))
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != want {
+				t.Fatalf("Load(%v) = %v, want an error naming %s", env, err, want)
+			}
+		})
+	}
+}
+
+func TestSMTPPasswordNeverEchoed(t *testing.T) {
+	_, err := Load(envOf(map[string]string{"SMTP_URL": "http://user:s3cret@mail:25"}))
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("error %v must exist and must not show the password", err)
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	if err := os.WriteFile(path, []byte("postgres://app@db/rightsdesk\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(envOf(map[string]string{"DATABASE_URL_FILE": path}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://app@db/rightsdesk" {
+		t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+	}
+}
+
+func TestValuesParsed(t *testing.T) {
+	c, err := Load(envOf(map[string]string{
+		"BASE_URL": "https://privacy.example.kz/", "ENABLED_TYPES": "erasure, access",
+		"VERIFY_EMAIL": "false", "INTAKE_RATE_LIMIT": "0", "TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1",
+		"CONFIRM_LINK_TTL": "48h",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://privacy.example.kz" || c.MailFrom != "rightsdesk <no-reply@privacy.example.kz>" {
+		t.Errorf("base %q from %q", c.BaseURL, c.MailFrom)
+	}
+	if len(c.EnabledTypes) != 2 || c.EnabledTypes[0] != "erasure" || c.VerifyEmail || c.IntakeRateLimit != 0 {
+		t.Errorf("got %+v", c)
+	}
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "127.0.0.1/32" || c.ConfirmLinkTTL != 48*time.Hour {
+		t.Errorf("proxies %v ttl %v", c.TrustedProxies, c.ConfirmLinkTTL)
+	}
+}

@@ -1,0 +1,153 @@
+// Package i18n holds the translation catalogs (Russian, Kazakh, English) and
+// chooses the language of each visitor.
+package i18n
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+
+	"rightsdesk/internal/request"
+)
+
+// Catalog is every message in every supported language, loaded once.
+type Catalog struct {
+	bundle   *goi18n.Bundle
+	printers map[request.Locale]*Printer
+	keys     map[request.Locale]map[string]bool
+	matcher  language.Matcher
+}
+
+// Load reads <locale>.toml for each supported locale from fsys.
+func Load(fsys fs.FS) (*Catalog, error) {
+	bundle := goi18n.NewBundle(language.Russian)
+	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	c := &Catalog{bundle: bundle, printers: map[request.Locale]*Printer{}, keys: map[request.Locale]map[string]bool{}}
+	var tags []language.Tag
+	for _, l := range request.Locales() {
+		name := string(l) + ".toml"
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("read catalog %s: %w", name, err)
+		}
+		mf, err := bundle.ParseMessageFileBytes(b, path.Base(name))
+		if err != nil {
+			return nil, fmt.Errorf("parse catalog %s: %w", name, err)
+		}
+		keys := map[string]bool{}
+		for _, m := range mf.Messages {
+			keys[m.ID] = true
+		}
+		c.keys[l] = keys
+		c.printers[l] = &Printer{locale: l, localizer: goi18n.NewLocalizer(bundle, string(l))}
+		tags = append(tags, language.MustParse(string(l)))
+	}
+	c.matcher = language.NewMatcher(tags)
+	return c, nil
+}
+
+// Printer returns the printer for a locale (Russian for an unknown one).
+func (c *Catalog) Printer(l request.Locale) *Printer {
+	if p, ok := c.printers[l]; ok {
+		return p
+	}
+	return c.printers[request.Russian]
+}
+
+// Negotiate picks the best supported locale for an Accept-Language header,
+// Russian when nothing matches.
+func (c *Catalog) Negotiate(acceptLanguage string) request.Locale {
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return request.Russian
+	}
+	_, idx, conf := c.matcher.Match(tags...)
+	if conf == language.No {
+		return request.Russian
+	}
+	return request.Locales()[idx]
+}
+
+// Keys lists the message ids of a locale, sorted (for catalog tests).
+func (c *Catalog) Keys(l request.Locale) []string {
+	out := make([]string, 0, len(c.keys[l]))
+	for k := range c.keys[l] {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Printer translates into one language.
+type Printer struct {
+	locale    request.Locale
+	localizer *goi18n.Localizer
+}
+
+// Locale is the printer's language code.
+func (p *Printer) Locale() request.Locale { return p.locale }
+
+// Missing marks a message that is not in the catalog; tests look for it.
+const Missing = "⟦missing:"
+
+// T translates key; pairs are template data as name, value, name, value...
+func (p *Printer) T(key string, pairs ...any) string {
+	return p.localize(key, nil, pairs)
+}
+
+// N translates key with plural forms chosen by count (available as .Count).
+func (p *Printer) N(key string, count int, pairs ...any) string {
+	return p.localize(key, count, append(pairs, "Count", count))
+}
+
+func (p *Printer) localize(key string, count any, pairs []any) string {
+	var data map[string]any
+	if len(pairs) > 0 {
+		data = make(map[string]any, len(pairs)/2)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			name, _ := pairs[i].(string)
+			data[name] = pairs[i+1]
+		}
+	}
+	s, err := p.localizer.Localize(&goi18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count})
+	if err != nil || s == "" {
+		return Missing + key + "⟧"
+	}
+	return s
+}
+
+// Params translates a message whose parameters come as a map (field errors).
+func (p *Printer) Params(key string, params map[string]any) string {
+	pairs := make([]any, 0, 2*len(params))
+	for k, v := range params {
+		pairs = append(pairs, k, v)
+	}
+	return p.localize(key, nil, pairs)
+}
+
+// Date writes a calendar date the way the language writes it: "22 декабря
+// 2026 г.", "2026 жылғы 22 желтоқсан", "22 December 2026".
+func (p *Printer) Date(t time.Time) string {
+	month := p.T(fmt.Sprintf("date.month.%d", int(t.Month())))
+	return strings.TrimSpace(p.T("date.format", "Day", t.Day(), "Month", month, "Year", t.Year()))
+}
+
+// DateBy writes a deadline phrase: "не позднее 22 декабря 2026 года",
+// "2026 жылғы 22 желтоқсанға дейін", "by 22 December 2026". Kazakh needs the
+// month in the dative here, so it is a phrase of its own, not a date.
+func (p *Printer) DateBy(t time.Time) string {
+	month := p.T(fmt.Sprintf("date.month_to.%d", int(t.Month())))
+	return strings.TrimSpace(p.T("date.by", "Day", t.Day(), "Month", month, "Year", t.Year()))
+}
+
+// DateTime writes a date and a 24-hour time.
+func (p *Printer) DateTime(t time.Time) string {
+	return p.T("date.datetime", "Date", p.Date(t), "Time", t.Format("15:04"))
+}

@@ -1,0 +1,140 @@
+// Package jobs runs rightsdesk's background work as River jobs stored in
+// PostgreSQL: email delivery now, and the periodic sweeps. Jobs survive
+// restarts and crashes, and periodic ones run on one instance at a time.
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Queues.
+const (
+	QueueDefault = river.QueueDefault
+	QueueEmail   = "email"
+)
+
+// Outbox enqueues jobs inside the caller's transaction. It uses an
+// insert-only River client, so the store can be built before the workers.
+type Outbox struct {
+	client *river.Client[pgx.Tx]
+}
+
+// NewOutbox returns an outbox on pool.
+func NewOutbox(pool *pgxpool.Pool) (*Outbox, error) {
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("river insert client: %w", err)
+	}
+	return &Outbox{client: client}, nil
+}
+
+// EnqueueEmail schedules the delivery of a recorded email.
+func (o *Outbox) EnqueueEmail(ctx context.Context, tx pgx.Tx, emailID int64) error {
+	_, err := o.client.InsertTx(ctx, tx, DeliverEmailArgs{EmailID: emailID}, nil)
+	return err
+}
+
+// RetryPolicy backs off exponentially from one second up to Max, with
+// jitter so that a returning SMTP server is not hit by every job at once.
+type RetryPolicy struct {
+	Max time.Duration
+	Now func() time.Time
+}
+
+// NextRetry implements river.ClientRetryPolicy.
+func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	attempt := max(len(job.Errors), 1)
+	wait := time.Duration(math.Min(math.Pow(2, float64(attempt-1)), p.Max.Seconds()) * float64(time.Second))
+	wait = min(wait, p.Max)
+	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	return now().Add(wait)
+}
+
+// RunnerConfig is how the job runner works.
+type RunnerConfig struct {
+	Logger        *slog.Logger
+	RetryMax      time.Duration // the longest wait between delivery attempts
+	EmailWorkers  int
+	PeriodicJobs  []*river.PeriodicJob
+	PollInterval  time.Duration // 0 = River's default; tests use a short one
+	RescueStuckIn time.Duration // a job running longer is presumed lost with its instance
+}
+
+// Runner works the queues.
+type Runner struct {
+	client *river.Client[pgx.Tx]
+}
+
+// NewRunner builds the River client that executes jobs with workers.
+func NewRunner(pool *pgxpool.Pool, workers *river.Workers, cfg RunnerConfig) (*Runner, error) {
+	if cfg.EmailWorkers == 0 {
+		cfg.EmailWorkers = 5
+	}
+	if cfg.RetryMax == 0 {
+		cfg.RetryMax = 10 * time.Minute
+	}
+	if cfg.RescueStuckIn == 0 {
+		cfg.RescueStuckIn = 5 * time.Minute
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: cfg.Logger,
+		Queues: map[string]river.QueueConfig{
+			QueueDefault: {MaxWorkers: 2},
+			QueueEmail:   {MaxWorkers: cfg.EmailWorkers},
+		},
+		Workers:              workers,
+		PeriodicJobs:         cfg.PeriodicJobs,
+		RetryPolicy:          RetryPolicy{Max: cfg.RetryMax},
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        min(cfg.PollInterval, 100*time.Millisecond),
+		RescueStuckJobsAfter: cfg.RescueStuckIn,
+		JobTimeout:           2 * time.Minute,
+		ErrorHandler:         errorLogger{cfg.Logger},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return &Runner{client: client}, nil
+}
+
+// Start begins working jobs; it returns once the client is running.
+func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+
+// Stop finishes the jobs in hand and stops fetching new ones.
+func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+// Client exposes the River client (for retrying a job from the staff UI).
+func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }
+
+// errorLogger logs job failures without their arguments (which may one day
+// hold personal data) and lets River's retry policy decide what follows.
+type errorLogger struct{ log *slog.Logger }
+
+func (h errorLogger) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	if h.log != nil {
+		h.log.WarnContext(ctx, "job failed", "kind", job.Kind, "job_id", job.ID, "attempt", job.Attempt, "error", err)
+	}
+	return nil
+}
+
+func (h errorLogger) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	if h.log != nil {
+		h.log.ErrorContext(ctx, "job panicked", "kind", job.Kind, "job_id", job.ID, "panic", fmt.Sprint(panicVal), "trace", trace)
+	}
+	return nil
+}

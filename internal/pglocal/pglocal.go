@@ -1,0 +1,638 @@
+// Package pglocal runs a private PostgreSQL cluster from the machine's own
+// PostgreSQL binaries. The cluster listens only on a Unix socket in a folder
+// that only the server's user can enter, which is what makes trust
+// authentication safe. `rightsdesk serve` uses it when no DATABASE_URL is set,
+// and tests use it for one throwaway cluster per test run.
+package pglocal
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+const (
+	defaultPort     = 5432
+	defaultUser     = "rightsdesk"
+	defaultDatabase = "rightsdesk"
+
+	startTimeout = 60 * time.Second
+	stopTimeout  = 30 * time.Second
+	quitTimeout  = 10 * time.Second
+	pollInterval = 100 * time.Millisecond
+
+	logTailLines = 20
+)
+
+// Options describes the cluster to run. Only DataDir is required.
+type Options struct {
+	// DataDir is the cluster folder, e.g. ./var/postgres. It is made
+	// absolute, created when missing and initialised when it has no
+	// PG_VERSION file.
+	DataDir string
+	// SocketDir holds the Unix socket; default DataDir. It must be a folder
+	// dedicated to the server: Start makes it mode 0700.
+	SocketDir string
+	// Port only names the socket file (.s.PGSQL.<port>); default 5432.
+	// The server never listens on TCP.
+	Port int
+	// User is the superuser created by initdb; default "rightsdesk".
+	User string
+	// Database is created when missing; default "rightsdesk".
+	Database string
+	// BinDir holds initdb and postgres; default FindBinDir().
+	BinDir string
+	// Settings are extra server settings passed as -c name=value; they
+	// override the defaults (fsync=on). Tests use EphemeralSettings.
+	Settings map[string]string
+	// Logger receives the launcher's own logs; nil discards them. The
+	// server's log goes to DataDir/log/postgres.log.
+	Logger *slog.Logger
+}
+
+// Server is a running cluster. It is either a child process started by this
+// launcher or, after a crash of a previous launcher, a still-running server of
+// the same data folder that Start adopted.
+type Server struct {
+	dataDir   string
+	socketDir string
+	port      int
+	user      string
+	database  string
+	logPath   string
+	logger    *slog.Logger
+
+	pid     int
+	child   bool          // false when an already-running server was adopted
+	exited  chan struct{} // closed when the child exits
+	waitErr error         // the child's exit status, set before exited is closed
+	logFile *os.File
+
+	removeDir string // removed after the server stopped (StartTemporary)
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// settings the launcher owns: trust authentication is only safe while they hold.
+var reservedSettings = []string{"listen_addresses", "port", "unix_socket_directories", "unix_socket_permissions", "data_directory"}
+
+// Start runs the cluster described by opts, initialising it first when needed,
+// waits until it accepts connections and creates opts.Database when missing.
+// ctx bounds the start only (at most 60 s), not the server's life: call Stop.
+//
+// A postmaster.pid left by a killed run does not prevent start: when its
+// process is gone postgres replaces the file itself, when its PID now belongs
+// to an unrelated process the file is removed, and when a postgres of this
+// data folder still runs (its launcher was SIGKILLed) and answers on the
+// socket, Start adopts that server instead of failing.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	s, err := newServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+
+	binDir := opts.BinDir
+	if binDir == "" {
+		if binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	acc, err := serverAccount()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareFolders(s.dataDir, s.socketDir, acc); err != nil {
+		return nil, err
+	}
+
+	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := initdb(ctx, binDir, s.dataDir, s.user, acc, opts.Settings["fsync"] == "off", s.logger); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("check data folder %s: %w", s.dataDir, err)
+	}
+
+	adopted, err := s.adoptRunning(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !adopted {
+		if err := s.spawn(ctx, binDir, acc, opts.Settings); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.ensureDatabase(ctx); err != nil {
+		return nil, errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
+	}
+	return s, nil
+}
+
+func newServer(opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("pglocal: Options.DataDir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: data folder %q: %w", opts.DataDir, err)
+	}
+	socketDir := dataDir
+	if opts.SocketDir != "" {
+		if socketDir, err = filepath.Abs(opts.SocketDir); err != nil {
+			return nil, fmt.Errorf("pglocal: socket folder %q: %w", opts.SocketDir, err)
+		}
+	}
+	s := &Server{
+		dataDir:   dataDir,
+		socketDir: socketDir,
+		port:      cmp.Or(opts.Port, defaultPort),
+		user:      cmp.Or(opts.User, defaultUser),
+		database:  cmp.Or(opts.Database, defaultDatabase),
+		logPath:   filepath.Join(dataDir, "log", "postgres.log"),
+		logger:    opts.Logger,
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.logger = s.logger.With("component", "pglocal", "data_dir", dataDir)
+	if s.port <= 0 || s.port > 65535 {
+		return nil, fmt.Errorf("pglocal: port %d out of range", s.port)
+	}
+	// The kernel stores a socket's path in a fixed-size sun_path buffer; a
+	// longer path would make postgres fail with a far less helpful message.
+	if sock := s.socketPath(); len(sock) > maxSocketPathLen {
+		return nil, fmt.Errorf("pglocal: Unix socket path %s is %d bytes, more than the %d this OS allows: choose a shorter DataDir or SocketDir", sock, len(sock), maxSocketPathLen)
+	}
+	for name := range opts.Settings {
+		if slices.Contains(reservedSettings, strings.ToLower(name)) {
+			return nil, fmt.Errorf("pglocal: setting %q is managed by the launcher", name)
+		}
+		if !validSettingName(name) {
+			return nil, fmt.Errorf("pglocal: invalid setting name %q", name)
+		}
+	}
+	return s, nil
+}
+
+func validSettingName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ConnString returns a pgx URL for dbname as the cluster's superuser over the
+// Unix socket, e.g. postgres://rightsdesk@/rightsdesk?host=%2Fsrv%2Fvar%2Fpostgres&port=5432&sslmode=disable.
+// It works with pgx.ParseConfig, database/sql's "pgx" driver and psql.
+func (s *Server) ConnString(dbname string) string {
+	u := url.URL{
+		Scheme: "postgres",
+		User:   url.User(s.user),
+		Path:   "/" + dbname,
+		RawQuery: url.Values{
+			"host":    {s.socketDir},
+			"port":    {strconv.Itoa(s.port)},
+			"sslmode": {"disable"},
+		}.Encode(),
+	}
+	return u.String()
+}
+
+// DataDir returns the absolute cluster folder.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// SocketDir returns the absolute folder holding the Unix socket.
+func (s *Server) SocketDir() string { return s.socketDir }
+
+// Port returns the port that names the socket file.
+func (s *Server) Port() int { return s.port }
+
+// User returns the cluster's superuser.
+func (s *Server) User() string { return s.user }
+
+// Database returns the database Start made sure exists.
+func (s *Server) Database() string { return s.database }
+
+// PID returns the postmaster's process ID.
+func (s *Server) PID() int { return s.pid }
+
+// LogPath returns the file the server's own log is written to.
+func (s *Server) LogPath() string { return s.logPath }
+
+func (s *Server) socketPath() string {
+	return filepath.Join(s.socketDir, ".s.PGSQL."+strconv.Itoa(s.port))
+}
+
+// Stop shuts the server down and waits for it to exit: SIGINT (fast
+// shutdown: sessions are disconnected, data is flushed), after 30 s SIGQUIT
+// (immediate shutdown: crash recovery at the next start), then SIGKILL. A
+// cancelled ctx skips straight to SIGQUIT. Calling Stop again is a no-op.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+
+	err := s.shutdown(ctx)
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+	if err == nil {
+		s.logger.Info("postgres stopped")
+	}
+	if s.removeDir != "" {
+		if rmErr := os.RemoveAll(s.removeDir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("remove cluster folder: %w", rmErr))
+		}
+	}
+	return err
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	exited := s.exitedChan()
+	if err := s.signal(exited, syscall.SIGINT); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop postgres (pid %d): %w", s.pid, err)
+	}
+	if s.awaitExit(ctx, exited, stopTimeout) {
+		return s.exitError()
+	}
+	s.logger.Warn("postgres did not stop after SIGINT; sending SIGQUIT", "pid", s.pid)
+	s.signal(exited, syscall.SIGQUIT)
+	if s.awaitExit(context.Background(), exited, quitTimeout) {
+		return fmt.Errorf("postgres (pid %d) needed SIGQUIT to stop; it will run crash recovery at next start", s.pid)
+	}
+	s.signal(exited, syscall.SIGKILL)
+	if s.awaitExit(context.Background(), exited, quitTimeout) {
+		return fmt.Errorf("postgres (pid %d) needed SIGKILL to stop", s.pid)
+	}
+	return fmt.Errorf("postgres (pid %d) still runs after SIGKILL", s.pid)
+}
+
+func (s *Server) exitError() error {
+	if s.child && s.waitErr != nil {
+		return fmt.Errorf("postgres exited: %w (log: %s)", s.waitErr, s.logPath)
+	}
+	return nil
+}
+
+func (s *Server) signal(exited <-chan struct{}, sig syscall.Signal) error {
+	if s.hasExited(exited) {
+		return nil // its PID may already belong to another process
+	}
+	return syscall.Kill(s.pid, sig)
+}
+
+// exitedChan reports the server's exit: the child's Wait for a child, polling
+// for an adopted server, which is not our child and cannot be waited for.
+func (s *Server) exitedChan() <-chan struct{} {
+	if s.child {
+		return s.exited
+	}
+	ch := make(chan struct{})
+	go func() {
+		for processAlive(s.pid) {
+			time.Sleep(pollInterval)
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+func (s *Server) hasExited(exited <-chan struct{}) bool {
+	select {
+	case <-exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) awaitExit(ctx context.Context, exited <-chan struct{}, limit time.Duration) bool {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-exited:
+		return true
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return s.hasExited(exited)
+	}
+}
+
+// spawn runs postgres as a child process and waits until it accepts connections.
+func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra map[string]string) error {
+	if err := os.MkdirAll(filepath.Dir(s.logPath), 0o700); err != nil {
+		return fmt.Errorf("create log folder: %w", err)
+	}
+	logFile, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open postgres log: %w", err)
+	}
+	if err := acc.chown(filepath.Dir(s.logPath)); err != nil {
+		logFile.Close()
+		return err
+	}
+	if err := acc.chown(s.logPath); err != nil {
+		logFile.Close()
+		return err
+	}
+	logStart, _ := logFile.Seek(0, io.SeekEnd)
+
+	settings := map[string]string{"fsync": "on"}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	settings["listen_addresses"] = ""
+	settings["unix_socket_permissions"] = "0700"
+	args := []string{"-D", s.dataDir, "-k", s.socketDir, "-p", strconv.Itoa(s.port)}
+	for _, name := range slices.Sorted(maps.Keys(settings)) {
+		args = append(args, "-c", name+"="+settings[name])
+	}
+
+	cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
+	cmd.Dir = "/" // the caller's working folder may be closed to the server's user
+	cmd.Env = serverEnv()
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = serverProcAttr(acc)
+
+	s.exited = make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that forked the child ends, not
+		// the process; keeping this goroutine on its thread until the child
+		// exits ties the signal to our process's death only.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := <-started; err != nil {
+		logFile.Close()
+		return fmt.Errorf("run %s: %w", cmd.Path, err)
+	}
+	s.pid = cmd.Process.Pid
+	s.child = true
+	s.logFile = logFile
+	s.logger.Info("postgres starting", "pid", s.pid, "socket", s.socketPath(), "log", s.logPath)
+
+	if err := s.waitReady(ctx); err != nil {
+		exitedEarly := s.hasExited(s.exited)
+		if stopErr := s.Stop(context.Background()); stopErr != nil && !exitedEarly {
+			err = errors.Join(err, stopErr)
+		}
+		return fmt.Errorf("start postgres: %w\n%s", err, s.logTail(logStart))
+	}
+	s.logger.Info("postgres ready", "pid", s.pid)
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	var last error
+	for {
+		if last = s.ping(ctx); last == nil {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("postgres exited while starting: %v", s.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("postgres did not accept connections: %w (last attempt: %v)", ctx.Err(), last)
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Server) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.ConnString("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.Ping(ctx)
+}
+
+// adoptRunning looks at a postmaster.pid left in the data folder. It adopts
+// a live server of this folder that answers on our socket, removes the file
+// when its PID was recycled by an unrelated process (postgres would refuse to
+// start otherwise), and leaves a dead PID's file for postgres to replace.
+func (s *Server) adoptRunning(ctx context.Context) (bool, error) {
+	lock, err := readPostmasterPID(s.dataDir)
+	if err != nil || lock.pid == 0 {
+		return false, err
+	}
+	if !processAlive(lock.pid) {
+		s.logger.Info("stale postmaster.pid from a stopped server; postgres will replace it", "pid", lock.pid)
+		return false, nil
+	}
+	if !processIsPostgres(lock.pid) {
+		s.logger.Warn("postmaster.pid names a live process that is not postgres; removing the stale lock files", "pid", lock.pid)
+		for _, f := range []string{filepath.Join(s.dataDir, "postmaster.pid"), s.socketPath() + ".lock"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return false, fmt.Errorf("remove stale lock file: %w", err)
+			}
+		}
+		return false, nil
+	}
+	if lock.port != 0 && lock.port != s.port || lock.socketDir != "" && lock.socketDir != s.socketDir {
+		return false, fmt.Errorf("postgres (pid %d) already runs on data folder %s with socket folder %s and port %d, not %s and %d: stop it first (kill -INT %d)",
+			lock.pid, s.dataDir, lock.socketDir, lock.port, s.socketDir, s.port, lock.pid)
+	}
+
+	// The old server may still be starting or shutting down (Pdeathsig sends
+	// it SIGINT when its launcher dies): wait until it answers or is gone.
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		if same, err := s.servesDataDir(ctx); err == nil && same {
+			s.pid = lock.pid
+			s.logger.Warn("adopted a postgres left running by a previous launcher", "pid", lock.pid)
+			return true, nil
+		}
+		if !processAlive(lock.pid) {
+			s.logger.Info("previous postgres exited; starting a new one", "pid", lock.pid)
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("postgres (pid %d) holds data folder %s but does not accept connections on %s: stop it (kill -INT %d); its log: %s",
+				lock.pid, s.dataDir, s.socketPath(), lock.pid, s.logPath)
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Server) servesDataDir(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.ConnString("postgres"))
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var dir string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('data_directory')").Scan(&dir); err != nil {
+		return false, err
+	}
+	a, errA := os.Stat(dir)
+	b, errB := os.Stat(s.dataDir)
+	return errA == nil && errB == nil && os.SameFile(a, b), nil
+}
+
+type postmasterLock struct {
+	pid       int
+	port      int
+	socketDir string
+}
+
+// readPostmasterPID parses DataDir/postmaster.pid: PID, data folder, start
+// time, port, first socket folder, ... one per line.
+func readPostmasterPID(dataDir string) (postmasterLock, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if errors.Is(err, os.ErrNotExist) {
+		return postmasterLock{}, nil
+	}
+	if err != nil {
+		return postmasterLock{}, fmt.Errorf("read postmaster.pid: %w", err)
+	}
+	lines := strings.Split(string(data), "\n")
+	var lock postmasterLock
+	lock.pid, _ = strconv.Atoi(strings.TrimSpace(lines[0]))
+	if len(lines) > 4 {
+		lock.port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+		lock.socketDir = strings.TrimSpace(lines[4])
+	}
+	if lock.pid < 0 {
+		lock.pid = -lock.pid // a single-user backend writes its PID negated
+	}
+	return lock, nil
+}
+
+func (s *Server) ensureDatabase(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.ConnString("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to create database %q: %w", s.database, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", s.database).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %q: %w", s.database, err)
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{s.database}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: created concurrently
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %q: %w", s.database, err)
+	}
+	s.logger.Info("database created", "database", s.database)
+	return nil
+}
+
+// initdb creates the cluster. Trust authentication is safe here: there is no
+// TCP listener and the socket sits in a folder only the server's user (and
+// root) can enter.
+func initdb(ctx context.Context, binDir, dataDir, user string, acc *account, noSync bool, logger *slog.Logger) error {
+	run := func(locale string) ([]byte, error) {
+		args := []string{"-D", dataDir, "-U", user, "-A", "trust", "-E", "UTF8", locale}
+		if noSync {
+			args = append(args, "--no-sync")
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...)
+		cmd.Dir = "/"
+		cmd.Env = serverEnv()
+		cmd.SysProcAttr = initdbProcAttr(acc)
+		return cmd.CombinedOutput()
+	}
+	logger.Info("initialising cluster", "bin_dir", binDir)
+	out, err := run("--locale=C.UTF-8")
+	if err != nil && bytes.Contains(bytes.ToLower(out), []byte("locale")) {
+		// Older C libraries have no C.UTF-8; the C locale sorts the same way.
+		logger.Warn("initdb refused locale C.UTF-8; retrying with --no-locale", "output", lastLines(string(out), 3))
+		out, err = run("--no-locale")
+	}
+	if err != nil {
+		return fmt.Errorf("initdb %s: %w\n%s", dataDir, err, lastLines(string(out), logTailLines))
+	}
+	return nil
+}
+
+// serverEnv is our environment without PG* variables, which would otherwise
+// steer initdb and postgres (PGDATA, PGPORT, ...).
+func serverEnv() []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "PG")
+	})
+}
+
+// logTail returns the last lines the server logged since offset, for errors.
+func (s *Server) logTail(offset int64) string {
+	f, err := os.Open(s.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const maxBytes = 8 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size()-offset > maxBytes {
+		offset = fi.Size() - maxBytes
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	data, _ := io.ReadAll(f)
+	if len(data) == 0 {
+		return ""
+	}
+	return "postgres log (" + s.logPath + "):\n" + lastLines(string(data), logTailLines)
+}
+
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

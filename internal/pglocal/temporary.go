@@ -1,0 +1,42 @@
+package pglocal
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+// EphemeralSettings trades durability for speed, for clusters whose data may
+// be lost: test runs.
+func EphemeralSettings() map[string]string {
+	return map[string]string{
+		"fsync":              "off",
+		"synchronous_commit": "off",
+		"full_page_writes":   "off",
+		// One cluster serves every test package of a run, in parallel.
+		"max_connections": "300",
+	}
+}
+
+// StartTemporary starts a throwaway cluster with EphemeralSettings in a new
+// temporary folder; Stop removes the folder. The folder is short (under
+// os.TempDir) because the socket lives in it.
+func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
+	dir, err := os.MkdirTemp("", "rdpg-")
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: create temporary cluster folder: %w", err)
+	}
+	s, err := Start(ctx, Options{
+		DataDir:  dir,
+		Database: "postgres",
+		Settings: EphemeralSettings(),
+		Logger:   logger,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.removeDir = dir
+	return s, nil
+}

@@ -1,0 +1,121 @@
+// Command withpg runs a command against one throwaway PostgreSQL cluster, so a
+// whole test run shares a single cluster:
+//
+//	go run ./internal/pglocal/withpg -- go test ./...
+//
+// The cluster lives in a new temporary folder with durability turned off. Its
+// superuser URL (database "postgres") is exported to the command as
+// RIGHTSDESK_TEST_DATABASE_URL. When the command ends, or withpg gets SIGINT
+// or SIGTERM, the cluster is stopped and its folder removed; withpg exits with
+// the command's exit code.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"rightsdesk/internal/pglocal"
+)
+
+const envURL = "RIGHTSDESK_TEST_DATABASE_URL"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	verbose := flag.Bool("v", false, "log the cluster's start and stop")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: withpg [-v] -- command [args...]\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// Registered before the cluster starts: a signal must never end withpg
+	// before it has stopped the cluster and removed its folder.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	startCtx, cancelStart := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	srv, err := pglocal.StartTemporary(startCtx, logger)
+	cancelStart()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+		return 1
+	}
+	code := runCommand(flag.Args(), srv.ConnString("postgres"), signals)
+	if err := srv.Stop(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// runCommand runs args with stdio passed through and returns its exit code.
+// Signals are forwarded to it (the first as sent, a second one kills it).
+func runCommand(args []string, url string, signals <-chan os.Signal) int {
+	select {
+	case sig := <-signals:
+		return exitCodeForSignal(sig)
+	default:
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), envURL+"="+url)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+		return 127
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	forwarded := 0
+	for {
+		select {
+		case err := <-done:
+			var exitErr *exec.ExitError
+			if err != nil && !errors.As(err, &exitErr) {
+				fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+				return 1
+			}
+			return exitCode(cmd.ProcessState)
+		case sig := <-signals:
+			forwarded++
+			if forwarded == 1 {
+				cmd.Process.Signal(sig)
+			} else {
+				cmd.Process.Kill()
+			}
+		}
+	}
+}
+
+func exitCode(state *os.ProcessState) int {
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()) // as a shell reports it
+	}
+	return state.ExitCode()
+}
+
+func exitCodeForSignal(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}

@@ -1,0 +1,279 @@
+package request
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+
+	"rightsdesk/internal/deadline"
+)
+
+// Request is a stored request as the rest of the application sees it.
+type Request struct {
+	ID           int64
+	Reference    string
+	Type         Type
+	Status       Status
+	Locale       Locale
+	ReceivedAt   time.Time
+	ConfirmedAt  time.Time
+	DueAt        time.Time
+	Rule         string
+	LegalRef     string
+	RuleBasis    string
+	FullName     string
+	Email        string
+	Phone        string
+	AccountID    string
+	Details      string
+	OnBehalf     bool
+	SubjectName  string
+	Relationship Relationship
+	AccessScope  string
+	Correction   string
+	Processing   string
+	DuplicateOf  int64 // 0 when the request is not linked to an earlier one
+}
+
+// Email kinds the intake produces.
+const (
+	EmailAcknowledgement = "acknowledgement"
+	EmailStaffNew        = "staff_new"
+)
+
+// OutboxEmail is a rendered email to record and deliver with a change.
+// Secrets hold link tokens that are substituted into the bodies only when the
+// message is sent (see the emails table).
+type OutboxEmail struct {
+	Kind      string
+	MessageID string
+	To        string
+	Locale    Locale
+	Subject   string
+	Text      string
+	HTML      string
+	Secrets   map[string]string
+}
+
+// NewRequest is everything the store writes in the intake transaction.
+type NewRequest struct {
+	Request          Request
+	StatusTokenHash  []byte
+	ConfirmTokenHash []byte // nil when verification is off
+	ConfirmExpiresAt time.Time
+	Emails           []OutboxEmail
+}
+
+// Repository persists requests. CreateRequest writes the request, its
+// "received" event, its emails and their delivery jobs in one transaction; it
+// links the request to an open one of the same person and type, if any, and
+// returns ErrReferenceTaken when the reference already exists.
+type Repository interface {
+	CreateRequest(ctx context.Context, nr NewRequest) (Request, error)
+}
+
+// ErrReferenceTaken means a freshly drawn reference collided with a stored one.
+var ErrReferenceTaken = errors.New("reference already taken")
+
+// Composer renders an email of a kind, in a locale, from template data.
+type Composer interface {
+	Compose(kind string, locale Locale, data map[string]any) (subject, text, html string, err error)
+}
+
+// Clock tells the time; tests pass a fixed one.
+type Clock interface{ Now() time.Time }
+
+// Deadlines gives the due date of a request.
+type Deadlines interface {
+	Due(in deadline.Input) (deadline.Result, error)
+}
+
+// Secret placeholders stand in email bodies for link tokens until delivery.
+// They are made of characters that HTML and URL escaping leave untouched.
+const (
+	SecretStatus  = "status"
+	SecretConfirm = "confirm"
+)
+
+// SecretPlaceholder is the text that stands for the named secret in a body.
+func SecretPlaceholder(name string) string { return "__RDSECRET_" + name + "__" }
+
+// Links builds the absolute URLs that emails and API answers carry.
+type Links struct{ BaseURL string }
+
+// Status is the requester's status page for a token.
+func (l Links) Status(token string) string { return l.BaseURL + "/s/" + token }
+
+// Confirm is the confirmation link for a token.
+func (l Links) Confirm(token string) string { return l.BaseURL + "/confirm/" + token }
+
+// Host is the host name of the base URL, used to qualify Message-IDs.
+func (l Links) Host() string {
+	if u, err := url.Parse(l.BaseURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "rightsdesk.invalid"
+}
+
+// Staff is the staff page of a request.
+func (l Links) Staff(reference string) string { return l.BaseURL + "/staff/requests/" + reference }
+
+// IntakeConfig is how a deployment takes requests.
+type IntakeConfig struct {
+	VerifyEmail    bool
+	ConfirmFor     time.Duration // how long a confirmation link stays valid
+	PrivacyContact string
+	StaffLocale    Locale
+	OrgName        string
+}
+
+// Intake accepts new requests.
+type Intake struct {
+	Validator *Validator
+	Repo      Repository
+	Composer  Composer
+	Deadlines Deadlines
+	Clock     Clock
+	Links     Links
+	Config    IntakeConfig
+	Random    io.Reader // nil = crypto/rand
+}
+
+// Receipt is what the requester is told once the request is stored.
+type Receipt struct {
+	Reference  string    `json:"reference"`
+	Status     Status    `json:"status"`
+	ReceivedAt time.Time `json:"received_at"`
+	DueAt      time.Time `json:"due_at"`
+	StatusURL  string    `json:"status_url"`
+	// StatusToken lets the web layer send the person straight to their pages.
+	StatusToken string `json:"-"`
+}
+
+// Submit validates a submission and stores it with its deadline, event and
+// emails. Invalid input returns a *ValidationError and stores nothing.
+func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Receipt, error) {
+	s.Normalize()
+	if err := in.Validator.Validate(&s); err != nil {
+		return Receipt{}, err
+	}
+	if s.Locale == "" {
+		s.Locale = fallback
+	}
+	now := in.Clock.Now()
+	due, err := in.Deadlines.Due(deadline.Input{Type: string(s.Type), ReceivedAt: now})
+	if err != nil {
+		return Receipt{}, fmt.Errorf("due date for %s: %w", s.Type, err)
+	}
+	status := New
+	if in.Config.VerifyEmail {
+		status = Unverified
+	}
+	req := Request{
+		Type: s.Type, Status: status, Locale: s.Locale, ReceivedAt: now,
+		DueAt: due.DueAt, Rule: due.Rule, LegalRef: due.LegalRef, RuleBasis: due.Basis,
+		FullName: s.FullName, Email: s.Email, Phone: s.Phone, AccountID: s.AccountID,
+		Details: s.Details, OnBehalf: s.OnBehalf, SubjectName: s.SubjectName,
+		Relationship: s.Relationship, AccessScope: s.AccessScope,
+		Correction: s.Correction, Processing: s.Processing,
+	}
+
+	// A collision among 2^55 references is all but impossible; retrying a few
+	// times keeps it from ever reaching the person.
+	for attempt := 0; ; attempt++ {
+		nr, statusToken, err := in.prepare(req)
+		if err != nil {
+			return Receipt{}, err
+		}
+		stored, err := in.Repo.CreateRequest(ctx, nr)
+		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return Receipt{}, fmt.Errorf("store request: %w", err)
+		}
+		return Receipt{
+			Reference: stored.Reference, Status: stored.Status,
+			ReceivedAt: stored.ReceivedAt, DueAt: stored.DueAt,
+			StatusURL: in.Links.Status(statusToken), StatusToken: statusToken,
+		}, nil
+	}
+}
+
+// prepare draws the reference and tokens and renders the intake emails.
+func (in *Intake) prepare(req Request) (NewRequest, string, error) {
+	ref, err := NewReference(in.Random)
+	if err != nil {
+		return NewRequest{}, "", err
+	}
+	req.Reference = ref
+	statusToken, err := NewToken(in.Random)
+	if err != nil {
+		return NewRequest{}, "", err
+	}
+	nr := NewRequest{Request: req, StatusTokenHash: statusToken.Hash}
+	secrets := map[string]string{SecretStatus: statusToken.Plain}
+	data := map[string]any{
+		"Org":       in.Config.OrgName,
+		"Reference": req.Reference,
+		"Type":      string(req.Type),
+		"DueAt":     req.DueAt,
+		"StatusURL": in.Links.Status(SecretPlaceholder(SecretStatus)),
+		"Verify":    in.Config.VerifyEmail,
+		"OnBehalf":  req.OnBehalf,
+	}
+	if in.Config.VerifyEmail {
+		confirm, err := NewToken(in.Random)
+		if err != nil {
+			return NewRequest{}, "", err
+		}
+		nr.ConfirmTokenHash = confirm.Hash
+		nr.ConfirmExpiresAt = req.ReceivedAt.Add(in.Config.ConfirmFor)
+		secrets[SecretConfirm] = confirm.Plain
+		data["ConfirmURL"] = in.Links.Confirm(SecretPlaceholder(SecretConfirm))
+		data["ConfirmBy"] = nr.ConfirmExpiresAt
+	}
+
+	ack, err := in.compose(EmailAcknowledgement, req.Email, req.Locale, data)
+	if err != nil {
+		return NewRequest{}, "", err
+	}
+	ack.Secrets = secrets
+	nr.Emails = append(nr.Emails, ack)
+
+	if in.Config.PrivacyContact != "" {
+		staffData := map[string]any{
+			"Org":       in.Config.OrgName,
+			"Reference": req.Reference,
+			"Type":      string(req.Type),
+			"DueAt":     req.DueAt,
+			"StaffURL":  in.Links.Staff(req.Reference),
+			"Verify":    in.Config.VerifyEmail,
+			"OnBehalf":  req.OnBehalf,
+		}
+		notice, err := in.compose(EmailStaffNew, in.Config.PrivacyContact, in.Config.StaffLocale, staffData)
+		if err != nil {
+			return NewRequest{}, "", err
+		}
+		nr.Emails = append(nr.Emails, notice)
+	}
+	return nr, statusToken.Plain, nil
+}
+
+func (in *Intake) compose(kind, to string, locale Locale, data map[string]any) (OutboxEmail, error) {
+	subject, text, html, err := in.Composer.Compose(kind, locale, data)
+	if err != nil {
+		return OutboxEmail{}, fmt.Errorf("compose %s email: %w", kind, err)
+	}
+	id, err := NewToken(in.Random)
+	if err != nil {
+		return OutboxEmail{}, err
+	}
+	return OutboxEmail{
+		Kind: kind, To: to, Locale: locale, Subject: subject, Text: text, HTML: html,
+		MessageID: id.Plain[:26] + "@" + in.Links.Host(),
+	}, nil
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/request"
+)
+
+// insertEmails records the emails of an event and enqueues their delivery.
+func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) error {
+	for _, e := range emails {
+		var secrets map[string]string
+		if len(e.Secrets) > 0 {
+			secrets = e.Secrets
+		}
+		var id int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
+				subject, body_text, body_html, secrets, created_at)
+			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			RETURNING id`,
+			requestID, eventID, e.Kind, e.To, e.Locale, e.MessageID,
+			e.Subject, e.Text, e.HTML, secrets, at).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("insert %s email: %w", e.Kind, err)
+		}
+		if err := s.outbox.EnqueueEmail(ctx, tx, id); err != nil {
+			return fmt.Errorf("enqueue %s email: %w", e.Kind, err)
+		}
+	}
+	return nil
+}
+
+// Email delivery states.
+const (
+	EmailQueued = "queued"
+	EmailSent   = "sent"
+	EmailFailed = "failed"
+)
+
+// Email is a recorded email.
+type Email struct {
+	ID            int64
+	RequestID     int64
+	Kind          string
+	To            string
+	Locale        request.Locale
+	MessageID     string
+	Subject       string
+	Text          string
+	HTML          string
+	Secrets       map[string]string
+	State         string
+	Attempts      int
+	LastError     string
+	CreatedAt     time.Time
+	LastAttemptAt time.Time
+	SentAt        time.Time
+}
+
+const emailColumns = `id, coalesce(request_id, 0), kind, recipient, locale, message_id, subject,
+	body_text, body_html, coalesce(secrets, '{}'), state, attempts, last_error, created_at,
+	coalesce(last_attempt_at, 'epoch'), coalesce(sent_at, 'epoch')`
+
+func scanEmail(row pgx.Row) (Email, error) {
+	var e Email
+	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.To, &e.Locale, &e.MessageID, &e.Subject,
+		&e.Text, &e.HTML, &e.Secrets, &e.State, &e.Attempts, &e.LastError, &e.CreatedAt,
+		&e.LastAttemptAt, &e.SentAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	e.LastAttemptAt = zeroEpoch(e.LastAttemptAt)
+	e.SentAt = zeroEpoch(e.SentAt)
+	return e, err
+}
+
+func zeroEpoch(t time.Time) time.Time {
+	if t.Equal(time.Unix(0, 0)) {
+		return time.Time{}
+	}
+	return t
+}
+
+// Email returns one recorded email.
+func (s *Store) Email(ctx context.Context, id int64) (Email, error) {
+	return scanEmail(s.pool.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = $1`, id))
+}
+
+// EmailsOfRequest lists a request's emails, oldest first.
+func (s *Store) EmailsOfRequest(ctx context.Context, requestID int64) ([]Email, error) {
+	return s.listEmails(ctx, `SELECT `+emailColumns+` FROM emails WHERE request_id = $1 ORDER BY id`, requestID)
+}
+
+// RecentEmails lists the newest emails, for the development mailbox.
+func (s *Store) RecentEmails(ctx context.Context, limit int) ([]Email, error) {
+	return s.listEmails(ctx, `SELECT `+emailColumns+` FROM emails ORDER BY id DESC LIMIT $1`, limit)
+}
+
+func (s *Store) listEmails(ctx context.Context, query string, arg any) ([]Email, error) {
+	rows, err := s.pool.Query(ctx, query, arg)
+	if err != nil {
+		return nil, fmt.Errorf("list emails: %w", err)
+	}
+	defer rows.Close()
+	var out []Email
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read email: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MarkEmailSent records that SMTP accepted the email and forgets its secrets:
+// the link tokens now live only in the requester's mailbox.
+func (s *Store) MarkEmailSent(ctx context.Context, id int64, at time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var requestID int64
+		var kind string
+		err := tx.QueryRow(ctx, `
+			UPDATE emails SET state = 'sent', attempts = attempts + 1, last_error = '',
+				last_attempt_at = $2, sent_at = $2, secrets = NULL
+			WHERE id = $1 AND state <> 'sent'
+			RETURNING coalesce(request_id, 0), kind`, id, at).Scan(&requestID, &kind)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // already recorded as sent: nothing more to log
+		}
+		if err != nil {
+			return fmt.Errorf("mark email sent: %w", err)
+		}
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "email_sent", Actor: request.ActorSystem,
+			Data: map[string]any{"email_id": id, "kind": kind}, At: at,
+		})
+		return err
+	})
+}
+
+// MarkEmailFailed records a failed delivery attempt; the job retries it.
+// reason must not carry personal data (the SMTP server's reply is fine).
+func (s *Store) MarkEmailFailed(ctx context.Context, id int64, at time.Time, reason string) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE emails SET state = 'failed', attempts = attempts + 1, last_error = left($3, 500),
+			last_attempt_at = $2
+		WHERE id = $1 AND state <> 'sent'`, id, at, reason)
+	if err != nil {
+		return fmt.Errorf("mark email failed: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"rightsdesk/internal/request"
+)
+
+const requestColumns = `id, reference, type, status, locale, received_at,
+	coalesce(confirmed_at, 'epoch'), due_at, deadline_rule, deadline_legal_ref, deadline_basis,
+	full_name, email, phone, account_id, details, on_behalf, subject_name, relationship,
+	access_scope, correction, processing, coalesce(duplicate_of, 0)`
+
+func scanRequest(row pgx.Row) (request.Request, error) {
+	var r request.Request
+	err := row.Scan(&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
+		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
+		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
+		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	if r.ConfirmedAt.Equal(time.Unix(0, 0)) {
+		r.ConfirmedAt = time.Time{}
+	}
+	return r, err
+}
+
+// CreateRequest writes a new request, its "received" event, its confirmation
+// link, its emails and their delivery jobs in one transaction.
+func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
+	r := nr.Request
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// An open request of the same person for the same right makes this one
+		// a possible duplicate; staff decide. Oldest first, so chains point at
+		// the original.
+		err := tx.QueryRow(ctx, `
+			SELECT coalesce(min(id), 0) FROM requests
+			WHERE lower(email) = lower($1) AND type = $2
+			  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`,
+			r.Email, r.Type).Scan(&r.DuplicateOf)
+		if err != nil {
+			return fmt.Errorf("look for an open duplicate: %w", err)
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO requests (reference, status_token_hash, type, status, locale, received_at,
+				due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
+				account_id, details, on_behalf, subject_name, relationship, access_scope,
+				correction, processing, duplicate_of, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+				$18, $19, $20, $21, nullif($22, 0), $6)
+			RETURNING id`,
+			r.Reference, nr.StatusTokenHash, r.Type, r.Status, r.Locale, r.ReceivedAt,
+			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, r.FullName, r.Email, r.Phone,
+			r.AccountID, r.Details, r.OnBehalf, r.SubjectName, r.Relationship, r.AccessScope,
+			r.Correction, r.Processing, r.DuplicateOf).Scan(&r.ID)
+		if isUniqueViolation(err, "requests_reference_key") {
+			return request.ErrReferenceTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert request: %w", err)
+		}
+		if nr.ConfirmTokenHash != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
+				r.ID, nr.ConfirmTokenHash, nr.ConfirmExpiresAt); err != nil {
+				return fmt.Errorf("insert confirmation: %w", err)
+			}
+		}
+		data := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt}
+		if r.DuplicateOf != 0 {
+			data["possible_duplicate_of"] = r.DuplicateOf
+		}
+		eventID, err := insertEvent(ctx, tx, event{
+			RequestID: r.ID, Kind: "received", Actor: request.ActorRequester,
+			ToStatus: r.Status, Data: data, At: r.ReceivedAt,
+		})
+		if err != nil {
+			return err
+		}
+		return s.insertEmails(ctx, tx, r.ID, eventID, r.ReceivedAt, nr.Emails)
+	})
+	if err != nil {
+		return request.Request{}, err
+	}
+	return r, nil
+}
+
+// RequestByStatusToken finds the request a status link points at.
+func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
+	return scanRequest(s.pool.QueryRow(ctx,
+		`SELECT `+requestColumns+` FROM requests WHERE status_token_hash = $1`, tokenHash))
+}
+
+// RequestByReference finds a request by its reference.
+func (s *Store) RequestByReference(ctx context.Context, reference string) (request.Request, error) {
+	return scanRequest(s.pool.QueryRow(ctx,
+		`SELECT `+requestColumns+` FROM requests WHERE reference = $1`, reference))
+}
+
+// event is one row of the append-only log.
+type event struct {
+	RequestID  int64
+	Kind       string
+	Actor      request.Actor
+	ActorID    int64
+	FromStatus request.Status
+	ToStatus   request.Status
+	Data       map[string]any
+	At         time.Time
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, e event) (int64, error) {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return 0, fmt.Errorf("encode event data: %w", err)
+	}
+	var id int64
+	err = tx.QueryRow(ctx, `
+		INSERT INTO events (request_id, kind, actor, actor_id, from_status, to_status, data, created_at)
+		VALUES (nullif($1, 0), $2, $3, nullif($4, 0), nullif($5, ''), nullif($6, ''), $7, $8)
+		RETURNING id`,
+		e.RequestID, e.Kind, e.Actor, e.ActorID, e.FromStatus, e.ToStatus, data, e.At).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert %s event: %w", e.Kind, err)
+	}
+	return id, nil
+}
+
+// Event is a logged event as readers see it.
+type Event struct {
+	ID         int64
+	Kind       string
+	Actor      request.Actor
+	FromStatus request.Status
+	ToStatus   request.Status
+	Data       map[string]any
+	At         time.Time
+}
+
+// Events lists a request's events, oldest first.
+func (s *Store) Events(ctx context.Context, requestID int64) ([]Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, kind, actor, coalesce(from_status, ''), coalesce(to_status, ''), data, created_at
+		FROM events WHERE request_id = $1 ORDER BY id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Event, error) {
+		var e Event
+		err := row.Scan(&e.ID, &e.Kind, &e.Actor, &e.FromStatus, &e.ToStatus, &e.Data, &e.At)
+		return e, err
+	})
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}

@@ -1,0 +1,47 @@
+// Package store keeps rightsdesk's data in PostgreSQL through pgx. Each
+// method is one transaction: the change, the event that records it and the
+// jobs that follow from it commit together or not at all.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned when the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Outbox enqueues the delivery of a recorded email inside the transaction
+// that recorded it, so that an email exists exactly when its job does.
+type Outbox interface {
+	EnqueueEmail(ctx context.Context, tx pgx.Tx, emailID int64) error
+}
+
+// Store is the database.
+type Store struct {
+	pool   *pgxpool.Pool
+	outbox Outbox
+}
+
+// New returns a store on pool that enqueues email delivery through outbox.
+func New(pool *pgxpool.Pool, outbox Outbox) *Store {
+	return &Store{pool: pool, outbox: outbox}
+}
+
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}

@@ -1,0 +1,63 @@
+package testkit
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"net/url"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb opens
+	"github.com/peterldowns/pgtestdb"
+
+	"rightsdesk/migrations"
+)
+
+// migrator lets pgtestdb build one migrated template database per schema
+// and clone it for every test, which takes milliseconds.
+type migrator struct{}
+
+func (migrator) Hash() (string, error) { return migrations.Fingerprint() }
+
+func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) error {
+	pool, err := pgxpool.New(ctx, conf.URL())
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return migrations.Up(ctx, pool, slog.New(slog.DiscardHandler))
+}
+
+// DB returns a pool on a fresh, fully migrated database of its own, dropped
+// when the test passes (kept for inspection when it fails).
+func DB(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := pgxpool.New(context.Background(), DBURL(tb))
+	if err != nil {
+		tb.Fatalf("connect to test database: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// DBURL returns the URL of a fresh, fully migrated database of its own.
+func DBURL(tb testing.TB) string {
+	tb.Helper()
+	base, err := url.Parse(PostgresURL(tb))
+	if err != nil {
+		tb.Fatalf("parse test database URL: %v", err)
+	}
+	q := base.Query()
+	conf := pgtestdb.Config{
+		DriverName: "pgx",
+		User:       base.User.Username(),
+		Port:       q.Get("port"),
+		Database:   "postgres",
+		Options:    "host=" + url.QueryEscape(q.Get("host")) + "&sslmode=disable",
+		// The application runs as a database owner, not a superuser: so do tests.
+		TestRole:                  &pgtestdb.Role{Username: "rightsdesk_test", Password: "test", Capabilities: "NOSUPERUSER NOCREATEROLE"},
+		ForceTerminateConnections: true,
+	}
+	return pgtestdb.Custom(tb, conf, migrator{}).URL()
+}

@@ -1,0 +1,127 @@
+package web
+
+import (
+	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/request"
+)
+
+// formView is what the request form template needs.
+type formView struct {
+	L               *i18n.Printer
+	Type            request.Type
+	Form            request.Submission
+	Err             map[string]string
+	ErrorList       []formError
+	NeedsProcessing bool
+	Relationships   []string
+}
+
+type formError struct{ Name, Label, Message string }
+
+// fieldSpec describes a text field of the form.
+type fieldSpec struct {
+	kind, autocomplete string
+	max                int
+	required, hint     bool
+}
+
+var formFields = map[string]fieldSpec{
+	"full_name":    {kind: "text", autocomplete: "name", max: 200, required: true},
+	"email":        {kind: "email", autocomplete: "email", max: 254, required: true, hint: true},
+	"phone":        {kind: "tel", autocomplete: "tel", max: 30},
+	"account_id":   {kind: "text", autocomplete: "username", max: 200, hint: true},
+	"details":      {kind: "textarea", max: 5000, hint: true},
+	"correction":   {kind: "textarea", max: 5000, required: true, hint: true},
+	"processing":   {kind: "textarea", max: 2000, required: true},
+	"subject_name": {kind: "text", autocomplete: "off", max: 200},
+}
+
+// fieldOrder is the order of fields on the page, for the error summary.
+var fieldOrder = []string{"type", "access_scope", "correction", "processing", "details", "full_name", "email", "phone", "account_id", "on_behalf", "subject_name", "relationship", "consent", "locale"}
+
+func newFormView(p *i18n.Printer, t request.Type, sub request.Submission, verr *request.ValidationError) formView {
+	v := formView{
+		L: p, Type: t, Form: sub, Err: map[string]string{}, NeedsProcessing: t.NeedsProcessing(),
+		Relationships: []string{string(request.Parent), string(request.Guardian), string(request.Representative)},
+	}
+	if verr == nil {
+		return v
+	}
+	for _, name := range fieldOrder {
+		fe, ok := verr.Fields[name]
+		if !ok {
+			continue
+		}
+		msg := p.Params(fe.Key, fe.Params)
+		v.Err[name] = msg
+		v.ErrorList = append(v.ErrorList, formError{Name: name, Label: v.label(name), Message: msg})
+	}
+	return v
+}
+
+func (v formView) label(name string) string {
+	switch name {
+	case "processing":
+		return v.L.T("field.processing." + string(v.Type))
+	case "consent":
+		return v.L.T("form.section.request")
+	}
+	return v.L.T("field." + name)
+}
+
+// fieldView is what the "field" partial renders.
+type fieldView struct {
+	Name, Label, Hint, Error, Value, Kind, Autocomplete, Described string
+	RequiredText, ErrorPrefix                                      string
+	Max                                                            int
+	Required                                                       bool
+}
+
+// Field describes one text field, with its value and error, for the partial.
+func (v formView) Field(name string) fieldView {
+	spec := formFields[name]
+	f := fieldView{
+		Name: name, Label: v.label(name), Kind: spec.kind, Autocomplete: spec.autocomplete,
+		Max: spec.max, Required: spec.required, Error: v.Err[name],
+		RequiredText: v.L.T("form.required"), ErrorPrefix: v.L.T("form.error_prefix"),
+		Value: v.value(name),
+	}
+	var described []string
+	if spec.hint {
+		f.Hint = v.L.T("field." + name + ".hint")
+		described = append(described, "f-"+name+"-hint")
+	}
+	if f.Error != "" {
+		described = append(described, "f-"+name+"-error")
+	}
+	for i, d := range described {
+		if i > 0 {
+			f.Described += " "
+		}
+		f.Described += d
+	}
+	return f
+}
+
+func (v formView) value(name string) string {
+	s := v.Form
+	switch name {
+	case "full_name":
+		return s.FullName
+	case "email":
+		return s.Email
+	case "phone":
+		return s.Phone
+	case "account_id":
+		return s.AccountID
+	case "details":
+		return s.Details
+	case "correction":
+		return s.Correction
+	case "processing":
+		return s.Processing
+	case "subject_name":
+		return s.SubjectName
+	}
+	return ""
+}

@@ -1,0 +1,136 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"rightsdesk/internal/request"
+)
+
+const (
+	localeContextKey    = "rd.locale"
+	requestIDContextKey = "rd.request_id"
+	csrfContextKey      = "csrf"
+	langCookie          = "lang"
+)
+
+// securityHeaders sets the headers every answer carries. There is no script
+// on any page, so the policy allows none.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		// Status links carry a secret token in the path: never leak it.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+		if s.cfg.Secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		return next(c)
+	}
+}
+
+// requestID tags each request for the logs, reusing a proxy's id when sane.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if len(id) == 0 || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(requestIDContextKey, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// accessLog logs one line per request. It logs the route pattern, never the
+// path: paths hold status tokens, and query strings may hold anything.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(c.Request().Context(), level, "http request",
+			slog.String("method", c.Request().Method),
+			slog.String("route", c.Path()),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", c.Response().Size),
+			slog.String("request_id", requestIDOf(c)),
+		)
+		return nil
+	}
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Get(requestIDContextKey).(string)
+	return id
+}
+
+// negotiateLocale picks the visitor's language: the remembered choice, then
+// the browser's preference, then Russian.
+func (s *Server) negotiateLocale(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		l := request.Locale("")
+		if ck, err := c.Cookie(langCookie); err == nil && request.Locale(ck.Value).Valid() {
+			l = request.Locale(ck.Value)
+		} else {
+			l = s.catalog.Negotiate(c.Request().Header.Get("Accept-Language"))
+		}
+		c.Set(localeContextKey, l)
+		return next(c)
+	}
+}
+
+func localeOf(c echo.Context) request.Locale {
+	if l, ok := c.Get(localeContextKey).(request.Locale); ok {
+		return l
+	}
+	return request.Russian
+}
+
+// rateLimitIntake counts submissions per client address per minute in
+// PostgreSQL, so the limit holds across instances.
+func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.IntakeRateLimit <= 0 {
+			return next(c)
+		}
+		// The address is hashed: the table needs a key, not a person's IP.
+		sum := sha256.Sum256([]byte("intake\x00" + c.RealIP()))
+		now := s.clock.Now()
+		hits, err := s.store.CountHit(c.Request().Context(), "intake:"+hex.EncodeToString(sum[:12]), now, time.Minute)
+		if err != nil {
+			// Failing open: a request must not be refused because the
+			// limiter's bookkeeping failed; the submission itself will tell.
+			s.log.WarnContext(c.Request().Context(), "rate limit unavailable", "error", err)
+			return next(c)
+		}
+		if hits > s.cfg.IntakeRateLimit {
+			retry := time.Minute - now.Sub(now.Truncate(time.Minute))
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+			return echo.NewHTTPError(http.StatusTooManyRequests)
+		}
+		return next(c)
+	}
+}

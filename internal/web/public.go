@@ -1,0 +1,166 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+)
+
+func (s *Server) landing(c echo.Context) error {
+	return s.render(c, http.StatusOK, "landing", "", map[string]any{"Types": s.cfg.EnabledTypes})
+}
+
+// enabledType reads the :type path parameter; an unknown or switched-off
+// type is simply not found.
+func (s *Server) enabledType(c echo.Context) (request.Type, error) {
+	t := request.Type(c.Param("type"))
+	if !slices.Contains(s.cfg.EnabledTypes, t) {
+		return "", echo.ErrNotFound
+	}
+	return t, nil
+}
+
+func (s *Server) requestForm(c echo.Context) error {
+	t, err := s.enabledType(c)
+	if err != nil {
+		return err
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "form", p.T("type."+string(t)+".name"), newFormView(p, t, request.Submission{Type: t}, nil))
+}
+
+func (s *Server) submitForm(c echo.Context) error {
+	t, err := s.enabledType(c)
+	if err != nil {
+		return err
+	}
+	sub := request.Submission{
+		Type:         t,
+		FullName:     c.FormValue("full_name"),
+		Email:        c.FormValue("email"),
+		Phone:        c.FormValue("phone"),
+		AccountID:    c.FormValue("account_id"),
+		Details:      c.FormValue("details"),
+		Locale:       request.Locale(c.FormValue("locale")),
+		OnBehalf:     c.FormValue("on_behalf") == "true",
+		SubjectName:  c.FormValue("subject_name"),
+		Relationship: request.Relationship(c.FormValue("relationship")),
+		Consent:      c.FormValue("consent") == "true",
+		AccessScope:  c.FormValue("access_scope"),
+		Correction:   c.FormValue("correction"),
+		Processing:   c.FormValue("processing"),
+	}
+	if !sub.Locale.Valid() {
+		sub.Locale = localeOf(c)
+	}
+	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	var verr *request.ValidationError
+	if errors.As(err, &verr) {
+		p := s.catalog.Printer(localeOf(c))
+		sub.Normalize()
+		return s.render(c, http.StatusUnprocessableEntity, "form", p.T("type."+string(t)+".name"), newFormView(p, t, sub, verr))
+	}
+	if err != nil {
+		return err
+	}
+	// Post/redirect/get: reloading the thank-you page never resubmits.
+	return c.Redirect(http.StatusSeeOther, "/thanks/"+receipt.StatusToken)
+}
+
+// requestByToken finds the request behind a secret link. Every failure —
+// malformed, unknown, old — looks the same to the visitor.
+func (s *Server) requestByToken(c echo.Context) (request.Request, error) {
+	token := c.Param("token")
+	if !request.WellFormedToken(token) {
+		return request.Request{}, store.ErrNotFound
+	}
+	return s.store.RequestByStatusToken(c.Request().Context(), request.HashToken(token))
+}
+
+func (s *Server) invalidLink(c echo.Context) error {
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusNotFound, "message", p.T("invalid_link.title"), map[string]string{"Text": p.T("invalid_link.text")})
+}
+
+func (s *Server) thanks(c echo.Context) error {
+	r, err := s.requestByToken(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "thanks", p.T("thanks.title"), map[string]any{
+		"Request":       r,
+		"ReceivedLocal": r.ReceivedAt.In(s.cfg.Location),
+		"DueLocal":      r.DueAt.In(s.cfg.Location),
+		"StatusPath":    "/s/" + c.Param("token"),
+	})
+}
+
+func (s *Server) status(c echo.Context) error {
+	r, err := s.requestByToken(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "status", p.T("status.title", "Reference", r.Reference), map[string]any{
+		"Request":       r,
+		"ReceivedLocal": r.ReceivedAt.In(s.cfg.Location),
+		"DueLocal":      r.DueAt.In(s.cfg.Location),
+		"Open":          r.Status.Open(),
+		"DaysLeftText":  daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
+	})
+}
+
+// daysLeftText counts calendar days between today and the due day in the
+// operator's time zone, as a person would count them on a calendar.
+func daysLeftText(p *i18n.Printer, now, due time.Time, loc *time.Location) string {
+	today := civilDay(now.In(loc))
+	dueDay := civilDay(due.In(loc))
+	days := int(dueDay.Sub(today).Hours() / 24)
+	switch {
+	case now.After(due):
+		return p.T("status.overdue")
+	case days == 0:
+		return p.T("status.due_today")
+	}
+	return p.N("status.days_left", days)
+}
+
+func civilDay(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// setLanguage remembers the visitor's language and sends them back.
+func (s *Server) setLanguage(c echo.Context) error {
+	l := request.Locale(c.Param("locale"))
+	if !l.Valid() {
+		return echo.ErrNotFound
+	}
+	c.SetCookie(&http.Cookie{
+		Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteLaxMode,
+	})
+	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+}
+
+// safeNext keeps redirects on this site: a path, never another host.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}

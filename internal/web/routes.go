@@ -1,0 +1,81 @@
+package web
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// Access levels. Every route states one; a test walks the table so that a
+// new route without a decision fails the build.
+const (
+	accessPublic = "public" // anyone
+	accessDev    = "dev"    // only when no SMTP server is configured, only from this machine
+)
+
+type route struct {
+	method, path string
+	access       string
+	handler      echo.HandlerFunc
+	mw           []echo.MiddlewareFunc
+}
+
+// routeTable is every door into rightsdesk.
+func (s *Server) routeTable() []route {
+	form := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.FormBodyLimit), s.csrf()}
+	intakeForm := append(append([]echo.MiddlewareFunc{}, form...), s.rateLimitIntake)
+	api := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.APIBodyLimit), s.rateLimitIntake}
+	return []route{
+		{"GET", "/", accessPublic, s.landing, nil},
+		{"GET", "/request/:type", accessPublic, s.requestForm, form},
+		{"POST", "/request/:type", accessPublic, s.submitForm, intakeForm},
+		{"GET", "/thanks/:token", accessPublic, s.thanks, nil},
+		{"GET", "/s/:token", accessPublic, s.status, nil},
+		{"GET", "/lang/:locale", accessPublic, s.setLanguage, nil},
+		{"POST", "/api/v1/requests", accessPublic, s.apiSubmit, api},
+		{"GET", "/healthz", accessPublic, s.health, nil},
+		{"GET", "/readyz", accessPublic, s.readiness, nil},
+		{"GET", "/static/*", accessPublic, s.assets.serve, nil},
+		{"GET", "/dev/mailbox", accessDev, s.devMailbox, []echo.MiddlewareFunc{s.devOnly}},
+	}
+}
+
+func (s *Server) routes(e *echo.Echo) {
+	for _, r := range s.routeTable() {
+		e.Add(r.method, r.path, r.handler, r.mw...)
+	}
+}
+
+// RouteAccess maps "METHOD path" to the access level it was registered with.
+func (s *Server) RouteAccess() map[string]string {
+	out := map[string]string{}
+	for _, r := range s.routeTable() {
+		out[r.method+" "+r.path] = r.access
+	}
+	return out
+}
+
+// devOnly hides the development mailbox unless mail really stays on this
+// machine and the visitor sits at it (no proxy in between).
+func (s *Server) devOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.cfg.DevMailboxDir == "" || c.Request().Header.Get("X-Forwarded-For") != "" {
+			return echo.ErrNotFound
+		}
+		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+		if err != nil {
+			return echo.ErrNotFound
+		}
+		addr, err := netip.ParseAddr(host)
+		if err != nil || !addr.Unmap().IsLoopback() {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}

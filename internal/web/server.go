@@ -1,0 +1,223 @@
+// Package web is rightsdesk's HTTP surface: the public pages and forms, the
+// JSON API and the operational endpoints, on Echo. Handlers parse, authorise
+// and render; decisions belong to the request package, data to the store.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+)
+
+// Store is what the handlers read directly; writes go through the domain.
+type Store interface {
+	RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error)
+	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
+	Ping(ctx context.Context) error
+}
+
+// Config is the part of the configuration the web layer needs.
+type Config struct {
+	OrgName         string
+	BaseURL         string
+	Secure          bool // served over https: Secure cookies and HSTS
+	EnabledTypes    []request.Type
+	IntakeRateLimit int
+	TrustedProxies  []netip.Prefix
+	Location        *time.Location
+	DevMailboxDir   string // non-empty when no SMTP server is configured
+	FormBodyLimit   string // e.g. "64K"
+	APIBodyLimit    string
+}
+
+// Deps are the web layer's collaborators.
+type Deps struct {
+	Config  Config
+	Intake  *request.Intake
+	Store   Store
+	Catalog *i18n.Catalog
+	Clock   request.Clock
+	Logger  *slog.Logger
+	Files   fs.FS // templates and static files (web.Templates merged with web.Static)
+	// Ready reports whether the instance can serve (database reachable,
+	// jobs running); nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Server holds the handlers' shared state; it is immutable after New.
+type Server struct {
+	cfg     Config
+	intake  *request.Intake
+	store   Store
+	catalog *i18n.Catalog
+	clock   request.Clock
+	log     *slog.Logger
+	pages   pages
+	assets  *assets
+	ready   func(ctx context.Context) error
+	echo    *echo.Echo
+}
+
+// New builds the HTTP handler with every route.
+func New(d Deps) (*Server, error) {
+	pg, err := parsePages(d.Files)
+	if err != nil {
+		return nil, err
+	}
+	as, err := loadAssets(d.Files)
+	if err != nil {
+		return nil, err
+	}
+	if d.Config.FormBodyLimit == "" {
+		d.Config.FormBodyLimit = "64K"
+	}
+	if d.Config.APIBodyLimit == "" {
+		d.Config.APIBodyLimit = "64K"
+	}
+	s := &Server{
+		cfg: d.Config, intake: d.Intake, store: d.Store, catalog: d.Catalog, clock: d.Clock,
+		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.Use(requestID, s.accessLog, middleware.Recover(), s.securityHeaders, s.negotiateLocale)
+	s.echo = e
+	s.routes(e)
+	return s, nil
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Routes lists every registered route as "METHOD path" (for route tests).
+func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies.
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	var opts []echo.TrustOption
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// csrf protects every form: browsers that send Sec-Fetch-Site are checked by
+// it, others by a double-submit token.
+func (s *Server) csrf() echo.MiddlewareFunc {
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		TokenLookup:    "form:_csrf",
+		CookieName:     "_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   s.cfg.Secure,
+		CookieSameSite: http.SameSiteLaxMode,
+		ContextKey:     csrfContextKey,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return echo.NewHTTPError(http.StatusForbidden, "csrf").SetInternal(err)
+		},
+	})
+}
+
+// handleError is the one place where errors become answers: JSON under
+// /api, a page in the visitor's language elsewhere.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code := http.StatusInternalServerError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		code = he.Code
+	case errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, context.Canceled):
+		code = 499 // the client went away; nothing to answer
+	}
+	if code >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed", "route", c.Path(), "error", err, "request_id", requestIDOf(c))
+		if isUnavailable(err) {
+			code = http.StatusServiceUnavailable
+		}
+	}
+	if code == 499 {
+		c.Response().WriteHeader(code)
+		return
+	}
+	key := errorPageKey(code)
+	p := s.catalog.Printer(localeOf(c))
+	if isAPI(c) {
+		_ = c.JSON(code, map[string]string{"error": p.T("errorpage." + key + ".text")})
+		return
+	}
+	if rerr := s.render(c, code, "message", p.T("errorpage."+key+".title"),
+		map[string]string{"Text": p.T("errorpage." + key + ".text")}); rerr != nil {
+		s.log.ErrorContext(c.Request().Context(), "render error page", "error", rerr)
+		c.Response().WriteHeader(code)
+	}
+}
+
+func errorPageKey(code int) string {
+	switch code {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return "notfound"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusTooManyRequests:
+		return "toomany"
+	case http.StatusRequestEntityTooLarge:
+		return "toolarge"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if code >= 400 && code < 500 {
+		return "badrequest"
+	}
+	return "server"
+}
+
+func isAPI(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return len(p) >= 5 && p[:5] == "/api/"
+}
+
+func isUnavailable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errDatabaseDown)
+}
+
+var errDatabaseDown = errors.New("database unavailable")
+
+func (s *Server) health(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readiness(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	check := s.store.Ping
+	if s.ready != nil {
+		check = s.ready
+	}
+	if err := check(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "error", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": fmt.Sprint(errors.Unwrap(err))})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

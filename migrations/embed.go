@@ -1,0 +1,100 @@
+// Package migrations holds rightsdesk's schema as numbered SQL files, embedded
+// in the binary, and applies them together with River's own tables.
+package migrations
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// lockKey serialises migrations across instances starting at the same time.
+const lockKey = 0x72647367 // "rdsg"
+
+// Up applies River's migrations and then rightsdesk's, holding an advisory
+// lock so that several instances starting together migrate once.
+func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: acquire connection: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		return fmt.Errorf("migrate: take lock: %w", err)
+	}
+	defer func() {
+		// Unlock on a fresh context: the caller's may be cancelled already.
+		_, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", lockKey)
+	}()
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("migrate: river migrator: %w", err)
+	}
+	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: river tables: %w", err)
+	}
+	for _, v := range res.Versions {
+		logger.Info("applied river migration", "version", v.Version)
+	}
+
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, files)
+	if err != nil {
+		return fmt.Errorf("migrate: goose provider: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: schema: %w", err)
+	}
+	for _, r := range results {
+		logger.Info("applied migration", "file", r.Source.Path)
+	}
+	return nil
+}
+
+// Fingerprint identifies the schema the migrations produce; test helpers use
+// it to reuse one migrated template database per schema.
+func Fingerprint() (string, error) {
+	h := sha256.New()
+	names, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		return "", fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return "", fmt.Errorf("read migration %s: %w", name, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+	}
+	// River's schema is part of ours: its module version changes it.
+	fmt.Fprintf(h, "river:%d", riverVersions())
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func riverVersions() int {
+	m, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return 0
+	}
+	return len(m.AllVersions())
+}
