@@ -179,6 +179,8 @@ func messageKey(fe validator.FieldError) string {
 	switch {
 	case fe.Field() == "consent":
 		return "error.consent"
+	case (fe.Tag() == "required" || fe.Tag() == "required_if") && (fe.Field() == "access_scope" || fe.Field() == "relationship"):
+		return "error.choice"
 	case fe.Tag() == "required" || fe.Tag() == "required_if":
 		return "error.required"
 	case fe.Tag() == "max":

@@ -58,7 +58,10 @@ func (s *Server) submitForm(c echo.Context) error {
 		Correction:   c.FormValue("correction"),
 		Processing:   c.FormValue("processing"),
 	}
-	if !sub.Locale.Valid() {
+	if sub.Locale.Valid() {
+		// Answer in the language the form was shown in.
+		c.Set(localeContextKey, sub.Locale)
+	} else {
 		sub.Locale = localeOf(c)
 	}
 	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))

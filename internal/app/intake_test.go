@@ -1,0 +1,396 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
+)
+
+// postJSON sends body to the intake API and decodes the JSON answer.
+func postJSON(t *testing.T, inst *apptest.Instance, body string, header ...string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, inst.URL+"/api/v1/requests", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type = %q, want JSON (body %s)", ct, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("answer is not JSON: %v: %s", err, raw)
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+func validBody(t request.Type, locale string) map[string]any {
+	b := map[string]any{
+		"type": string(t), "full_name": "Айгерим Нурланқызы", "email": "aigerim." + string(t) + "." + locale + "@example.kz",
+		"phone": "+7 701 123 45 67", "account_id": "student-4411", "details": "Прошу рассмотреть.",
+		"locale": locale, "consent": true,
+	}
+	switch t {
+	case request.Access:
+		b["access_scope"] = "copy"
+	case request.Rectification:
+		b["correction"] = "Фамилия записана с ошибкой: Нурланова → Нурланқызы"
+	case request.Restriction, request.Objection, request.ConsentWithdrawal:
+		b["processing"] = "Рассылки о новых курсах"
+	}
+	return b
+}
+
+func encode(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The subject line tells the language of an email apart.
+var subjectFor = map[string]func(ref string) string{
+	"ru": func(ref string) string { return "Ваш запрос " + ref + " получен" },
+	"kk": func(ref string) string { return ref + " сұрауыңыз қабылданды" },
+	"en": func(ref string) string { return "We received your request " + ref },
+}
+
+func TestEveryTypeInEveryLanguageIsStoredDatedLoggedAndEmailed(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	// 2 March 2026, 10:00 in Almaty: 30 calendar days later is 1 April.
+	wantDue := time.Date(2026, 4, 1, 23, 59, 59, 0, inst.Config.Location)
+
+	type filed struct{ ref, email, locale string }
+	var all []filed
+	for _, typ := range request.AllTypes() {
+		for _, locale := range []string{"ru", "kk", "en"} {
+			body := validBody(typ, locale)
+			code, out, hdr := postJSON(t, inst, encode(t, body))
+			if code != http.StatusCreated {
+				t.Fatalf("%s/%s: status %d: %v", typ, locale, code, out)
+			}
+			ref, _ := out["reference"].(string)
+			if _, err := request.ParseReference(ref); err != nil {
+				t.Fatalf("%s/%s: reference %q does not parse: %v", typ, locale, ref, err)
+			}
+			if out["status"] != "unverified" || out["due_at"] != "2026-04-01T23:59:59+05:00" || out["received_at"] != "2026-03-02T10:00:00+05:00" {
+				t.Errorf("%s/%s: answer %v", typ, locale, out)
+			}
+			if hdr.Get("Location") != out["status_url"] || !strings.HasPrefix(hdr.Get("Location"), inst.URL+"/s/") {
+				t.Errorf("Location %q, status_url %v", hdr.Get("Location"), out["status_url"])
+			}
+			var due time.Time
+			var gotType, gotLocale, rule string
+			err := inst.Pool.QueryRow(context.Background(),
+				`SELECT due_at, type, locale, deadline_rule FROM requests WHERE reference = $1`, ref).Scan(&due, &gotType, &gotLocale, &rule)
+			if err != nil {
+				t.Fatalf("%s/%s: stored request: %v", typ, locale, err)
+			}
+			if !due.Equal(wantDue) || gotType != string(typ) || gotLocale != locale || rule == "" {
+				t.Errorf("%s/%s: stored due %v type %s locale %s rule %q", typ, locale, due, gotType, gotLocale, rule)
+			}
+			if n := inst.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id
+				WHERE r.reference = $1 AND e.kind = 'received' AND e.to_status = 'unverified'`, ref); n != 1 {
+				t.Errorf("%s/%s: %d received events", typ, locale, n)
+			}
+			all = append(all, filed{ref, body["email"].(string), locale})
+		}
+	}
+
+	msgs := inst.SMTP.WaitForMessages(t, 2*len(all), 30*time.Second)
+	for _, f := range all {
+		var ack, staff int
+		for _, m := range msgs {
+			if !strings.Contains(m.Subject, f.ref) {
+				continue
+			}
+			switch {
+			case len(m.To) == 1 && m.To[0] == f.email:
+				ack++
+				if m.Subject != subjectFor[f.locale](f.ref) {
+					t.Errorf("%s: acknowledgement subject %q is not in %s", f.ref, m.Subject, f.locale)
+				}
+				if !strings.Contains(m.Text, f.ref) || !strings.Contains(m.HTML, f.ref) {
+					t.Errorf("%s: acknowledgement body lacks the reference", f.ref)
+				}
+				if !strings.Contains(m.Text, inst.URL+"/confirm/") || !strings.Contains(m.Text, inst.URL+"/s/") {
+					t.Errorf("%s: acknowledgement lacks the confirmation or status link:\n%s", f.ref, m.Text)
+				}
+				if strings.Contains(m.Text, "__RDSECRET_") {
+					t.Errorf("%s: a secret placeholder reached the requester", f.ref)
+				}
+			case len(m.To) == 1 && m.To[0] == "privacy@school.example.kz":
+				staff++
+				if !strings.HasPrefix(m.Subject, "Новый запрос "+f.ref) {
+					t.Errorf("%s: staff subject %q", f.ref, m.Subject)
+				}
+				if strings.Contains(m.Text, f.email) || strings.Contains(m.Text, "Айгерим") {
+					t.Errorf("%s: the staff notification carries the requester's personal data", f.ref)
+				}
+			default:
+				t.Errorf("%s: unexpected recipient %v", f.ref, m.To)
+			}
+		}
+		if ack != 1 || staff != 1 {
+			t.Errorf("%s: %d acknowledgements and %d staff notifications, want 1 and 1", f.ref, ack, staff)
+		}
+	}
+	if logs := inst.Logs(); strings.Contains(logs, "@example.kz") || strings.Contains(logs, "Айгерим") {
+		t.Errorf("personal data in the logs:\n%s", logs)
+	}
+}
+
+func TestEmailsWaitForSMTPAndArriveExactlyOnce(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.SMTP.Stop()
+
+	var refs []string
+	for i := range 3 {
+		body := validBody(request.Erasure, "ru")
+		body["email"] = fmt.Sprintf("person%d@example.kz", i)
+		code, out, _ := postJSON(t, inst, encode(t, body))
+		if code != http.StatusCreated {
+			t.Fatalf("submission with SMTP down: %d %v", code, out)
+		}
+		refs = append(refs, out["reference"].(string))
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 3 {
+		t.Fatalf("%d requests stored, want 3", n)
+	}
+	// Delivery has been tried and failed; the failure is recorded.
+	waitFor(t, 10*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'failed' AND attempts > 0 AND last_error <> ''`) == 6
+	})
+	if got := len(inst.SMTP.Messages()); got != 0 {
+		t.Fatalf("%d messages arrived while SMTP was down", got)
+	}
+
+	inst.SMTP.Restart(t)
+	msgs := inst.SMTP.WaitForMessages(t, 6, 30*time.Second)
+	waitFor(t, 10*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent' AND secrets IS NULL AND sent_at IS NOT NULL`) == 6
+	})
+	// Let any duplicate delivery that was going to happen happen.
+	time.Sleep(time.Second)
+	msgs = inst.SMTP.Messages()
+	if len(msgs) != 6 {
+		t.Fatalf("%d messages delivered, want exactly 6", len(msgs))
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if seen[m.MessageID] {
+			t.Errorf("message %s delivered twice", m.MessageID)
+		}
+		seen[m.MessageID] = true
+	}
+	for _, ref := range refs {
+		n := 0
+		for _, m := range msgs {
+			if strings.Contains(m.Subject, ref) {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d emails, want 2", ref, n)
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'email_sent'`); n != 6 {
+		t.Errorf("%d email_sent events, want 6", n)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestInvalidInputNamesTheFieldAndStoresNothing(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"ENABLED_TYPES": "access,rectification,objection,erasure"})
+	cases := []struct {
+		name  string
+		field string
+		edit  func(b map[string]any)
+	}{
+		{"unknown type", "type", func(b map[string]any) { b["type"] = "teleportation" }},
+		{"type not enabled", "type", func(b map[string]any) { b["type"] = "portability" }},
+		{"missing type", "type", func(b map[string]any) { delete(b, "type") }},
+		{"missing name", "full_name", func(b map[string]any) { b["full_name"] = "   " }},
+		{"name too long", "full_name", func(b map[string]any) { b["full_name"] = strings.Repeat("Ә", 201) }},
+		{"name with line break", "full_name", func(b map[string]any) { b["full_name"] = "Иван\r\nBcc: x@evil.example" }},
+		{"name with NUL", "full_name", func(b map[string]any) { b["full_name"] = "Иван\x00" }},
+		{"missing email", "email", func(b map[string]any) { delete(b, "email") }},
+		{"bad email", "email", func(b map[string]any) { b["email"] = "not-an-address" }},
+		{"email header injection", "email", func(b map[string]any) { b["email"] = "a@example.kz\r\nBcc: victim@example.kz" }},
+		{"bad phone", "phone", func(b map[string]any) { b["phone"] = "call me maybe" }},
+		{"account id too long", "account_id", func(b map[string]any) { b["account_id"] = strings.Repeat("x", 201) }},
+		{"details too long", "details", func(b map[string]any) { b["details"] = strings.Repeat("д", 5001) }},
+		{"details with control character", "details", func(b map[string]any) { b["details"] = "ok\x1b[31m" }},
+		{"unknown locale", "locale", func(b map[string]any) { b["locale"] = "de" }},
+		{"on behalf without subject", "subject_name", func(b map[string]any) { b["on_behalf"] = true; b["relationship"] = "parent" }},
+		{"on behalf without relationship", "relationship", func(b map[string]any) { b["on_behalf"] = true; b["subject_name"] = "Ерлан" }},
+		{"unknown relationship", "relationship", func(b map[string]any) { b["on_behalf"] = true; b["subject_name"] = "Ерлан"; b["relationship"] = "uncle" }},
+		{"no consent", "consent", func(b map[string]any) { b["consent"] = false }},
+		{"missing access scope", "access_scope", func(b map[string]any) { delete(b, "access_scope") }},
+		{"bad access scope", "access_scope", func(b map[string]any) { b["access_scope"] = "everything" }},
+		{"missing correction", "correction", func(b map[string]any) { b["type"] = "rectification"; delete(b, "access_scope") }},
+		{"missing processing", "processing", func(b map[string]any) { b["type"] = "objection"; delete(b, "access_scope") }},
+		{"unknown field", "favourite_colour", func(b map[string]any) { b["favourite_colour"] = "blue" }},
+		{"wrong JSON type", "consent", func(b map[string]any) { b["consent"] = "yes" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := validBody(request.Access, "en")
+			c.edit(body)
+			code, out, _ := postJSON(t, inst, encode(t, body))
+			if code != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d, want 422: %v", code, out)
+			}
+			errs, _ := out["errors"].(map[string]any)
+			msg, _ := errs[c.field].(string)
+			if msg == "" || strings.Contains(msg, "missing:") {
+				t.Errorf("errors %v do not explain %q", errs, c.field)
+			}
+		})
+	}
+	if n := inst.Count(t, `SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM emails) + (SELECT count(*) FROM events)`); n != 0 {
+		t.Errorf("invalid submissions stored %d rows", n)
+	}
+}
+
+func TestErrorsAreLocalizedByLocaleOrAcceptLanguage(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	body := validBody(request.Erasure, "kk")
+	delete(body, "full_name")
+	_, out, _ := postJSON(t, inst, encode(t, body))
+	if got := out["errors"].(map[string]any)["full_name"]; got != "Бұл өрісті толтырыңыз." {
+		t.Errorf("Kazakh by locale: %v", got)
+	}
+	delete(body, "locale")
+	_, out, _ = postJSON(t, inst, encode(t, body), "Accept-Language", "en-GB,en;q=0.9")
+	if got := out["errors"].(map[string]any)["full_name"]; got != "Please fill in this field." {
+		t.Errorf("English by Accept-Language: %v", got)
+	}
+	_, out, _ = postJSON(t, inst, encode(t, body))
+	if got := out["errors"].(map[string]any)["full_name"]; got != "Заполните это поле." {
+		t.Errorf("Russian by default: %v", got)
+	}
+}
+
+func TestMalformedOversizedAndMistypedBodies(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	for name, body := range map[string]string{
+		"truncated":     `{"type": "access", "full_name": `,
+		"not an object": `["access"]`,
+		"two objects":   `{"type":"access"} {"type":"erasure"}`,
+		"empty":         ``,
+	} {
+		if code, out, _ := postJSON(t, inst, body); code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (%v)", name, code, out)
+		}
+	}
+	huge := encode(t, map[string]any{"type": "access", "details": strings.Repeat("x", 200_000)})
+	if code, _, _ := postJSON(t, inst, huge); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("huge body: status %d, want 413", code)
+	}
+	resp, err := http.Post(inst.URL+"/api/v1/requests", "text/plain", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain: status %d, want 415", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 0 {
+		t.Errorf("%d requests stored", n)
+	}
+}
+
+func TestTooManySubmissionsFromOneAddressAreRefused(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"INTAKE_RATE_LIMIT": "2"})
+	for i := range 2 {
+		body := validBody(request.Erasure, "ru")
+		body["email"] = fmt.Sprintf("p%d@example.kz", i)
+		if code, out, _ := postJSON(t, inst, encode(t, body)); code != http.StatusCreated {
+			t.Fatalf("submission %d: %d %v", i, code, out)
+		}
+	}
+	code, out, hdr := postJSON(t, inst, encode(t, validBody(request.Erasure, "ru")))
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("third submission: %d %v (Retry-After %q)", code, out, hdr.Get("Retry-After"))
+	}
+	// The window is per minute of the injected clock: a minute later it is open again.
+	inst.Clock.Advance(time.Minute)
+	if code, out, _ := postJSON(t, inst, encode(t, validBody(request.Erasure, "ru"))); code != http.StatusCreated {
+		t.Fatalf("after a minute: %d %v", code, out)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 3 {
+		t.Errorf("%d requests stored, want 3", n)
+	}
+}
+
+func TestSecondOpenRequestForTheSameRightIsLinkedNotDropped(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	body := encode(t, validBody(request.Erasure, "ru"))
+	for range 2 {
+		if code, out, _ := postJSON(t, inst, body); code != http.StatusCreated {
+			t.Fatalf("%d %v", code, out)
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests r JOIN requests first ON r.duplicate_of = first.id
+		WHERE first.duplicate_of IS NULL`); n != 1 {
+		t.Errorf("%d requests linked to the first, want 1", n)
+	}
+	// A different right is not a duplicate.
+	if code, _, _ := postJSON(t, inst, encode(t, validBody(request.Access, "ru"))); code != http.StatusCreated {
+		t.Fatal("access request refused")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE duplicate_of IS NOT NULL`); n != 1 {
+		t.Errorf("%d linked requests, want 1", n)
+	}
+}
+
+func TestTheEventLogRefusesChanges(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	if code, _, _ := postJSON(t, inst, encode(t, validBody(request.Erasure, "ru"))); code != http.StatusCreated {
+		t.Fatal("submission refused")
+	}
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`UPDATE events SET kind = 'forged'`,
+		`DELETE FROM events`,
+		`TRUNCATE events CASCADE`,
+	} {
+		if _, err := inst.Pool.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want refusal", stmt, err)
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'received'`); n != 1 {
+		t.Errorf("%d received events after the attempts, want 1", n)
+	}
+}
+
