@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"rightsdesk/internal/deadline"
+	"rightsdesk/internal/mail"
 	"rightsdesk/internal/request"
 )
 
@@ -80,11 +82,13 @@ func Load(env Env) (Config, error) {
 	}
 	c.BaseURL = base
 	if c.SMTPURL != "" {
-		u, err := url.Parse(c.SMTPURL)
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-			// The URL may hold a password: never echo it.
-			return Config{}, &Error{"SMTP_URL", "want smtp://[user:pass@]host:port or smtps://..."}
+		// ParseSMTPURL never repeats the URL, which may hold a password.
+		if _, err := mail.ParseSMTPURL(c.SMTPURL); err != nil {
+			return Config{}, &Error{"SMTP_URL", err.Error()}
 		}
+	}
+	if _, err := deadline.LookupPreset(c.DeadlinePreset); err != nil {
+		return Config{}, &Error{"DEADLINE_PRESET", fmt.Sprintf("unknown preset %q (known: %s)", c.DeadlinePreset, strings.Join(deadline.PresetNames(), ", "))}
 	}
 	from := r.str("MAIL_FROM", "")
 	if from == "" {
@@ -196,7 +200,7 @@ func checkAddress(s string, allowName bool) error {
 	if strings.ContainsAny(s, "\r\n") {
 		return errors.New("must be one line")
 	}
-	a, err := mail.ParseAddress(s)
+	a, err := netmail.ParseAddress(s)
 	if err != nil {
 		return fmt.Errorf("not an email address: %q", s)
 	}

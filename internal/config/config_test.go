@@ -37,6 +37,7 @@ func TestWrongValueNamesTheVariable(t *testing.T) {
 		"LISTEN_ADDR":           {"LISTEN_ADDR": "8080"},
 		"BASE_URL":              {"BASE_URL": "ftp://x"},
 		"SMTP_URL":              {"SMTP_URL": "http://mail:25"},
+		"SMTP_URL ":             {"SMTP_URL": "smtp://mail:25?tls=maybe"},
 		"MAIL_FROM":             {"MAIL_FROM": "not an address"},
 		"PRIVACY_CONTACT_EMAIL": {"PRIVACY_CONTACT_EMAIL": "Privacy <p@example.kz>"},
 		"TIMEZONE":              {"TIMEZONE": "Mars/Olympus"},
@@ -46,6 +47,7 @@ func TestWrongValueNamesTheVariable(t *testing.T) {
 		"TRUSTED_PROXIES":       {"TRUSTED_PROXIES": "10.0.0.0/33"},
 		"CONFIRM_LINK_TTL":      {"CONFIRM_LINK_TTL": "0d"},
 		"STAFF_LOCALE":          {"STAFF_LOCALE": "de"},
+		"DEADLINE_PRESET":       {"DEADLINE_PRESET": "mars"},
 		"DATABASE_URL":          {"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": "/x"},
 		"SMTP_URL_FILE":         {"SMTP_URL_FILE": "/does/not/exist"},
 	}
@@ -53,7 +55,7 @@ func TestWrongValueNamesTheVariable(t *testing.T) {
 		t.Run(want, func(t *testing.T) {
 			_, err := Load(envOf(env))
 			var cerr *Error
-			if !errors.As(err, &cerr) || cerr.Var != want {
+			if !errors.As(err, &cerr) || cerr.Var != strings.TrimSpace(want) {
 				t.Fatalf("Load(%v) = %v, want an error naming %s", env, err, want)
 			}
 		})
