@@ -135,7 +135,11 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			Location:        cfg.Location,
 			DevMailboxDir:   mailboxDir,
 		},
-		Intake:  intake,
+		Intake: intake,
+		Confirmer: &request.Confirmer{
+			Repo: st, Composer: composer, Clock: clock,
+			Links: intake.Links, OrgName: cfg.OrgName,
+		},
 		Store:   st,
 		Catalog: catalog,
 		Clock:   clock,

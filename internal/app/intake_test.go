@@ -253,7 +253,11 @@ func TestInvalidInputNamesTheFieldAndStoresNothing(t *testing.T) {
 		{"unknown locale", "locale", func(b map[string]any) { b["locale"] = "de" }},
 		{"on behalf without subject", "subject_name", func(b map[string]any) { b["on_behalf"] = true; b["relationship"] = "parent" }},
 		{"on behalf without relationship", "relationship", func(b map[string]any) { b["on_behalf"] = true; b["subject_name"] = "Ерлан" }},
-		{"unknown relationship", "relationship", func(b map[string]any) { b["on_behalf"] = true; b["subject_name"] = "Ерлан"; b["relationship"] = "uncle" }},
+		{"unknown relationship", "relationship", func(b map[string]any) {
+			b["on_behalf"] = true
+			b["subject_name"] = "Ерлан"
+			b["relationship"] = "uncle"
+		}},
 		{"no consent", "consent", func(b map[string]any) { b["consent"] = false }},
 		{"missing access scope", "access_scope", func(b map[string]any) { delete(b, "access_scope") }},
 		{"bad access scope", "access_scope", func(b map[string]any) { b["access_scope"] = "everything" }},
@@ -393,4 +397,3 @@ func TestTheEventLogRefusesChanges(t *testing.T) {
 		t.Errorf("%d received events after the attempts, want 1", n)
 	}
 }
-

@@ -91,6 +91,9 @@ type Deadlines interface {
 	Due(in deadline.Input) (deadline.Result, error)
 }
 
+// ioReader is a source of randomness; nil means crypto/rand.
+type ioReader = io.Reader
+
 // Secret placeholders stand in email bodies for link tokens until delivery.
 // They are made of characters that HTML and URL escaping leave untouched.
 const (
@@ -139,7 +142,7 @@ type Intake struct {
 	Clock     Clock
 	Links     Links
 	Config    IntakeConfig
-	Random    io.Reader // nil = crypto/rand
+	Random    ioReader // nil = crypto/rand
 }
 
 // Receipt is what the requester is told once the request is stored.
@@ -264,16 +267,5 @@ func (in *Intake) prepare(req Request) (NewRequest, string, error) {
 }
 
 func (in *Intake) compose(kind, to string, locale Locale, data map[string]any) (OutboxEmail, error) {
-	subject, text, html, err := in.Composer.Compose(kind, locale, data)
-	if err != nil {
-		return OutboxEmail{}, fmt.Errorf("compose %s email: %w", kind, err)
-	}
-	id, err := NewToken(in.Random)
-	if err != nil {
-		return OutboxEmail{}, err
-	}
-	return OutboxEmail{
-		Kind: kind, To: to, Locale: locale, Subject: subject, Text: text, HTML: html,
-		MessageID: id.Plain[:26] + "@" + in.Links.Host(),
-	}, nil
+	return composeEmail(in.Composer, in.Random, in.Links, kind, to, locale, data)
 }

@@ -13,23 +13,28 @@ import (
 	"rightsdesk/internal/request"
 )
 
-const requestColumns = `id, reference, type, status, locale, received_at,
-	coalesce(confirmed_at, 'epoch'), due_at, deadline_rule, deadline_legal_ref, deadline_basis,
-	full_name, email, phone, account_id, details, on_behalf, subject_name, relationship,
-	access_scope, correction, processing, coalesce(duplicate_of, 0)`
+// requestColumns reads a request from "requests r".
+const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.received_at,
+	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
+	r.full_name, r.email, r.phone, r.account_id, r.details, r.on_behalf, r.subject_name, r.relationship,
+	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0)`
 
 func scanRequest(row pgx.Row) (request.Request, error) {
+	return scanRequestWith(row)
+}
+
+// scanRequestWith reads requestColumns followed by extra columns.
+func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 	var r request.Request
-	err := row.Scan(&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
+	dest := append([]any{&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
 		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
 		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
-		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf)
+		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf}, extra...)
+	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	}
-	if r.ConfirmedAt.Equal(time.Unix(0, 0)) {
-		r.ConfirmedAt = time.Time{}
-	}
+	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
 	return r, err
 }
 
@@ -95,13 +100,13 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 // RequestByStatusToken finds the request a status link points at.
 func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
 	return scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+` FROM requests WHERE status_token_hash = $1`, tokenHash))
+		`SELECT `+requestColumns+` FROM requests r WHERE status_token_hash = $1`, tokenHash))
 }
 
 // RequestByReference finds a request by its reference.
 func (s *Store) RequestByReference(ctx context.Context, reference string) (request.Request, error) {
 	return scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+` FROM requests WHERE reference = $1`, reference))
+		`SELECT `+requestColumns+` FROM requests r WHERE reference = $1`, reference))
 }
 
 // event is one row of the append-only log.
@@ -162,4 +167,89 @@ func (s *Store) Events(ctx context.Context, requestID int64) ([]Event, error) {
 func isUniqueViolation(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// Confirmation returns a confirmation link and its request.
+func (s *Store) Confirmation(ctx context.Context, tokenHash []byte) (request.Request, request.Confirmation, error) {
+	return s.confirmation(ctx, s.pool, tokenHash, "")
+}
+
+func (s *Store) confirmation(ctx context.Context, q querier, tokenHash []byte, lock string) (request.Request, request.Confirmation, error) {
+	var c request.Confirmation
+	var used time.Time
+	r, err := scanRequestWith(q.QueryRow(ctx, `
+		SELECT `+requestColumns+`, c.expires_at, coalesce(c.used_at, 'epoch')
+		FROM confirmations c JOIN requests r ON r.id = c.request_id
+		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, &used)
+	if err != nil {
+		return r, c, err
+	}
+	c.RequestID, c.UsedAt = r.ID, zeroEpoch(used)
+	return r, c, nil
+}
+
+// Confirm uses a confirmation link as decide says, in one transaction:
+// the request's new state, the link marked used, the event and the emails.
+func (s *Store) Confirm(ctx context.Context, tokenHash []byte, decide func(request.Request, request.Confirmation) (request.Change, error)) (request.Request, error) {
+	var out request.Request
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Locking the link serialises two clicks on it: the second one sees
+		// it used and changes nothing.
+		r, c, err := s.confirmation(ctx, tx, tokenHash, "FOR UPDATE OF c, r")
+		if err != nil {
+			return err
+		}
+		ch, err := decide(r, c)
+		if err != nil {
+			out = r
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE confirmations SET used_at = $2 WHERE request_id = $1`, r.ID, ch.At); err != nil {
+			return fmt.Errorf("mark confirmation used: %w", err)
+		}
+		out, err = s.applyChange(ctx, tx, r, ch)
+		return err
+	})
+	return out, err
+}
+
+// applyChange moves a request to its new state and records the event and the
+// emails that go with it. The decision was made by the domain.
+func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, ch request.Change) (request.Request, error) {
+	_, err := tx.Exec(ctx, `
+		UPDATE requests SET status = $2, updated_at = $3,
+			confirmed_at = coalesce(nullif($4::timestamptz, 'epoch'), confirmed_at),
+			closed_at = CASE WHEN $5 THEN $3 ELSE closed_at END
+		WHERE id = $1`,
+		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open())
+	if err != nil {
+		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
+	}
+	eventID, err := insertEvent(ctx, tx, event{
+		RequestID: r.ID, Kind: ch.Event, Actor: ch.Actor, FromStatus: r.Status, ToStatus: ch.To,
+		Data: ch.Data, At: ch.At,
+	})
+	if err != nil {
+		return r, err
+	}
+	if err := s.insertEmails(ctx, tx, r.ID, eventID, ch.At, ch.Emails); err != nil {
+		return r, err
+	}
+	r.Status = ch.To
+	if !ch.ConfirmedAt.IsZero() {
+		r.ConfirmedAt = ch.ConfirmedAt
+	}
+	return r, nil
+}
+
+func orEpoch(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0)
+	}
+	return t
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

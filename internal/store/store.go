@@ -5,15 +5,17 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/request"
 )
 
-// ErrNotFound is returned when the row asked for does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when the row asked for does not exist. It is the
+// domain's own sentinel, so callers test one error whichever layer found out.
+var ErrNotFound = request.ErrNotFound
 
 // Outbox enqueues the delivery of a recorded email inside the transaction
 // that recorded it, so that an email exists exactly when its job does.

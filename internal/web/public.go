@@ -88,6 +88,15 @@ func (s *Server) requestByToken(c echo.Context) (request.Request, error) {
 	return s.store.RequestByStatusToken(c.Request().Context(), request.HashToken(token))
 }
 
+// speakRequestersLanguage answers pages reached from an email in the
+// language the person chose for their request, unless they have picked one
+// on this site since.
+func speakRequestersLanguage(c echo.Context, r request.Request) {
+	if _, err := c.Cookie(langCookie); err != nil && r.Locale.Valid() {
+		c.Set(localeContextKey, r.Locale)
+	}
+}
+
 func (s *Server) invalidLink(c echo.Context) error {
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusNotFound, "message", p.T("invalid_link.title"), map[string]string{"Text": p.T("invalid_link.text")})
@@ -101,6 +110,7 @@ func (s *Server) thanks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	speakRequestersLanguage(c, r)
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "thanks", p.T("thanks.title"), map[string]any{
 		"Request":       r,
@@ -118,6 +128,7 @@ func (s *Server) status(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	speakRequestersLanguage(c, r)
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "status", p.T("status.title", "Reference", r.Reference), map[string]any{
 		"Request":       r,
@@ -166,4 +177,44 @@ func safeNext(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// confirmPage asks the requester to confirm with a button: mail scanners
+// open links on their own, and must not confirm anything by doing so.
+func (s *Server) confirmPage(c echo.Context) error {
+	r, err := s.confirmer.Peek(c.Request().Context(), c.Param("token"))
+	return s.confirmOutcome(c, r, err, func() error {
+		p := s.catalog.Printer(localeOf(c))
+		return s.render(c, http.StatusOK, "confirm", p.T("confirm.ask.title"), map[string]any{
+			"Reference": r.Reference, "Action": "/confirm/" + c.Param("token"),
+		})
+	})
+}
+
+func (s *Server) confirm(c echo.Context) error {
+	r, err := s.confirmer.Confirm(c.Request().Context(), c.Param("token"))
+	return s.confirmOutcome(c, r, err, func() error {
+		p := s.catalog.Printer(localeOf(c))
+		return s.render(c, http.StatusOK, "message", p.T("confirm.title"), map[string]string{
+			"Text": p.T("confirm.text", "Reference", r.Reference, "By", p.DateBy(r.DueAt.In(s.cfg.Location))),
+		})
+	})
+}
+
+// confirmOutcome answers a used link kindly, and an expired, unknown or
+// no longer applicable one with the same not-valid page.
+func (s *Server) confirmOutcome(c echo.Context, r request.Request, err error, ok func() error) error {
+	if r.ID != 0 {
+		speakRequestersLanguage(c, r)
+	}
+	switch {
+	case err == nil:
+		return ok()
+	case errors.Is(err, request.ErrAlreadyConfirmed):
+		p := s.catalog.Printer(localeOf(c))
+		return s.render(c, http.StatusOK, "message", p.T("confirm.title"), map[string]string{"Text": p.T("confirm.already")})
+	case errors.Is(err, request.ErrNotFound), errors.Is(err, request.ErrLinkExpired), errors.Is(err, request.ErrTransitionNotAllowed):
+		return s.invalidLink(c)
+	}
+	return err
 }

@@ -33,6 +33,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/request/:type", accessPublic, s.submitForm, intakeForm},
 		{"GET", "/thanks/:token", accessPublic, s.thanks, nil},
 		{"GET", "/s/:token", accessPublic, s.status, nil},
+		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},
+		{"POST", "/confirm/:token", accessPublic, s.confirm, form},
 		{"GET", "/lang/:locale", accessPublic, s.setLanguage, nil},
 		{"POST", "/api/v1/requests", accessPublic, s.apiSubmit, api},
 		{"GET", "/healthz", accessPublic, s.health, nil},

@@ -44,13 +44,14 @@ type Config struct {
 
 // Deps are the web layer's collaborators.
 type Deps struct {
-	Config  Config
-	Intake  *request.Intake
-	Store   Store
-	Catalog *i18n.Catalog
-	Clock   request.Clock
-	Logger  *slog.Logger
-	Files   fs.FS // templates and static files (web.Templates merged with web.Static)
+	Config    Config
+	Intake    *request.Intake
+	Confirmer *request.Confirmer
+	Store     Store
+	Catalog   *i18n.Catalog
+	Clock     request.Clock
+	Logger    *slog.Logger
+	Files     fs.FS // templates and static files (web.Templates merged with web.Static)
 	// Ready reports whether the instance can serve (database reachable,
 	// jobs running); nil means always ready.
 	Ready func(ctx context.Context) error
@@ -58,16 +59,17 @@ type Deps struct {
 
 // Server holds the handlers' shared state; it is immutable after New.
 type Server struct {
-	cfg     Config
-	intake  *request.Intake
-	store   Store
-	catalog *i18n.Catalog
-	clock   request.Clock
-	log     *slog.Logger
-	pages   pages
-	assets  *assets
-	ready   func(ctx context.Context) error
-	echo    *echo.Echo
+	cfg       Config
+	intake    *request.Intake
+	confirmer *request.Confirmer
+	store     Store
+	catalog   *i18n.Catalog
+	clock     request.Clock
+	log       *slog.Logger
+	pages     pages
+	assets    *assets
+	ready     func(ctx context.Context) error
+	echo      *echo.Echo
 }
 
 // New builds the HTTP handler with every route.
@@ -87,7 +89,7 @@ func New(d Deps) (*Server, error) {
 		d.Config.APIBodyLimit = "64K"
 	}
 	s := &Server{
-		cfg: d.Config, intake: d.Intake, store: d.Store, catalog: d.Catalog, clock: d.Clock,
+		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
 	}
 	e := echo.New()

@@ -1,0 +1,121 @@
+package request
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Confirmation is a stored confirmation link.
+type Confirmation struct {
+	RequestID int64
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until the link is used
+}
+
+// Errors of the confirmation link.
+var (
+	ErrLinkExpired      = errors.New("confirmation link expired")
+	ErrAlreadyConfirmed = errors.New("request already confirmed")
+)
+
+// Change is what a decision does to a request; the store applies it in one
+// transaction with its event and emails.
+type Change struct {
+	To          Status
+	Event       string
+	Actor       Actor
+	Data        map[string]any
+	Emails      []OutboxEmail
+	ConfirmedAt time.Time // set when the change confirms the request
+	At          time.Time
+}
+
+// ConfirmRepository applies confirmations. Confirm locks the link and its
+// request, asks decide what to do, and applies the change atomically; an
+// error from decide changes nothing and is returned as is.
+type ConfirmRepository interface {
+	Confirmation(ctx context.Context, tokenHash []byte) (Request, Confirmation, error)
+	Confirm(ctx context.Context, tokenHash []byte, decide func(Request, Confirmation) (Change, error)) (Request, error)
+}
+
+// EmailConfirmed is sent when the requester confirms their address.
+const EmailConfirmed = "confirmed"
+
+// CheckConfirmation says what a confirmation link can still do at now.
+func CheckConfirmation(r Request, c Confirmation, now time.Time) error {
+	switch {
+	case !c.UsedAt.IsZero():
+		return ErrAlreadyConfirmed
+	case now.After(c.ExpiresAt):
+		return ErrLinkExpired
+	}
+	return CheckTransition(r.Status, New, ActorRequester)
+}
+
+// Confirmer moves requests from unverified to new when the requester opens
+// the link from the acknowledgement.
+type Confirmer struct {
+	Repo     ConfirmRepository
+	Composer Composer
+	Clock    Clock
+	Links    Links
+	OrgName  string
+	Random   ioReader
+}
+
+// Peek tells whether a confirmation link can be used, without using it.
+func (cf *Confirmer) Peek(ctx context.Context, token string) (Request, error) {
+	if !WellFormedToken(token) {
+		return Request{}, ErrNotFound
+	}
+	r, c, err := cf.Repo.Confirmation(ctx, HashToken(token))
+	if err != nil {
+		return Request{}, err
+	}
+	return r, CheckConfirmation(r, c, cf.Clock.Now())
+}
+
+// Confirm uses a confirmation link: the request becomes new, the event is
+// logged and the requester is told. A used, expired or unknown link changes
+// nothing.
+func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error) {
+	if !WellFormedToken(token) {
+		return Request{}, ErrNotFound
+	}
+	now := cf.Clock.Now()
+	return cf.Repo.Confirm(ctx, HashToken(token), func(r Request, c Confirmation) (Change, error) {
+		if err := CheckConfirmation(r, c, now); err != nil {
+			return Change{}, err
+		}
+		email, err := composeEmail(cf.Composer, cf.Random, cf.Links, EmailConfirmed, r.Email, r.Locale, map[string]any{
+			"Org": cf.OrgName, "Reference": r.Reference, "Type": string(r.Type), "DueAt": r.DueAt,
+		})
+		if err != nil {
+			return Change{}, err
+		}
+		return Change{
+			To: New, Event: "confirmed", Actor: ActorRequester, ConfirmedAt: now, At: now,
+			Emails: []OutboxEmail{email},
+		}, nil
+	})
+}
+
+// ErrNotFound is returned for a link that leads nowhere.
+var ErrNotFound = errors.New("not found")
+
+func composeEmail(c Composer, random ioReader, links Links, kind, to string, locale Locale, data map[string]any) (OutboxEmail, error) {
+	subject, text, html, err := c.Compose(kind, locale, data)
+	if err != nil {
+		return OutboxEmail{}, fmt.Errorf("compose %s email: %w", kind, err)
+	}
+	id, err := NewToken(random)
+	if err != nil {
+		return OutboxEmail{}, err
+	}
+	return OutboxEmail{
+		Kind: kind, To: to, Locale: locale, Subject: subject, Text: text, HTML: html,
+		MessageID: id.Plain[:26] + "@" + links.Host(),
+	}, nil
+}
