@@ -185,7 +185,7 @@ func TestEmailsWaitForSMTPAndArriveExactlyOnce(t *testing.T) {
 	}
 
 	inst.SMTP.Restart(t)
-	msgs := inst.SMTP.WaitForMessages(t, 6, 30*time.Second)
+	inst.SMTP.WaitForMessages(t, 6, 30*time.Second)
 	waitFor(t, 10*time.Second, func() bool {
 		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent' AND secrets IS NULL AND sent_at IS NOT NULL`) == 6
 	})

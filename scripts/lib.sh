@@ -1,0 +1,59 @@
+# scripts/lib.sh — what scripts/run and scripts/test share: running as root,
+# finding PostgreSQL's server binaries, installing Debian packages. Sourced;
+# expects die() to be defined by the caller.
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root to run: $* (install sudo or run as root)"
+  fi
+}
+
+# have_pg_server tells whether PostgreSQL server binaries are where the
+# launcher looks first (internal/pglocal.FindBinDir: PATH, /usr/lib/postgresql).
+have_pg_server() {
+  local d
+  if d=$(command -v initdb 2>/dev/null) && [ -x "$(dirname "$d")/postgres" ]; then
+    return 0
+  fi
+  for d in /usr/lib/postgresql/*/bin; do
+    if [ -x "$d/initdb" ] && [ -x "$d/postgres" ]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# apt_install installs Debian packages without asking and without letting
+# their maintainer scripts start services (Debian's postgresql would start
+# its own cluster). apt-get update runs once per invocation.
+apt_updated=0 # apt-get update runs once per script
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 ||
+    die "cannot install $* automatically (no apt-get): install them with your system's package manager and rerun"
+  local policy=/usr/sbin/policy-rc.d ours=0 rc=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    ours=1
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT # also when interrupted
+  fi
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    apt_updated=1
+  fi
+  if [ "$rc" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "$@" || rc=$?
+  fi
+  if [ "$ours" -eq 1 ]; then
+    as_root rm -f "$policy"
+    trap - EXIT
+  fi
+  [ "$rc" -eq 0 ] || die "apt-get install $* failed (exit $rc)"
+}
+
+deb_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
