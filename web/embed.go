@@ -9,7 +9,8 @@ import "embed"
 //go:embed templates static
 var Files embed.FS
 
-// Locales holds one go-i18n TOML catalog per language.
+// Locales holds the go-i18n TOML catalogs: locales/<language>/<part>.toml,
+// one part per surface (public, staff, ...), so each can grow on its own.
 //
-//go:embed locales/*.toml
+//go:embed locales
 var Locales embed.FS

@@ -16,7 +16,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"rightsdesk/internal/config"
-	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
@@ -67,7 +66,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	policy, err := deadline.NewPolicy(cfg.DeadlinePreset, cfg.Location)
+	policy, err := cfg.DeadlinePolicy(cfg.DeadlinePreset)
 	if err != nil {
 		return nil, fmt.Errorf("DEADLINE_PRESET: %w", err)
 	}

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +33,9 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit",
 			"rightsdesk migrate\n\nApplies every pending migration (rightsdesk's and River's) to DATABASE_URL,\nor to the private PostgreSQL when it is not set. serve does this on start too.",
 			runMigrate},
+		{"deadline", "print the due date a deadline rule gives",
+			"rightsdesk deadline --type T --received RFC3339 [--preset P] [--confirmed RFC3339]\n\nPrints {\"due_at\", \"rule\", \"legal_ref\"} for a request of type T received at the\ngiven instant, under DEADLINE_PRESET (or --preset) with POLICY_FILE and\nPROMISED_DAYS applied, in TIMEZONE. For checking a set-up before relying on it.",
+			runDeadline},
 		{"version", "print the version",
 			"rightsdesk version\n\nPrints the version, the Go version and the platform.",
 			runVersion},
@@ -42,6 +44,10 @@ func commands() []command {
 			nil},
 	}
 }
+
+// errUsage reports a command line the command could not parse; the flag
+// package has already said why.
+var errUsage = errors.New("usage")
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, env config.Env, stdout, stderr io.Writer) int {
@@ -69,16 +75,17 @@ func Main(ctx context.Context, args []string, env config.Env, stdout, stderr io.
 		if cmd.name != name || cmd.run == nil {
 			continue
 		}
-		fs := flag.NewFlagSet(name, flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		fs.Usage = func() { fmt.Fprintln(stderr, cmd.usage) }
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if len(rest) == 1 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help") {
+			fmt.Fprintln(stdout, cmd.usage)
+			return 0
 		}
-		if err := cmd.run(ctx, c, fs.Args()); err != nil {
+		// Commands parse their own flags; the ones without any take no arguments.
+		err := cmd.run(ctx, c, rest)
+		switch {
+		case errors.Is(err, errUsage):
+			fmt.Fprintln(stderr, cmd.usage)
+			return 2
+		case err != nil:
 			fmt.Fprintf(stderr, "rightsdesk %s: %v\n", name, err)
 			return 1
 		}
@@ -108,7 +115,18 @@ func (c *cli) setup() (config.Config, *slog.Logger, error) {
 	return cfg, slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})), nil
 }
 
-func runServe(ctx context.Context, c *cli, _ []string) error {
+// noArgs refuses arguments to commands that take none.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return errUsage
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, c *cli, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
@@ -116,7 +134,10 @@ func runServe(ctx context.Context, c *cli, _ []string) error {
 	return Serve(ctx, cfg, logger)
 }
 
-func runMigrate(ctx context.Context, c *cli, _ []string) error {
+func runMigrate(ctx context.Context, c *cli, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
@@ -124,7 +145,10 @@ func runMigrate(ctx context.Context, c *cli, _ []string) error {
 	return Migrate(ctx, cfg, logger)
 }
 
-func runVersion(_ context.Context, c *cli, _ []string) error {
+func runVersion(_ context.Context, c *cli, args []string) error {
+	if err := noArgs(args); err != nil {
+		return err
+	}
 	v := Version
 	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		v = info.Main.Version

@@ -191,7 +191,7 @@ func TestEmailsWaitForSMTPAndArriveExactlyOnce(t *testing.T) {
 	})
 	// Let any duplicate delivery that was going to happen happen.
 	time.Sleep(time.Second)
-	msgs = inst.SMTP.Messages()
+	msgs := inst.SMTP.Messages()
 	if len(msgs) != 6 {
 		t.Fatalf("%d messages delivered, want exactly 6", len(msgs))
 	}

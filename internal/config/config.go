@@ -22,20 +22,25 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	DatabaseURL     string // empty: start the private PostgreSQL under DataDir
-	DataDir         string
-	ListenAddr      string
-	BaseURL         string // no trailing slash
-	SMTPURL         string // empty: the development mailbox
-	MailFrom        string
-	PrivacyContact  string
-	OrgName         string
-	Location        *time.Location
-	EnabledTypes    []request.Type
-	VerifyEmail     bool
-	ConfirmLinkTTL  time.Duration
-	DeadlinePreset  string
-	PolicyFile      string
+	DatabaseURL    string // empty: start the private PostgreSQL under DataDir
+	DataDir        string
+	ListenAddr     string
+	BaseURL        string // no trailing slash
+	SMTPURL        string // empty: the development mailbox
+	MailFrom       string
+	PrivacyContact string
+	OrgName        string
+	Location       *time.Location
+	EnabledTypes   []request.Type
+	VerifyEmail    bool
+	ConfirmLinkTTL time.Duration
+	DeadlinePreset string
+	PolicyFile     string
+	// Policy is POLICY_FILE, parsed; nil when none is set.
+	Policy *deadline.PolicyFile
+	// Promise is the operator's own promise (PROMISED_DAYS, PROMISED_UNIT);
+	// nil when none is set.
+	Promise         *deadline.Period
 	IntakeRateLimit int // per minute per client address; 0 = off
 	TrustedProxies  []netip.Prefix
 	StaffLocale     request.Locale
@@ -90,6 +95,28 @@ func Load(env Env) (Config, error) {
 	if _, err := deadline.LookupPreset(c.DeadlinePreset); err != nil {
 		return Config{}, &Error{"DEADLINE_PRESET", fmt.Sprintf("unknown preset %q (known: %s)", c.DeadlinePreset, strings.Join(deadline.PresetNames(), ", "))}
 	}
+	if c.PolicyFile != "" {
+		f, err := os.Open(c.PolicyFile)
+		if err != nil {
+			return Config{}, &Error{"POLICY_FILE", fmt.Sprintf("cannot read %s: %v", c.PolicyFile, errors.Unwrap(err))}
+		}
+		c.Policy, err = deadline.LoadPolicyFile(f)
+		f.Close()
+		if err != nil {
+			return Config{}, &Error{"POLICY_FILE", err.Error()}
+		}
+	}
+	if days := r.str("PROMISED_DAYS", ""); days != "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return Config{}, &Error{"PROMISED_DAYS", fmt.Sprintf("want a positive whole number, got %q", days)}
+		}
+		p := deadline.Period{Value: n, Unit: deadline.Unit(r.str("PROMISED_UNIT", string(deadline.CalendarDays)))}
+		if err := p.Validate(); err != nil {
+			return Config{}, &Error{"PROMISED_UNIT", err.Error()}
+		}
+		c.Promise = &p
+	}
 	from := r.str("MAIL_FROM", "")
 	if from == "" {
 		host, _ := url.Parse(c.BaseURL)
@@ -138,6 +165,13 @@ func Load(env Env) (Config, error) {
 	}
 	if r.err != nil {
 		return Config{}, r.err
+	}
+	if _, err := c.DeadlinePolicy(c.DeadlinePreset); err != nil {
+		v := "POLICY_FILE"
+		if c.Policy == nil {
+			v = "DEADLINE_PRESET"
+		}
+		return Config{}, &Error{v, err.Error()}
 	}
 	return c, nil
 }
@@ -255,4 +289,17 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// DeadlinePolicy builds the deadline policy of a preset with the operator's
+// promise and policy file applied.
+func (c Config) DeadlinePolicy(preset string) (*deadline.Policy, error) {
+	var opts []deadline.Option
+	if c.Promise != nil {
+		opts = append(opts, deadline.WithPromise(*c.Promise))
+	}
+	if c.Policy != nil {
+		opts = append(opts, deadline.WithPolicyFile(c.Policy))
+	}
+	return deadline.NewPolicy(preset, c.Location, opts...)
 }

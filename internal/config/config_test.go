@@ -102,3 +102,32 @@ func TestValuesParsed(t *testing.T) {
 		t.Errorf("proxies %v ttl %v", c.TrustedProxies, c.ConfirmLinkTTL)
 	}
 }
+
+func TestPolicyFileAndPromise(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("types:\n  access:\n    value: 10\n    unit: working_days\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(envOf(map[string]string{"POLICY_FILE": path, "PROMISED_DAYS": "30", "PROMISED_UNIT": "working_days"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy == nil || c.Promise == nil || c.Promise.Value != 30 {
+		t.Fatalf("policy %v promise %v", c.Policy, c.Promise)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("typos:\n  access: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for want, env := range map[string]map[string]string{
+		"POLICY_FILE":   {"POLICY_FILE": bad},
+		"PROMISED_DAYS": {"PROMISED_DAYS": "soon"},
+		"PROMISED_UNIT": {"PROMISED_DAYS": "30", "PROMISED_UNIT": "fortnights"},
+	} {
+		_, err := Load(envOf(env))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != want {
+			t.Errorf("%v: %v, want an error naming %s", env, err, want)
+		}
+	}
+}

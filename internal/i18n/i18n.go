@@ -25,25 +25,34 @@ type Catalog struct {
 	matcher  language.Matcher
 }
 
-// Load reads <locale>.toml for each supported locale from fsys.
+// Load reads every <locale>/*.toml for each supported locale from fsys.
 func Load(fsys fs.FS) (*Catalog, error) {
 	bundle := goi18n.NewBundle(language.Russian)
 	bundle.RegisterUnmarshalFunc("toml", toml.Unmarshal)
 	c := &Catalog{bundle: bundle, printers: map[request.Locale]*Printer{}, keys: map[request.Locale]map[string]bool{}}
 	var tags []language.Tag
 	for _, l := range request.Locales() {
-		name := string(l) + ".toml"
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("read catalog %s: %w", name, err)
-		}
-		mf, err := bundle.ParseMessageFileBytes(b, path.Base(name))
-		if err != nil {
-			return nil, fmt.Errorf("parse catalog %s: %w", name, err)
+		names, err := fs.Glob(fsys, string(l)+"/*.toml")
+		if err != nil || len(names) == 0 {
+			return nil, fmt.Errorf("no catalog for %s", l)
 		}
 		keys := map[string]bool{}
-		for _, m := range mf.Messages {
-			keys[m.ID] = true
+		for _, name := range names {
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return nil, fmt.Errorf("read catalog %s: %w", name, err)
+			}
+			// go-i18n takes the language from the file name's last part.
+			mf, err := bundle.ParseMessageFileBytes(b, strings.TrimSuffix(path.Base(name), ".toml")+"."+string(l)+".toml")
+			if err != nil {
+				return nil, fmt.Errorf("parse catalog %s: %w", name, err)
+			}
+			for _, m := range mf.Messages {
+				if keys[m.ID] {
+					return nil, fmt.Errorf("catalog %s: %q is defined twice", name, m.ID)
+				}
+				keys[m.ID] = true
+			}
 		}
 		c.keys[l] = keys
 		c.printers[l] = &Printer{locale: l, localizer: goi18n.NewLocalizer(bundle, string(l))}

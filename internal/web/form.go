@@ -64,7 +64,7 @@ func (v formView) label(name string) string {
 	case "processing":
 		return v.L.T("field.processing." + string(v.Type))
 	case "consent":
-		return v.L.T("form.section.request")
+		return v.L.T("field.consent.short")
 	}
 	return v.L.T("field." + name)
 }

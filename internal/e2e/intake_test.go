@@ -1,0 +1,407 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/testkit"
+)
+
+var referencePattern = regexp.MustCompile(`^RD-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$`)
+
+const mailTimeout = 10 * time.Second
+
+func TestRussianFormSubmissionShowsReference(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := browser(t)
+	const (
+		name  = "Айгерим Нурлановна Сейткалиева"
+		email = "aigerim@example.kz"
+	)
+
+	open(t, ctx, inst.URL+"/request/access")
+	if lang := pageLang(t, ctx); lang != "ru" {
+		t.Fatalf(`the form opened in %q, want Russian (<html lang="ru">)`, lang)
+	}
+	if h1 := text(t, ctx, "h1"); h1 != "Доступ к данным" {
+		t.Errorf("heading = %q, want the Russian name of the access right", h1)
+	}
+
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-full_name"), name),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), email),
+		chromedp.Click(labelWithText("Копию моих данных")),
+		chromedp.Click(chromedp.CSS("#f-consent")),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#reference")),
+	)
+
+	if lang := pageLang(t, ctx); lang != "ru" {
+		t.Errorf(`the thank-you page is in %q, want "ru"`, lang)
+	}
+	ref := text(t, ctx, "#reference")
+	if !referencePattern.MatchString(ref) {
+		t.Fatalf("reference on the thank-you page = %q, want the pattern %s", ref, referencePattern)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests
+		WHERE reference = $1 AND type = 'access' AND access_scope = 'copy' AND locale = 'ru'
+		  AND full_name = $2 AND email = $3`, ref, name, email); n != 1 {
+		t.Errorf("requests stored with reference %s and the typed answers: %d, want 1", ref, n)
+	}
+
+	ack := messageTo(t, inst, email)
+	if !strings.Contains(ack.Subject, ref) || !strings.Contains(ack.Text, ref) {
+		t.Errorf("acknowledgement does not carry the reference %s:\nsubject: %s\n%s", ref, ack.Subject, ack.Text)
+	}
+	if !strings.Contains(ack.Subject, "получен") || !strings.Contains(ack.Text, "Здравствуйте") {
+		t.Errorf("acknowledgement is not in Russian:\nsubject: %s\n%s", ack.Subject, ack.Text)
+	}
+}
+
+func TestKazakhRequesterCorrectsAnInvalidEmail(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := browser(t)
+	const name = "Ержан Болатұлы Қасымов"
+
+	open(t, ctx, inst.URL+"/request/access")
+	run(t, ctx,
+		chromedp.Click(`//header//a[normalize-space()="Қазақша"]`),
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="kk"]`)),
+	)
+	path := get(t, ctx, chromedp.Evaluate[string](`location.pathname`))
+	if path != "/request/access" {
+		t.Errorf("after switching language the browser is on %q, want back on /request/access", path)
+	}
+	if h1 := text(t, ctx, "h1"); h1 != "Деректерге қол жеткізу" {
+		t.Errorf("heading = %q, want the Kazakh name of the access right", h1)
+	}
+	for field, want := range map[string]string{
+		"f-full_name": "Тегі, аты, әкесінің аты",
+		"f-email":     "Электрондық пошта",
+	} {
+		if got := text(t, ctx, `label[for="`+field+`"]`); !strings.HasPrefix(got, want) {
+			t.Errorf("label of %s = %q, want it to start with %q", field, got, want)
+		}
+	}
+
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-full_name"), name),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), "erzhan-at-example.kz"),
+		chromedp.Click(labelWithText("Деректерімнің көшірмесі")),
+		chromedp.Click(chromedp.CSS("#f-consent")),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+	)
+
+	if lang := pageLang(t, ctx); lang != "kk" {
+		t.Errorf(`the page with errors is in %q, want "kk"`, lang)
+	}
+	summary := ".error-summary"
+	if got := attr(t, ctx, summary, "tabindex"); got != "-1" {
+		t.Errorf(`error summary tabindex = %q, want "-1" so that it can take focus`, got)
+	}
+	if got := attr(t, ctx, summary, "role"); got != "alert" {
+		t.Errorf(`error summary role = %q, want "alert"`, got)
+	}
+	if got := text(t, ctx, summary+" h2"); got != "Мына жерлерді түзетіңіз" {
+		t.Errorf("error summary title = %q, want it in Kazakh", got)
+	}
+	links := get(t, ctx, chromedp.Nodes(chromedp.CSSAll(summary+" a")))
+	if len(links) != 1 || links[0].AttributeValue("href") != "#f-email" {
+		var hrefs []string
+		for _, l := range links {
+			hrefs = append(hrefs, l.AttributeValue("href"))
+		}
+		t.Fatalf("error summary links to %q, want exactly the email field [#f-email]", hrefs)
+	}
+	if got := text(t, ctx, summary+` a[href="#f-email"]`); !strings.Contains(got, "Электрондық пошта мекенжайын енгізіңіз") {
+		t.Errorf("error summary entry = %q, want the Kazakh email message", got)
+	}
+	if got := attr(t, ctx, "#f-email", "aria-invalid"); got != "true" {
+		t.Errorf(`email field aria-invalid = %q, want "true"`, got)
+	}
+	if got := attr(t, ctx, "#f-email", "aria-describedby"); !strings.Contains(got, "f-email-error") {
+		t.Errorf("email field aria-describedby = %q, want it to name f-email-error", got)
+	}
+	if got := attr(t, ctx, "#f-full_name", "aria-invalid"); got != "" {
+		t.Errorf("the valid name field is marked aria-invalid=%q", got)
+	}
+	// Following the summary's link takes the requester to the field.
+	run(t, ctx, chromedp.Click(chromedp.CSS(summary+` a[href="#f-email"]`)))
+	focused := get(t, ctx, chromedp.Evaluate[string](`location.hash + " " + document.activeElement.id`))
+	if !strings.HasPrefix(focused, "#f-email") {
+		t.Errorf("after following the summary link: %q, want the location at #f-email", focused)
+	}
+	kept := get(t, ctx, chromedp.Value(chromedp.CSS("#f-full_name")))
+	if kept != name {
+		t.Errorf("the name typed before the error = %q after the error, want %q kept", kept, name)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 0 {
+		t.Errorf("a form with an invalid email stored %d request(s), want none", n)
+	}
+
+	const email = "erzhan@example.kz"
+	run(t, ctx,
+		chromedp.Clear(chromedp.CSS("#f-email")),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), email),
+	)
+	if got := get(t, ctx, chromedp.Value(chromedp.CSS("#f-email"))); got != email {
+		t.Fatalf("the corrected email field holds %q, want %q", got, email)
+	}
+	// The form remembers the choice and the consent; tick them only if not.
+	scope := get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("f-access_scope-copy").checked`))
+	consent := get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("f-consent").checked`))
+	if !scope || !consent {
+		t.Errorf("after the error the form forgot the choice (copy checked: %v) or the consent (%v)", scope, consent)
+		if !scope {
+			run(t, ctx, chromedp.Click(chromedp.CSS("#f-access_scope-copy")))
+		}
+		if !consent {
+			run(t, ctx, chromedp.Click(chromedp.CSS("#f-consent")))
+		}
+	}
+	run(t, ctx,
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#reference")),
+	)
+	if lang := pageLang(t, ctx); lang != "kk" {
+		t.Errorf(`the thank-you page is in %q, want "kk"`, lang)
+	}
+	ref := text(t, ctx, "#reference")
+	if !referencePattern.MatchString(ref) {
+		t.Fatalf("reference = %q, want the pattern %s", ref, referencePattern)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND locale = 'kk' AND email = $2`, ref, email); n != 1 {
+		t.Errorf("Kazakh requests stored with reference %s: %d, want 1", ref, n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 1 {
+		t.Errorf("requests stored: %d, want 1", n)
+	}
+	ack := messageTo(t, inst, email)
+	if !strings.Contains(ack.Subject, ref) || !strings.Contains(ack.Text, "Сәлеметсіз бе") {
+		t.Errorf("acknowledgement is not the Kazakh one for %s:\nsubject: %s\n%s", ref, ack.Subject, ack.Text)
+	}
+}
+
+// TestPagesFitANarrowPhone checks that nothing pushes the public pages wider
+// than a 360 px screen, in the two languages with the longest words.
+func TestPagesFitANarrowPhone(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := browser(t)
+	const width = 360
+	run(t, ctx, chromedp.EmulateViewport(width, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+
+	for _, lang := range []string{"ru", "kk"} {
+		for _, path := range []string{"/", "/request/access", "/request/rectification", "/request/consent_withdrawal"} {
+			open(t, ctx, inst.URL+"/lang/"+lang+"?next="+url.QueryEscape(path))
+			if got := pageLang(t, ctx); got != lang {
+				t.Fatalf("%s opened in %q, want %q", path, got, lang)
+			}
+			if vw := get(t, ctx, chromedp.Evaluate[int](`window.innerWidth`)); vw != width {
+				t.Fatalf("the viewport is %d px wide, want %d: the check would prove nothing", vw, width)
+			}
+			if w := scrollWidth(t, ctx); w > width {
+				testkit.Screenshot(t, ctx, lang+"-"+strings.Trim(strings.ReplaceAll(path, "/", "-"), "-"))
+				t.Errorf("%s in %s is %d px wide on a %d px screen: it scrolls sideways", path, lang, w, width)
+			}
+		}
+		// A form showing errors carries more text than a fresh one.
+		open(t, ctx, inst.URL+"/request/access")
+		run(t, ctx,
+			chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+		)
+		if w := scrollWidth(t, ctx); w > width {
+			testkit.Screenshot(t, ctx, lang+"-form-errors")
+			t.Errorf("the access form with errors in %s is %d px wide on a %d px screen", lang, w, width)
+		}
+	}
+}
+
+// TestPagesWorkWithoutJavaScript submits a request with scripts switched off
+// in the browser, and checks that no public page carries a script at all.
+func TestPagesWorkWithoutJavaScript(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := browser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatalf("switch scripts off: %v", err)
+	}
+	run(t, ctx, chromedp.Navigate(`data:text/html,<title>off</title><script>document.title="on"</script>`))
+	if title := get(t, ctx, chromedp.Title()); title != "off" {
+		t.Fatalf("a page script still ran (title %q): this test would prove nothing", title)
+	}
+
+	open(t, ctx, inst.URL+"/request/access")
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-full_name"), "Иван Петров"),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), "ivan@example.kz"),
+		chromedp.Click(chromedp.CSS("#f-access_scope")),
+		chromedp.Click(chromedp.CSS("#f-consent")),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#reference")),
+	)
+	location := get(t, ctx, chromedp.Location())
+	ref := text(t, ctx, "#reference")
+	if !referencePattern.MatchString(ref) {
+		t.Fatalf("without JavaScript the thank-you page shows %q, want a reference", ref)
+	}
+	thanks, err := url.Parse(location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimPrefix(thanks.Path, "/thanks/")
+
+	pages := []string{
+		"/", "/request/access", "/request/rectification", "/request/erasure", "/request/restriction",
+		"/request/objection", "/request/consent_withdrawal", "/request/portability",
+		"/thanks/" + token, "/s/" + token, "/s/not-a-token",
+	}
+	for _, path := range pages {
+		body := fetch(t, inst.URL+path)
+		if strings.Contains(strings.ToLower(body), "<script") {
+			t.Errorf("%s carries a <script>", path)
+		}
+	}
+	// And the page a failed submission shows.
+	resp, err := http.PostForm(inst.URL+"/request/access", url.Values{"full_name": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(strings.ToLower(string(body)), "<script") {
+		t.Errorf("the answer to a failed submission (%s) carries a <script>", resp.Status)
+	}
+}
+
+// browser starts a Chromium for the test and saves a screenshot of wherever
+// it was when the test fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	ctx := testkit.Browser(t)
+	testkit.ScreenshotOnFailure(t, ctx)
+	return ctx
+}
+
+// stepTimeout bounds one call of run or get: a selector that never matches
+// fails the test in seconds rather than at the browser's overall deadline.
+const stepTimeout = 15 * time.Second
+
+// run performs browser steps in order and fails the test at the first error.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// get performs one browser step that reads something.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+// open loads a page and fails the test unless it answers 200 OK.
+func open(t *testing.T, ctx context.Context, u string) {
+	t.Helper()
+	resp := get(t, ctx, chromedp.NavigateResponse(u))
+	if resp.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.Status, resp.StatusText)
+	}
+}
+
+// labelWithText finds a label by what the requester reads on it.
+func labelWithText(s string) string {
+	return `//label[normalize-space()="` + s + `"]`
+}
+
+func pageLang(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS("html"), "lang")).Value
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(get(t, ctx, chromedp.Text(chromedp.CSS(sel))))
+}
+
+func attr(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
+}
+
+func scrollWidth(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	return get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+}
+
+// messageTo waits for the instance's mail to reach addr and returns it.
+func messageTo(t *testing.T, inst *apptest.Instance, addr string) testkit.ReceivedMessage {
+	t.Helper()
+	deadline := time.Now().Add(mailTimeout)
+	for {
+		for _, m := range inst.SMTP.Messages() {
+			for _, to := range m.To {
+				if strings.EqualFold(to, addr) {
+					if m.ParseErr != nil {
+						t.Fatalf("message to %s does not parse: %v", addr, m.ParseErr)
+					}
+					return m
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for _, m := range inst.SMTP.Messages() {
+				got = append(got, strings.Join(m.To, ",")+": "+m.Subject)
+			}
+			t.Fatalf("no email to %s within %v; got %q", addr, mailTimeout, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fetch GETs a page outside the browser, as a Russian-speaking visitor with
+// a cookie jar (the forms set a CSRF cookie).
+func fetch(t *testing.T, u string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Language", testkit.BrowserLanguage)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	if resp.StatusCode >= 500 {
+		t.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return string(b)
+}
