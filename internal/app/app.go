@@ -42,6 +42,7 @@ type App struct {
 	Intake  *request.Intake
 	Runner  *jobs.Runner
 	Catalog *i18n.Catalog
+	Expirer *request.Expirer
 }
 
 type systemClock struct{}
@@ -113,11 +114,16 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
+	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
+	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
 	runner, err := jobs.NewRunner(pool, workers, jobs.RunnerConfig{
 		Logger:       logger,
 		RetryMax:     opts.RetryMax,
 		PollInterval: opts.PollInterval,
-		PeriodicJobs: []*river.PeriodicJob{jobs.PruneRateLimitsEvery(15 * time.Minute)},
+		PeriodicJobs: []*river.PeriodicJob{
+			jobs.PruneRateLimitsEvery(15 * time.Minute),
+			jobs.ExpireUnconfirmedEvery(15 * time.Minute),
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -139,6 +145,9 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			Repo: st, Composer: composer, Clock: clock,
 			Links: intake.Links, OrgName: cfg.OrgName,
 		},
+		Requester: &request.Requester{
+			Repo: st, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
+		},
 		Store:   st,
 		Catalog: catalog,
 		Clock:   clock,
@@ -148,5 +157,5 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer}, nil
 }

@@ -30,6 +30,10 @@ type Change struct {
 	Emails      []OutboxEmail
 	ConfirmedAt time.Time // set when the change confirms the request
 	At          time.Time
+	Messages    []NewMessage
+	Files       []File
+	// NewStatusTokenHash replaces the status link (the old one stops working).
+	NewStatusTokenHash []byte
 }
 
 // ConfirmRepository applies confirmations. Confirm locks the link and its

@@ -36,6 +36,11 @@ type Request struct {
 	Correction   string
 	Processing   string
 	DuplicateOf  int64 // 0 when the request is not linked to an earlier one
+	// The assignee, when there is one: who hears of the requester's actions.
+	AssigneeID     int64
+	AssigneeName   string
+	AssigneeEmail  string
+	AssigneeLocale Locale
 }
 
 // Email kinds the intake produces.

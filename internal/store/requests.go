@@ -13,11 +13,15 @@ import (
 	"rightsdesk/internal/request"
 )
 
-// requestColumns reads a request from "requests r".
+// requestColumns reads a request from requestFrom.
 const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.received_at,
 	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
 	r.full_name, r.email, r.phone, r.account_id, r.details, r.on_behalf, r.subject_name, r.relationship,
-	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0)`
+	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0),
+	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, '')`
+
+// requestFrom is the request with its assignee.
+const requestFrom = ` FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id `
 
 func scanRequest(row pgx.Row) (request.Request, error) {
 	return scanRequestWith(row)
@@ -29,7 +33,8 @@ func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 	dest := append([]any{&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
 		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
 		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
-		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf}, extra...)
+		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf,
+		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
@@ -100,13 +105,13 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 // RequestByStatusToken finds the request a status link points at.
 func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
 	return scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+` FROM requests r WHERE status_token_hash = $1`, tokenHash))
+		`SELECT `+requestColumns+requestFrom+`WHERE r.status_token_hash = $1`, tokenHash))
 }
 
 // RequestByReference finds a request by its reference.
 func (s *Store) RequestByReference(ctx context.Context, reference string) (request.Request, error) {
 	return scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+` FROM requests r WHERE reference = $1`, reference))
+		`SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`, reference))
 }
 
 // event is one row of the append-only log.
@@ -179,7 +184,7 @@ func (s *Store) confirmation(ctx context.Context, q querier, tokenHash []byte, l
 	var used time.Time
 	r, err := scanRequestWith(q.QueryRow(ctx, `
 		SELECT `+requestColumns+`, c.expires_at, coalesce(c.used_at, 'epoch')
-		FROM confirmations c JOIN requests r ON r.id = c.request_id
+		FROM confirmations c JOIN requests r ON r.id = c.request_id LEFT JOIN staff a ON a.id = r.assignee_id
 		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, &used)
 	if err != nil {
 		return r, c, err
@@ -219,9 +224,10 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	_, err := tx.Exec(ctx, `
 		UPDATE requests SET status = $2, updated_at = $3,
 			confirmed_at = coalesce(nullif($4::timestamptz, 'epoch'), confirmed_at),
-			closed_at = CASE WHEN $5 THEN $3 ELSE closed_at END
+			closed_at = CASE WHEN $5 AND closed_at IS NULL THEN $3 ELSE closed_at END,
+			status_token_hash = coalesce($6, status_token_hash)
 		WHERE id = $1`,
-		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open())
+		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), ch.NewStatusTokenHash)
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
@@ -231,6 +237,21 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	})
 	if err != nil {
 		return r, err
+	}
+	var messageID int64
+	for _, m := range ch.Messages {
+		if err := tx.QueryRow(ctx, `INSERT INTO messages (request_id, author, staff_id, body, created_at)
+			VALUES ($1, $2, nullif($3, 0), $4, $5) RETURNING id`, r.ID, m.Author, m.StaffID, m.Body, ch.At).Scan(&messageID); err != nil {
+			return r, fmt.Errorf("insert message: %w", err)
+		}
+	}
+	for _, f := range ch.Files {
+		// Files sent with a message belong to it (the last one of the change).
+		if _, err := tx.Exec(ctx, `INSERT INTO files (request_id, message_id, purpose, name, content_type, size, sha256, content, created_at)
+			VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9)`,
+			r.ID, messageID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, ch.At); err != nil {
+			return r, fmt.Errorf("insert file: %w", err)
+		}
 	}
 	if err := s.insertEmails(ctx, tx, r.ID, eventID, ch.At, ch.Emails); err != nil {
 		return r, err
@@ -252,4 +273,98 @@ func orEpoch(t time.Time) time.Time {
 // querier is a pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ChangeRequest locks one request, asks decide what to do and applies the
+// change. decide runs inside the transaction: it sees the request as it is
+// while no one else can change it.
+func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decide func(request.Request) (request.Change, error)) (request.Request, error) {
+	where, arg := "r.id = $1", any(key.ID)
+	switch {
+	case key.ID != 0:
+	case key.StatusTokenHash != nil:
+		where, arg = "r.status_token_hash = $1", key.StatusTokenHash
+	case key.Reference != "":
+		where, arg = "r.reference = $1", key.Reference
+	default:
+		return request.Request{}, ErrNotFound
+	}
+	var out request.Request
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		r, err := scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+` FOR UPDATE OF r`, arg))
+		if err != nil {
+			return err
+		}
+		out = r
+		ch, err := decide(r)
+		if err != nil {
+			return err
+		}
+		out, err = s.applyChange(ctx, tx, r, ch)
+		return err
+	})
+	return out, err
+}
+
+// ExpireUnconfirmed applies decide to unverified requests whose
+// confirmation link ran out before now. SKIP LOCKED lets two instances
+// sweep at once without waiting on, or doubling, each other's work.
+func (s *Store) ExpireUnconfirmed(ctx context.Context, now time.Time, limit int, decide func(request.Request) (request.Change, error)) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+requestColumns+requestFrom+`
+			JOIN confirmations c ON c.request_id = r.id
+			WHERE r.status = 'unverified' AND c.used_at IS NULL AND c.expires_at < $1
+			ORDER BY c.expires_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED`, now, limit)
+		if err != nil {
+			return fmt.Errorf("find unconfirmed requests: %w", err)
+		}
+		due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (request.Request, error) { return scanRequest(row) })
+		if err != nil {
+			return fmt.Errorf("read unconfirmed requests: %w", err)
+		}
+		for _, r := range due {
+			ch, err := decide(r)
+			if err != nil {
+				return err
+			}
+			if _, err := s.applyChange(ctx, tx, r, ch); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Message is one message on a request's conversation.
+type Message struct {
+	ID     int64
+	Author request.Actor
+	Body   string
+	At     time.Time
+	Files  []request.File // without content
+}
+
+// Messages lists a request's conversation, oldest first, with the files
+// sent with each message (metadata only).
+func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT m.id, m.author, m.body, m.created_at,
+			coalesce(jsonb_agg(jsonb_build_object('ID', f.id, 'Name', f.name, 'ContentType', f.content_type, 'Size', f.size)
+				ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '[]')
+		FROM messages m LEFT JOIN files f ON f.message_id = m.id
+		WHERE m.request_id = $1 GROUP BY m.id ORDER BY m.id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
+		var m Message
+		err := row.Scan(&m.ID, &m.Author, &m.Body, &m.At, &m.Files)
+		return m, err
+	})
 }

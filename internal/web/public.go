@@ -120,25 +120,6 @@ func (s *Server) thanks(c echo.Context) error {
 	})
 }
 
-func (s *Server) status(c echo.Context) error {
-	r, err := s.requestByToken(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return s.invalidLink(c)
-	}
-	if err != nil {
-		return err
-	}
-	speakRequestersLanguage(c, r)
-	p := s.catalog.Printer(localeOf(c))
-	return s.render(c, http.StatusOK, "status", p.T("status.title", "Reference", r.Reference), map[string]any{
-		"Request":       r,
-		"ReceivedLocal": r.ReceivedAt.In(s.cfg.Location),
-		"DueLocal":      r.DueAt.In(s.cfg.Location),
-		"Open":          r.Status.Open(),
-		"DaysLeftText":  daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
-	})
-}
-
 // daysLeftText counts calendar days between today and the due day in the
 // operator's time zone, as a person would count them on a calendar.
 func daysLeftText(p *i18n.Printer, now, due time.Time, loc *time.Location) string {

@@ -3,6 +3,7 @@ package web
 import (
 	"net"
 	"net/netip"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -32,7 +33,12 @@ func (s *Server) routeTable() []route {
 		{"GET", "/request/:type", accessPublic, s.requestForm, form},
 		{"POST", "/request/:type", accessPublic, s.submitForm, intakeForm},
 		{"GET", "/thanks/:token", accessPublic, s.thanks, nil},
-		{"GET", "/s/:token", accessPublic, s.status, nil},
+		{"GET", "/s/:token", accessPublic, s.status, form},
+		{"POST", "/s/:token/reply", accessPublic, s.reply, []echo.MiddlewareFunc{middleware.BodyLimit(strconv.Itoa(maxReplyBody)), s.csrf()}},
+		{"GET", "/s/:token/withdraw", accessPublic, s.withdrawPage, form},
+		{"POST", "/s/:token/withdraw", accessPublic, s.withdraw, form},
+		{"GET", "/status", accessPublic, s.resendPage, form},
+		{"POST", "/status", accessPublic, s.resend, intakeForm},
 		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},
 		{"POST", "/confirm/:token", accessPublic, s.confirm, form},
 		{"GET", "/lang/:locale", accessPublic, s.setLanguage, nil},

@@ -24,6 +24,8 @@ import (
 // Store is what the handlers read directly; writes go through the domain.
 type Store interface {
 	RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error)
+	Messages(ctx context.Context, requestID int64) ([]store.Message, error)
+	Events(ctx context.Context, requestID int64) ([]store.Event, error)
 	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
 	Ping(ctx context.Context) error
 }
@@ -47,6 +49,7 @@ type Deps struct {
 	Config    Config
 	Intake    *request.Intake
 	Confirmer *request.Confirmer
+	Requester *request.Requester
 	Store     Store
 	Catalog   *i18n.Catalog
 	Clock     request.Clock
@@ -62,6 +65,7 @@ type Server struct {
 	cfg       Config
 	intake    *request.Intake
 	confirmer *request.Confirmer
+	requester *request.Requester
 	store     Store
 	catalog   *i18n.Catalog
 	clock     request.Clock
@@ -89,7 +93,7 @@ func New(d Deps) (*Server, error) {
 		d.Config.APIBodyLimit = "64K"
 	}
 	s := &Server{
-		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, store: d.Store, catalog: d.Catalog, clock: d.Clock,
+		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
 	}
 	e := echo.New()

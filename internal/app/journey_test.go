@@ -1,0 +1,276 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
+)
+
+// filed submits a request through the API and returns its reference and
+// the path of its status page.
+func filed(t *testing.T, inst *apptest.Instance, typ request.Type, locale string) (string, string) {
+	t.Helper()
+	code, out, _ := postJSON(t, inst, encode(t, validBody(typ, locale)))
+	if code != http.StatusCreated {
+		t.Fatalf("submit: %d %v", code, out)
+	}
+	return out["reference"].(string), strings.TrimPrefix(out["status_url"].(string), inst.URL)
+}
+
+func setStatus(t *testing.T, inst *apptest.Instance, ref, status string) {
+	t.Helper()
+	// Staff actions arrive with the staff workspace; until then tests put
+	// the request where they need it directly.
+	if _, err := inst.Pool.Exec(context.Background(), `UPDATE requests SET status = $2 WHERE reference = $1`, ref, status); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func emailsOfKind(t *testing.T, inst *apptest.Instance, ref, kind string) int {
+	t.Helper()
+	return inst.Count(t, `SELECT count(*) FROM emails e JOIN requests r ON r.id = e.request_id WHERE r.reference = $1 AND e.kind = $2`, ref, kind)
+}
+
+func TestWithdrawingAsksFirstTellsBothSidesAndHappensOnce(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ref, statusPath := filed(t, inst, request.Erasure, "ru")
+	c := browser(t)
+	_, page := get(t, c, inst.URL+statusPath)
+	if !strings.Contains(page, statusPath+"/withdraw") {
+		t.Fatal("the status page offers no way to withdraw")
+	}
+	resp, confirm := get(t, c, inst.URL+statusPath+"/withdraw")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(confirm, "Да, отозвать запрос") {
+		t.Fatalf("confirmation step: %d", resp.StatusCode)
+	}
+	if s := statusOf(t, inst, ref); s != "unverified" {
+		t.Fatalf("asking changed the status to %s", s)
+	}
+	token := formToken(t, confirm)
+	resp, _ = post(t, c, inst.URL+statusPath+"/withdraw", url.Values{"_csrf": {token}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d", resp.StatusCode)
+	}
+	_, page = get(t, c, inst.URL+resp.Header.Get("Location"))
+	if !strings.Contains(page, "Запрос отозван.") || !strings.Contains(page, "Вы отозвали запрос") || strings.Contains(page, statusPath+"/withdraw") {
+		t.Error("the status page does not show the withdrawal")
+	}
+	if s := statusOf(t, inst, ref); s != "withdrawn" {
+		t.Fatalf("status %s", s)
+	}
+	resp, _ = post(t, c, inst.URL+statusPath+"/withdraw", url.Values{"_csrf": {token}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("second withdrawal: %d", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'withdrawn'`); n != 1 {
+		t.Errorf("%d withdrawn events", n)
+	}
+	if emailsOfKind(t, inst, ref, "withdrawn") != 1 || emailsOfKind(t, inst, ref, "staff_withdrawn") != 1 {
+		t.Error("withdrawal emails not recorded once each")
+	}
+	msgs := inst.SMTP.WaitForMessages(t, 4, 20*time.Second)
+	var mine, staff bool
+	for _, m := range msgs {
+		mine = mine || m.Subject == "Запрос "+ref+" отозван"
+		staff = staff || (m.To[0] == "privacy@school.example.kz" && strings.Contains(m.Subject, ref) && strings.Contains(m.Subject, "отозвал"))
+	}
+	if !mine || !staff {
+		t.Errorf("withdrawal emails: requester %v, staff %v", mine, staff)
+	}
+}
+
+func multipartReply(t *testing.T, token, text string, files map[string][]byte) (*bytes.Buffer, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	_ = w.WriteField("_csrf", token)
+	_ = w.WriteField("message", text)
+	for name, content := range files {
+		fw, err := w.CreateFormFile("files", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fw.Write(content)
+	}
+	_ = w.Close()
+	return &buf, w.FormDataContentType()
+}
+
+func postMultipart(t *testing.T, c *http.Client, u string, body *bytes.Buffer, ctype string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Post(u, ctype, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp, b.String()
+}
+
+var pdf = []byte("%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+
+func TestRequesterAnswersWithTextAndDocuments(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ref, statusPath := filed(t, inst, request.Access, "ru")
+	c := browser(t)
+
+	_, page := get(t, c, inst.URL+statusPath)
+	if strings.Contains(page, `name="message"`) {
+		t.Error("an unconfirmed request offers a reply form")
+	}
+	setStatus(t, inst, ref, "awaiting_requester")
+	_, page = get(t, c, inst.URL+statusPath)
+	if !strings.Contains(page, "Нам нужна информация от вас") || !strings.Contains(page, `enctype="multipart/form-data"`) {
+		t.Fatal("the status page does not ask for the information")
+	}
+	token := formToken(t, page)
+
+	// A text file called .pdf is refused by its content, and nothing is kept.
+	body, ctype := multipartReply(t, token, "Вот паспорт", map[string][]byte{"passport.pdf": []byte("just text, not a PDF")})
+	resp, page := postMultipart(t, c, inst.URL+statusPath+"/reply", body, ctype)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Файл «passport.pdf» — не PDF, JPEG или PNG.") {
+		t.Fatalf("disguised file: %d", resp.StatusCode)
+	}
+	if !strings.Contains(page, "Вот паспорт") {
+		t.Error("the typed message was lost")
+	}
+	if n := inst.Count(t, `SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM files)`); n != 0 {
+		t.Fatalf("a refused reply stored %d rows", n)
+	}
+
+	png := append([]byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}, bytes.Repeat([]byte{0}, 64)...)
+	body, ctype = multipartReply(t, token, "Вот паспорт и доверенность", map[string][]byte{"../../etc/passport.pdf": pdf, "скан.png": png})
+	resp, _ = postMultipart(t, c, inst.URL+statusPath+"/reply", body, ctype)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reply: %d", resp.StatusCode)
+	}
+	if s := statusOf(t, inst, ref); s != "in_progress" {
+		t.Errorf("status after the reply: %s, want in_progress", s)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM files WHERE name = 'passport.pdf' AND content_type = 'application/pdf' AND content = $1`, pdf); n != 1 {
+		t.Error("the PDF was not stored under a safe name")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM files WHERE content_type = 'image/png' AND message_id IS NOT NULL`); n != 1 {
+		t.Error("the PNG was not stored with its message")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'requester_replied' AND from_status = 'awaiting_requester' AND to_status = 'in_progress'`); n != 1 {
+		t.Error("the reply was not logged")
+	}
+	_, page = get(t, c, inst.URL+resp.Header.Get("Location"))
+	for _, want := range []string{"Спасибо, ваше сообщение отправлено.", "Вот паспорт и доверенность", "passport.pdf", "скан.png", "Вы отправили сообщение"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if emailsOfKind(t, inst, ref, "staff_reply") != 1 {
+		t.Error("nobody on staff was told of the reply")
+	}
+}
+
+func TestTooManyOrTooLargeFilesAreRefused(t *testing.T) {
+	verr := &request.ValidationError{}
+	var six []request.Upload
+	for i := range 6 {
+		six = append(six, request.Upload{Name: fmt.Sprintf("%d.pdf", i), Content: pdf})
+	}
+	if request.CheckUploads("files", request.FileRequester, six, 0, verr); verr.Fields["files"].Key != "error.too_many_files" {
+		t.Errorf("six files: %v", verr.Fields)
+	}
+	verr = &request.ValidationError{}
+	big := append(append([]byte{}, pdf...), make([]byte, request.MaxUploadSize)...)
+	if request.CheckUploads("files", request.FileRequester, []request.Upload{{Name: "big.pdf", Content: big}}, 0, verr); verr.Fields["files"].Key != "error.file_too_large" {
+		t.Errorf("big file: %v", verr.Fields)
+	}
+	for _, name := range []string{"../../x.pdf", "C:\\Users\\a\\x.pdf", ".hidden.pdf", "a\x00b.pdf", "evil\".pdf"} {
+		if got := request.SafeFileName(name); strings.ContainsAny(got, "/\\\x00\"") || strings.HasPrefix(got, ".") {
+			t.Errorf("SafeFileName(%q) = %q", name, got)
+		}
+	}
+}
+
+func TestLostLinkIsSentAgainWithoutTellingWhoHasARequest(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ref, oldPath := filed(t, inst, request.Objection, "kk")
+	inst.SMTP.WaitForMessages(t, 2, 20*time.Second)
+	c := browser(t)
+	_, page := get(t, c, inst.URL+"/status")
+	token := formToken(t, page)
+
+	ask := func(reference, email string) string {
+		_, page := post(t, c, inst.URL+"/status", url.Values{"_csrf": {token}, "reference": {reference}, "email": {email}})
+		return mainOf(page)
+	}
+	wrongEmail := ask(ref, "someone.else@example.kz")
+	unknownRef := ask("RD-0000-0000-0000", "aigerim.objection.kk@example.kz")
+	garbage := ask("not a reference", "x")
+	if wrongEmail != unknownRef || unknownRef != garbage {
+		t.Fatal("the answers differ between a wrong email, an unknown reference and garbage")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(inst.SMTP.Messages()); n != 2 {
+		t.Fatalf("%d emails after non-matching asks, want 2", n)
+	}
+	right := ask(strings.ToLower(strings.ReplaceAll(ref, "-", " ")), "AIGERIM.objection.kk@example.kz")
+	if right != wrongEmail {
+		t.Error("a matching ask is answered differently")
+	}
+	msgs := inst.SMTP.WaitForMessages(t, 3, 20*time.Second)
+	link := ""
+	for _, m := range msgs {
+		if m.Subject == ref+" сұрауыңызға жаңа сілтеме" {
+			for _, f := range strings.Fields(m.Text) {
+				if strings.Contains(f, "/s/") {
+					link = f
+				}
+			}
+		}
+	}
+	if link == "" {
+		t.Fatal("no new link arrived")
+	}
+	if resp, _ := get(t, c, link); resp.StatusCode != http.StatusOK {
+		t.Errorf("new link: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, inst.URL+oldPath); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("old link still works: %d", resp.StatusCode)
+	}
+}
+
+func TestUnconfirmedRequestsExpireOnceAndTheRequesterIsTold(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ref, link := submitAndReadConfirmLink(t, inst, "en")
+	ctx := context.Background()
+	if n, err := inst.App.Expirer.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep before expiry: %d %v", n, err)
+	}
+	inst.Clock.Advance(7*24*time.Hour + time.Second)
+	if n, err := inst.App.Expirer.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep after expiry: %d %v", n, err)
+	}
+	if n, err := inst.App.Expirer.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+	if s := statusOf(t, inst, ref); s != "expired" {
+		t.Fatalf("status %s", s)
+	}
+	found := false
+	for _, m := range inst.SMTP.WaitForMessages(t, 3, 20*time.Second) {
+		found = found || m.Subject == "Request "+ref+" closed: email address not confirmed"
+	}
+	if !found {
+		t.Error("the requester was not told")
+	}
+	if resp, _ := get(t, browser(t), link); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the confirmation link of an expired request answers %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,237 @@
+package request
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// RequestKey names one request: by id, by the hash of its status token, or
+// by its reference (the first non-zero field counts).
+type RequestKey struct {
+	ID              int64
+	StatusTokenHash []byte
+	Reference       string
+}
+
+// NewMessage is a message added with a change.
+type NewMessage struct {
+	Author  Actor
+	StaffID int64
+	Body    string
+}
+
+// ChangeRepository applies decisions to one request: it locks the request,
+// asks decide what to do and applies the change with its event, messages,
+// files and emails in one transaction. An error from decide changes nothing.
+type ChangeRepository interface {
+	ChangeRequest(ctx context.Context, key RequestKey, decide func(Request) (Change, error)) (Request, error)
+}
+
+// Errors of the requester's actions.
+var (
+	ErrNotOpen       = errors.New("request is closed")
+	ErrEmptyReply    = errors.New("reply has neither text nor files")
+	ErrAlreadyClosed = errors.New("request already closed")
+)
+
+// Requester carries out what a person does from their status page.
+type Requester struct {
+	Repo     ChangeRepository
+	Composer Composer
+	Clock    Clock
+	Links    Links
+	Config   IntakeConfig
+	Random   ioReader
+}
+
+// staffRecipient is who hears of a requester's action: the assignee, or the
+// privacy contact while nobody is assigned.
+func (rq *Requester) staffRecipient(r Request) (string, Locale) {
+	if r.AssigneeEmail != "" {
+		return r.AssigneeEmail, r.AssigneeLocale
+	}
+	return rq.Config.PrivacyContact, rq.Config.StaffLocale
+}
+
+func (rq *Requester) data(r Request) map[string]any {
+	return map[string]any{
+		"Org": rq.Config.OrgName, "Reference": r.Reference, "Type": string(r.Type),
+		"DueAt": r.DueAt, "StaffURL": rq.Links.Staff(r.Reference),
+	}
+}
+
+// Withdraw closes an open request at the requester's wish; both sides are
+// told. Withdrawing a closed request changes nothing (ErrAlreadyClosed).
+func (rq *Requester) Withdraw(ctx context.Context, token string) (Request, error) {
+	if !WellFormedToken(token) {
+		return Request{}, ErrNotFound
+	}
+	now := rq.Clock.Now()
+	return rq.Repo.ChangeRequest(ctx, RequestKey{StatusTokenHash: HashToken(token)}, func(r Request) (Change, error) {
+		if !r.Status.Open() {
+			return Change{}, ErrAlreadyClosed
+		}
+		if err := CheckTransition(r.Status, Withdrawn, ActorRequester); err != nil {
+			return Change{}, err
+		}
+		ch := Change{To: Withdrawn, Event: "withdrawn", Actor: ActorRequester, At: now}
+		mine, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailWithdrawn, r.Email, r.Locale, rq.data(r))
+		if err != nil {
+			return Change{}, err
+		}
+		ch.Emails = append(ch.Emails, mine)
+		if to, locale := rq.staffRecipient(r); to != "" {
+			notice, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStaffWithdrawn, to, locale, rq.data(r))
+			if err != nil {
+				return Change{}, err
+			}
+			ch.Emails = append(ch.Emails, notice)
+		}
+		return ch, nil
+	})
+}
+
+// MaxReplyLength bounds a requester's message.
+const MaxReplyLength = 5000
+
+// Reply adds the requester's message and files to an open, confirmed
+// request. When staff were waiting for the requester, work resumes.
+func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Upload) (Request, error) {
+	if !WellFormedToken(token) {
+		return Request{}, ErrNotFound
+	}
+	text = strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n"))
+	verr := &ValidationError{}
+	switch {
+	case utf8.RuneCountInString(text) > MaxReplyLength:
+		verr.Add("message", "error.too_long", map[string]any{"Max": MaxReplyLength})
+	case !cleanText(text, true):
+		verr.Add("message", "error.characters", nil)
+	}
+	files := CheckUploads("files", FileRequester, uploads, 0, verr)
+	if len(verr.Fields) > 0 {
+		return Request{}, verr
+	}
+	if text == "" && len(files) == 0 {
+		verr.Add("message", "error.required", nil)
+		return Request{}, verr
+	}
+	now := rq.Clock.Now()
+	return rq.Repo.ChangeRequest(ctx, RequestKey{StatusTokenHash: HashToken(token)}, func(r Request) (Change, error) {
+		if !r.Status.Open() || r.Status == Unverified {
+			return Change{}, ErrNotOpen
+		}
+		to := r.Status
+		if r.Status == AwaitingRequester {
+			to = InProgress
+			if err := CheckTransition(r.Status, to, ActorRequester); err != nil {
+				return Change{}, err
+			}
+		}
+		ch := Change{
+			To: to, Event: "requester_replied", Actor: ActorRequester, At: now,
+			Data:     map[string]any{"files": len(files)},
+			Messages: []NewMessage{{Author: ActorRequester, Body: text}},
+			Files:    files,
+		}
+		if addr, locale := rq.staffRecipient(r); addr != "" {
+			notice, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStaffReply, addr, locale, rq.data(r))
+			if err != nil {
+				return Change{}, err
+			}
+			ch.Emails = append(ch.Emails, notice)
+		}
+		return ch, nil
+	})
+}
+
+// ResendLink emails a fresh status link when reference and email match a
+// request. It answers the same way whether they match or not, so it tells
+// nobody which references exist; the old link stops working.
+func (rq *Requester) ResendLink(ctx context.Context, reference, email string) error {
+	ref, err := ParseReference(reference)
+	if err != nil {
+		return nil
+	}
+	token, err := NewToken(rq.Random)
+	if err != nil {
+		return err
+	}
+	now := rq.Clock.Now()
+	_, err = rq.Repo.ChangeRequest(ctx, RequestKey{Reference: ref}, func(r Request) (Change, error) {
+		if subtle.ConstantTimeCompare([]byte(strings.ToLower(strings.TrimSpace(email))), []byte(strings.ToLower(r.Email))) != 1 {
+			return Change{}, ErrNotFound
+		}
+		data := rq.data(r)
+		data["StatusURL"] = rq.Links.Status(SecretPlaceholder(SecretStatus))
+		mail, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStatusLink, r.Email, r.Locale, data)
+		if err != nil {
+			return Change{}, err
+		}
+		mail.Secrets = map[string]string{SecretStatus: token.Plain}
+		return Change{
+			To: r.Status, Event: "status_link_resent", Actor: ActorRequester, At: now,
+			NewStatusTokenHash: token.Hash, Emails: []OutboxEmail{mail},
+		}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Email kinds of the requester's journey.
+const (
+	EmailWithdrawn      = "withdrawn"
+	EmailStaffWithdrawn = "staff_withdrawn"
+	EmailStaffReply     = "staff_reply"
+	EmailStatusLink     = "status_link"
+	EmailExpired        = "expired"
+)
+
+// ExpiryRepository finds unconfirmed requests whose link has run out.
+type ExpiryRepository interface {
+	// ExpireUnconfirmed applies decide to up to limit unverified requests
+	// whose confirmation link expired before now, skipping rows another
+	// instance holds, and returns how many it changed.
+	ExpireUnconfirmed(ctx context.Context, now time.Time, limit int, decide func(Request) (Change, error)) (int, error)
+}
+
+// Expirer closes requests that were never confirmed.
+type Expirer struct {
+	Repo     ExpiryRepository
+	Composer Composer
+	Clock    Clock
+	Links    Links
+	OrgName  string
+	Random   ioReader
+}
+
+// Sweep expires every request whose confirmation link has run out and
+// tells each requester; it returns how many it expired.
+func (ex *Expirer) Sweep(ctx context.Context) (int, error) {
+	now := ex.Clock.Now()
+	total := 0
+	for {
+		n, err := ex.Repo.ExpireUnconfirmed(ctx, now, 100, func(r Request) (Change, error) {
+			if err := CheckTransition(r.Status, Expired, ActorSystem); err != nil {
+				return Change{}, err
+			}
+			mail, err := composeEmail(ex.Composer, ex.Random, ex.Links, EmailExpired, r.Email, r.Locale, map[string]any{
+				"Org": ex.OrgName, "Reference": r.Reference, "Type": string(r.Type), "HomeURL": ex.Links.BaseURL + "/",
+			})
+			if err != nil {
+				return Change{}, err
+			}
+			return Change{To: Expired, Event: "expired", Actor: ActorSystem, At: now, Emails: []OutboxEmail{mail}}, nil
+		})
+		total += n
+		if err != nil || n < 100 {
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+)
+
+// messageView is a message as the status page shows it.
+type messageView struct {
+	Author request.Actor
+	Body   string
+	At     time.Time
+	Files  []fileView
+}
+
+type fileView struct {
+	Name   string
+	SizeKB int64
+}
+
+type historyItem struct {
+	At   time.Time
+	Text string
+}
+
+// statusView is everything the status page shows.
+type statusView struct {
+	Request       request.Request
+	ReceivedLocal time.Time
+	DueLocal      time.Time
+	Open          bool
+	DaysLeftText  string
+	Messages      []messageView
+	History       []historyItem
+	CanReply      bool
+	Base          string // the page's own path, for its forms
+	Notice        string
+	Errors        map[string]string
+	ErrorList     []formError
+	Reply         string
+}
+
+func (s *Server) status(c echo.Context) error {
+	r, err := s.requestByToken(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	speakRequestersLanguage(c, r)
+	p := s.catalog.Printer(localeOf(c))
+	notice := ""
+	switch c.QueryParam("done") {
+	case "reply":
+		notice = p.T("status.reply.sent")
+	case "withdrawn":
+		notice = p.T("withdraw.done")
+	}
+	return s.renderStatus(c, http.StatusOK, r, notice, "", nil)
+}
+
+func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notice, reply string, verr *request.ValidationError) error {
+	p := s.catalog.Printer(localeOf(c))
+	ctx := c.Request().Context()
+	msgs, err := s.store.Messages(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	events, err := s.store.Events(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	v := statusView{
+		Request: r, ReceivedLocal: r.ReceivedAt.In(s.cfg.Location), DueLocal: r.DueAt.In(s.cfg.Location),
+		Open: r.Status.Open(), DaysLeftText: daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
+		CanReply: r.Status.Open() && r.Status != request.Unverified,
+		Base:     "/s/" + c.Param("token"), Notice: notice, Reply: reply, Errors: map[string]string{},
+	}
+	for _, m := range msgs {
+		mv := messageView{Author: m.Author, Body: m.Body, At: m.At.In(s.cfg.Location)}
+		for _, f := range m.Files {
+			mv.Files = append(mv.Files, fileView{Name: f.Name, SizeKB: (f.Size + 1023) / 1024})
+		}
+		v.Messages = append(v.Messages, mv)
+	}
+	for _, e := range events {
+		if text := historyText(p, e); text != "" {
+			v.History = append(v.History, historyItem{At: e.At.In(s.cfg.Location), Text: text})
+		}
+	}
+	if verr != nil {
+		for _, name := range []string{"message", "files"} {
+			if fe, ok := verr.Fields[name]; ok {
+				msg := p.Params(fe.Key, fe.Params)
+				v.Errors[name] = msg
+				v.ErrorList = append(v.ErrorList, formError{Name: name, Message: msg})
+			}
+		}
+	}
+	return s.render(c, code, "status", p.T("status.title", "Reference", r.Reference), v)
+}
+
+// historyText tells the requester what an event meant for them; events
+// that are staff's business (emails sent, notes) are not shown.
+func historyText(p *i18n.Printer, e store.Event) string {
+	switch e.Kind {
+	case "received", "confirmed", "withdrawn", "expired", "requester_replied", "extended", "information_requested":
+		return p.T("history." + e.Kind)
+	}
+	if e.ToStatus != "" && e.ToStatus != e.FromStatus {
+		return p.T("history.status", "Status", p.T("status."+string(e.ToStatus)))
+	}
+	return ""
+}
+
+// maxReplyBody bounds a reply's upload: five files of 10 MB and the text.
+const maxReplyBody = request.MaxUploadFiles*request.MaxUploadSize + 1<<20
+
+func (s *Server) reply(c echo.Context) error {
+	token := c.Param("token")
+	form, err := c.MultipartForm()
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+		}
+		return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
+	}
+	text := ""
+	if v := form.Value["message"]; len(v) > 0 {
+		text = v[0]
+	}
+	uploads, err := readUploads(form.File["files"])
+	if err != nil {
+		return err
+	}
+	r, err := s.requester.Reply(c.Request().Context(), token, text, uploads)
+	var verr *request.ValidationError
+	switch {
+	case err == nil:
+		return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=reply")
+	case errors.As(err, &verr):
+		r, lerr := s.requestByToken(c)
+		if lerr != nil {
+			return s.invalidLink(c)
+		}
+		speakRequestersLanguage(c, r)
+		return s.renderStatus(c, http.StatusUnprocessableEntity, r, "", text, verr)
+	case errors.Is(err, request.ErrNotFound):
+		return s.invalidLink(c)
+	case errors.Is(err, request.ErrNotOpen):
+		speakRequestersLanguage(c, r)
+		return s.renderStatus(c, http.StatusConflict, r, s.catalog.Printer(localeOf(c)).T("status.reply.closed"), text, nil)
+	}
+	return err
+}
+
+// readUploads reads each uploaded file, at most one byte more than allowed
+// so that a too-large file is recognised without reading it all.
+func readUploads(headers []*multipart.FileHeader) ([]request.Upload, error) {
+	var out []request.Upload
+	for _, h := range headers {
+		f, err := h.Open()
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(io.LimitReader(f, request.MaxUploadSize+1))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, request.Upload{Name: h.Filename, Content: b})
+	}
+	return out, nil
+}
+
+// withdrawPage asks before withdrawing: the step cannot be undone.
+func (s *Server) withdrawPage(c echo.Context) error {
+	r, err := s.requestByToken(c)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	speakRequestersLanguage(c, r)
+	base := "/s/" + c.Param("token")
+	if !r.Status.Open() {
+		return c.Redirect(http.StatusSeeOther, base)
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "withdraw", p.T("withdraw.title"), map[string]string{
+		"Reference": r.Reference, "Action": base + "/withdraw", "Back": base,
+	})
+}
+
+func (s *Server) withdraw(c echo.Context) error {
+	token := c.Param("token")
+	_, err := s.requester.Withdraw(c.Request().Context(), token)
+	switch {
+	case err == nil:
+		return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=withdrawn")
+	case errors.Is(err, request.ErrAlreadyClosed):
+		// Withdrawing twice changes nothing: show the request as it is.
+		return c.Redirect(http.StatusSeeOther, "/s/"+token)
+	case errors.Is(err, request.ErrNotFound):
+		return s.invalidLink(c)
+	}
+	return err
+}
+
+// resendPage lets someone who lost their link ask for a new one.
+func (s *Server) resendPage(c echo.Context) error {
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "resend", p.T("resend.title"), map[string]bool{"Sent": false})
+}
+
+// resend answers the same way whether or not the reference and email match.
+func (s *Server) resend(c echo.Context) error {
+	if err := s.requester.ResendLink(c.Request().Context(), c.FormValue("reference"), c.FormValue("email")); err != nil {
+		return err
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.render(c, http.StatusOK, "resend", p.T("resend.title"), map[string]bool{"Sent": true})
+}
