@@ -43,6 +43,7 @@ type App struct {
 	Runner  *jobs.Runner
 	Catalog *i18n.Catalog
 	Expirer *request.Expirer
+	Desk    *request.Desk
 }
 
 type systemClock struct{}
@@ -114,6 +115,10 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
+	desk := &request.Desk{
+		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
+		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL},
+	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
 	runner, err := jobs.NewRunner(pool, workers, jobs.RunnerConfig{
@@ -157,5 +162,5 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk}, nil
 }

@@ -22,20 +22,22 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	DatabaseURL    string // empty: start the private PostgreSQL under DataDir
-	DataDir        string
-	ListenAddr     string
-	BaseURL        string // no trailing slash
-	SMTPURL        string // empty: the development mailbox
-	MailFrom       string
-	PrivacyContact string
-	OrgName        string
-	Location       *time.Location
-	EnabledTypes   []request.Type
-	VerifyEmail    bool
-	ConfirmLinkTTL time.Duration
-	DeadlinePreset string
-	PolicyFile     string
+	DatabaseURL     string // empty: start the private PostgreSQL under DataDir
+	DataDir         string
+	ListenAddr      string
+	BaseURL         string // no trailing slash
+	SMTPURL         string // empty: the development mailbox
+	MailFrom        string
+	PrivacyContact  string
+	OrgName         string
+	Location        *time.Location
+	EnabledTypes    []request.Type
+	VerifyEmail     bool
+	ConfirmLinkTTL  time.Duration
+	DownloadLinkTTL time.Duration
+	ComplaintURL    string
+	DeadlinePreset  string
+	PolicyFile      string
 	// Policy is POLICY_FILE, parsed; nil when none is set.
 	Policy *deadline.PolicyFile
 	// Promise is the operator's own promise (PROMISED_DAYS, PROMISED_UNIT);
@@ -146,6 +148,13 @@ func Load(env Env) (Config, error) {
 	}
 	if c.ConfirmLinkTTL, err = parseDays(r.str("CONFIRM_LINK_TTL", "7d")); err != nil {
 		return Config{}, &Error{"CONFIRM_LINK_TTL", err.Error()}
+	}
+	if c.DownloadLinkTTL, err = parseDays(r.str("DOWNLOAD_LINK_TTL", "7d")); err != nil {
+		return Config{}, &Error{"DOWNLOAD_LINK_TTL", err.Error()}
+	}
+	c.ComplaintURL = r.str("COMPLAINT_URL", "https://eotinish.kz")
+	if u, err := url.Parse(c.ComplaintURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Config{}, &Error{"COMPLAINT_URL", fmt.Sprintf("want an absolute http(s) URL, got %q", c.ComplaintURL)}
 	}
 	limit := r.str("INTAKE_RATE_LIMIT", "10")
 	if c.IntakeRateLimit, err = strconv.Atoi(limit); err != nil || c.IntakeRateLimit < 0 {

@@ -67,12 +67,20 @@ func TestExtensionNeedsAReason(t *testing.T) {
 	}
 }
 
-func TestDefaultPresetHasNoExtension(t *testing.T) {
+func TestDefaultPresetAllowsOneThirtyDayExtension(t *testing.T) {
 	p := policy(t, "default")
 	in := Input{Type: TypeAccess, ReceivedAt: at(t, "2026-01-31 09:00")}
 	cur, _ := p.Due(in)
-	if _, err := p.Extend(in, cur, in.ReceivedAt, "busy"); !errors.Is(err, ErrNoExtension) {
-		t.Errorf("err = %v, want ErrNoExtension", err)
+	ext, err := p.Extend(in, cur, in.ReceivedAt, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 31 January + 30 days = 2 March; + 30 more = 1 April.
+	if got := ext.DueAt.Format("2006-01-02 15:04:05"); got != "2026-04-01 23:59:59" {
+		t.Errorf("extended to %s, want 2026-04-01 23:59:59", got)
+	}
+	if _, err := p.Extend(in, ext, in.ReceivedAt, "busy again"); !errors.Is(err, ErrExtensionLimit) {
+		t.Errorf("second extension: err = %v, want ErrExtensionLimit", err)
 	}
 }
 

@@ -52,8 +52,12 @@ func everyType(r Rule) map[string]Rule {
 // defaultRule is the rightsdesk default and the last resort when a type has
 // neither a legal rule nor an operator's promise.
 func defaultRule() Rule {
+	// One extension of 30 days, with a reason, before the deadline: what
+	// operators who promise "30 days" usually allow themselves, and what
+	// requesters are told when it happens.
 	return Rule{ID: "default.calendar_30d", Period: Period{30, CalendarDays},
-		Basis: "30 calendar days (rightsdesk default)"}
+		Basis:     "30 calendar days (rightsdesk default)",
+		Extension: &Extension{Period: Period{30, CalendarDays}, MaxUses: 1}}
 }
 
 func presets(name string) Preset {

@@ -85,6 +85,9 @@ func (c *Composer) Compose(kind string, locale request.Locale, data map[string]a
 	if t, ok := data["ConfirmBy"].(time.Time); ok {
 		d["ConfirmByLocal"] = t.In(c.loc)
 	}
+	if t, ok := data["DownloadBy"].(time.Time); ok {
+		d["DownloadByLocal"] = t.In(c.loc)
+	}
 	subject = p.T("email."+kind+".subject", "Reference", d["Reference"], "Type", d["TypeName"])
 	d["Subject"] = subject
 

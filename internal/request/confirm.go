@@ -32,8 +32,21 @@ type Change struct {
 	At          time.Time
 	Messages    []NewMessage
 	Files       []File
-	// NewStatusTokenHash replaces the status link (the old one stops working).
-	NewStatusTokenHash []byte
+	// AddStatusLink adds a status link (by its hash); RevokeStatusLinks
+	// first makes every earlier one stop working.
+	AddStatusLink     []byte
+	RevokeStatusLinks bool
+	// ActorID is the member of staff behind a staff action.
+	ActorID int64
+	// Assign sets the assignee (pointer to 0 for nobody); nil leaves it.
+	Assign *int64
+	// DueAt moves the deadline; Extended counts it as an extension.
+	DueAt    time.Time
+	Extended bool
+	// OutcomeReason is why a request was rejected.
+	OutcomeReason string
+	// Download creates an expiring link to the change's (single) file.
+	Download *NewDownload
 }
 
 // ConfirmRepository applies confirmations. Confirm locks the link and its

@@ -175,7 +175,7 @@ func (rq *Requester) ResendLink(ctx context.Context, reference, email string) er
 		mail.Secrets = map[string]string{SecretStatus: token.Plain}
 		return Change{
 			To: r.Status, Event: "status_link_resent", Actor: ActorRequester, At: now,
-			NewStatusTokenHash: token.Hash, Emails: []OutboxEmail{mail},
+			AddStatusLink: token.Hash, RevokeStatusLinks: true, Emails: []OutboxEmail{mail},
 		}, nil
 	})
 	if errors.Is(err, ErrNotFound) {

@@ -41,6 +41,10 @@ type Request struct {
 	AssigneeName   string
 	AssigneeEmail  string
 	AssigneeLocale Locale
+	// Extensions counts deadline extensions; OriginalDueAt is the first date given.
+	Extensions    int
+	OriginalDueAt time.Time
+	OutcomeReason string
 }
 
 // Email kinds the intake produces.

@@ -18,7 +18,11 @@ const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.receive
 	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
 	r.full_name, r.email, r.phone, r.account_id, r.details, r.on_behalf, r.subject_name, r.relationship,
 	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0),
-	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, '')`
+	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
+	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason`
+
+// byStatusLink finds the request of a live status link ($1, its hash).
+const byStatusLink = `(SELECT request_id FROM status_links WHERE token_hash = $1 AND revoked_at IS NULL)`
 
 // requestFrom is the request with its assignee.
 const requestFrom = ` FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id `
@@ -34,12 +38,14 @@ func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
 		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
 		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf,
-		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale}, extra...)
+		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale,
+		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	}
 	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
+	r.OriginalDueAt = zeroEpoch(r.OriginalDueAt)
 	return r, err
 }
 
@@ -60,14 +66,14 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 			return fmt.Errorf("look for an open duplicate: %w", err)
 		}
 		err = tx.QueryRow(ctx, `
-			INSERT INTO requests (reference, status_token_hash, type, status, locale, received_at,
+			INSERT INTO requests (reference, type, status, locale, received_at,
 				due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
 				account_id, details, on_behalf, subject_name, relationship, access_scope,
 				correction, processing, duplicate_of, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-				$18, $19, $20, $21, nullif($22, 0), $6)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+				$17, $18, $19, $20, nullif($21, 0), $5)
 			RETURNING id`,
-			r.Reference, nr.StatusTokenHash, r.Type, r.Status, r.Locale, r.ReceivedAt,
+			r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
 			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, r.FullName, r.Email, r.Phone,
 			r.AccountID, r.Details, r.OnBehalf, r.SubjectName, r.Relationship, r.AccessScope,
 			r.Correction, r.Processing, r.DuplicateOf).Scan(&r.ID)
@@ -76,6 +82,10 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		}
 		if err != nil {
 			return fmt.Errorf("insert request: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`,
+			nr.StatusTokenHash, r.ID, r.ReceivedAt); err != nil {
+			return fmt.Errorf("insert status link: %w", err)
 		}
 		if nr.ConfirmTokenHash != nil {
 			if _, err := tx.Exec(ctx, `INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
@@ -105,7 +115,7 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 // RequestByStatusToken finds the request a status link points at.
 func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
 	return scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+requestFrom+`WHERE r.status_token_hash = $1`, tokenHash))
+		`SELECT `+requestColumns+requestFrom+`WHERE r.id = `+byStatusLink, tokenHash))
 }
 
 // RequestByReference finds a request by its reference.
@@ -221,18 +231,37 @@ func (s *Store) Confirm(ctx context.Context, tokenHash []byte, decide func(reque
 // applyChange moves a request to its new state and records the event and the
 // emails that go with it. The decision was made by the domain.
 func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, ch request.Change) (request.Request, error) {
+	assign, setAssignee := int64(0), ch.Assign != nil
+	if setAssignee {
+		assign = *ch.Assign
+	}
 	_, err := tx.Exec(ctx, `
 		UPDATE requests SET status = $2, updated_at = $3,
 			confirmed_at = coalesce(nullif($4::timestamptz, 'epoch'), confirmed_at),
 			closed_at = CASE WHEN $5 AND closed_at IS NULL THEN $3 ELSE closed_at END,
-			status_token_hash = coalesce($6, status_token_hash)
+			assignee_id = CASE WHEN $6 THEN nullif($7, 0) ELSE assignee_id END,
+			original_due_at = CASE WHEN $8 THEN coalesce(original_due_at, due_at) ELSE original_due_at END,
+			due_at = coalesce(nullif($9::timestamptz, 'epoch'), due_at),
+			extensions = extensions + CASE WHEN $8 THEN 1 ELSE 0 END,
+			outcome_reason = CASE WHEN $10 <> '' THEN $10 ELSE outcome_reason END
 		WHERE id = $1`,
-		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), ch.NewStatusTokenHash)
+		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
+		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason)
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
+	if ch.RevokeStatusLinks {
+		if _, err := tx.Exec(ctx, `UPDATE status_links SET revoked_at = $2 WHERE request_id = $1 AND revoked_at IS NULL`, r.ID, ch.At); err != nil {
+			return r, fmt.Errorf("revoke status links: %w", err)
+		}
+	}
+	if ch.AddStatusLink != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`, ch.AddStatusLink, r.ID, ch.At); err != nil {
+			return r, fmt.Errorf("add status link: %w", err)
+		}
+	}
 	eventID, err := insertEvent(ctx, tx, event{
-		RequestID: r.ID, Kind: ch.Event, Actor: ch.Actor, FromStatus: r.Status, ToStatus: ch.To,
+		RequestID: r.ID, Kind: ch.Event, Actor: ch.Actor, ActorID: ch.ActorID, FromStatus: r.Status, ToStatus: ch.To,
 		Data: ch.Data, At: ch.At,
 	})
 	if err != nil {
@@ -245,18 +274,28 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 			return r, fmt.Errorf("insert message: %w", err)
 		}
 	}
+	var fileID int64
 	for _, f := range ch.Files {
 		// Files sent with a message belong to it (the last one of the change).
-		if _, err := tx.Exec(ctx, `INSERT INTO files (request_id, message_id, purpose, name, content_type, size, sha256, content, created_at)
-			VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9)`,
-			r.ID, messageID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, ch.At); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO files (request_id, message_id, purpose, name, content_type, size, sha256, content, created_at)
+			VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			r.ID, messageID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, ch.At).Scan(&fileID); err != nil {
 			return r, fmt.Errorf("insert file: %w", err)
+		}
+	}
+	if ch.Download != nil && fileID != 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO download_links (token_hash, file_id, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
+			ch.Download.TokenHash, fileID, ch.Download.ExpiresAt, ch.At); err != nil {
+			return r, fmt.Errorf("insert download link: %w", err)
 		}
 	}
 	if err := s.insertEmails(ctx, tx, r.ID, eventID, ch.At, ch.Emails); err != nil {
 		return r, err
 	}
 	r.Status = ch.To
+	if !ch.DueAt.IsZero() {
+		r.DueAt = ch.DueAt
+	}
 	if !ch.ConfirmedAt.IsZero() {
 		r.ConfirmedAt = ch.ConfirmedAt
 	}
@@ -283,7 +322,7 @@ func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decid
 	switch {
 	case key.ID != 0:
 	case key.StatusTokenHash != nil:
-		where, arg = "r.status_token_hash = $1", key.StatusTokenHash
+		where, arg = "r.id = "+byStatusLink, key.StatusTokenHash
 	case key.Reference != "":
 		where, arg = "r.reference = $1", key.Reference
 	default:

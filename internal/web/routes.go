@@ -38,6 +38,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/s/:token/withdraw", accessPublic, s.withdrawPage, form},
 		{"POST", "/s/:token/withdraw", accessPublic, s.withdraw, form},
 		{"GET", "/status", accessPublic, s.resendPage, form},
+		{"GET", "/d/:token", accessPublic, s.download, nil},
 		{"POST", "/status", accessPublic, s.resend, intakeForm},
 		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},
 		{"POST", "/confirm/:token", accessPublic, s.confirm, form},

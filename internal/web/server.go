@@ -28,6 +28,7 @@ type Store interface {
 	Events(ctx context.Context, requestID int64) ([]store.Event, error)
 	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
 	Ping(ctx context.Context) error
+	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error)
 }
 
 // Config is the part of the configuration the web layer needs.

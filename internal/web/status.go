@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"time"
@@ -232,4 +233,28 @@ func (s *Server) resend(c echo.Context) error {
 	}
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "resend", p.T("resend.title"), map[string]bool{"Sent": true})
+}
+
+// download serves a response file through its expiring link; the store
+// logs every download. Content-Disposition names the file safely in both
+// its plain and its UTF-8 form.
+func (s *Server) download(c echo.Context) error {
+	token := c.Param("token")
+	if !request.WellFormedToken(token) {
+		return s.invalidLink(c)
+	}
+	f, err := s.store.Download(c.Request().Context(), request.HashToken(token), s.clock.Now())
+	switch {
+	case errors.Is(err, request.ErrLinkExpired):
+		p := s.catalog.Printer(localeOf(c))
+		return s.render(c, http.StatusGone, "message", p.T("download.expired.title"), map[string]string{"Text": p.T("download.expired.text")})
+	case errors.Is(err, store.ErrNotFound):
+		return s.invalidLink(c)
+	case err != nil:
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	h.Set(echo.HeaderCacheControl, "no-store")
+	return c.Blob(http.StatusOK, f.ContentType, f.Content)
 }

@@ -1,0 +1,199 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
+)
+
+func addStaff(t *testing.T, inst *apptest.Instance, name, email, role, locale string) int64 {
+	t.Helper()
+	var id int64
+	err := inst.Pool.QueryRow(context.Background(), `INSERT INTO staff (email, name, role, locale, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, now(), now()) RETURNING id`, email, name, role, locale).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+var anyLink = regexp.MustCompile(`http://\S+/(s|d)/[A-Za-z0-9_-]{43}`)
+
+// lastMailTo waits for an email to addr whose subject contains part and
+// returns it with its status (/s/) and download (/d/) links.
+func lastMailTo(t *testing.T, inst *apptest.Instance, addr, part string) (subject, text, status, download string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		msgs := inst.SMTP.Messages()
+		for i := len(msgs) - 1; i >= 0; i-- {
+			m := msgs[i]
+			if m.To[0] == addr && strings.Contains(m.Subject, part) {
+				for _, l := range anyLink.FindAllString(m.Text, -1) {
+					if strings.Contains(l, "/s/") {
+						status = l
+					} else {
+						download = l
+					}
+				}
+				return m.Subject, m.Text, status, download
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no email to %s about %q", addr, part)
+	return
+}
+
+func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := context.Background()
+	desk := inst.App.Desk
+	officer := addStaff(t, inst, "Гульнара Сапарова", "gulnara@school.example.kz", "admin", "ru")
+	agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
+	ref, _ := filed(t, inst, request.Access, "kk")
+	requester := "aigerim.access.kk@example.kz"
+	setStatus(t, inst, ref, "new")
+
+	if _, err := desk.Assign(ctx, ref, officer, agent); err != nil {
+		t.Fatal(err)
+	}
+	if subj, _, _, _ := lastMailTo(t, inst, "daniyar@school.example.kz", ref); subj != "Request "+ref+" is assigned to you" {
+		t.Errorf("assignment email in the assignee's language: %q", subj)
+	}
+	if _, err := desk.Assign(ctx, ref, officer, 999999); !errors.Is(err, request.ErrUnknownStaff) {
+		t.Errorf("assigning to nobody known: %v", err)
+	}
+	if _, err := desk.Complete(ctx, ref, agent, "", nil); !errors.Is(err, request.ErrTextRequired) {
+		t.Errorf("completing without a response: %v", err)
+	}
+	if _, err := desk.Start(ctx, ref, agent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.Start(ctx, ref, agent); !errors.Is(err, request.ErrTransitionNotAllowed) {
+		t.Errorf("starting twice: %v", err)
+	}
+
+	if _, err := desk.AskForInformation(ctx, ref, agent, "Жеке куәліктің көшірмесін жіберіңізші."); err != nil {
+		t.Fatal(err)
+	}
+	_, text, statusLink, _ := lastMailTo(t, inst, requester, "ақпарат қажет")
+	if !strings.Contains(text, "Жеке куәліктің көшірмесін жіберіңізші.") || statusLink == "" {
+		t.Fatalf("information request email lacks the question or a link:\n%s", text)
+	}
+	c := browser(t)
+	resp, page := get(t, c, statusLink)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Жеке куәліктің көшірмесін жіберіңізші.") || !strings.Contains(page, "Бізге сізден ақпарат қажет") {
+		t.Fatalf("the link in the email does not show the question (%d)", resp.StatusCode)
+	}
+	body, ctype := multipartReply(t, formToken(t, page), "Жібердім", map[string][]byte{"id.pdf": pdf})
+	if resp, _ := postMultipart(t, c, statusLink+"/reply", body, ctype); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reply: %d", resp.StatusCode)
+	}
+	// The assignee, not the privacy contact, hears of the reply.
+	lastMailTo(t, inst, "daniyar@school.example.kz", "Reply from the requester")
+
+	before := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND due_at = '2026-04-01 23:59:59+05'`, ref)
+	r, err := desk.Extend(ctx, ref, agent, "Деректер үш жүйеде сақталған")
+	if err != nil || before != 1 {
+		t.Fatalf("extend: %v (due before matched: %d)", err, before)
+	}
+	if got := r.DueAt.In(inst.Config.Location).Format(time.DateTime); got != "2026-05-01 23:59:59" {
+		t.Errorf("extended to %s, want 2026-05-01 23:59:59", got)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND extensions = 1 AND original_due_at = '2026-04-01 23:59:59+05'`, ref); n != 1 {
+		t.Error("the original due date was not kept")
+	}
+	_, text, _, _ = lastMailTo(t, inst, requester, "ұзартылды")
+	if !strings.Contains(text, "2026 жылғы 1 мамырға дейін") || !strings.Contains(text, "Деректер үш жүйеде сақталған") {
+		t.Errorf("extension email lacks the new date or the reason:\n%s", text)
+	}
+	if _, err := desk.Extend(ctx, ref, agent, "again"); !errors.Is(err, request.ErrNoExtensionLeft) {
+		t.Errorf("second extension: %v", err)
+	}
+
+	export := &request.File{Name: "data.json", ContentType: "application/json", Size: 13, Content: []byte(`{"courses":2}`)}
+	if _, err := desk.Complete(ctx, ref, agent, "Деректеріңіздің көшірмесі қоса беріліп отыр.", export); err != nil {
+		t.Fatal(err)
+	}
+	_, text, _, download := lastMailTo(t, inst, requester, "сұрауыңызға жауап")
+	if download == "" || !strings.Contains(text, "Деректеріңіздің көшірмесі қоса беріліп отыр.") {
+		t.Fatalf("completion email lacks the response or the download link:\n%s", text)
+	}
+	resp, err = http.Get(download)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 64)
+	n, _ := resp.Body.Read(got)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(got[:n]) != `{"courses":2}` || !strings.Contains(resp.Header.Get("Content-Disposition"), "data.json") {
+		t.Fatalf("download: %d %q %q", resp.StatusCode, got[:n], resp.Header.Get("Content-Disposition"))
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 1 {
+		t.Errorf("%d downloads logged", n)
+	}
+	inst.Clock.Advance(7*24*time.Hour + time.Minute)
+	resp, page = get(t, c, download)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Срок действия ссылки истёк") {
+		t.Errorf("expired download: %d", resp.StatusCode)
+	}
+	if _, err := desk.Reject(ctx, ref, agent, "excessive", "x"); !errors.Is(err, request.ErrTransitionNotAllowed) {
+		t.Errorf("rejecting a completed request: %v", err)
+	}
+
+	// Every staff action names the member of staff behind it.
+	if n := inst.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id
+		WHERE r.reference = $1 AND e.actor = 'staff' AND e.actor_id IS NULL`, ref); n != 0 {
+		t.Errorf("%d staff events without their actor", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id
+		WHERE r.reference = $1 AND e.actor_id = $2 AND e.kind IN ('started', 'information_requested', 'extended', 'completed')`, ref, agent); n != 4 {
+		t.Errorf("%d of the agent's 4 actions logged with their id", n)
+	}
+}
+
+func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := context.Background()
+	agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	setStatus(t, inst, ref, "in_progress")
+	if _, err := inst.App.Desk.Reject(ctx, ref, agent, "made_up", "x"); !errors.Is(err, request.ErrReasonRequired) {
+		t.Errorf("unknown ground: %v", err)
+	}
+	r, err := inst.App.Desk.Reject(ctx, ref, agent, "legal_exemption", "Сведения об успеваемости храним 5 лет по закону об образовании.")
+	if err != nil || r.Status != request.Rejected {
+		t.Fatalf("reject: %v %s", err, r.Status)
+	}
+	subj, text, status, _ := lastMailTo(t, inst, "aigerim.erasure.ru@example.kz", "Решение")
+	for _, want := range []string{"Основание: закон освобождает эти данные или эту обработку.", "Сведения об успеваемости", "E-Otinish", "https://eotinish.kz"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rejection email %q lacks %q", subj, want)
+		}
+	}
+	if _, page := get(t, browser(t), status); !strings.Contains(page, "Отказано") {
+		t.Error("the status page does not show the refusal")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND outcome_reason = 'legal_exemption' AND closed_at IS NOT NULL`, ref); n != 1 {
+		t.Error("the outcome was not recorded")
+	}
+}
+
+func TestExtensionAfterTheDeadlineIsRefused(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	setStatus(t, inst, ref, "in_progress")
+	inst.Clock.Advance(31 * 24 * time.Hour)
+	if _, err := inst.App.Desk.Extend(context.Background(), ref, agent, "late"); !errors.Is(err, request.ErrDeadlinePassed) {
+		t.Errorf("extension after the deadline: %v", err)
+	}
+}

@@ -1,0 +1,307 @@
+package request
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"rightsdesk/internal/deadline"
+)
+
+// StaffMember is a member of staff as the desk needs them.
+type StaffMember struct {
+	ID     int64
+	Name   string
+	Email  string
+	Locale Locale
+	Active bool
+}
+
+// StaffDirectory finds staff members.
+type StaffDirectory interface {
+	StaffMember(ctx context.Context, id int64) (StaffMember, error)
+}
+
+// Extender extends deadlines by the policy's rule.
+type Extender interface {
+	Extend(in deadline.Input, current deadline.Result, now time.Time, reason string) (deadline.Result, error)
+}
+
+// RejectionReasons are the grounds staff choose from when refusing.
+func RejectionReasons() []string {
+	return []string{"identity_not_confirmed", "manifestly_unfounded", "excessive", "legal_exemption", "no_data", "other"}
+}
+
+// Errors of staff actions, each shown to staff in their language.
+var (
+	ErrTextRequired     = errors.New("a text is required")
+	ErrReasonRequired   = errors.New("a reason is required")
+	ErrUnknownStaff     = errors.New("no such active staff member")
+	ErrNoExtensionLeft  = errors.New("the deadline cannot be extended")
+	ErrDeadlinePassed   = errors.New("the deadline has passed")
+	ErrResponseFileType = errors.New("response file type not accepted")
+)
+
+// Email kinds of staff actions.
+const (
+	EmailAssigned             = "assigned"
+	EmailInformationRequested = "information_requested"
+	EmailExtended             = "extended"
+	EmailCompleted            = "completed"
+	EmailRejected             = "rejected"
+)
+
+// DeskConfig is how a deployment answers requests.
+type DeskConfig struct {
+	OrgName      string
+	DownloadFor  time.Duration // how long a response download link works
+	ComplaintURL string        // where to complain, shown with a rejection
+}
+
+// Desk carries out what staff do to a request. Every action goes through
+// the lifecycle table and is logged with the member of staff behind it.
+type Desk struct {
+	Repo      ChangeRepository
+	Staff     StaffDirectory
+	Deadlines Extender
+	Composer  Composer
+	Clock     Clock
+	Links     Links
+	Config    DeskConfig
+	Random    ioReader
+}
+
+func (d *Desk) data(r Request) map[string]any {
+	return map[string]any{
+		"Org": d.Config.OrgName, "Reference": r.Reference, "Type": string(r.Type),
+		"DueAt": r.DueAt, "StaffURL": d.Links.Staff(r.Reference),
+		"StatusURL": d.Links.Status(SecretPlaceholder(SecretStatus)), "ComplaintURL": d.Config.ComplaintURL,
+	}
+}
+
+// requesterEmail renders an email to the requester with a status link of
+// its own; the caller adds the link's hash to the change (withStatusLink).
+func (d *Desk) requesterEmail(kind string, r Request, extra map[string]any) (OutboxEmail, Token, error) {
+	data := d.data(r)
+	for k, v := range extra {
+		data[k] = v
+	}
+	mail, err := composeEmail(d.Composer, d.Random, d.Links, kind, r.Email, r.Locale, data)
+	if err != nil {
+		return OutboxEmail{}, Token{}, err
+	}
+	link, err := NewToken(d.Random)
+	if err != nil {
+		return OutboxEmail{}, Token{}, err
+	}
+	mail.Secrets = map[string]string{SecretStatus: link.Plain}
+	return mail, link, nil
+}
+
+// withStatusLink adds the requester's email and its status link to ch.
+func withStatusLink(ch Change, mail OutboxEmail, link Token) Change {
+	ch.Emails = append(ch.Emails, mail)
+	ch.AddStatusLink = link.Hash
+	return ch
+}
+
+// staffChange is a transition made by a member of staff.
+func staffChange(r Request, to Status, event string, by int64, now time.Time) (Change, error) {
+	if err := CheckTransition(r.Status, to, ActorStaff); err != nil {
+		return Change{}, err
+	}
+	return Change{To: to, Event: event, Actor: ActorStaff, ActorID: by, At: now}, nil
+}
+
+// Assign gives the request to a member of staff (or to nobody when to is
+// 0) and emails them. Assignment never changes the state.
+func (d *Desk) Assign(ctx context.Context, reference string, by, to int64) (Request, error) {
+	var member StaffMember
+	if to != 0 {
+		var err error
+		member, err = d.Staff.StaffMember(ctx, to)
+		if err != nil || !member.Active {
+			return Request{}, ErrUnknownStaff
+		}
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		ch := Change{To: r.Status, Event: "assigned", Actor: ActorStaff, ActorID: by, At: now,
+			Assign: &to, Data: map[string]any{"from": r.AssigneeID, "to": to}}
+		if to != 0 && to != by {
+			mail, err := composeEmail(d.Composer, d.Random, d.Links, EmailAssigned, member.Email, member.Locale, d.data(r))
+			if err != nil {
+				return Change{}, err
+			}
+			ch.Emails = append(ch.Emails, mail)
+		}
+		return ch, nil
+	})
+}
+
+// Start moves a new request into work.
+func (d *Desk) Start(ctx context.Context, reference string, by int64) (Request, error) {
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		return staffChange(r, InProgress, "started", by, now)
+	})
+}
+
+// AskForInformation sends the requester a message and waits for their
+// answer on the status page.
+func (d *Desk) AskForInformation(ctx context.Context, reference string, by int64, message string) (Request, error) {
+	message = strings.TrimSpace(message)
+	if message == "" || utf8.RuneCountInString(message) > MaxReplyLength {
+		return Request{}, ErrTextRequired
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		ch, err := staffChange(r, AwaitingRequester, "information_requested", by, now)
+		if err != nil {
+			return Change{}, err
+		}
+		ch.Messages = []NewMessage{{Author: ActorStaff, StaffID: by, Body: message}}
+		mail, link, err := d.requesterEmail(EmailInformationRequested, r, map[string]any{"Message": message})
+		if err != nil {
+			return Change{}, err
+		}
+		return withStatusLink(ch, mail, link), nil
+	})
+}
+
+// Extend moves the deadline once, with a reason, before it passes; the
+// requester is told the new date and why.
+func (d *Desk) Extend(ctx context.Context, reference string, by int64, reason string) (Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Request{}, ErrReasonRequired
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		if !r.Status.Open() || r.Status == Unverified {
+			return Change{}, fmt.Errorf("%w: %s cannot be extended", ErrTransitionNotAllowed, r.Status)
+		}
+		ext, err := d.Deadlines.Extend(
+			deadline.Input{Type: string(r.Type), ReceivedAt: r.ReceivedAt, ConfirmedAt: r.ConfirmedAt},
+			deadline.Result{DueAt: r.DueAt, Rule: r.Rule, LegalRef: r.LegalRef, Extensions: r.Extensions},
+			now, reason)
+		switch {
+		case errors.Is(err, deadline.ErrExtensionAfterDeadline):
+			return Change{}, ErrDeadlinePassed
+		case errors.Is(err, deadline.ErrNoExtension), errors.Is(err, deadline.ErrExtensionLimit):
+			return Change{}, ErrNoExtensionLeft
+		case err != nil:
+			return Change{}, err
+		}
+		r.DueAt = ext.DueAt
+		mail, link, err := d.requesterEmail(EmailExtended, r, map[string]any{"Reason": reason})
+		if err != nil {
+			return Change{}, err
+		}
+		return withStatusLink(Change{
+			To: r.Status, Event: "extended", Actor: ActorStaff, ActorID: by, At: now,
+			Data:  map[string]any{"reason": reason, "due_at": ext.DueAt, "rule": ext.Rule},
+			DueAt: ext.DueAt, Extended: true,
+		}, mail, link), nil
+	})
+}
+
+// responseTypes are what staff may send back: documents, images and the
+// machine-readable formats a portability answer needs.
+var responseTypes = []string{"application/pdf", "image/jpeg", "image/png", "application/json", "text/csv", "application/zip"}
+
+// Complete answers the request with a text and, optionally, a file the
+// requester downloads through a link that expires.
+func (d *Desk) Complete(ctx context.Context, reference string, by int64, response string, file *File) (Request, error) {
+	response = strings.TrimSpace(response)
+	if response == "" {
+		return Request{}, ErrTextRequired
+	}
+	if file != nil && !slices.Contains(responseTypes, file.ContentType) {
+		return Request{}, ErrResponseFileType
+	}
+	now := d.Clock.Now()
+	var link Token
+	if file != nil {
+		var err error
+		if link, err = NewToken(d.Random); err != nil {
+			return Request{}, err
+		}
+	}
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		ch, err := staffChange(r, Completed, "completed", by, now)
+		if err != nil {
+			return Change{}, err
+		}
+		ch.Messages = []NewMessage{{Author: ActorStaff, StaffID: by, Body: response}}
+		extra := map[string]any{"Response": response}
+		if file != nil {
+			f := *file
+			sum := sha256.Sum256(f.Content)
+			f.Purpose, f.Name, f.Size, f.SHA256 = FileResponse, SafeFileName(f.Name), int64(len(f.Content)), sum[:]
+			ch.Files = []File{f}
+			ch.Download = &NewDownload{TokenHash: link.Hash, ExpiresAt: now.Add(d.Config.DownloadFor)}
+			extra["DownloadURL"] = d.Links.BaseURL + "/d/" + SecretPlaceholder(SecretDownload)
+			extra["DownloadBy"] = now.Add(d.Config.DownloadFor)
+		}
+		mail, statusLink, err := d.requesterEmail(EmailCompleted, r, extra)
+		if err != nil {
+			return Change{}, err
+		}
+		if file != nil {
+			mail.Secrets[SecretDownload] = link.Plain
+		}
+		return withStatusLink(ch, mail, statusLink), nil
+	})
+}
+
+// Reject refuses the request for one of RejectionReasons, with a text; the
+// requester is told why and how to complain.
+func (d *Desk) Reject(ctx context.Context, reference string, by int64, reason, text string) (Request, error) {
+	text = strings.TrimSpace(text)
+	if !slices.Contains(RejectionReasons(), reason) {
+		return Request{}, ErrReasonRequired
+	}
+	if text == "" {
+		return Request{}, ErrTextRequired
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		ch, err := staffChange(r, Rejected, "rejected", by, now)
+		if err != nil {
+			return Change{}, err
+		}
+		ch.Data = map[string]any{"reason": reason}
+		ch.OutcomeReason = reason
+		ch.Messages = []NewMessage{{Author: ActorStaff, StaffID: by, Body: text}}
+		mail, link, err := d.requesterEmail(EmailRejected, r, map[string]any{"Reason": reason, "Text": text})
+		if err != nil {
+			return Change{}, err
+		}
+		return withStatusLink(ch, mail, link), nil
+	})
+}
+
+// Preview renders the email a completion or rejection would send, exactly
+// as the requester will receive it, without changing anything.
+func (d *Desk) Preview(r Request, kind string, extra map[string]any) (subject, text string, err error) {
+	mail, _, err := d.requesterEmail(kind, r, extra)
+	if err != nil {
+		return "", "", err
+	}
+	return mail.Subject, mail.Text, nil
+}
+
+// SecretDownload names the download-link secret in an email.
+const SecretDownload = "download"
+
+// NewDownload is a download link created with a change.
+type NewDownload struct {
+	TokenHash []byte
+	ExpiresAt time.Time
+}

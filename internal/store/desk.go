@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/request"
+)
+
+// StaffMember finds a member of staff for the desk (assignment emails).
+func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
+	var m request.StaffMember
+	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL FROM staff WHERE id = $1`, id).
+		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("find staff member: %w", err)
+	}
+	return m, nil
+}
+
+// ErrLinkExpired is returned for a download link past its time.
+var ErrLinkExpired = request.ErrLinkExpired
+
+// Download returns the file behind a live download link and logs the
+// download in the same transaction, so every download is on the record.
+func (s *Store) Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error) {
+	var f request.File
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var requestID int64
+		var expires time.Time
+		var content []byte
+		err := tx.QueryRow(ctx, `
+			SELECT f.id, f.request_id, f.name, f.content_type, f.size, f.content, l.expires_at
+			FROM download_links l JOIN files f ON f.id = l.file_id
+			WHERE l.token_hash = $1`, tokenHash).Scan(&f.ID, &requestID, &f.Name, &f.ContentType, &f.Size, &content, &expires)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("find download: %w", err)
+		}
+		if now.After(expires) || content == nil {
+			return ErrLinkExpired
+		}
+		f.Content = content
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorRequester,
+			Data: map[string]any{"file_id": f.ID}, At: now,
+		})
+		return err
+	})
+	return f, err
+}
