@@ -12,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
@@ -44,6 +46,7 @@ type App struct {
 	Catalog *i18n.Catalog
 	Expirer *request.Expirer
 	Desk    *request.Desk
+	Auth    *auth.Service
 }
 
 type systemClock struct{}
@@ -134,6 +137,11 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 
+	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links})
+	if err != nil {
+		return nil, fmt.Errorf("staff accounts: %w", err)
+	}
+
 	server, err := rdweb.New(rdweb.Deps{
 		Config: rdweb.Config{
 			OrgName:         cfg.OrgName,
@@ -147,7 +155,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		},
 		Intake: intake,
 		Confirmer: &request.Confirmer{
-			Repo: st, Composer: composer, Clock: clock,
+			Repo: st, Deadlines: policy, Composer: composer, Clock: clock,
 			Links: intake.Links, OrgName: cfg.OrgName,
 		},
 		Requester: &request.Requester{
@@ -158,9 +166,13 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		Clock:   clock,
 		Logger:  logger,
 		Files:   web.Files,
+		Auth:    staffAuth,
+		// No cleanup goroutine: sign-ins prune expired sessions (store.RecordSignIn).
+		Sessions:  pgxstore.NewWithCleanupInterval(pool, 0),
+		StaffHome: st,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth}, nil
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"os"
 	"net/url"
 	"regexp"
 	"strings"
@@ -148,5 +149,50 @@ func TestTwoClicksAtOnceConfirmOnce(t *testing.T) {
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'confirmed'`); n != 1 {
 		t.Errorf("%d confirmation emails", n)
+	}
+}
+
+func TestClockThatStartsAtConfirmationDatesTheRequestWhenConfirmed(t *testing.T) {
+	policy := t.TempDir() + "/policy.yaml"
+	if err := os.WriteFile(policy, []byte("types:\n  objection:\n    value: 10\n    unit: calendar_days\n    start: confirmation\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := apptest.Start(t, map[string]string{"POLICY_FILE": policy})
+	ref, link := submitAndReadConfirmLink(t, inst, "ru")
+	var due time.Time
+	if err := inst.Pool.QueryRow(t.Context(), `SELECT due_at FROM requests WHERE reference = $1`, ref).Scan(&due); err != nil {
+		t.Fatal(err)
+	}
+	// Until it is confirmed the request shows the earliest date it can have.
+	if got := due.In(inst.Config.Location).Format(time.DateOnly); got != "2026-03-12" {
+		t.Errorf("provisional due date %s, want 2026-03-12", got)
+	}
+	inst.Clock.Advance(3 * 24 * time.Hour)
+	c := browser(t)
+	_, page := get(t, c, link)
+	if resp, _ := post(t, c, link, url.Values{"_csrf": {formToken(t, page)}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm: %d", resp.StatusCode)
+	}
+	if err := inst.Pool.QueryRow(t.Context(), `SELECT due_at FROM requests WHERE reference = $1`, ref).Scan(&due); err != nil {
+		t.Fatal(err)
+	}
+	if got := due.In(inst.Config.Location).Format(time.DateOnly); got != "2026-03-15" {
+		t.Errorf("due date after confirming on 5 March: %s, want 2026-03-15", got)
+	}
+}
+
+func TestWithoutVerificationRequestsStartNewAndNoLinkIsSent(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
+	code, out, _ := postJSON(t, inst, encode(t, validBody(request.Erasure, "ru")))
+	if code != http.StatusCreated || out["status"] != "new" {
+		t.Fatalf("%d %v", code, out)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE status = 'new' AND confirmed_at = received_at`); n != 1 {
+		t.Error("the request was not stored as new and confirmed at receipt")
+	}
+	for _, m := range inst.SMTP.WaitForMessages(t, 2, 20*time.Second) {
+		if strings.Contains(m.Text, "/confirm/") {
+			t.Errorf("%q carries a confirmation link", m.Subject)
+		}
 	}
 }

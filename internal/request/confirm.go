@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"rightsdesk/internal/deadline"
 )
 
 // Confirmation is a stored confirmation link.
@@ -74,12 +76,13 @@ func CheckConfirmation(r Request, c Confirmation, now time.Time) error {
 // Confirmer moves requests from unverified to new when the requester opens
 // the link from the acknowledgement.
 type Confirmer struct {
-	Repo     ConfirmRepository
-	Composer Composer
-	Clock    Clock
-	Links    Links
-	OrgName  string
-	Random   ioReader
+	Repo      ConfirmRepository
+	Deadlines Deadlines
+	Composer  Composer
+	Clock     Clock
+	Links     Links
+	OrgName   string
+	Random    ioReader
 }
 
 // Peek tells whether a confirmation link can be used, without using it.
@@ -106,16 +109,26 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		if err := CheckConfirmation(r, c, now); err != nil {
 			return Change{}, err
 		}
+		ch := Change{To: New, Event: "confirmed", Actor: ActorRequester, ConfirmedAt: now, At: now}
+		// A rule whose clock starts at confirmation dates the request now.
+		in := deadline.Input{Type: string(r.Type), ReceivedAt: r.ReceivedAt}
+		if _, err := cf.Deadlines.Due(in); errors.Is(err, deadline.ErrNotStarted) {
+			in.ConfirmedAt = now
+			due, err := cf.Deadlines.Due(in)
+			if err != nil {
+				return Change{}, err
+			}
+			ch.DueAt, r.DueAt = due.DueAt, due.DueAt
+			ch.Data = map[string]any{"due_at": due.DueAt, "rule": due.Rule}
+		}
 		email, err := composeEmail(cf.Composer, cf.Random, cf.Links, EmailConfirmed, r.Email, r.Locale, map[string]any{
 			"Org": cf.OrgName, "Reference": r.Reference, "Type": string(r.Type), "DueAt": r.DueAt,
 		})
 		if err != nil {
 			return Change{}, err
 		}
-		return Change{
-			To: New, Event: "confirmed", Actor: ActorRequester, ConfirmedAt: now, At: now,
-			Emails: []OutboxEmail{email},
-		}, nil
+		ch.Emails = []OutboxEmail{email}
+		return ch, nil
 	})
 }
 

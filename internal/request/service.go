@@ -176,16 +176,21 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 		s.Locale = fallback
 	}
 	now := in.Clock.Now()
-	due, err := in.Deadlines.Due(deadline.Input{Type: string(s.Type), ReceivedAt: now})
+	status, confirmed := New, now // without verification, receipt is confirmation
+	if in.Config.VerifyEmail {
+		status, confirmed = Unverified, time.Time{}
+	}
+	due, err := in.Deadlines.Due(deadline.Input{Type: string(s.Type), ReceivedAt: now, ConfirmedAt: confirmed})
+	if errors.Is(err, deadline.ErrNotStarted) {
+		// The rule's clock starts at confirmation: until then the request
+		// shows the earliest date it can have, and confirming sets the real one.
+		due, err = in.Deadlines.Due(deadline.Input{Type: string(s.Type), ReceivedAt: now, ConfirmedAt: now})
+	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("due date for %s: %w", s.Type, err)
 	}
-	status := New
-	if in.Config.VerifyEmail {
-		status = Unverified
-	}
 	req := Request{
-		Type: s.Type, Status: status, Locale: s.Locale, ReceivedAt: now,
+		Type: s.Type, Status: status, Locale: s.Locale, ReceivedAt: now, ConfirmedAt: confirmed,
 		DueAt: due.DueAt, Rule: due.Rule, LegalRef: due.LegalRef, RuleBasis: due.Basis,
 		FullName: s.FullName, Email: s.Email, Phone: s.Phone, AccountID: s.AccountID,
 		Details: s.Details, OnBehalf: s.OnBehalf, SubjectName: s.SubjectName,

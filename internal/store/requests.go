@@ -69,14 +69,14 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 			INSERT INTO requests (reference, type, status, locale, received_at,
 				due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
 				account_id, details, on_behalf, subject_name, relationship, access_scope,
-				correction, processing, duplicate_of, updated_at)
+				correction, processing, duplicate_of, updated_at, confirmed_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-				$17, $18, $19, $20, nullif($21, 0), $5)
+				$17, $18, $19, $20, nullif($21, 0), $5, nullif($22::timestamptz, 'epoch'))
 			RETURNING id`,
 			r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
 			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, r.FullName, r.Email, r.Phone,
 			r.AccountID, r.Details, r.OnBehalf, r.SubjectName, r.Relationship, r.AccessScope,
-			r.Correction, r.Processing, r.DuplicateOf).Scan(&r.ID)
+			r.Correction, r.Processing, r.DuplicateOf, orEpoch(r.ConfirmedAt)).Scan(&r.ID)
 		if isUniqueViolation(err, "requests_reference_key") {
 			return request.ErrReferenceTaken
 		}
