@@ -33,7 +33,10 @@ type Options struct {
 	Sender       jobs.Sender // nil: SMTP when configured, else the dev mailbox
 	RetryMax     time.Duration
 	PollInterval time.Duration
-	TLSRoots     mail.SenderOption
+	// NoPeriodicJobs leaves the sweeps to the test that calls them, so
+	// that a background run never races the test's own.
+	NoPeriodicJobs bool
+	TLSRoots       mail.SenderOption
 }
 
 // App is an assembled instance.
@@ -124,14 +127,18 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
+	periodic := []*river.PeriodicJob{
+		jobs.PruneRateLimitsEvery(15 * time.Minute),
+		jobs.ExpireUnconfirmedEvery(15 * time.Minute),
+	}
+	if opts.NoPeriodicJobs {
+		periodic = nil
+	}
 	runner, err := jobs.NewRunner(pool, workers, jobs.RunnerConfig{
 		Logger:       logger,
 		RetryMax:     opts.RetryMax,
 		PollInterval: opts.PollInterval,
-		PeriodicJobs: []*river.PeriodicJob{
-			jobs.PruneRateLimitsEvery(15 * time.Minute),
-			jobs.ExpireUnconfirmedEvery(15 * time.Minute),
-		},
+		PeriodicJobs: periodic,
 	})
 	if err != nil {
 		return nil, err

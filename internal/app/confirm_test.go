@@ -2,8 +2,8 @@ package app_test
 
 import (
 	"net/http"
-	"os"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"

@@ -274,3 +274,58 @@ func TestUnconfirmedRequestsExpireOnceAndTheRequesterIsTold(t *testing.T) {
 		t.Errorf("the confirmation link of an expired request answers %d", resp.StatusCode)
 	}
 }
+
+func TestRepresentativeAttachesProofWithTheForm(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	c := browser(t)
+	_, page := get(t, c, inst.URL+"/request/access")
+	if !strings.Contains(page, `enctype="multipart/form-data"`) || !strings.Contains(page, `name="proof"`) {
+		t.Fatal("the form offers no way to attach proof")
+	}
+	token := formToken(t, page)
+	send := func(onBehalf bool, proof map[string][]byte) (*http.Response, string) {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		fields := map[string]string{"_csrf": token, "locale": "ru", "full_name": "Асель Бекова", "email": "asel@example.kz",
+			"access_scope": "copy", "consent": "true", "subject_name": "Алихан Беков", "relationship": "parent"}
+		if onBehalf {
+			fields["on_behalf"] = "true"
+		}
+		for k, v := range fields {
+			_ = w.WriteField(k, v)
+		}
+		for name, content := range proof {
+			fw, _ := w.CreateFormFile("proof", name)
+			_, _ = fw.Write(content)
+		}
+		_ = w.Close()
+		return postMultipart(t, c, inst.URL+"/request/access", &buf, w.FormDataContentType())
+	}
+	if resp, page := send(true, map[string][]byte{"birth.pdf": []byte("<html>not a pdf</html>")}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "не PDF, JPEG или PNG") {
+		t.Errorf("disguised proof: %d", resp.StatusCode)
+	}
+	if resp, _ := send(false, map[string][]byte{"birth.pdf": pdf}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("proof without acting for someone: %d", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 0 {
+		t.Fatalf("%d requests stored by refused forms", n)
+	}
+	if resp, _ := send(true, map[string][]byte{"birth.pdf": pdf}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("with proof: %d", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM files f JOIN requests r ON r.id = f.request_id
+		WHERE f.purpose = 'proof' AND f.content_type = 'application/pdf' AND r.on_behalf AND r.subject_name = 'Алихан Беков' AND r.relationship = 'parent'`); n != 1 {
+		t.Error("the proof was not stored with the representative's request")
+	}
+}
+
+func TestTheExpirySweepRunsOnItsOwn(t *testing.T) {
+	// PERIODIC_JOBS is a test switch of apptest, not a setting: production
+	// always runs the sweeps.
+	inst := apptest.Start(t, map[string]string{"PERIODIC_JOBS": "on", "CONFIRM_LINK_TTL": "1h"})
+	inst.Clock.Advance(-2 * time.Hour) // file the request two hours ago
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	inst.Clock.Advance(2 * time.Hour)
+	// River elects a leader and runs the sweep once on start.
+	waitFor(t, 30*time.Second, func() bool { return statusOf(t, inst, ref) == "expired" })
+}

@@ -74,6 +74,7 @@ type NewRequest struct {
 	ConfirmTokenHash []byte // nil when verification is off
 	ConfirmExpiresAt time.Time
 	Emails           []OutboxEmail
+	Files            []File // proof of authority
 }
 
 // Repository persists requests. CreateRequest writes the request, its
@@ -205,6 +206,7 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 		if err != nil {
 			return Receipt{}, err
 		}
+		nr.Files = s.proofFiles
 		stored, err := in.Repo.CreateRequest(ctx, nr)
 		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
 			continue

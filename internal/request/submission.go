@@ -28,6 +28,10 @@ type Submission struct {
 	AccessScope  string       `json:"access_scope" form:"access_scope" validate:"required_if=Type access,omitempty,oneof=information copy"`
 	Correction   string       `json:"correction" form:"correction" validate:"required_if=Type rectification,max=5000,multiline"`
 	Processing   string       `json:"processing" form:"processing" validate:"required_if=Type restriction,required_if=Type objection,required_if=Type consent_withdrawal,max=2000,multiline"`
+	// Proof of authority, for someone acting for another person (forms only).
+	Proof []Upload `json:"-" form:"-" validate:"-"`
+	// proofFiles are the accepted Proof files, set by Validate.
+	proofFiles []File
 }
 
 // FieldError is one problem with one field, as a message key and its
@@ -159,6 +163,13 @@ func (v *Validator) Validate(s *Submission) error {
 		}
 		for _, fe := range fieldErrs {
 			verr.Add(fe.Field(), messageKey(fe), messageParams(fe))
+		}
+	}
+	if len(s.Proof) > 0 {
+		if !s.OnBehalf {
+			verr.Add("proof", "error.proof_without_behalf", nil)
+		} else {
+			s.proofFiles = CheckUploads("proof", FileProof, s.Proof, 0, verr)
 		}
 	}
 	if len(verr.Fields) > 0 {

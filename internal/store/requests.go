@@ -93,7 +93,14 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 				return fmt.Errorf("insert confirmation: %w", err)
 			}
 		}
-		data := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt}
+		for _, f := range nr.Files {
+			if _, err := tx.Exec(ctx, `INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				r.ID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, r.ReceivedAt); err != nil {
+				return fmt.Errorf("insert proof: %w", err)
+			}
+		}
+		data := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)}
 		if r.DuplicateOf != 0 {
 			data["possible_duplicate_of"] = r.DuplicateOf
 		}

@@ -37,7 +37,7 @@ var formFields = map[string]fieldSpec{
 }
 
 // fieldOrder is the order of fields on the page, for the error summary.
-var fieldOrder = []string{"type", "access_scope", "correction", "processing", "details", "full_name", "email", "phone", "account_id", "on_behalf", "subject_name", "relationship", "consent", "locale"}
+var fieldOrder = []string{"type", "access_scope", "correction", "processing", "details", "full_name", "email", "phone", "account_id", "on_behalf", "subject_name", "relationship", "proof", "consent", "locale"}
 
 func newFormView(p *i18n.Printer, t request.Type, sub request.Submission, verr *request.ValidationError) formView {
 	v := formView{

@@ -58,6 +58,11 @@ func (s *Server) submitForm(c echo.Context) error {
 		Correction:   c.FormValue("correction"),
 		Processing:   c.FormValue("processing"),
 	}
+	if form, err := c.MultipartForm(); err == nil {
+		if sub.Proof, err = readUploads(form.File["proof"]); err != nil {
+			return err
+		}
+	}
 	if sub.Locale.Valid() {
 		// Answer in the language the form was shown in.
 		c.Set(localeContextKey, sub.Locale)

@@ -35,6 +35,19 @@ func parsePages(fsys fs.FS) (pages, error) {
 		}
 		out[strings.TrimSuffix(path.Base(name), ".html")] = t
 	}
+	// Staff pages have a layout of their own and are named "staff/<page>",
+	// so they never shadow a public page.
+	staffNames, err := fs.Glob(fsys, "templates/staff/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("list staff pages: %w", err)
+	}
+	for _, name := range staffNames {
+		t, err := template.New(path.Base(name)).ParseFS(fsys, "templates/staff/layouts/*.html", "templates/partials/*.html", name)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", name, err)
+		}
+		out["staff/"+strings.TrimSuffix(path.Base(name), ".html")] = t
+	}
 	return out, nil
 }
 

@@ -14,6 +14,7 @@ import (
 const (
 	accessPublic = "public" // anyone
 	accessDev    = "dev"    // only when no SMTP server is configured, only from this machine
+	accessStaff  = "staff:" // signed-in staff, followed by the permission needed (routes_staff.go)
 )
 
 type route struct {
@@ -27,18 +28,20 @@ type route struct {
 func (s *Server) routeTable() []route {
 	form := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.FormBodyLimit), s.csrf()}
 	intakeForm := append(append([]echo.MiddlewareFunc{}, form...), s.rateLimitIntake)
+	// Forms that carry files: five of 10 MB and the fields.
+	uploadForm := []echo.MiddlewareFunc{middleware.BodyLimit(strconv.Itoa(maxReplyBody)), s.csrf()}
 	api := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.APIBodyLimit), s.rateLimitIntake}
-	return []route{
+	return append([]route{
 		{"GET", "/", accessPublic, s.landing, nil},
 		{"GET", "/request/:type", accessPublic, s.requestForm, form},
-		{"POST", "/request/:type", accessPublic, s.submitForm, intakeForm},
+		{"POST", "/request/:type", accessPublic, s.submitForm, []echo.MiddlewareFunc{uploadForm[0], uploadForm[1], s.rateLimitIntake}},
 		{"GET", "/thanks/:token", accessPublic, s.thanks, nil},
 		{"GET", "/s/:token", accessPublic, s.status, form},
-		{"POST", "/s/:token/reply", accessPublic, s.reply, []echo.MiddlewareFunc{middleware.BodyLimit(strconv.Itoa(maxReplyBody)), s.csrf()}},
+		{"POST", "/s/:token/reply", accessPublic, s.reply, uploadForm},
 		{"GET", "/s/:token/withdraw", accessPublic, s.withdrawPage, form},
 		{"POST", "/s/:token/withdraw", accessPublic, s.withdraw, form},
-		{"GET", "/status", accessPublic, s.resendPage, form},
 		{"GET", "/d/:token", accessPublic, s.download, nil},
+		{"GET", "/status", accessPublic, s.resendPage, form},
 		{"POST", "/status", accessPublic, s.resend, intakeForm},
 		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},
 		{"POST", "/confirm/:token", accessPublic, s.confirm, form},
@@ -48,7 +51,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/readyz", accessPublic, s.readiness, nil},
 		{"GET", "/static/*", accessPublic, s.assets.serve, nil},
 		{"GET", "/dev/mailbox", accessDev, s.devMailbox, []echo.MiddlewareFunc{s.devOnly}},
-	}
+	}, s.staffRoutes()...)
 }
 
 func (s *Server) routes(e *echo.Echo) {

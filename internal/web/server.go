@@ -13,9 +13,11 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"rightsdesk/internal/auth"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -26,9 +28,9 @@ type Store interface {
 	RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error)
 	Messages(ctx context.Context, requestID int64) ([]store.Message, error)
 	Events(ctx context.Context, requestID int64) ([]store.Event, error)
+	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error)
 	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
 	Ping(ctx context.Context) error
-	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error)
 }
 
 // Config is the part of the configuration the web layer needs.
@@ -59,6 +61,12 @@ type Deps struct {
 	// Ready reports whether the instance can serve (database reachable,
 	// jobs running); nil means always ready.
 	Ready func(ctx context.Context) error
+	// Auth runs staff accounts and sign-in; Sessions keeps staff sessions
+	// (PostgreSQL through scs's pgxstore); StaffHome lists the staff home
+	// page's requests.
+	Auth      *auth.Service
+	Sessions  scs.Store
+	StaffHome StaffHomeSource
 }
 
 // Server holds the handlers' shared state; it is immutable after New.
@@ -75,6 +83,9 @@ type Server struct {
 	assets    *assets
 	ready     func(ctx context.Context) error
 	echo      *echo.Echo
+	auth      *auth.Service
+	sessions  *scs.SessionManager
+	home      StaffHomeSource
 }
 
 // New builds the HTTP handler with every route.
@@ -96,6 +107,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
+		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

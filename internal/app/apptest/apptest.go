@@ -87,9 +87,10 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 	}
 	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
 	a, err := app.Build(cfg, pool, logger, app.Options{
-		Clock:        clock,
-		RetryMax:     200 * time.Millisecond,
-		PollInterval: 50 * time.Millisecond,
+		NoPeriodicJobs: env["PERIODIC_JOBS"] != "on",
+		Clock:          clock,
+		RetryMax:       200 * time.Millisecond,
+		PollInterval:   50 * time.Millisecond,
 	})
 	if err != nil {
 		tb.Fatalf("build app: %v", err)

@@ -1,0 +1,201 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/store"
+	"rightsdesk/migrations"
+)
+
+const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en]
+rightsdesk user list
+
+add creates a staff account. The password is read from standard input:
+typed without echo (twice) on a terminal, or the first line when piped, e.g.
+  printf '%s\n' "$PASSWORD" | rightsdesk user add --email a@example.kz --name "Aida" --role admin
+Passwords need at least 12 characters. --locale is the language of the
+workspace and of emails to this person (default ru).
+
+list prints every staff account with its role and state.
+
+Both use DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR,
+and apply pending migrations first, as serve does.`
+
+type stdinKey struct{}
+
+// WithStdin hands a command its standard input (tests pass a reader); Main
+// otherwise reads the process's own.
+func WithStdin(ctx context.Context, r io.Reader) context.Context {
+	return context.WithValue(ctx, stdinKey{}, r)
+}
+
+func stdinOf(ctx context.Context) io.Reader {
+	if r, ok := ctx.Value(stdinKey{}).(io.Reader); ok {
+		return r
+	}
+	return os.Stdin
+}
+
+func runUser(ctx context.Context, c *cli, args []string) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "add":
+		return runUserAdd(ctx, c, args[1:])
+	case "list":
+		if len(args) > 1 {
+			return errUsage
+		}
+		return runUserList(ctx, c)
+	}
+	fmt.Fprintf(c.stderr, "rightsdesk user: unknown subcommand %q\n", args[0])
+	return errUsage
+}
+
+func runUserAdd(ctx context.Context, c *cli, args []string) error {
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	email := fs.String("email", "", "email address (the sign-in name)")
+	name := fs.String("name", "", "name shown to other staff")
+	role := fs.String("role", "", "admin, agent or auditor")
+	locale := fs.String("locale", "ru", "language: ru, kk or en")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return errUsage
+	}
+	if *email == "" || *name == "" || *role == "" {
+		fmt.Fprintln(c.stderr, "rightsdesk user add: --email, --name and --role are required")
+		return errUsage
+	}
+	if _, err := auth.ParseRole(*role); err != nil {
+		return err
+	}
+	password, err := readPassword(stdinOf(ctx), c.stderr)
+	if err != nil {
+		return err
+	}
+	// Refuse a weak password before touching the database.
+	if err := auth.CheckPassword(password); err != nil {
+		return describeAccountError(err)
+	}
+	return withAccounts(ctx, c, func(svc *auth.Service) error {
+		st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
+		if err != nil {
+			return describeAccountError(err)
+		}
+		fmt.Fprintf(c.stdout, "created %s %s (id %d)\n", st.Role, st.Email, st.ID)
+		return nil
+	})
+}
+
+func runUserList(ctx context.Context, c *cli) error {
+	return withAccounts(ctx, c, func(svc *auth.Service) error {
+		// The command line acts with every right: it has the database anyway.
+		list, err := svc.List(ctx, auth.Staff{Role: auth.Admin})
+		if err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tEMAIL\tNAME\tROLE\tSTATE\t2FA")
+		for _, st := range list {
+			state := "active"
+			switch {
+			case !st.Active():
+				state = "disabled"
+			case st.PasswordHash == "":
+				state = "invited"
+			}
+			tfa := "off"
+			if st.HasTOTP() {
+				tfa = "on"
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", st.ID, st.Email, st.Name, st.Role, state, tfa)
+		}
+		return w.Flush()
+	})
+}
+
+// withAccounts opens the database as serve does, migrates it, and runs fn
+// with the staff account service.
+func withAccounts(ctx context.Context, c *cli, fn func(*auth.Service) error) error {
+	cfg, logger, err := c.setup()
+	if err != nil {
+		return err
+	}
+	pool, stop, err := database(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := migrations.Up(ctx, pool, logger); err != nil {
+		return err
+	}
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		return err
+	}
+	svc, err := auth.NewService(store.New(pool, outbox), nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
+	if err != nil {
+		return err
+	}
+	return fn(svc)
+}
+
+// readPassword reads the password without echo from a terminal (asking
+// twice), or the first line of piped input.
+func readPassword(r io.Reader, prompt io.Writer) (string, error) {
+	if f, ok := r.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(prompt, "Password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(prompt, "Repeat password: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(first) != string(second) {
+			return "", errors.New("the passwords do not match")
+		}
+		return string(first), nil
+	}
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
+		return "", errors.New("no password on standard input (pipe it in, one line)")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// describeAccountError says in plain words what the command line refused.
+func describeAccountError(err error) error {
+	switch {
+	case errors.Is(err, auth.ErrPasswordTooShort):
+		return fmt.Errorf("password too short: use at least %d characters", auth.MinPasswordLen)
+	case errors.Is(err, auth.ErrPasswordTooLong):
+		return fmt.Errorf("password too long: at most %d bytes", auth.MaxPasswordLen)
+	case errors.Is(err, auth.ErrPasswordBlank):
+		return errors.New("password is only spaces")
+	case errors.Is(err, auth.ErrEmailTaken):
+		return errors.New("a staff member with this email already exists")
+	}
+	var verr *auth.ValidationError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("--%s: %v", verr.Field, verr.Err)
+	}
+	return err
+}

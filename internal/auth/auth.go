@@ -1,0 +1,105 @@
+// Package auth is rightsdesk's staff side of identity: accounts and their
+// roles, argon2id passwords, sign-in with throttling and an optional TOTP
+// second factor, invitations, and the permission table every staff route
+// is checked against. It knows nothing of HTTP or SQL: the web layer keeps
+// the session, the store keeps the rows.
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"rightsdesk/internal/request"
+)
+
+// Staff is a staff account.
+type Staff struct {
+	ID           int64
+	Email        string
+	Name         string
+	Role         Role
+	Locale       request.Locale
+	PasswordHash string
+	TOTPSecret   string    // set during enrolment and while enabled
+	TOTPEnabled  time.Time // zero unless the second factor is on
+	TOTPLastStep int64     // the last TOTP step used, so no code works twice
+	SessionEpoch int64     // bumped to end every session of the account at once
+	DisabledAt   time.Time // zero for an active account
+	CreatedAt    time.Time
+}
+
+// Active reports whether the account may sign in.
+func (s Staff) Active() bool { return s.DisabledAt.IsZero() }
+
+// HasTOTP reports whether sign-in asks for a code.
+func (s Staff) HasTOTP() bool { return !s.TOTPEnabled.IsZero() && s.TOTPSecret != "" }
+
+// Can reports whether the account's role holds perm.
+func (s Staff) Can(p Perm) bool { return Can(s.Role, p) }
+
+// Errors the service returns; the web layer maps them to answers.
+var (
+	// ErrBadCredentials is the one answer for an unknown email, a wrong
+	// password, a disabled account and an account without a password yet.
+	ErrBadCredentials = errors.New("wrong email or password")
+	ErrBadCode        = errors.New("wrong or used code")
+	ErrThrottled      = errors.New("too many failed sign-ins")
+	ErrEmailTaken     = errors.New("a staff member with this email exists")
+	ErrSelfChange     = errors.New("staff cannot change their own role or disable themselves")
+	ErrLinkInvalid    = errors.New("link unknown, used or expired")
+	ErrNotFound       = request.ErrNotFound
+)
+
+// Clock tells the time; tests pass one they move.
+type Clock interface{ Now() time.Time }
+
+// Audit is who did something and when, for the event log.
+type Audit struct {
+	ActorID int64 // 0: the system (the command line)
+	At      time.Time
+}
+
+// NewStaff is an account to create, with its invitation when it has no
+// password yet.
+type NewStaff struct {
+	Staff          Staff
+	InviteHash     []byte // nil when a password is given
+	InviteExpires  time.Time
+	Emails         []request.OutboxEmail
+	Audit          Audit
+	CreatedByAdmin bool
+}
+
+// SignInAttempt is one sign-in outcome to record.
+type SignInAttempt struct {
+	StaffID int64    // 0 when the email matched no account
+	Buckets []string // throttle buckets a failure counts against
+	Clear   []string // buckets a success clears
+	OK      bool
+	Reason  string // for failures: bad_password, unknown, disabled, no_password, bad_code, throttled
+	Method  string // for successes: password, password+totp
+	At      time.Time
+}
+
+// Repository keeps staff accounts. Each write records its event in the same
+// transaction.
+type Repository interface {
+	StaffByID(ctx context.Context, id int64) (Staff, error)
+	StaffByEmail(ctx context.Context, email string) (Staff, error)
+	ListStaff(ctx context.Context) ([]Staff, error)
+	CreateStaff(ctx context.Context, n NewStaff) (Staff, error)
+	SignInFailures(ctx context.Context, buckets []string, since time.Time) ([]int, error)
+	RecordSignIn(ctx context.Context, a SignInAttempt) error
+	RecordSignOut(ctx context.Context, staffID int64, at time.Time) error
+	UpdatePasswordHash(ctx context.Context, staffID int64, hash string) error
+	SetRole(ctx context.Context, a Audit, staffID int64, role Role) (Staff, error)
+	SetDisabled(ctx context.Context, a Audit, staffID int64, disabled bool) (Staff, error)
+	EndSessions(ctx context.Context, a Audit, staffID int64) error
+	SetTOTPSecret(ctx context.Context, staffID int64, secret string) error
+	EnableTOTP(ctx context.Context, staffID, step int64, at time.Time) error
+	DisableTOTP(ctx context.Context, staffID, step int64, at time.Time) error
+	UseTOTPStep(ctx context.Context, staffID, step int64) (bool, error)
+	InviteStaff(ctx context.Context, tokenHash []byte, now time.Time) (Staff, error)
+	SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash string, at time.Time) (Staff, error)
+}

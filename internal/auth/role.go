@@ -1,0 +1,78 @@
+package auth
+
+import "fmt"
+
+// Role is what a staff member may do.
+type Role string
+
+// The roles: admins do everything, agents work requests, auditors read
+// everything and change nothing.
+const (
+	Admin   Role = "admin"
+	Agent   Role = "agent"
+	Auditor Role = "auditor"
+)
+
+// Roles lists every role, most powerful first.
+func Roles() []Role { return []Role{Admin, Agent, Auditor} }
+
+// ParseRole reads a role name.
+func ParseRole(s string) (Role, error) {
+	for _, r := range Roles() {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown role %q (want admin, agent or auditor)", s)
+}
+
+// Perm is one thing a route or an action needs.
+type Perm string
+
+// The permissions. A write permission changes the operator's data; an
+// auditor holds none of them.
+const (
+	// PermRequestsRead: see the queue, requests, their events and emails.
+	PermRequestsRead Perm = "requests:read"
+	// PermRequestsWork: assign, transition, note, extend, answer requests.
+	PermRequestsWork Perm = "requests:work"
+	// PermStaffRead: see the staff list.
+	PermStaffRead Perm = "staff:read"
+	// PermStaffManage: invite staff, change roles, disable and enable them.
+	PermStaffManage Perm = "staff:manage"
+	// PermSelf: one's own account — sign out, second factor, own sessions.
+	// Every role has it: securing one's account changes no one's data.
+	PermSelf Perm = "self"
+)
+
+// permissions is the whole access policy in one table: role → permissions.
+var permissions = map[Role]map[Perm]bool{
+	Admin: {
+		PermRequestsRead: true, PermRequestsWork: true,
+		PermStaffRead: true, PermStaffManage: true,
+		PermSelf: true,
+	},
+	Agent: {
+		PermRequestsRead: true, PermRequestsWork: true,
+		PermSelf: true,
+	},
+	Auditor: {
+		PermRequestsRead: true,
+		PermStaffRead:    true,
+		PermSelf:         true,
+	},
+}
+
+// writes marks the permissions that change the operator's data.
+var writes = map[Perm]bool{PermRequestsWork: true, PermStaffManage: true}
+
+// Can reports whether role holds perm. Unknown roles hold nothing.
+func Can(role Role, perm Perm) bool { return permissions[role][perm] }
+
+// Perms lists every permission (for tests and documentation).
+func Perms() []Perm {
+	return []Perm{PermRequestsRead, PermRequestsWork, PermStaffRead, PermStaffManage, PermSelf}
+}
+
+// Writes reports whether perm changes the operator's data.
+func (p Perm) Writes() bool { return writes[p] }

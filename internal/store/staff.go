@@ -1,0 +1,372 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/request"
+)
+
+const staffColumns = `s.id, s.email, s.name, s.role, s.locale, s.password_hash, s.totp_secret,
+	coalesce(s.totp_enabled_at, 'epoch'), s.totp_last_step, s.session_epoch,
+	coalesce(s.disabled_at, 'epoch'), s.created_at`
+
+func scanStaff(row pgx.Row) (auth.Staff, error) {
+	var st auth.Staff
+	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.Locale, &st.PasswordHash, &st.TOTPSecret,
+		&st.TOTPEnabled, &st.TOTPLastStep, &st.SessionEpoch, &st.DisabledAt, &st.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, ErrNotFound
+	}
+	if err != nil {
+		return st, fmt.Errorf("read staff: %w", err)
+	}
+	st.TOTPEnabled = zeroEpoch(st.TOTPEnabled)
+	st.DisabledAt = zeroEpoch(st.DisabledAt)
+	return st, nil
+}
+
+// StaffByID returns an account; staff pages call it on every request, by
+// primary key.
+func (s *Store) StaffByID(ctx context.Context, id int64) (auth.Staff, error) {
+	return scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1`, id))
+}
+
+// StaffByEmail returns the account of an email address, in any letter case.
+func (s *Store) StaffByEmail(ctx context.Context, email string) (auth.Staff, error) {
+	return scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE lower(s.email) = lower($1)`, email))
+}
+
+// ListStaff returns every account, active ones first, then by name.
+func (s *Store) ListStaff(ctx context.Context) ([]auth.Staff, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+staffColumns+` FROM staff s
+		ORDER BY s.disabled_at IS NOT NULL, lower(s.name), s.id`)
+	if err != nil {
+		return nil, fmt.Errorf("list staff: %w", err)
+	}
+	defer rows.Close()
+	var out []auth.Staff
+	for rows.Next() {
+		st, err := scanStaff(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// staffEvent logs something that happened to staff accounts: no request, the
+// acting staff member as actor (the system when actorID is 0).
+func staffEvent(ctx context.Context, tx pgx.Tx, kind string, actorID int64, data map[string]any, at time.Time) (int64, error) {
+	actor := request.ActorStaff
+	if actorID == 0 {
+		actor = request.ActorSystem
+	}
+	return insertEvent(ctx, tx, event{Kind: kind, Actor: actor, ActorID: actorID, Data: data, At: at})
+}
+
+// CreateStaff writes a new account with its event and, for an invitation,
+// its one-time link and email, in one transaction.
+func (s *Store) CreateStaff(ctx context.Context, n auth.NewStaff) (auth.Staff, error) {
+	st := n.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO staff (email, name, role, locale, password_hash, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id, session_epoch`,
+			st.Email, st.Name, st.Role, st.Locale, st.PasswordHash, n.Audit.At).Scan(&st.ID, &st.SessionEpoch)
+		if isUniqueViolation(err, "staff_email_idx") {
+			return auth.ErrEmailTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert staff: %w", err)
+		}
+		kind, data := "staff_created", map[string]any{"staff_id": st.ID, "role": st.Role, "via": "cli"}
+		if n.CreatedByAdmin {
+			kind, data = "staff_invited", map[string]any{"staff_id": st.ID, "role": st.Role}
+		}
+		eventID, err := staffEvent(ctx, tx, kind, n.Audit.ActorID, data, n.Audit.At)
+		if err != nil {
+			return err
+		}
+		if n.InviteHash != nil {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO staff_password_tokens (token_hash, staff_id, expires_at, created_at)
+				VALUES ($1, $2, $3, $4)`, n.InviteHash, st.ID, n.InviteExpires, n.Audit.At); err != nil {
+				return fmt.Errorf("insert invitation: %w", err)
+			}
+		}
+		return s.insertEmails(ctx, tx, 0, eventID, n.Audit.At, n.Emails)
+	})
+	if err != nil {
+		return auth.Staff{}, err
+	}
+	st.CreatedAt = n.Audit.At
+	return st, nil
+}
+
+// SignInFailures counts the failures of each bucket since a time, in order.
+func (s *Store) SignInFailures(ctx context.Context, buckets []string, since time.Time) ([]int, error) {
+	out := make([]int, len(buckets))
+	rows, err := s.pool.Query(ctx, `
+		SELECT u.i, (SELECT count(*) FROM signin_failures f WHERE f.bucket = u.b AND f.failed_at > $2)
+		FROM unnest($1::text[]) WITH ORDINALITY AS u(b, i)`, buckets, since)
+	if err != nil {
+		return nil, fmt.Errorf("count sign-in failures: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int64
+		var n int
+		if err := rows.Scan(&i, &n); err != nil {
+			return nil, fmt.Errorf("count sign-in failures: %w", err)
+		}
+		out[i-1] = n
+	}
+	return out, rows.Err()
+}
+
+// RecordSignIn logs a sign-in attempt and keeps the throttle's counts: a
+// failure counts against its buckets, a success clears the account's.
+func (s *Store) RecordSignIn(ctx context.Context, a auth.SignInAttempt) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, b := range a.Buckets {
+			if _, err := tx.Exec(ctx, `INSERT INTO signin_failures (bucket, failed_at) VALUES ($1, $2)`, b, a.At); err != nil {
+				return fmt.Errorf("count sign-in failure: %w", err)
+			}
+		}
+		if len(a.Clear) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM signin_failures WHERE bucket = ANY($1)`, a.Clear); err != nil {
+				return fmt.Errorf("clear sign-in failures: %w", err)
+			}
+		}
+		if a.OK {
+			// Sign-ins are rare: a good moment to forget old counts and
+			// sessions nobody can use any more (scs expires them in real time).
+			if _, err := tx.Exec(ctx, `DELETE FROM signin_failures WHERE failed_at < $1`, a.At.Add(-24*time.Hour)); err != nil {
+				return fmt.Errorf("prune sign-in failures: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expiry < now()`); err != nil {
+				return fmt.Errorf("prune sessions: %w", err)
+			}
+			_, err := staffEvent(ctx, tx, "staff_signed_in", a.StaffID, map[string]any{"method": a.Method}, a.At)
+			return err
+		}
+		// The typed email is not kept: data names the account only when the
+		// email matched one.
+		data := map[string]any{"reason": a.Reason}
+		if a.StaffID != 0 {
+			data["staff_id"] = a.StaffID
+		}
+		_, err := insertEvent(ctx, tx, event{Kind: "staff_signin_failed", Actor: request.ActorStaff, Data: data, At: a.At})
+		return err
+	})
+}
+
+// RecordSignOut logs a sign-out.
+func (s *Store) RecordSignOut(ctx context.Context, staffID int64, at time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := staffEvent(ctx, tx, "staff_signed_out", staffID, nil, at)
+		return err
+	})
+}
+
+// UpdatePasswordHash replaces a hash with one of the current parameters.
+func (s *Store) UpdatePasswordHash(ctx context.Context, staffID int64, hash string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE staff SET password_hash = $2 WHERE id = $1`, staffID, hash); err != nil {
+		return fmt.Errorf("update password hash: %w", err)
+	}
+	return nil
+}
+
+// lockStaff reads an account for update inside a transaction.
+func lockStaff(ctx context.Context, tx pgx.Tx, id int64) (auth.Staff, error) {
+	return scanStaff(tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1 FOR UPDATE`, id))
+}
+
+// SetRole changes an account's role and logs who did it.
+func (s *Store) SetRole(ctx context.Context, a auth.Audit, staffID int64, role auth.Role) (auth.Staff, error) {
+	var st auth.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if st, err = lockStaff(ctx, tx, staffID); err != nil {
+			return err
+		}
+		if st.Role == role {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2, updated_at = $3 WHERE id = $1`, staffID, role, a.At); err != nil {
+			return fmt.Errorf("change role: %w", err)
+		}
+		_, err = staffEvent(ctx, tx, "staff_role_changed", a.ActorID,
+			map[string]any{"staff_id": staffID, "from": st.Role, "to": role}, a.At)
+		st.Role = role
+		return err
+	})
+	return st, err
+}
+
+// SetDisabled disables or enables an account. Disabling also ends its
+// sessions, so enabling it again does not bring them back.
+func (s *Store) SetDisabled(ctx context.Context, a auth.Audit, staffID int64, disabled bool) (auth.Staff, error) {
+	var st auth.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if st, err = lockStaff(ctx, tx, staffID); err != nil {
+			return err
+		}
+		if st.Active() != disabled {
+			return nil // already as asked
+		}
+		kind := "staff_enabled"
+		q := `UPDATE staff SET disabled_at = NULL, updated_at = $2 WHERE id = $1`
+		if disabled {
+			kind = "staff_disabled"
+			q = `UPDATE staff SET disabled_at = $2, updated_at = $2, session_epoch = session_epoch + 1 WHERE id = $1`
+		}
+		if _, err := tx.Exec(ctx, q, staffID, a.At); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		_, err = staffEvent(ctx, tx, kind, a.ActorID, map[string]any{"staff_id": staffID}, a.At)
+		st.DisabledAt = time.Time{}
+		if disabled {
+			st.DisabledAt = a.At
+		}
+		return err
+	})
+	return st, err
+}
+
+// EndSessions ends every session of an account at once.
+func (s *Store) EndSessions(ctx context.Context, a auth.Audit, staffID int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE staff SET session_epoch = session_epoch + 1 WHERE id = $1`, staffID)
+		if err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = staffEvent(ctx, tx, "staff_sessions_ended", a.ActorID, map[string]any{"staff_id": staffID}, a.At)
+		return err
+	})
+}
+
+// SetTOTPSecret keeps a secret being enrolled; it is not in force until
+// EnableTOTP.
+func (s *Store) SetTOTPSecret(ctx context.Context, staffID int64, secret string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE staff SET totp_secret = $2 WHERE id = $1 AND totp_enabled_at IS NULL`, staffID, secret)
+	if err != nil {
+		return fmt.Errorf("store TOTP secret: %w", err)
+	}
+	return nil
+}
+
+// EnableTOTP puts the enrolled secret in force.
+func (s *Store) EnableTOTP(ctx context.Context, staffID, step int64, at time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE staff SET totp_enabled_at = $3, totp_last_step = greatest(totp_last_step, $2), updated_at = $3
+			WHERE id = $1 AND totp_enabled_at IS NULL AND totp_secret <> ''`, staffID, step, at)
+		if err != nil {
+			return fmt.Errorf("enable TOTP: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.ErrTOTPActive
+		}
+		_, err = staffEvent(ctx, tx, "staff_totp_enabled", staffID, nil, at)
+		return err
+	})
+}
+
+// DisableTOTP switches the second factor off, using up the code's step.
+func (s *Store) DisableTOTP(ctx context.Context, staffID, step int64, at time.Time) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			UPDATE staff SET totp_enabled_at = NULL, totp_secret = '', totp_last_step = $2, updated_at = $3
+			WHERE id = $1 AND totp_enabled_at IS NOT NULL AND totp_last_step < $2`, staffID, step, at)
+		if err != nil {
+			return fmt.Errorf("disable TOTP: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return auth.ErrBadCode
+		}
+		_, err = staffEvent(ctx, tx, "staff_totp_disabled", staffID, nil, at)
+		return err
+	})
+}
+
+// UseTOTPStep records a code's step as used; false when it (or a later one)
+// was used already, e.g. by a concurrent sign-in with the same code.
+func (s *Store) UseTOTPStep(ctx context.Context, staffID, step int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE staff SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, staffID, step)
+	if err != nil {
+		return false, fmt.Errorf("use TOTP step: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// InviteStaff returns the account of an unused, unexpired invitation.
+func (s *Store) InviteStaff(ctx context.Context, tokenHash []byte, now time.Time) (auth.Staff, error) {
+	return scanStaff(s.pool.QueryRow(ctx, `
+		SELECT `+staffColumns+` FROM staff_password_tokens t JOIN staff s ON s.id = t.staff_id
+		WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 AND s.disabled_at IS NULL`,
+		tokenHash, now))
+}
+
+// SetPasswordByInvite uses an invitation: the password is set, the link
+// spent and any session of the account ended, in one transaction.
+func (s *Store) SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash string, at time.Time) (auth.Staff, error) {
+	var st auth.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		st, err = scanStaff(tx.QueryRow(ctx, `
+			SELECT `+staffColumns+` FROM staff_password_tokens t JOIN staff s ON s.id = t.staff_id
+			WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 AND s.disabled_at IS NULL
+			FOR UPDATE OF t, s`, tokenHash, at))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff_password_tokens SET used_at = $2 WHERE token_hash = $1`, tokenHash, at); err != nil {
+			return fmt.Errorf("spend invitation: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE staff SET password_hash = $2, session_epoch = session_epoch + 1, updated_at = $3 WHERE id = $1`,
+			st.ID, hash, at); err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		_, err = staffEvent(ctx, tx, "staff_password_set", st.ID, map[string]any{"via": "invitation"}, at)
+		return err
+	})
+	return st, err
+}
+
+// StaffHomeRequests lists open requests by due date, earliest first, for
+// the staff home page until the queue replaces it.
+func (s *Store) StaffHomeRequests(ctx context.Context, limit int) ([]request.Request, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+requestColumns+requestFrom+`
+		WHERE r.status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
+		ORDER BY r.due_at, r.id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list open requests: %w", err)
+	}
+	defer rows.Close()
+	var out []request.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read request: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// The store is where staff accounts live.
+var _ auth.Repository = (*Store)(nil)

@@ -1,0 +1,133 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"rightsdesk/internal/auth"
+)
+
+type loginView struct {
+	Email, Next, Error string
+}
+
+// staffNext is where to go after signing in: a path on this site only.
+func staffNext(next string) string {
+	if next == "" {
+		return "/staff"
+	}
+	return safeNext(next)
+}
+
+func (s *Server) staffLoginPage(c echo.Context) error {
+	next := staffNext(c.QueryParam("next"))
+	if _, err := s.currentStaff(c); err == nil {
+		return c.Redirect(http.StatusSeeOther, next)
+	} else if !errors.Is(err, errNotSignedIn) {
+		return err
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.renderStaff(c, http.StatusOK, "login", p.T("staff.login.title"), loginView{Next: next})
+}
+
+// staffLogin checks the password. A wrong email, a wrong password and a
+// disabled account get the same page, in about the same time.
+func (s *Server) staffLogin(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := s.catalog.Printer(localeOf(c))
+	v := loginView{Email: c.FormValue("email"), Next: staffNext(c.FormValue("next"))}
+	me, needCode, err := s.auth.SignIn(ctx, v.Email, c.FormValue("password"), c.RealIP())
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		return s.throttledLogin(c, v)
+	case errors.Is(err, auth.ErrBadCredentials):
+		v.Error = p.T("staff.login.failed")
+		return s.renderStaff(c, http.StatusOK, "login", p.T("staff.login.title"), v)
+	case err != nil:
+		return err
+	}
+	if needCode {
+		// The password step is done, the account not yet signed in: the
+		// session only remembers whom the code is for, on a new token.
+		if err := s.sessions.RenewToken(ctx); err != nil {
+			return err
+		}
+		s.sessions.Put(ctx, sessPendingID, me.ID)
+		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
+		s.sessions.Put(ctx, sessNext, v.Next)
+		return c.Redirect(http.StatusSeeOther, "/staff/login/code")
+	}
+	if err := s.startSession(c, me); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, v.Next)
+}
+
+func (s *Server) throttledLogin(c echo.Context, v loginView) error {
+	p := s.catalog.Printer(localeOf(c))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(s.auth.RetryAfter()/time.Second)))
+	v.Error = p.N("staff.login.throttled", int(s.auth.RetryAfter()/time.Minute))
+	return s.renderStaff(c, http.StatusTooManyRequests, "login", p.T("staff.login.title"), v)
+}
+
+// pendingStaff is the account that passed the password step in this
+// session, if it did so recently enough.
+func (s *Server) pendingStaff(c echo.Context) int64 {
+	ctx := c.Request().Context()
+	id := s.sessions.GetInt64(ctx, sessPendingID)
+	at := time.Unix(s.sessions.GetInt64(ctx, sessPendingAt), 0)
+	if id == 0 || s.clock.Now().Sub(at) > pendingCodeFor {
+		return 0
+	}
+	return id
+}
+
+func (s *Server) staffCodePage(c echo.Context) error {
+	if s.pendingStaff(c) == 0 {
+		return c.Redirect(http.StatusSeeOther, "/staff/login")
+	}
+	p := s.catalog.Printer(localeOf(c))
+	return s.renderStaff(c, http.StatusOK, "code", p.T("staff.code.title"), loginView{})
+}
+
+func (s *Server) staffCode(c echo.Context) error {
+	ctx := c.Request().Context()
+	id := s.pendingStaff(c)
+	if id == 0 {
+		return c.Redirect(http.StatusSeeOther, "/staff/login")
+	}
+	p := s.catalog.Printer(localeOf(c))
+	me, err := s.auth.SignInCode(ctx, id, c.FormValue("code"), c.RealIP())
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		return s.throttledLogin(c, loginView{Next: s.sessions.GetString(ctx, sessNext)})
+	case errors.Is(err, auth.ErrBadCode):
+		return s.renderStaff(c, http.StatusOK, "code", p.T("staff.code.title"), loginView{Error: p.T("staff.code.failed")})
+	case errors.Is(err, auth.ErrBadCredentials):
+		// The account was disabled or lost its second factor meanwhile.
+		_ = s.endSession(c)
+		return c.Redirect(http.StatusSeeOther, "/staff/login")
+	case err != nil:
+		return err
+	}
+	next := staffNext(s.sessions.PopString(ctx, sessNext))
+	if err := s.startSession(c, me); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (s *Server) staffLogout(c echo.Context) error {
+	me := staffOf(c)
+	if err := s.auth.SignedOut(c.Request().Context(), me.ID); err != nil {
+		return err
+	}
+	if err := s.endSession(c); !errors.Is(err, errNotSignedIn) {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/staff/login")
+}

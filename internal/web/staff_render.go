@@ -1,0 +1,72 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/labstack/echo/v4"
+
+	"rightsdesk/internal/auth"
+)
+
+// staffPage is what staff templates receive: the common page plus who is
+// signed in and the navigation their role allows.
+type staffPage struct {
+	page
+	Me       *auth.Staff
+	Nav      []staffNavItem
+	Flash    string
+	StaffCSS string
+}
+
+type staffNavItem struct {
+	URL, Label string
+	Current    bool
+}
+
+type staffMessage struct {
+	Text, Link, LinkText string
+}
+
+// staffNav lists the sections a role may open.
+var staffNav = []struct {
+	url, key string
+	perm     auth.Perm
+}{
+	{"/staff", "staff.nav.queue", auth.PermRequestsRead},
+	{"/staff/users", "staff.nav.users", auth.PermStaffRead},
+	{"/staff/account", "staff.nav.account", auth.PermSelf},
+}
+
+// renderStaff writes a page of templates/staff with the staff layout.
+func (s *Server) renderStaff(c echo.Context, status int, name, title string, data any) error {
+	t, ok := s.pages["staff/"+name]
+	if !ok {
+		return fmt.Errorf("no staff page template %q", name)
+	}
+	p := staffPage{page: s.pageFor(c, title, data), StaffCSS: s.assets.url("staff.css")}
+	if me, ok := c.Get(staffContextKey).(auth.Staff); ok {
+		p.Me = &me
+		for _, n := range staffNav {
+			if me.Can(n.perm) {
+				p.Nav = append(p.Nav, staffNavItem{URL: n.url, Label: p.L.T(n.key), Current: c.Request().URL.Path == n.url})
+			}
+		}
+	}
+	if s.sessions != nil && s.sessions.Exists(c.Request().Context(), sessFlash) {
+		p.Flash = p.L.T(s.sessions.PopString(c.Request().Context(), sessFlash))
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "base", p); err != nil {
+		return fmt.Errorf("render staff/%s: %w", name, err)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, "no-store")
+	h.Set("Content-Language", p.Lang)
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func (s *Server) staffMessagePage(c echo.Context, status int, titleKey, textKey string) error {
+	p := s.catalog.Printer(localeOf(c))
+	return s.renderStaff(c, status, "message", p.T(titleKey), staffMessage{Text: p.T(textKey)})
+}
