@@ -137,13 +137,29 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(got[:n]) != `{"courses":2}` || !strings.Contains(resp.Header.Get("Content-Disposition"), "data.json") {
 		t.Fatalf("download: %d %q %q", resp.StatusCode, got[:n], resp.Header.Get("Content-Disposition"))
 	}
-	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 1 {
-		t.Errorf("%d downloads logged", n)
+	// The status page offers the same file while the links work.
+	_, page = get(t, c, statusLink)
+	fileLink := regexp.MustCompile(`href="(/s/[^"]+/files/\d+)"`).FindStringSubmatch(page)
+	if fileLink == nil || !strings.Contains(page, "2026 жылғы 9 наурызға дейін") {
+		t.Fatal("the status page does not offer the response file with its last day")
+	}
+	if resp, body := get(t, c, inst.URL+fileLink[1]); resp.StatusCode != http.StatusOK || body != `{"courses":2}` {
+		t.Errorf("download from the status page: %d %q", resp.StatusCode, body)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 2 {
+		t.Errorf("%d downloads logged, want 2", n)
 	}
 	inst.Clock.Advance(7*24*time.Hour + time.Minute)
+	// The expired page speaks the request's language.
 	resp, page = get(t, c, download)
-	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Срок действия ссылки истёк") {
+	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Сілтеменің мерзімі өтті") {
 		t.Errorf("expired download: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, c, inst.URL+fileLink[1]); resp.StatusCode != http.StatusGone {
+		t.Errorf("status-page download after expiry: %d", resp.StatusCode)
+	}
+	if _, page = get(t, c, statusLink); !strings.Contains(page, "Жүктеп алу мерзімі өтті") {
+		t.Error("the status page does not say how to get the file again")
 	}
 	if _, err := desk.Reject(ctx, ref, agent, "excessive", "x"); !errors.Is(err, request.ErrTransitionNotAllowed) {
 		t.Errorf("rejecting a completed request: %v", err)

@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
@@ -17,10 +13,6 @@ import (
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/testkit"
 )
-
-var referencePattern = regexp.MustCompile(`^RD-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$`)
-
-const mailTimeout = 10 * time.Second
 
 func TestRussianFormSubmissionShowsReference(t *testing.T) {
 	inst := apptest.Start(t, nil)
@@ -283,125 +275,4 @@ func TestPagesWorkWithoutJavaScript(t *testing.T) {
 	if strings.Contains(strings.ToLower(string(body)), "<script") {
 		t.Errorf("the answer to a failed submission (%s) carries a <script>", resp.Status)
 	}
-}
-
-// browser starts a Chromium for the test and saves a screenshot of wherever
-// it was when the test fails.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	ctx := testkit.Browser(t)
-	testkit.ScreenshotOnFailure(t, ctx)
-	return ctx
-}
-
-// stepTimeout bounds one call of run or get: a selector that never matches
-// fails the test in seconds rather than at the browser's overall deadline.
-const stepTimeout = 15 * time.Second
-
-// run performs browser steps in order and fails the test at the first error.
-func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-}
-
-// get performs one browser step that reads something.
-func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-	return v
-}
-
-// open loads a page and fails the test unless it answers 200 OK.
-func open(t *testing.T, ctx context.Context, u string) {
-	t.Helper()
-	resp := get(t, ctx, chromedp.NavigateResponse(u))
-	if resp.Status != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", u, resp.Status, resp.StatusText)
-	}
-}
-
-// labelWithText finds a label by what the requester reads on it.
-func labelWithText(s string) string {
-	return `//label[normalize-space()="` + s + `"]`
-}
-
-func pageLang(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS("html"), "lang")).Value
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	return strings.TrimSpace(get(t, ctx, chromedp.Text(chromedp.CSS(sel))))
-}
-
-func attr(t *testing.T, ctx context.Context, sel, name string) string {
-	t.Helper()
-	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
-}
-
-func scrollWidth(t *testing.T, ctx context.Context) int {
-	t.Helper()
-	return get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
-}
-
-// messageTo waits for the instance's mail to reach addr and returns it.
-func messageTo(t *testing.T, inst *apptest.Instance, addr string) testkit.ReceivedMessage {
-	t.Helper()
-	deadline := time.Now().Add(mailTimeout)
-	for {
-		for _, m := range inst.SMTP.Messages() {
-			for _, to := range m.To {
-				if strings.EqualFold(to, addr) {
-					if m.ParseErr != nil {
-						t.Fatalf("message to %s does not parse: %v", addr, m.ParseErr)
-					}
-					return m
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			var got []string
-			for _, m := range inst.SMTP.Messages() {
-				got = append(got, strings.Join(m.To, ",")+": "+m.Subject)
-			}
-			t.Fatalf("no email to %s within %v; got %q", addr, mailTimeout, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// fetch GETs a page outside the browser, as a Russian-speaking visitor with
-// a cookie jar (the forms set a CSRF cookie).
-func fetch(t *testing.T, u string) string {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept-Language", testkit.BrowserLanguage)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	if resp.StatusCode >= 500 {
-		t.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return string(b)
 }

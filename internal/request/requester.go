@@ -117,7 +117,7 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		return Request{}, verr
 	}
 	if text == "" && len(files) == 0 {
-		verr.Add("message", "error.required", nil)
+		verr.Add("message", "error.reply_empty", nil)
 		return Request{}, verr
 	}
 	now := rq.Clock.Now()

@@ -30,16 +30,31 @@ var ErrLinkExpired = request.ErrLinkExpired
 
 // Download returns the file behind a live download link and logs the
 // download in the same transaction, so every download is on the record.
-func (s *Store) Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error) {
+// With an expired link it returns ErrLinkExpired and the request's locale,
+// so the person is answered in their language.
+func (s *Store) Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, request.Locale, error) {
+	return s.download(ctx, now, `FROM download_links l JOIN files f ON f.id = l.file_id JOIN requests r ON r.id = f.request_id
+		WHERE l.token_hash = $1`, tokenHash)
+}
+
+// DownloadByStatusLink returns a response file of the request behind a live
+// status link while its download links still work, and logs the download.
+func (s *Store) DownloadByStatusLink(ctx context.Context, tokenHash []byte, fileID int64, now time.Time) (request.File, request.Locale, error) {
+	return s.download(ctx, now, `FROM files f JOIN requests r ON r.id = f.request_id
+		JOIN LATERAL (SELECT max(expires_at) AS expires_at FROM download_links WHERE file_id = f.id) l ON true
+		WHERE r.id = `+byStatusLink+` AND f.id = $2 AND f.purpose = 'response' AND l.expires_at IS NOT NULL`, tokenHash, fileID)
+}
+
+func (s *Store) download(ctx context.Context, now time.Time, from string, args ...any) (request.File, request.Locale, error) {
 	var f request.File
+	var locale request.Locale
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var requestID int64
 		var expires time.Time
 		var content []byte
 		err := tx.QueryRow(ctx, `
-			SELECT f.id, f.request_id, f.name, f.content_type, f.size, f.content, l.expires_at
-			FROM download_links l JOIN files f ON f.id = l.file_id
-			WHERE l.token_hash = $1`, tokenHash).Scan(&f.ID, &requestID, &f.Name, &f.ContentType, &f.Size, &content, &expires)
+			SELECT f.id, f.request_id, f.name, f.content_type, f.size, f.content, l.expires_at, r.locale `+from, args...).
+			Scan(&f.ID, &requestID, &f.Name, &f.ContentType, &f.Size, &content, &expires, &locale)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -56,5 +71,5 @@ func (s *Store) Download(ctx context.Context, tokenHash []byte, now time.Time) (
 		})
 		return err
 	})
-	return f, err
+	return f, locale, err
 }

@@ -393,7 +393,17 @@ type Message struct {
 	Author request.Actor
 	Body   string
 	At     time.Time
-	Files  []request.File // without content
+	Files  []MessageFile
+}
+
+// MessageFile is a file sent with a message, without its content.
+type MessageFile struct {
+	ID             int64
+	Name           string
+	ContentType    string
+	Size           int64
+	Purpose        string
+	AvailableUntil *time.Time // for a response file: until when its download links work
 }
 
 // Messages lists a request's conversation, oldest first, with the files
@@ -401,7 +411,8 @@ type Message struct {
 func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT m.id, m.author, m.body, m.created_at,
-			coalesce(jsonb_agg(jsonb_build_object('ID', f.id, 'Name', f.name, 'ContentType', f.content_type, 'Size', f.size)
+			coalesce(jsonb_agg(jsonb_build_object('ID', f.id, 'Name', f.name, 'ContentType', f.content_type, 'Size', f.size,
+				'Purpose', f.purpose, 'AvailableUntil', (SELECT max(expires_at) FROM download_links l WHERE l.file_id = f.id))
 				ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '[]')
 		FROM messages m LEFT JOIN files f ON f.message_id = m.id
 		WHERE m.request_id = $1 GROUP BY m.id ORDER BY m.id`, requestID)

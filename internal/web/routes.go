@@ -41,6 +41,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/s/:token/withdraw", accessPublic, s.withdrawPage, form},
 		{"POST", "/s/:token/withdraw", accessPublic, s.withdraw, form},
 		{"GET", "/d/:token", accessPublic, s.download, nil},
+		{"GET", "/s/:token/files/:id", accessPublic, s.statusDownload, nil},
 		{"GET", "/status", accessPublic, s.resendPage, form},
 		{"POST", "/status", accessPublic, s.resend, intakeForm},
 		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},

@@ -28,7 +28,8 @@ type Store interface {
 	RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error)
 	Messages(ctx context.Context, requestID int64) ([]store.Message, error)
 	Events(ctx context.Context, requestID int64) ([]store.Event, error)
-	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, error)
+	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, request.Locale, error)
+	DownloadByStatusLink(ctx context.Context, tokenHash []byte, fileID int64, now time.Time) (request.File, request.Locale, error)
 	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
 	Ping(ctx context.Context) error
 }

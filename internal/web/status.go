@@ -2,10 +2,12 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +28,11 @@ type messageView struct {
 type fileView struct {
 	Name   string
 	SizeKB int64
+	// For a response file: where to download it while that is allowed,
+	// and until when (zero once the time has passed).
+	URL   string
+	Until time.Time
+	Gone  bool
 }
 
 type historyItem struct {
@@ -90,7 +97,16 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 	for _, m := range msgs {
 		mv := messageView{Author: m.Author, Body: m.Body, At: m.At.In(s.cfg.Location)}
 		for _, f := range m.Files {
-			mv.Files = append(mv.Files, fileView{Name: f.Name, SizeKB: (f.Size + 1023) / 1024})
+			fv := fileView{Name: f.Name, SizeKB: (f.Size + 1023) / 1024}
+			if f.Purpose == request.FileResponse && f.AvailableUntil != nil {
+				if s.clock.Now().Before(*f.AvailableUntil) {
+					fv.URL = fmt.Sprintf("%s/files/%d", v.Base, f.ID)
+					fv.Until = f.AvailableUntil.In(s.cfg.Location)
+				} else {
+					fv.Gone = true
+				}
+			}
+			mv.Files = append(mv.Files, fv)
 		}
 		v.Messages = append(v.Messages, mv)
 	}
@@ -243,7 +259,26 @@ func (s *Server) download(c echo.Context) error {
 	if !request.WellFormedToken(token) {
 		return s.invalidLink(c)
 	}
-	f, err := s.store.Download(c.Request().Context(), request.HashToken(token), s.clock.Now())
+	f, locale, err := s.store.Download(c.Request().Context(), request.HashToken(token), s.clock.Now())
+	return s.sendFile(c, f, locale, err)
+}
+
+// statusDownload serves a response file from the status page while its
+// download links still work.
+func (s *Server) statusDownload(c echo.Context) error {
+	token := c.Param("token")
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if !request.WellFormedToken(token) || err != nil {
+		return s.invalidLink(c)
+	}
+	f, locale, err := s.store.DownloadByStatusLink(c.Request().Context(), request.HashToken(token), id, s.clock.Now())
+	return s.sendFile(c, f, locale, err)
+}
+
+func (s *Server) sendFile(c echo.Context, f request.File, locale request.Locale, err error) error {
+	if locale.Valid() {
+		speakRequestersLanguage(c, request.Request{Locale: locale})
+	}
 	switch {
 	case errors.Is(err, request.ErrLinkExpired):
 		p := s.catalog.Printer(localeOf(c))

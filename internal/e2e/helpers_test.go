@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// referencePattern is what a request reference looks like.
+var referencePattern = regexp.MustCompile(`^RD-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$`)
+
+const mailTimeout = 10 * time.Second
+
+// browser starts a Chromium for the test and saves a screenshot of wherever
+// it was when the test fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	ctx := testkit.Browser(t)
+	testkit.ScreenshotOnFailure(t, ctx)
+	return ctx
+}
+
+// stepTimeout bounds one call of run or get: a selector that never matches
+// fails the test in seconds rather than at the browser's overall deadline.
+const stepTimeout = 15 * time.Second
+
+// run performs browser steps in order and fails the test at the first error.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// get performs one browser step that reads something.
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("browser: %v", err)
+	}
+	return v
+}
+
+// open loads a page and fails the test unless it answers 200 OK.
+func open(t *testing.T, ctx context.Context, u string) {
+	t.Helper()
+	resp := get(t, ctx, chromedp.NavigateResponse(u))
+	if resp.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.Status, resp.StatusText)
+	}
+}
+
+// labelWithText finds a label by what the requester reads on it.
+func labelWithText(s string) string {
+	return `//label[normalize-space()="` + s + `"]`
+}
+
+func pageLang(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS("html"), "lang")).Value
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(get(t, ctx, chromedp.Text(chromedp.CSS(sel))))
+}
+
+func attr(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	return get(t, ctx, chromedp.AttributeValue(chromedp.CSS(sel), name)).Value
+}
+
+func scrollWidth(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	return get(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+}
+
+// messageTo waits for the instance's mail to reach addr and returns it.
+func messageTo(t *testing.T, inst *apptest.Instance, addr string) testkit.ReceivedMessage {
+	t.Helper()
+	deadline := time.Now().Add(mailTimeout)
+	for {
+		for _, m := range inst.SMTP.Messages() {
+			for _, to := range m.To {
+				if strings.EqualFold(to, addr) {
+					if m.ParseErr != nil {
+						t.Fatalf("message to %s does not parse: %v", addr, m.ParseErr)
+					}
+					return m
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for _, m := range inst.SMTP.Messages() {
+				got = append(got, strings.Join(m.To, ",")+": "+m.Subject)
+			}
+			t.Fatalf("no email to %s within %v; got %q", addr, mailTimeout, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fetch GETs a page outside the browser, as a Russian-speaking visitor with
+// a cookie jar (the forms set a CSRF cookie).
+func fetch(t *testing.T, u string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Language", testkit.BrowserLanguage)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	if resp.StatusCode >= 500 {
+		t.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return string(b)
+}
+
+// openAnswering loads a page and fails the test unless it answers with the
+// status code want (a form with errors answers 422, a bad link 404).
+func openAnswering(t *testing.T, ctx context.Context, u string, want int64) {
+	t.Helper()
+	resp := get(t, ctx, chromedp.NavigateResponse(u))
+	if resp.Status != want {
+		t.Fatalf("GET %s: %d %s, want %d", u, resp.Status, resp.StatusText, want)
+	}
+}
+
+// clickAndWait clicks what sel finds and waits until the page it leads to
+// shows wait.
+func clickAndWait(t *testing.T, ctx context.Context, sel, wait string) {
+	t.Helper()
+	run(t, ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(wait)))
+}
+
+// secretLink matches the secret links an email carries: confirmation
+// (/confirm/), status page (/s/) and response download (/d/).
+var secretLink = regexp.MustCompile(`https?://\S+?/(confirm|s|d)/[A-Za-z0-9_-]{22,}`)
+
+// emailLinks are the secret links found in an email's plain-text part.
+type emailLinks struct{ Confirm, Status, Download string }
+
+func linksIn(m testkit.ReceivedMessage) emailLinks {
+	var l emailLinks
+	for _, match := range secretLink.FindAllStringSubmatch(m.Text, -1) {
+		switch match[1] {
+		case "confirm":
+			l.Confirm = match[0]
+		case "s":
+			l.Status = match[0]
+		case "d":
+			l.Download = match[0]
+		}
+	}
+	return l
+}
+
+// mailAbout waits for the newest email to addr whose subject contains
+// part, and returns it with its links.
+func mailAbout(t *testing.T, inst *apptest.Instance, addr, part string) (testkit.ReceivedMessage, emailLinks) {
+	t.Helper()
+	deadline := time.Now().Add(mailTimeout)
+	for {
+		msgs := inst.SMTP.Messages()
+		for i := len(msgs) - 1; i >= 0; i-- {
+			m := msgs[i]
+			if len(m.To) > 0 && strings.EqualFold(m.To[0], addr) && strings.Contains(m.Subject, part) {
+				if m.ParseErr != nil {
+					t.Fatalf("email %q to %s does not parse: %v", m.Subject, addr, m.ParseErr)
+				}
+				return m, linksIn(m)
+			}
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for _, m := range msgs {
+				got = append(got, strings.Join(m.To, ",")+": "+m.Subject)
+			}
+			t.Fatalf("no email to %s about %q within %v; got %q", addr, part, mailTimeout, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// filed is a request submitted through the JSON API, as an integration
+// would, to put pages in the state a test needs without typing.
+type filed struct {
+	Reference string
+	Email     string
+	Token     string // the status-page secret of the API's status_url
+}
+
+// fileRequest submits a valid request of type typ in locale through the API.
+func fileRequest(t *testing.T, inst *apptest.Instance, typ request.Type, locale, email string) filed {
+	t.Helper()
+	body := map[string]any{
+		"type": string(typ), "full_name": "Айгерим Нурланқызы", "email": email,
+		"details": "Прошу рассмотреть / Қарауыңызды сұраймын.", "locale": locale, "consent": true,
+	}
+	switch typ {
+	case request.Access:
+		body["access_scope"] = "copy"
+	case request.Rectification:
+		body["correction"] = "Нурланова → Нурланқызы"
+	case request.Restriction, request.Objection, request.ConsentWithdrawal:
+		body["processing"] = "Рассылки о новых курсах"
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(inst.URL+"/api/v1/requests", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("submit through the API: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Reference string `json:"reference"`
+		StatusURL string `json:"status_url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit through the API: %s (%v)", resp.Status, err)
+	}
+	i := strings.LastIndex(out.StatusURL, "/s/")
+	if i < 0 {
+		t.Fatalf("status_url %q has no /s/ token", out.StatusURL)
+	}
+	return filed{Reference: out.Reference, Email: email, Token: out.StatusURL[i+len("/s/"):]}
+}
+
+// addStaff creates a member of staff directly in the database (the desk
+// needs only the row) and returns their id.
+func addStaff(t *testing.T, inst *apptest.Instance, name, email, locale string) int64 {
+	t.Helper()
+	var id int64
+	err := inst.Pool.QueryRow(context.Background(), `INSERT INTO staff (email, name, role, locale, created_at, updated_at)
+		VALUES ($1, $2, 'agent', $3, now(), now()) RETURNING id`, email, name, locale).Scan(&id)
+	if err != nil {
+		t.Fatalf("add staff %s: %v", email, err)
+	}
+	return id
+}
+
+// setStatus puts a request in a state directly, for pages whose state
+// comes before what the test exercises.
+func setStatus(t *testing.T, inst *apptest.Instance, ref, status string) {
+	t.Helper()
+	if _, err := inst.Pool.Exec(context.Background(), `UPDATE requests SET status = $2 WHERE reference = $1`, ref, status); err != nil {
+		t.Fatalf("set %s to %s: %v", ref, status, err)
+	}
+}

@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// journeyTexts is what a requester reads along the way, in one language.
+type journeyTexts struct {
+	lang       string
+	switchTo   string // the header link that picks the language ("" when the browser's own language is it)
+	formLink   string // the access right on the landing page
+	copyChoice string // "a copy of my data"
+	name       string
+	email      string
+
+	ackSubject      string // part of the acknowledgement's subject
+	thanksTitle     string
+	confirmAsk      string // the confirmation page's heading
+	confirmButton   string
+	confirmed       string // heading once confirmed
+	statusNew       string
+	question        string // what staff ask
+	infoSubject     string
+	statusAwaiting  string
+	reply           string
+	replySent       string
+	response        string // staff's answer
+	completedSubj   string
+	statusCompleted string
+	expiredTitle    string
+}
+
+func TestJourneyInRussian(t *testing.T) {
+	walkJourney(t, journeyTexts{
+		lang:       "ru",
+		formLink:   "Доступ к данным",
+		copyChoice: "Копию моих данных",
+		name:       "Айгерим Нурлановна Сейткалиева",
+		email:      "aigerim@example.kz",
+
+		ackSubject:      "получен",
+		thanksTitle:     "Запрос принят",
+		confirmAsk:      "Подтвердите адрес электронной почты",
+		confirmButton:   "Да, это мой запрос",
+		confirmed:       "Спасибо, адрес подтверждён",
+		statusNew:       "Получен",
+		question:        "Пришлите, пожалуйста, копию удостоверения личности.",
+		infoSubject:     "Нужна информация по вашему запросу",
+		statusAwaiting:  "Нужна информация от вас",
+		reply:           "Копия удостоверения во вложении.",
+		replySent:       "Спасибо, ваше сообщение отправлено.",
+		response:        "Копия ваших данных во вложении.",
+		completedSubj:   "Ответ на ваш запрос",
+		statusCompleted: "Ответ дан",
+		expiredTitle:    "Срок действия ссылки истёк",
+	})
+}
+
+func TestJourneyInKazakh(t *testing.T) {
+	walkJourney(t, journeyTexts{
+		lang:       "kk",
+		switchTo:   "Қазақша",
+		formLink:   "Деректерге қол жеткізу",
+		copyChoice: "Деректерімнің көшірмесі",
+		name:       "Ержан Болатұлы Қасымов",
+		email:      "erzhan@example.kz",
+
+		ackSubject:      "сұрауыңыз қабылданды",
+		thanksTitle:     "Сұрауыңыз қабылданды",
+		confirmAsk:      "Электрондық пошта мекенжайын растаңыз",
+		confirmButton:   "Иә, бұл менің сұрауым",
+		confirmed:       "Рақмет, мекенжайыңыз расталды",
+		statusNew:       "Қабылданды",
+		question:        "Жеке куәліктің көшірмесін жіберіңізші.",
+		infoSubject:     "сұрауыңыз бойынша ақпарат қажет",
+		statusAwaiting:  "Сізден ақпарат қажет",
+		reply:           "Жеке куәліктің көшірмесі қоса берілді.",
+		replySent:       "Рақмет, хабарламаңыз жіберілді.",
+		response:        "Деректеріңіздің көшірмесі қоса беріліп отыр.",
+		completedSubj:   "сұрауыңызға жауап",
+		statusCompleted: "Жауап берілді",
+		expiredTitle:    "Сілтеменің мерзімі өтті",
+	})
+}
+
+// replyPDF is a small, valid PDF: one empty A4 page.
+const replyPDF = "%PDF-1.4\n" +
+	"1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" +
+	"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n" +
+	"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >> endobj\n" +
+	"trailer << /Root 1 0 R >>\n" +
+	"%%EOF\n"
+
+// walkJourney follows one requester from the form to the downloaded answer,
+// through the emails they receive over SMTP and the pages those emails
+// open, with staff acting in between. Pages that only this journey reaches
+// (confirmed, replied, answered, expired link) are checked with axe too.
+func walkJourney(t *testing.T, w journeyTexts) {
+	inst := apptest.Start(t, nil)
+	ctx := browser(t)
+	desk := inst.App.Desk
+	bg := context.Background()
+
+	// 1. The requester finds the right on the landing page, in their
+	// language, and files it.
+	open(t, ctx, inst.URL+"/")
+	if w.switchTo != "" {
+		run(t, ctx,
+			chromedp.Click(`//header//a[normalize-space()="`+w.switchTo+`"]`),
+			chromedp.WaitVisible(chromedp.CSS(`html[lang="`+w.lang+`"]`)),
+		)
+	}
+	if got := pageLang(t, ctx); got != w.lang {
+		t.Fatalf("the landing page is in %q, want %q", got, w.lang)
+	}
+	run(t, ctx,
+		chromedp.Click(`//main//a[normalize-space()="`+w.formLink+`"]`),
+		chromedp.WaitVisible(chromedp.CSS("#f-full_name")),
+		chromedp.SendKeys(chromedp.CSS("#f-full_name"), w.name),
+		chromedp.SendKeys(chromedp.CSS("#f-email"), w.email),
+		chromedp.Click(labelWithText(w.copyChoice)),
+		chromedp.Click(chromedp.CSS("#f-consent")),
+		chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#reference")),
+	)
+	if h1 := text(t, ctx, "h1"); h1 != w.thanksTitle {
+		t.Errorf("thank-you heading = %q, want %q", h1, w.thanksTitle)
+	}
+	ref := text(t, ctx, "#reference")
+	testkit.Axe(t, ctx)
+	if !referencePattern.MatchString(ref) {
+		t.Fatalf("reference on the thank-you page = %q, want the pattern %s", ref, referencePattern)
+	}
+	statusOf := func() string {
+		t.Helper()
+		var s string
+		if err := inst.Pool.QueryRow(bg, `SELECT status FROM requests WHERE reference = $1`, ref).Scan(&s); err != nil {
+			t.Fatalf("status of %s: %v", ref, err)
+		}
+		return s
+	}
+	if s := statusOf(); s != "unverified" {
+		t.Fatalf("a new request is %s, want unverified until the email is confirmed", s)
+	}
+
+	// 2. The acknowledgement arrives; its link asks before confirming.
+	ack, links := mailAbout(t, inst, w.email, ref)
+	if !strings.Contains(ack.Subject, w.ackSubject) {
+		t.Errorf("acknowledgement subject %q is not the %s one (want it to contain %q)", ack.Subject, w.lang, w.ackSubject)
+	}
+	if links.Confirm == "" || links.Status == "" {
+		t.Fatalf("the acknowledgement lacks a confirmation or status link:\n%s", ack.Text)
+	}
+	open(t, ctx, links.Confirm)
+	if h1 := text(t, ctx, "h1"); h1 != w.confirmAsk {
+		t.Errorf("confirmation page heading = %q, want %q", h1, w.confirmAsk)
+	}
+	if s := statusOf(); s != "unverified" {
+		t.Errorf("opening the confirmation link alone made the request %s; only the button may confirm", s)
+	}
+	run(t, ctx,
+		chromedp.Click(`//main//button[normalize-space()="`+w.confirmButton+`"]`),
+		chromedp.WaitVisible(`//h1[normalize-space()="`+w.confirmed+`"]`),
+	)
+	if got := text(t, ctx, "main"); !strings.Contains(got, ref) {
+		t.Errorf("the confirmed page does not name the request %s:\n%s", ref, got)
+	}
+	testkit.Axe(t, ctx)
+	if s := statusOf(); s != "new" {
+		t.Fatalf("after confirming the request is %s, want new", s)
+	}
+
+	// 3. The status link from the acknowledgement shows where it stands.
+	open(t, ctx, links.Status)
+	if got := pageLang(t, ctx); got != w.lang {
+		t.Errorf("the status page is in %q, want %q", got, w.lang)
+	}
+	if got := text(t, ctx, "h1"); !strings.Contains(got, ref) {
+		t.Errorf("status page heading %q does not name %s", got, ref)
+	}
+	if got := text(t, ctx, ".facts strong"); got != w.statusNew {
+		t.Errorf("status shown = %q, want %q", got, w.statusNew)
+	}
+
+	// 4. Staff take it up and ask for a document.
+	agent := addStaff(t, inst, "Гульнара Сапарова", "gulnara@school.example.kz", "ru")
+	if _, err := desk.Assign(bg, ref, agent, agent); err != nil {
+		t.Fatalf("assign: %v", err)
+	}
+	if _, err := desk.Start(bg, ref, agent); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if _, err := desk.AskForInformation(bg, ref, agent, w.question); err != nil {
+		t.Fatalf("ask for information: %v", err)
+	}
+	info, infoLinks := mailAbout(t, inst, w.email, w.infoSubject)
+	if !strings.Contains(info.Text, w.question) || infoLinks.Status == "" {
+		t.Fatalf("the information request email lacks the question or a status link:\n%s", info.Text)
+	}
+
+	// 5. From the new email's link, the requester answers with a PDF.
+	open(t, ctx, infoLinks.Status)
+	if got := text(t, ctx, ".facts strong"); got != w.statusAwaiting {
+		t.Errorf("status shown = %q, want %q", got, w.statusAwaiting)
+	}
+	if got := text(t, ctx, ".conversation"); !strings.Contains(got, w.question) {
+		t.Errorf("the status page does not show staff's question %q:\n%s", w.question, got)
+	}
+	file := filepath.Join(t.TempDir(), "udostoverenie.pdf")
+	if err := os.WriteFile(file, []byte(replyPDF), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#f-message"), w.reply),
+		chromedp.SetUploadFiles(chromedp.CSS("#f-files"), []string{file}),
+		chromedp.Click(chromedp.CSS(`form[action$="/reply"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if got := text(t, ctx, ".notice"); got != w.replySent {
+		t.Errorf("after sending, the page says %q, want %q", got, w.replySent)
+	}
+	testkit.Axe(t, ctx)
+	conversation := text(t, ctx, ".conversation")
+	if !strings.Contains(conversation, w.reply) || !strings.Contains(conversation, "udostoverenie.pdf") {
+		t.Errorf("the conversation does not show the reply and its file:\n%s", conversation)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM messages m JOIN requests r ON r.id = m.request_id
+		WHERE r.reference = $1 AND m.author = 'requester' AND m.body = $2`, ref, w.reply); n != 1 {
+		t.Errorf("replies stored with the typed text: %d, want 1", n)
+	}
+	var stored []byte
+	err := inst.Pool.QueryRow(bg, `SELECT f.content FROM files f JOIN requests r ON r.id = f.request_id
+		WHERE r.reference = $1 AND f.purpose = 'requester' AND f.name = 'udostoverenie.pdf'
+		  AND f.content_type = 'application/pdf' AND f.message_id IS NOT NULL`, ref).Scan(&stored)
+	if err != nil {
+		t.Errorf("the uploaded PDF is not stored with the reply: %v", err)
+	} else if string(stored) != replyPDF {
+		t.Errorf("the stored file differs from the uploaded one (%d bytes, want %d)", len(stored), len(replyPDF))
+	}
+	if s := statusOf(); s != "in_progress" {
+		t.Errorf("after the reply the request is %s, want in_progress", s)
+	}
+
+	// 6. Staff answer with the copy of the data; the completion email
+	// carries a download link.
+	export := []byte(`{"student":"` + w.name + `","courses":2}`)
+	if _, err := desk.Complete(bg, ref, agent, w.response, &request.File{
+		Name: "dannye.json", ContentType: "application/json", Content: export,
+	}); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	done, doneLinks := mailAbout(t, inst, w.email, w.completedSubj)
+	if !strings.Contains(done.Text, w.response) || doneLinks.Download == "" || doneLinks.Status == "" {
+		t.Fatalf("the completion email lacks the response, a download link or a status link:\n%s", done.Text)
+	}
+	open(t, ctx, doneLinks.Status)
+	if got := text(t, ctx, ".facts strong"); got != w.statusCompleted {
+		t.Errorf("status shown = %q, want %q", got, w.statusCompleted)
+	}
+	if got := text(t, ctx, ".conversation"); !strings.Contains(got, w.response) {
+		t.Errorf("the status page does not show the response %q", w.response)
+	}
+	testkit.Axe(t, ctx)
+
+	// 7. The download gives the file, and is logged.
+	resp, err := http.Get(doneLinks.Download)
+	if err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, export) {
+		t.Fatalf("download: %s, %q; want 200 and %q", resp.Status, got, export)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "attachment") || !strings.Contains(cd, "dannye.json") {
+		t.Errorf("download Content-Disposition = %q, want an attachment named dannye.json", cd)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id
+		WHERE r.reference = $1 AND e.kind = 'file_downloaded'`, ref); n != 1 {
+		t.Errorf("downloads logged: %d, want 1", n)
+	}
+
+	// 8. A week later the link has expired, and the page says so.
+	inst.Clock.Advance(7*24*time.Hour + time.Minute)
+	openAnswering(t, ctx, doneLinks.Download, http.StatusGone)
+	if got := pageLang(t, ctx); got != w.lang {
+		t.Errorf("the expired-link page is in %q, want %q", got, w.lang)
+	}
+	if h1 := text(t, ctx, "h1"); h1 != w.expiredTitle {
+		t.Errorf("expired download heading = %q, want %q", h1, w.expiredTitle)
+	}
+	testkit.Axe(t, ctx)
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 1 {
+		t.Errorf("downloads logged after the expired attempt: %d, want still 1", n)
+	}
+}

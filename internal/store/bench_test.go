@@ -1,0 +1,290 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// The queue benchmarks run against a database of RIGHTSDESK_BENCH_ROWS
+// requests (a million unless set), seeded once per run:
+//
+//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench Queue -benchtime 20x
+//
+// This machine is shared and its timings drift, so every case runs the
+// store's method and the bare SQL it sends (the same text and arguments,
+// rows read but not decoded) in the same iteration, alternating which goes
+// first, and reports the ratio store/raw next to both times: the ratio is
+// the figure to compare between runs. RIGHTSDESK_BENCH_EXPLAIN=1 logs each
+// query's EXPLAIN (ANALYZE, BUFFERS) as well. See docs/benchmarks.md.
+func BenchmarkQueue(b *testing.B) {
+	ctx := context.Background()
+	n := 1_000_000
+	if v := os.Getenv("RIGHTSDESK_BENCH_ROWS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
+		}
+	}
+	almaty, err := time.LoadLocation("Asia/Almaty")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
+
+	pool := testkit.DB(b)
+	start := time.Now()
+	seeded, err := testkit.SeedRequests(ctx, pool, n, testkit.SeedOptions{Now: now, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seedTime := time.Since(start)
+	// Autovacuum would have done this long before a table grew this big; the
+	// visibility map it sets is what allows index-only counts.
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) requests, emails, staff`); err != nil {
+		b.Fatalf("vacuum: %v", err)
+	}
+	var tableSize, indexSize string
+	if err := pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_table_size('requests')), pg_size_pretty(pg_indexes_size('requests'))`).
+		Scan(&tableSize, &indexSize); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d requests in %s (%.0f rows/s), vacuumed in %s; requests: table %s, indexes %s",
+		n, seedTime.Round(time.Millisecond), float64(n)/seedTime.Seconds(), (time.Since(start) - seedTime).Round(time.Millisecond),
+		tableSize, indexSize)
+
+	s := New(pool, nil)
+	agent := seeded.StaffIDs[3]
+	var reference, email, fullName string
+	var deepDue time.Time
+	var deepID int64
+	if err := pool.QueryRow(ctx, `SELECT reference, email, full_name FROM requests WHERE id = $1`,
+		(seeded.FirstID+seeded.LastID)/2).Scan(&reference, &email, &fullName); err != nil {
+		b.Fatal(err)
+	}
+	// A cursor deep into the default tab: where page 1000 of 50 would start
+	// (or the middle, on a small data set).
+	var open int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM requests r WHERE `+openStatuses).Scan(&open); err != nil {
+		b.Fatal(err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT due_at, id FROM requests r WHERE `+openStatuses+`
+		ORDER BY due_at, id OFFSET $1 LIMIT 1`, min(50_000, open/2)).Scan(&deepDue, &deepID); err != nil {
+		b.Fatal(err)
+	}
+	deep := encodeCursor(SortDue, deepDue, deepID)
+	// "Reference as typed": lower case, no dashes.
+	typedRef := strings.ToLower(strings.ReplaceAll(reference, "-", ""))
+	emailPrefix := strings.ToUpper(email[:strings.Index(email, ".")+4])
+	b.Logf("searching for %s, %q (prefix %q), %q", reference, email, emailPrefix, fullName)
+
+	pages := []struct {
+		name string
+		f    QueueFilter
+		p    Page
+	}{
+		{"default_tab", QueueFilter{Now: now}, Page{}},
+		{"mine_access", QueueFilter{Tab: TabMine, StaffID: agent, Now: now, Types: []request.Type{request.Access}}, Page{}},
+		{"unassigned", QueueFilter{Tab: TabUnassigned, Now: now}, Page{}},
+		{"overdue", QueueFilter{Tab: TabOverdue, Now: now}, Page{}},
+		{"due_soon", QueueFilter{Tab: TabDueSoon, Now: now}, Page{}},
+		{"awaiting", QueueFilter{Tab: TabAwaiting, Now: now}, Page{}},
+		{"closed_by_due", QueueFilter{Tab: TabClosed, Now: now}, Page{}},
+		{"closed_latest", QueueFilter{Tab: TabClosed, Now: now, Sort: SortClosed}, Page{}},
+		{"deep_page", QueueFilter{Now: now}, Page{After: deep}},
+		{"search_reference", QueueFilter{Tab: TabAll, Now: now, Search: typedRef}, Page{}},
+		{"search_email_exact", QueueFilter{Tab: TabAll, Now: now, Search: email}, Page{}},
+		{"search_email_prefix", QueueFilter{Tab: TabAll, Now: now, Search: emailPrefix}, Page{}},
+		{"search_name_full", QueueFilter{Tab: TabAll, Now: now, Search: strings.ToUpper(fullName)}, Page{}},
+		{"search_name_part_open", QueueFilter{Now: now, Search: "жұмабек"}, Page{}},
+	}
+	explain := os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != ""
+	for _, c := range pages {
+		query, args, _, err := queueQuery(c.f, c.p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if explain {
+			logPlan(b, pool, c.name, query, args)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			var got int
+			benchPair(b, func() error {
+				page, err := s.Queue(ctx, c.f, c.p)
+				got = len(page.Rows)
+				return err
+			}, func() error { return rawRows(ctx, pool, query, args) })
+			b.ReportMetric(float64(got), "rows")
+		})
+	}
+
+	countFilters := []struct {
+		name string
+		f    QueueFilter
+	}{
+		{"counts", QueueFilter{Now: now, StaffID: agent}},
+		{"counts_type", QueueFilter{Now: now, StaffID: agent, Types: []request.Type{request.Erasure}}},
+	}
+	for _, c := range countFilters {
+		query, args, err := countsQuery(c.f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if explain {
+			logPlan(b, pool, c.name, query, args)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			benchPair(b, func() error {
+				_, err := s.QueueCounts(ctx, c.f)
+				return err
+			}, func() error { return rawRows(ctx, pool, query, args) })
+		})
+	}
+
+	// Exports of growing size: peak heap must not grow with the row count.
+	exports := []struct {
+		name string
+		f    QueueFilter
+	}{
+		{"export_overdue", QueueFilter{Tab: TabOverdue, Now: now}},
+		{"export_open", QueueFilter{Tab: TabOpen, Now: now}},
+		{"export_all", QueueFilter{Tab: TabAll, Now: now}},
+	}
+	for _, c := range exports {
+		query, args, err := exportQuery(c.f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if explain {
+			logPlan(b, pool, c.name, query, args)
+		}
+		b.Run(c.name, func(b *testing.B) { benchExport(b, s, pool, c.f, query, args, almaty) })
+	}
+}
+
+// benchPair times store and raw in every iteration, alternating the order so
+// that neither always runs on a warmer cache, and reports ns/op (the store's),
+// raw-ns/op and their ratio. It returns the store's total time.
+func benchPair(b *testing.B, store, raw func() error) time.Duration {
+	var storeTime, rawTime time.Duration
+	timed := func(f func() error, into *time.Duration) {
+		start := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		*into += time.Since(start)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			timed(store, &storeTime)
+			timed(raw, &rawTime)
+		} else {
+			timed(raw, &rawTime)
+			timed(store, &storeTime)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(storeTime.Nanoseconds())/float64(b.N), "ns/op")
+	b.ReportMetric(float64(rawTime.Nanoseconds())/float64(b.N), "raw-ns/op")
+	b.ReportMetric(float64(storeTime)/float64(rawTime), "store/raw")
+	return storeTime
+}
+
+// rawRows runs query and reads its rows off the connection without decoding
+// them: the database's work plus the transfer, and nothing of the store's.
+func rawRows(ctx context.Context, pool *pgxpool.Pool, query string, args []any) error {
+	rows, err := pool.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// benchExport measures ExportCSV against the bare query, and what it costs in
+// memory: bytes and allocations per row, and the peak heap while it runs.
+func benchExport(b *testing.B, s *Store, pool *pgxpool.Pool, f QueueFilter, query string, args []any, loc *time.Location) {
+	ctx := context.Background()
+	var rows int
+	var written int64
+	var allocs, allocBytes uint64
+	var peak, base uint64
+	store := func() error {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		base = max(base, before.HeapAlloc)
+		w := &heapSampler{peak: before.HeapAlloc}
+		n, err := s.ExportCSV(ctx, f, loc, w)
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		rows, written = n, w.written
+		allocs += after.Mallocs - before.Mallocs
+		allocBytes += after.TotalAlloc - before.TotalAlloc
+		peak = max(peak, w.peak, after.HeapAlloc)
+		return err
+	}
+	storeTime := benchPair(b, store, func() error { return rawRows(ctx, pool, query, args) })
+	perRow := float64(rows) * float64(b.N)
+	b.ReportMetric(float64(rows), "rows")
+	b.ReportMetric(perRow/storeTime.Seconds(), "rows/s")
+	b.ReportMetric(float64(written)/float64(rows), "csv-B/row")
+	b.ReportMetric(float64(allocBytes)/perRow, "alloc-B/row")
+	b.ReportMetric(float64(allocs)/perRow, "allocs/row")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(base)/(1<<20), "base-heap-MiB")
+}
+
+// heapSampler discards what is written and samples the heap every MiB, to
+// find the peak while an export runs.
+type heapSampler struct {
+	written, next int64
+	peak          uint64
+}
+
+func (h *heapSampler) Write(p []byte) (int, error) {
+	h.written += int64(len(p))
+	if h.written >= h.next {
+		h.next = h.written + 1<<20
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		h.peak = max(h.peak, m.HeapAlloc)
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*heapSampler)(nil)
+
+// logPlan logs the query's plan as PostgreSQL ran it.
+func logPlan(b *testing.B, pool *pgxpool.Pool, name, query string, args []any) {
+	rows, err := pool.Query(context.Background(), "EXPLAIN (ANALYZE, BUFFERS) "+query, args...)
+	if err != nil {
+		b.Fatalf("explain %s: %v", name, err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintln(&plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatalf("explain %s: %v", name, err)
+	}
+	b.Logf("plan of %s:\n%s\n%s", name, query, plan.String())
+}

@@ -1,0 +1,10 @@
+package store_test
+
+import (
+	"os"
+	"testing"
+
+	"rightsdesk/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }

@@ -1,0 +1,488 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/text/unicode/norm"
+
+	"rightsdesk/internal/request"
+)
+
+// Tab is one of the queue's tabs: a fixed slice of the requests.
+type Tab string
+
+// The queue's tabs. Every tab but TabClosed and TabAll holds open requests
+// only (unverified, new, in progress, awaiting the requester).
+const (
+	TabOpen       Tab = "open"       // every open request
+	TabMine       Tab = "mine"       // open, assigned to QueueFilter.StaffID
+	TabUnassigned Tab = "unassigned" // open, assigned to nobody
+	TabDueSoon    Tab = "due_soon"   // open, due within DueSoonWindow of Now, not yet overdue
+	TabOverdue    Tab = "overdue"    // open, due before Now
+	TabAwaiting   Tab = "awaiting"   // waiting for the requester's answer
+	TabClosed     Tab = "closed"     // completed, rejected, withdrawn or expired
+	TabAll        Tab = "all"        // every request, open or closed (search, export)
+)
+
+// Tabs lists the tabs in the order the tab bar shows them.
+func Tabs() []Tab {
+	return []Tab{TabOpen, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabClosed, TabAll}
+}
+
+// DueSoonWindow is how far ahead TabDueSoon looks.
+const DueSoonWindow = 7 * 24 * time.Hour
+
+// Sort is the order of the queue.
+type Sort string
+
+// The queue's orders.
+const (
+	// SortDue is by due date, earliest first, then by id: the default.
+	SortDue Sort = "due"
+	// SortClosed is by closing time, latest first; for TabClosed only.
+	SortClosed Sort = "closed"
+)
+
+// Page sizes: a page holds DefaultPageSize rows unless asked otherwise, and
+// never more than MaxPageSize, so that no request can make the server read
+// an unbounded result.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// ErrInvalidFilter is returned for a filter that cannot be answered, such as
+// "mine" without a staff member or "overdue" without the current time.
+var ErrInvalidFilter = errors.New("invalid queue filter")
+
+// ErrInvalidCursor is returned for a page cursor that this queue did not
+// issue (tampered, or from another sort order).
+var ErrInvalidCursor = errors.New("invalid page cursor")
+
+// QueueFilter selects requests for the queue, its counts and the export.
+// Zero fields do not filter. Every condition must hold.
+type QueueFilter struct {
+	Tab Tab // empty means TabOpen
+	// Now is the current time, for TabDueSoon, TabOverdue and the counts; the
+	// store never reads the clock, so that tests and the reminders agree.
+	Now time.Time
+	// StaffID is the staff member looking at the queue, for TabMine.
+	StaffID int64
+
+	Statuses   []request.Status
+	Types      []request.Type
+	AssigneeID int64 // assigned to this staff member
+	Unassigned bool  // assigned to nobody (not together with AssigneeID)
+	DueFrom    time.Time
+	DueTo      time.Time // exclusive
+	// Search is what staff typed in the search box: a reference (any case,
+	// with or without dashes) finds that request; text with an @ finds
+	// emails starting with it; other text finds names containing it, or
+	// emails starting with it, ignoring case.
+	Search string
+	Sort   Sort // empty means SortDue
+}
+
+// Page asks for one page of the queue. After and Before are cursors from a
+// previous QueuePage; at most one of them is set.
+type Page struct {
+	After  string
+	Before string
+	Limit  int // DefaultPageSize when 0, at most MaxPageSize
+}
+
+// QueueRow is one request as the queue lists it.
+type QueueRow struct {
+	ID           int64
+	Reference    string
+	Type         request.Type
+	Status       request.Status
+	FullName     string
+	Email        string
+	ReceivedAt   time.Time
+	DueAt        time.Time
+	ClosedAt     time.Time // zero while open
+	AssigneeID   int64     // 0 when nobody
+	AssigneeName string
+	OnBehalf     bool
+	DuplicateOf  int64 // 0 when not a possible duplicate
+	// EmailFailed says that one of the request's emails is in the failed
+	// state (delivery keeps retrying): staff should look.
+	EmailFailed bool
+}
+
+// QueuePage is one page of the queue. Next and Prev are cursors for the
+// following and the preceding page, empty when there is none. Prev is set
+// whenever the page was reached through a cursor, even if the rows before it
+// have meanwhile closed: the previous page is then simply empty.
+type QueuePage struct {
+	Rows []QueueRow
+	Next string
+	Prev string
+}
+
+// The lifecycle's open and closed statuses, spelled exactly as in the partial
+// indexes of migration 00004 so that the planner can use them: a parameter
+// would hide the list from it.
+const (
+	openStatuses   = `r.status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`
+	closedStatuses = `r.status IN ('completed', 'rejected', 'withdrawn', 'expired')`
+)
+
+// queueColumns reads a QueueRow (scanQueueRow) from "requests r"; the
+// query that pages them (queueQuery) adds the assignee's name and the
+// failed-email flag.
+const queueColumns = `r.id, r.reference, r.type, r.status, r.full_name, r.email, r.received_at, r.due_at,
+	coalesce(r.closed_at, 'epoch') AS closed_at, r.assignee_id, r.on_behalf, coalesce(r.duplicate_of, 0) AS duplicate_of`
+
+func scanQueueRow(row pgx.Row, q *QueueRow) error {
+	err := row.Scan(&q.ID, &q.Reference, &q.Type, &q.Status, &q.FullName, &q.Email, &q.ReceivedAt,
+		&q.DueAt, &q.ClosedAt, &q.OnBehalf, &q.DuplicateOf, &q.AssigneeID, &q.AssigneeName, &q.EmailFailed)
+	q.ClosedAt = zeroEpoch(q.ClosedAt)
+	return err
+}
+
+// Queue returns one page of the requests matching f, in f's order.
+func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, error) {
+	query, args, plan, err := queueQuery(f, p)
+	if err != nil {
+		return QueuePage{}, err
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return QueuePage{}, fmt.Errorf("queue: %w", err)
+	}
+	defer rows.Close()
+	out := QueuePage{Rows: make([]QueueRow, 0, plan.limit+1)}
+	for rows.Next() {
+		var q QueueRow
+		if err := scanQueueRow(rows, &q); err != nil {
+			return QueuePage{}, fmt.Errorf("queue: read row: %w", err)
+		}
+		out.Rows = append(out.Rows, q)
+	}
+	if err := rows.Err(); err != nil {
+		return QueuePage{}, fmt.Errorf("queue: %w", err)
+	}
+	return plan.finish(out), nil
+}
+
+// pagePlan remembers how a page was asked for, to turn the limit+1 rows the
+// query returned into a page and its cursors.
+type pagePlan struct {
+	sort      Sort
+	limit     int
+	backwards bool // the query ran in reverse order (a Before cursor)
+	cursored  bool // a cursor was given
+}
+
+func (pl pagePlan) finish(out QueuePage) QueuePage {
+	more := len(out.Rows) > pl.limit
+	if more {
+		out.Rows = out.Rows[:pl.limit]
+	}
+	if pl.backwards {
+		slices.Reverse(out.Rows)
+	}
+	if len(out.Rows) == 0 {
+		return out
+	}
+	first, last := out.Rows[0], out.Rows[len(out.Rows)-1]
+	// Going forward, more rows means a next page and a cursor means a
+	// previous one; going backwards, the other way round.
+	hasNext, hasPrev := more, pl.cursored
+	if pl.backwards {
+		hasNext, hasPrev = pl.cursored, more
+	}
+	if hasNext {
+		out.Next = encodeCursor(pl.sort, sortKey(pl.sort, last), last.ID)
+	}
+	if hasPrev {
+		out.Prev = encodeCursor(pl.sort, sortKey(pl.sort, first), first.ID)
+	}
+	return out
+}
+
+func sortKey(s Sort, q QueueRow) time.Time {
+	if s == SortClosed {
+		return q.ClosedAt
+	}
+	return q.DueAt
+}
+
+// queueQuery builds the page query: the filter, the keyset condition, the
+// order and limit+1 (the extra row tells whether there is another page).
+func queueQuery(f QueueFilter, p Page) (string, []any, pagePlan, error) {
+	var w where
+	if err := w.filter(f); err != nil {
+		return "", nil, pagePlan{}, err
+	}
+	pl := pagePlan{sort: f.sort(), limit: p.Limit}
+	if pl.limit <= 0 {
+		pl.limit = DefaultPageSize
+	}
+	pl.limit = min(pl.limit, MaxPageSize)
+	if p.After != "" && p.Before != "" {
+		return "", nil, pl, fmt.Errorf("%w: both After and Before", ErrInvalidCursor)
+	}
+	cursor := p.After
+	if p.Before != "" {
+		cursor, pl.backwards = p.Before, true
+	}
+	key, dir := "r.due_at", "ASC"
+	if pl.sort == SortClosed {
+		key, dir = "r.closed_at", "DESC"
+	}
+	if pl.backwards {
+		dir = map[string]string{"ASC": "DESC", "DESC": "ASC"}[dir]
+	}
+	if cursor != "" {
+		at, id, err := decodeCursor(pl.sort, cursor)
+		if err != nil {
+			return "", nil, pl, err
+		}
+		pl.cursored = true
+		// A row comparison matches the (key, id) index order, so the scan
+		// starts right after the cursor instead of counting an offset.
+		op := ">"
+		if dir == "DESC" {
+			op = "<"
+		}
+		w.add("(" + key + ", r.id) " + op + " (" + w.arg(at) + ", " + w.arg(id) + ")")
+	}
+	// The page is chosen first, then joined to its assignee and probed for
+	// failed emails: the planner then expects the probe to run once per row
+	// of the page (an index lookup in emails_failed_request_idx) instead of
+	// once per matching request, which makes it read and hash every failed
+	// email up front. It stays one query.
+	query := `SELECT p.id, p.reference, p.type, p.status, p.full_name, p.email, p.received_at, p.due_at,
+		p.closed_at, p.on_behalf, p.duplicate_of, coalesce(p.assignee_id, 0), coalesce(a.name, ''),
+		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed')
+	FROM (SELECT ` + queueColumns + `
+		FROM requests r` + w.clause() + `
+		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
+		LIMIT ` + strconv.Itoa(pl.limit+1) + `) p
+	LEFT JOIN staff a ON a.id = p.assignee_id
+	ORDER BY p.` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, p.id ` + dir
+	return query, w.args, pl, nil
+}
+
+func (f QueueFilter) sort() Sort {
+	if f.Sort == "" {
+		return SortDue
+	}
+	return f.Sort
+}
+
+// QueueCounts counts the requests of every tab (Tabs) that match f's other
+// conditions (f.Tab and f.Sort are ignored), for the tab bar. f.Now is
+// required. One query: open requests are counted once with a FILTER per tab,
+// closed ones apart so that each half reads its own partial index.
+func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
+	query, args, err := countsQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	var open, mine, unassigned, dueSoon, overdue, awaiting, closed int
+	err = s.pool.QueryRow(ctx, query, args...).Scan(&open, &mine, &unassigned, &dueSoon, &overdue, &awaiting, &closed)
+	if err != nil {
+		return nil, fmt.Errorf("queue counts: %w", err)
+	}
+	return map[Tab]int{
+		TabOpen: open, TabMine: mine, TabUnassigned: unassigned, TabDueSoon: dueSoon,
+		TabOverdue: overdue, TabAwaiting: awaiting, TabClosed: closed, TabAll: open + closed,
+	}, nil
+}
+
+func countsQuery(f QueueFilter) (string, []any, error) {
+	if f.Now.IsZero() {
+		return "", nil, fmt.Errorf("%w: counts need Now", ErrInvalidFilter)
+	}
+	f.Tab, f.Sort = TabAll, ""
+	var w where
+	if err := w.filter(f); err != nil {
+		return "", nil, err
+	}
+	now, soon := w.arg(f.Now), w.arg(f.Now.Add(DueSoonWindow))
+	// With no staff member, "mine" is nobody's: id 0 never exists.
+	me := w.arg(f.StaffID)
+	cond := w.clause()
+	and := " AND "
+	if cond == "" {
+		and = " WHERE "
+	}
+	query := `SELECT o.open, o.mine, o.unassigned, o.due_soon, o.overdue, o.awaiting, c.closed
+	FROM (SELECT count(*) AS open,
+			count(*) FILTER (WHERE r.assignee_id = ` + me + `) AS mine,
+			count(*) FILTER (WHERE r.assignee_id IS NULL) AS unassigned,
+			count(*) FILTER (WHERE r.due_at >= ` + now + ` AND r.due_at < ` + soon + `) AS due_soon,
+			count(*) FILTER (WHERE r.due_at < ` + now + `) AS overdue,
+			count(*) FILTER (WHERE r.status = 'awaiting_requester') AS awaiting
+		FROM requests r` + cond + and + openStatuses + `) o,
+	     (SELECT count(*) AS closed FROM requests r` + cond + and + closedStatuses + `) c`
+	return query, w.args, nil
+}
+
+// where collects the conditions and the arguments of a query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+func (w *where) clause() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return "\n\tWHERE " + strings.Join(w.conds, "\n\t  AND ")
+}
+
+// filter adds f's conditions: its tab, then its filters, then its search.
+func (w *where) filter(f QueueFilter) error {
+	switch f.Tab {
+	case TabOpen, "":
+		w.add(openStatuses)
+	case TabMine:
+		if f.StaffID == 0 {
+			return fmt.Errorf("%w: the mine tab needs StaffID", ErrInvalidFilter)
+		}
+		w.add(openStatuses)
+		w.add("r.assignee_id = " + w.arg(f.StaffID))
+	case TabUnassigned:
+		w.add(openStatuses)
+		w.add("r.assignee_id IS NULL")
+	case TabDueSoon:
+		if f.Now.IsZero() {
+			return fmt.Errorf("%w: the due-soon tab needs Now", ErrInvalidFilter)
+		}
+		w.add(openStatuses)
+		w.add("r.due_at >= " + w.arg(f.Now))
+		w.add("r.due_at < " + w.arg(f.Now.Add(DueSoonWindow)))
+	case TabOverdue:
+		if f.Now.IsZero() {
+			return fmt.Errorf("%w: the overdue tab needs Now", ErrInvalidFilter)
+		}
+		w.add(openStatuses)
+		w.add("r.due_at < " + w.arg(f.Now))
+	case TabAwaiting:
+		w.add("r.status = 'awaiting_requester'")
+	case TabClosed:
+		w.add(closedStatuses)
+	case TabAll:
+	default:
+		return fmt.Errorf("%w: unknown tab %q", ErrInvalidFilter, f.Tab)
+	}
+	switch f.sort() {
+	case SortDue:
+	case SortClosed:
+		if f.Tab != TabClosed {
+			return fmt.Errorf("%w: only the closed tab sorts by closing time", ErrInvalidFilter)
+		}
+	default:
+		return fmt.Errorf("%w: unknown sort %q", ErrInvalidFilter, f.Sort)
+	}
+
+	if len(f.Statuses) > 0 {
+		ss := make([]string, len(f.Statuses))
+		for i, st := range f.Statuses {
+			ss[i] = string(st)
+		}
+		w.add("r.status = ANY(" + w.arg(ss) + ")")
+	}
+	if len(f.Types) > 0 {
+		ts := make([]string, len(f.Types))
+		for i, t := range f.Types {
+			ts[i] = string(t)
+		}
+		w.add("r.type = ANY(" + w.arg(ts) + ")")
+	}
+	switch {
+	case f.AssigneeID != 0 && f.Unassigned:
+		return fmt.Errorf("%w: assigned to someone and to nobody", ErrInvalidFilter)
+	case f.AssigneeID != 0:
+		w.add("r.assignee_id = " + w.arg(f.AssigneeID))
+	case f.Unassigned:
+		w.add("r.assignee_id IS NULL")
+	}
+	if !f.DueFrom.IsZero() {
+		w.add("r.due_at >= " + w.arg(f.DueFrom))
+	}
+	if !f.DueTo.IsZero() {
+		w.add("r.due_at < " + w.arg(f.DueTo))
+	}
+	w.search(f.Search)
+	return nil
+}
+
+// search adds the condition for what staff typed in the search box.
+func (w *where) search(text string) {
+	text = norm.NFC.String(strings.TrimSpace(text))
+	if text == "" {
+		return
+	}
+	if ref, err := request.ParseReference(text); err == nil {
+		w.add("r.reference = " + w.arg(ref))
+		return
+	}
+	// The pattern is built here, not in SQL, so that the planner sees a
+	// constant prefix and can use requests_email_prefix_idx. Emails are
+	// compared in lower case on both sides (lower(email) is what is indexed).
+	emailPrefix := w.arg(escapeLike(strings.ToLower(text)) + "%")
+	if strings.Contains(text, "@") {
+		w.add("lower(r.email) LIKE " + emailPrefix)
+		return
+	}
+	// ILIKE folds case with the database's locale (C.UTF-8 knows Cyrillic and
+	// Kazakh letters) and is served by requests_full_name_trgm_idx.
+	name := w.arg("%" + escapeLike(text) + "%")
+	w.add("(r.full_name ILIKE " + name + " OR lower(r.email) LIKE " + emailPrefix + ")")
+}
+
+// escapeLike makes s match itself literally in a LIKE pattern (backslash is
+// PostgreSQL's default escape character).
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// A cursor is the sort key and id of the row a page ends (or starts) with,
+// tagged with the sort it belongs to, in URL-safe base64. It is opaque to
+// clients and not secret: it only says where to resume.
+func encodeCursor(s Sort, at time.Time, id int64) string {
+	buf := make([]byte, 0, 17)
+	buf = append(buf, s.tag())
+	buf = binary.BigEndian.AppendUint64(buf, uint64(at.UnixMicro()))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(id))
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+func decodeCursor(s Sort, cursor string) (time.Time, int64, error) {
+	buf, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(buf) != 17 || buf[0] != s.tag() {
+		return time.Time{}, 0, ErrInvalidCursor
+	}
+	// PostgreSQL keeps microseconds, so a microsecond key is exact.
+	at := time.UnixMicro(int64(binary.BigEndian.Uint64(buf[1:9])))
+	return at, int64(binary.BigEndian.Uint64(buf[9:])), nil
+}
+
+func (s Sort) tag() byte {
+	if s == SortClosed {
+		return 'c'
+	}
+	return 'd'
+}
