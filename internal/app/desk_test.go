@@ -115,6 +115,9 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if !strings.Contains(text, "2026 жылғы 1 мамырға дейін") || !strings.Contains(text, "Деректер үш жүйеде сақталған") {
 		t.Errorf("extension email lacks the new date or the reason:\n%s", text)
 	}
+	if _, page := get(t, c, statusLink); !strings.Contains(page, "Жауап беру мерзімі ұзартылды: 2026 жылғы 1 мамырға дейін жауап береміз. Себебі: Деректер үш жүйеде сақталған") {
+		t.Error("the status page's history does not give the new date and the reason")
+	}
 	if _, err := desk.Extend(ctx, ref, agent, "again"); !errors.Is(err, request.ErrNoExtensionLeft) {
 		t.Errorf("second extension: %v", err)
 	}
@@ -177,7 +180,7 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 }
 
 func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
-	inst := apptest.Start(t, nil)
+	inst := apptest.Start(t, map[string]string{"COMPLAINT_TEXT_EN": "Complain to our DPO first: dpo@school.example.kz."})
 	ctx := context.Background()
 	agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
 	ref, _ := filed(t, inst, request.Erasure, "ru")
@@ -197,6 +200,16 @@ func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
 	}
 	if _, page := get(t, browser(t), status); !strings.Contains(page, "Отказано") {
 		t.Error("the status page does not show the refusal")
+	}
+	// The operator's own complaint text replaces the built-in one in its language only.
+	enRef, _ := filed(t, inst, request.Erasure, "en")
+	setStatus(t, inst, enRef, "in_progress")
+	if _, err := inst.App.Desk.Reject(ctx, enRef, agent, "no_data", "We hold nothing about you."); err != nil {
+		t.Fatal(err)
+	}
+	_, text, _, _ = lastMailTo(t, inst, "aigerim.erasure.en@example.kz", "Decision")
+	if !strings.Contains(text, "Complain to our DPO first") || strings.Contains(text, "E-Otinish") {
+		t.Errorf("English rejection does not use the operator's text:\n%s", text)
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND outcome_reason = 'legal_exemption' AND closed_at IS NOT NULL`, ref); n != 1 {
 		t.Error("the outcome was not recorded")

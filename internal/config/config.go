@@ -36,6 +36,10 @@ type Config struct {
 	ConfirmLinkTTL  time.Duration
 	DownloadLinkTTL time.Duration
 	ComplaintURL    string
+	// ComplaintText replaces, per language, the sentence that tells a
+	// requester how to complain (COMPLAINT_TEXT_RU, _KK, _EN); empty keeps
+	// the built-in one.
+	ComplaintText map[request.Locale]string
 	DeadlinePreset  string
 	PolicyFile      string
 	// Policy is POLICY_FILE, parsed; nil when none is set.
@@ -155,6 +159,16 @@ func Load(env Env) (Config, error) {
 	c.ComplaintURL = r.str("COMPLAINT_URL", "https://eotinish.kz")
 	if u, err := url.Parse(c.ComplaintURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return Config{}, &Error{"COMPLAINT_URL", fmt.Sprintf("want an absolute http(s) URL, got %q", c.ComplaintURL)}
+	}
+	c.ComplaintText = map[request.Locale]string{}
+	for _, l := range request.Locales() {
+		name := "COMPLAINT_TEXT_" + strings.ToUpper(string(l))
+		if v := r.str(name, ""); v != "" {
+			if strings.ContainsAny(v, "\x00") || len(v) > 2000 {
+				return Config{}, &Error{name, "must be text of at most 2000 characters"}
+			}
+			c.ComplaintText[l] = v
+		}
 	}
 	limit := r.str("INTAKE_RATE_LIMIT", "10")
 	if c.IntakeRateLimit, err = strconv.Atoi(limit); err != nil || c.IntakeRateLimit < 0 {

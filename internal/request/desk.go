@@ -61,6 +61,8 @@ type DeskConfig struct {
 	OrgName      string
 	DownloadFor  time.Duration // how long a response download link works
 	ComplaintURL string        // where to complain, shown with a rejection
+	// ComplaintText replaces the built-in sentence on complaining, per language.
+	ComplaintText map[Locale]string
 }
 
 // Desk carries out what staff do to a request. Every action goes through
@@ -81,6 +83,7 @@ func (d *Desk) data(r Request) map[string]any {
 		"Org": d.Config.OrgName, "Reference": r.Reference, "Type": string(r.Type),
 		"DueAt": r.DueAt, "StaffURL": d.Links.Staff(r.Reference),
 		"StatusURL": d.Links.Status(SecretPlaceholder(SecretStatus)), "ComplaintURL": d.Config.ComplaintURL,
+		"ComplaintText": d.Config.ComplaintText[r.Locale],
 	}
 }
 

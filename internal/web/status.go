@@ -111,7 +111,7 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 		v.Messages = append(v.Messages, mv)
 	}
 	for _, e := range events {
-		if text := historyText(p, e); text != "" {
+		if text := historyText(p, e, s.cfg.Location); text != "" {
 			v.History = append(v.History, historyItem{At: e.At.In(s.cfg.Location), Text: text})
 		}
 	}
@@ -129,7 +129,15 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 
 // historyText tells the requester what an event meant for them; events
 // that are staff's business (emails sent, notes) are not shown.
-func historyText(p *i18n.Printer, e store.Event) string {
+func historyText(p *i18n.Printer, e store.Event, loc *time.Location) string {
+	if e.Kind == "extended" {
+		// The requester is owed the new date and the reason (the email said so too).
+		reason, _ := e.Data["reason"].(string)
+		raw, _ := e.Data["due_at"].(string)
+		if due, err := time.Parse(time.RFC3339Nano, raw); err == nil {
+			return p.T("history.extended_to", "By", p.DateBy(due.In(loc)), "Reason", reason)
+		}
+	}
 	switch e.Kind {
 	case "received", "confirmed", "withdrawn", "expired", "requester_replied", "extended", "information_requested":
 		return p.T("history." + e.Kind)
