@@ -39,9 +39,9 @@ type Config struct {
 	// ComplaintText replaces, per language, the sentence that tells a
 	// requester how to complain (COMPLAINT_TEXT_RU, _KK, _EN); empty keeps
 	// the built-in one.
-	ComplaintText map[request.Locale]string
-	DeadlinePreset  string
-	PolicyFile      string
+	ComplaintText  map[request.Locale]string
+	DeadlinePreset string
+	PolicyFile     string
 	// Policy is POLICY_FILE, parsed; nil when none is set.
 	Policy *deadline.PolicyFile
 	// Promise is the operator's own promise (PROMISED_DAYS, PROMISED_UNIT);
