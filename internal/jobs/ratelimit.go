@@ -16,9 +16,11 @@ func (PruneRateLimitsArgs) Kind() string { return "prune_rate_limits" }
 // RateLimitPruner is what the clean-up needs from the database.
 type RateLimitPruner interface {
 	PruneRateLimits(ctx context.Context, cutoff time.Time) (int64, error)
+	PruneIdempotencyKeys(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
-// PruneRateLimitsWorker deletes windows older than an hour.
+// PruneRateLimitsWorker deletes rate-limit windows older than an hour and
+// idempotency keys older than a day.
 type PruneRateLimitsWorker struct {
 	river.WorkerDefaults[PruneRateLimitsArgs]
 	Store RateLimitPruner
@@ -27,7 +29,10 @@ type PruneRateLimitsWorker struct {
 
 // Work implements river.Worker.
 func (w *PruneRateLimitsWorker) Work(ctx context.Context, _ *river.Job[PruneRateLimitsArgs]) error {
-	_, err := w.Store.PruneRateLimits(ctx, w.Now().Add(-time.Hour))
+	if _, err := w.Store.PruneRateLimits(ctx, w.Now().Add(-time.Hour)); err != nil {
+		return err
+	}
+	_, err := w.Store.PruneIdempotencyKeys(ctx, w.Now().Add(-24*time.Hour))
 	return err
 }
 

@@ -2,6 +2,8 @@ package request
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,14 +77,29 @@ type NewRequest struct {
 	ConfirmExpiresAt time.Time
 	Emails           []OutboxEmail
 	Files            []File // proof of authority
+	// Idempotency: a hash of the client's key and of what it submitted.
+	IdempotencyKeyHash []byte
+	BodyHash           []byte
 }
+
+// ErrRepeated is returned by CreateRequest, with the request stored the first
+// time, when the idempotency key was used before.
+var ErrRepeated = errors.New("submission repeated")
+
+// ErrIdempotencyMismatch means a key was used again for different content.
+var ErrIdempotencyMismatch = errors.New("idempotency key reused for a different submission")
 
 // Repository persists requests. CreateRequest writes the request, its
 // "received" event, its emails and their delivery jobs in one transaction; it
 // links the request to an open one of the same person and type, if any, and
-// returns ErrReferenceTaken when the reference already exists.
+// returns ErrReferenceTaken when the reference already exists. With an
+// idempotency key used before, it stores nothing and returns the request
+// stored the first time with ErrRepeated (ErrIdempotencyMismatch when the
+// content differs).
 type Repository interface {
 	CreateRequest(ctx context.Context, nr NewRequest) (Request, error)
+	// ChangeRequest records a repeated submission on the first request.
+	ChangeRepository
 }
 
 // ErrReferenceTaken means a freshly drawn reference collided with a stored one.
@@ -207,9 +224,15 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 			return Receipt{}, err
 		}
 		nr.Files = s.proofFiles
+		if s.IdempotencyKey != "" {
+			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s)
+		}
 		stored, err := in.Repo.CreateRequest(ctx, nr)
 		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
 			continue
+		}
+		if errors.Is(err, ErrRepeated) {
+			return in.repeat(ctx, stored)
 		}
 		if err != nil {
 			return Receipt{}, fmt.Errorf("store request: %w", err)
@@ -220,6 +243,43 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 			StatusURL: in.Links.Status(statusToken), StatusToken: statusToken,
 		}, nil
 	}
+}
+
+// idempotencyHashes hash the client's key and what was submitted with it;
+// only hashes are stored.
+func idempotencyHashes(s Submission) (key, body []byte) {
+	k := sha256.Sum256([]byte("idempotency\x00" + s.IdempotencyKey))
+	h := sha256.New()
+	proof := s.Proof
+	s.Proof, s.proofFiles, s.IdempotencyKey = nil, nil, ""
+	b, _ := json.Marshal(s)
+	h.Write(b)
+	for _, p := range proof {
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", p.Name, len(p.Content))
+		h.Write(p.Content)
+	}
+	return k[:], h.Sum(nil)
+}
+
+// repeat answers a repeated submission with the first one's receipt. Only
+// the hash of its status link was kept, so the answer carries a fresh link
+// to the same request; nothing is emailed again.
+func (in *Intake) repeat(ctx context.Context, first Request) (Receipt, error) {
+	token, err := NewToken(in.Random)
+	if err != nil {
+		return Receipt{}, err
+	}
+	now := in.Clock.Now()
+	r, err := in.Repo.ChangeRequest(ctx, RequestKey{ID: first.ID}, func(r Request) (Change, error) {
+		return Change{To: r.Status, Event: "submission_repeated", Actor: ActorRequester, At: now, AddStatusLink: token.Hash}, nil
+	})
+	if err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{
+		Reference: r.Reference, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt,
+		StatusURL: in.Links.Status(token.Plain), StatusToken: token.Plain,
+	}, nil
 }
 
 // prepare draws the reference and tokens and renders the intake emails.

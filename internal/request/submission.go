@@ -32,6 +32,9 @@ type Submission struct {
 	Proof []Upload `json:"-" form:"-" validate:"-"`
 	// proofFiles are the accepted Proof files, set by Validate.
 	proofFiles []File
+	// IdempotencyKey makes a repeated submission return the first one's
+	// answer (the API's Idempotency-Key header, the form's form_id).
+	IdempotencyKey string `json:"-" form:"-" validate:"-"`
 }
 
 // FieldError is one problem with one field, as a message key and its

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,25 @@ func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 // link, its emails and their delivery jobs in one transaction.
 func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
 	r := nr.Request
+	var first request.Request
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if nr.IdempotencyKeyHash != nil {
+			// A second transaction with the same key waits here for the first
+			// to commit, then finds its row: one request, whatever the timing.
+			var firstID int64
+			var body []byte
+			err := tx.QueryRow(ctx, `SELECT request_id, body_hash FROM idempotency_keys WHERE key_hash = $1`, nr.IdempotencyKeyHash).Scan(&firstID, &body)
+			if err == nil {
+				if !bytes.Equal(body, nr.BodyHash) {
+					return request.ErrIdempotencyMismatch
+				}
+				first.ID = firstID
+				return request.ErrRepeated
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("look up idempotency key: %w", err)
+			}
+		}
 		// An open request of the same person for the same right makes this one
 		// a possible duplicate; staff decide. Oldest first, so chains point at
 		// the original.
@@ -111,12 +130,40 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		if err != nil {
 			return err
 		}
+		if nr.IdempotencyKeyHash != nil {
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING`, nr.IdempotencyKeyHash, r.ID, nr.BodyHash, r.ReceivedAt)
+			if err != nil {
+				return fmt.Errorf("record idempotency key: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				// Another submission with this key committed meanwhile: undo ours.
+				return errIdempotencyRace
+			}
+		}
 		return s.insertEmails(ctx, tx, r.ID, eventID, r.ReceivedAt, nr.Emails)
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errIdempotencyRace):
+		// Ours rolled back; the first one is committed now.
+		return s.CreateRequest(ctx, nr)
+	case errors.Is(err, request.ErrRepeated):
+		return first, err
+	case err != nil:
 		return request.Request{}, err
 	}
 	return r, nil
+}
+
+var errIdempotencyRace = errors.New("idempotency key taken concurrently")
+
+// PruneIdempotencyKeys forgets keys older than cutoff.
+func (s *Store) PruneIdempotencyKeys(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // RequestByStatusToken finds the request a status link points at.

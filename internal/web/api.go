@@ -67,7 +67,16 @@ func (s *Server) apiSubmit(c echo.Context) error {
 		}
 		return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
 	}
+	if key := c.Request().Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"Idempotency-Key": p.T("error.idempotency_key")}})
+		}
+		sub.IdempotencyKey = "api\x00" + key
+	}
 	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	if errors.Is(err, request.ErrIdempotencyMismatch) {
+		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"Idempotency-Key": p.T("error.idempotency_mismatch")}})
+	}
 	var verr *request.ValidationError
 	if errors.As(err, &verr) {
 		out := apiErrors{Errors: map[string]string{}}

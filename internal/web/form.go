@@ -14,6 +14,9 @@ type formView struct {
 	ErrorList       []formError
 	NeedsProcessing bool
 	Relationships   []string
+	// FormID identifies one rendering of the form, so that sending it
+	// twice files one request.
+	FormID string
 }
 
 type formError struct{ Name, Label, Message string }
@@ -43,6 +46,9 @@ func newFormView(p *i18n.Printer, t request.Type, sub request.Submission, verr *
 	v := formView{
 		L: p, Type: t, Form: sub, Err: map[string]string{}, NeedsProcessing: t.NeedsProcessing(),
 		Relationships: []string{string(request.Parent), string(request.Guardian), string(request.Representative)},
+	}
+	if id, err := request.NewToken(nil); err == nil {
+		v.FormID = id.Plain
 	}
 	if verr == nil {
 		return v

@@ -58,6 +58,11 @@ func (s *Server) submitForm(c echo.Context) error {
 		Correction:   c.FormValue("correction"),
 		Processing:   c.FormValue("processing"),
 	}
+	// The form's own id makes a double click or a resubmission after "back"
+	// land on the same request.
+	if id := c.FormValue("form_id"); request.WellFormedToken(id) {
+		sub.IdempotencyKey = "form\x00" + id
+	}
 	if form, err := c.MultipartForm(); err == nil {
 		if sub.Proof, err = readUploads(form.File["proof"]); err != nil {
 			return err
@@ -70,6 +75,11 @@ func (s *Server) submitForm(c echo.Context) error {
 		sub.Locale = localeOf(c)
 	}
 	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	if errors.Is(err, request.ErrIdempotencyMismatch) {
+		// The same form sent again with other answers: treat it as new.
+		sub.IdempotencyKey = ""
+		receipt, err = s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	}
 	var verr *request.ValidationError
 	if errors.As(err, &verr) {
 		p := s.catalog.Printer(localeOf(c))
