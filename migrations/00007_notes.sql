@@ -32,6 +32,11 @@ CREATE TABLE response_drafts (
 );
 CREATE INDEX response_drafts_created_idx ON response_drafts (created_at);
 
+-- The request page lists the later requests that point at one as possible
+-- duplicates; few requests have one, so the index holds only those.
+CREATE INDEX requests_duplicate_of_idx ON requests (duplicate_of) WHERE duplicate_of IS NOT NULL;
+
 -- +goose Down
+DROP INDEX requests_duplicate_of_idx;
 DROP TABLE response_drafts;
 DROP TABLE notes;

@@ -4,6 +4,8 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -13,14 +15,17 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
+	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 	rdweb "rightsdesk/internal/web"
@@ -50,6 +55,48 @@ type App struct {
 	Expirer *request.Expirer
 	Desk    *request.Desk
 	Auth    *auth.Service
+	// Reminders is the deadline reminder sweep (the periodic job and
+	// `rightsdesk reminders run`).
+	Reminders *jobs.ReminderSweep
+}
+
+// deliveryRetrier has a failed email's delivery job run again now, inside
+// the store's transaction that logs the retry. The job is found by its
+// arguments rather than by an id kept on the email, so emails queued before
+// this existed are covered too; when River has already cleaned the job away
+// (cancelled and finished jobs are kept a day), a new one is enqueued. The
+// worker skips an email already sent, and a job still running is left alone
+// (store.ErrDeliveryRunning), so the email still arrives once.
+type deliveryRetrier struct{ client *river.Client[pgx.Tx] }
+
+func (d deliveryRetrier) RetryDelivery(ctx context.Context, tx pgx.Tx, emailID int64) error {
+	args := jobs.DeliverEmailArgs{EmailID: emailID}
+	match, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	found, err := d.client.JobListTx(ctx, tx, river.NewJobListParams().
+		Kinds(args.Kind()).
+		Where("args @> @args::jsonb", river.NamedArgs{"args": string(match)}).
+		OrderBy(river.JobListOrderByID, river.SortOrderDesc).
+		First(1))
+	if err != nil {
+		return fmt.Errorf("find delivery job: %w", err)
+	}
+	if len(found.Jobs) == 0 {
+		_, err = d.client.InsertTx(ctx, tx, args, nil)
+		return err
+	}
+	job, err := d.client.JobRetryTx(ctx, tx, found.Jobs[0].ID)
+	if err != nil {
+		return err
+	}
+	if job.State == rivertype.JobStateRunning {
+		// An attempt is under way, or River is still recording the one that
+		// just failed: a second job now could send the email twice.
+		return store.ErrDeliveryRunning
+	}
+	return nil
 }
 
 type systemClock struct{}
@@ -127,9 +174,16 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
+	reminders := &jobs.ReminderSweep{
+		Store: st, Composer: composer, Links: intake.Links, Logger: logger,
+		Policy:         reminder.Policy{Thresholds: cfg.ReminderThresholds, Location: cfg.Location},
+		PrivacyContact: cfg.PrivacyContact, StaffLocale: cfg.StaffLocale, OrgName: cfg.OrgName,
+	}
+	river.AddWorker(workers, &jobs.SendRemindersWorker{Sweep: reminders, Now: now})
 	periodic := []*river.PeriodicJob{
 		jobs.PruneRateLimitsEvery(15 * time.Minute),
 		jobs.ExpireUnconfirmedEvery(15 * time.Minute),
+		jobs.SendRemindersEvery(cfg.ReminderInterval),
 	}
 	if opts.NoPeriodicJobs {
 		periodic = nil
@@ -177,9 +231,12 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		// No cleanup goroutine: sign-ins prune expired sessions (store.RecordSignIn).
 		Sessions:  pgxstore.NewWithCleanupInterval(pool, 0),
 		StaffHome: st,
+		Desk:      desk,
+		DeskStore: st,
+		Delivery:  deliveryRetrier{client: runner.Client()},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, Reminders: reminders}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/mail"
+	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 )
 
@@ -50,7 +51,12 @@ type Config struct {
 	IntakeRateLimit int // per minute per client address; 0 = off
 	TrustedProxies  []netip.Prefix
 	StaffLocale     request.Locale
-	LogLevel        string
+	// ReminderThresholds are the days before a due day at which staff are
+	// reminded (REMINDER_THRESHOLDS), largest first; ReminderInterval is
+	// how often the sweep runs (REMINDER_INTERVAL).
+	ReminderThresholds []int
+	ReminderInterval   time.Duration
+	LogLevel           string
 }
 
 // Env looks a variable up; os.LookupEnv in production, a map in tests.
@@ -180,6 +186,14 @@ func Load(env Env) (Config, error) {
 	c.StaffLocale = request.Locale(r.str("STAFF_LOCALE", "ru"))
 	if !c.StaffLocale.Valid() {
 		return Config{}, &Error{"STAFF_LOCALE", fmt.Sprintf("want ru, kk or en, got %q", c.StaffLocale)}
+	}
+	if c.ReminderThresholds, err = reminder.ParseThresholds(r.str("REMINDER_THRESHOLDS", "7,3,1")); err != nil {
+		return Config{}, &Error{"REMINDER_THRESHOLDS", err.Error()}
+	}
+	// Overdue requests are reminded once a day: a sweep must run every day.
+	interval := r.str("REMINDER_INTERVAL", "1h")
+	if c.ReminderInterval, err = time.ParseDuration(interval); err != nil || c.ReminderInterval < time.Second || c.ReminderInterval > 24*time.Hour {
+		return Config{}, &Error{"REMINDER_INTERVAL", fmt.Sprintf("want a duration from 1s to 24h such as 1h or 30m, got %q", interval)}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

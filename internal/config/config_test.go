@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,47 @@ func TestPolicyFileAndPromise(t *testing.T) {
 		var cerr *Error
 		if !errors.As(err, &cerr) || cerr.Var != want {
 			t.Errorf("%v: %v, want an error naming %s", env, err, want)
+		}
+	}
+}
+
+func TestReminderSettings(t *testing.T) {
+	cases := []struct {
+		env        map[string]string
+		thresholds []int
+		interval   time.Duration
+		badVar     string
+	}{
+		{nil, []int{7, 3, 1}, time.Hour, ""},
+		{map[string]string{"REMINDER_THRESHOLDS": "1, 14,3"}, []int{14, 3, 1}, time.Hour, ""},
+		{map[string]string{"REMINDER_THRESHOLDS": "5d"}, []int{5}, time.Hour, ""},
+		{map[string]string{"REMINDER_INTERVAL": "15m"}, []int{7, 3, 1}, 15 * time.Minute, ""},
+		{map[string]string{"REMINDER_INTERVAL": "24h"}, []int{7, 3, 1}, 24 * time.Hour, ""},
+		{map[string]string{"REMINDER_THRESHOLDS": "0"}, nil, 0, "REMINDER_THRESHOLDS"},
+		{map[string]string{"REMINDER_THRESHOLDS": "7,3,3"}, nil, 0, "REMINDER_THRESHOLDS"},
+		{map[string]string{"REMINDER_THRESHOLDS": "a week"}, nil, 0, "REMINDER_THRESHOLDS"},
+		{map[string]string{"REMINDER_THRESHOLDS": ","}, nil, 0, "REMINDER_THRESHOLDS"},
+		{map[string]string{"REMINDER_THRESHOLDS": "400"}, nil, 0, "REMINDER_THRESHOLDS"},
+		{map[string]string{"REMINDER_INTERVAL": "1d"}, nil, 0, "REMINDER_INTERVAL"},
+		{map[string]string{"REMINDER_INTERVAL": "25h"}, nil, 0, "REMINDER_INTERVAL"},
+		{map[string]string{"REMINDER_INTERVAL": "500ms"}, nil, 0, "REMINDER_INTERVAL"},
+		{map[string]string{"REMINDER_INTERVAL": "-1h"}, nil, 0, "REMINDER_INTERVAL"},
+	}
+	for _, c := range cases {
+		got, err := Load(envOf(c.env))
+		if c.badVar != "" {
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != c.badVar {
+				t.Errorf("Load(%v) = %v, want an error naming %s", c.env, err, c.badVar)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Load(%v): %v", c.env, err)
+			continue
+		}
+		if !slices.Equal(got.ReminderThresholds, c.thresholds) || got.ReminderInterval != c.interval {
+			t.Errorf("Load(%v): thresholds %v interval %v, want %v %v", c.env, got.ReminderThresholds, got.ReminderInterval, c.thresholds, c.interval)
 		}
 	}
 }

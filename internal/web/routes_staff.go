@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strconv"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -21,6 +23,12 @@ func (s *Server) staffRoutes() []route {
 		return route{method, path, accessStaff + string(perm), h,
 			[]echo.MiddlewareFunc{limit, s.staffSession, s.requireStaff(perm), csrf}}
 	}
+	// pmUpload is pm for a form that carries a response file.
+	pmUpload := func(method, path string, h echo.HandlerFunc, perm auth.Perm) route {
+		r := pm(method, path, h, perm)
+		r.mw[0] = middleware.BodyLimit(strconv.Itoa(maxResponseBody))
+		return r
+	}
 	return []route{
 		open("GET", "/staff/login", s.staffLoginPage),
 		open("POST", "/staff/login", s.staffLogin),
@@ -30,6 +38,17 @@ func (s *Server) staffRoutes() []route {
 		open("POST", "/staff/password/:token", s.staffPassword),
 
 		pm("GET", "/staff", s.staffHome, auth.PermRequestsRead),
+
+		pm("GET", "/staff/requests/:reference", s.staffRequest, auth.PermRequestsRead),
+		pm("GET", "/staff/requests/:reference/files/:id", s.staffRequestFile, auth.PermRequestsRead),
+		pm("POST", "/staff/requests/:reference/assign", s.staffRequestAssign, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/start", s.staffRequestStart, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/ask", s.staffRequestAsk, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/extend", s.staffRequestExtend, auth.PermRequestsWork),
+		pmUpload("POST", "/staff/requests/:reference/complete", s.staffRequestComplete, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/reject", s.staffRequestReject, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/notes", s.staffRequestNote, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/emails/:id/retry", s.staffRequestRetry, auth.PermRequestsWork),
 
 		pm("POST", "/staff/logout", s.staffLogout, auth.PermSelf),
 		pm("GET", "/staff/account", s.staffAccount, auth.PermSelf),

@@ -68,6 +68,11 @@ type Deps struct {
 	Auth      *auth.Service
 	Sessions  scs.Store
 	StaffHome StaffHomeSource
+	// Desk carries out staff actions on a request; DeskStore reads what the
+	// request page shows; Delivery makes a failed email's job run again.
+	Desk      *request.Desk
+	DeskStore DeskStore
+	Delivery  store.DeliveryRetrier
 }
 
 // Server holds the handlers' shared state; it is immutable after New.
@@ -87,6 +92,9 @@ type Server struct {
 	auth      *auth.Service
 	sessions  *scs.SessionManager
 	home      StaffHomeSource
+	desk      *request.Desk
+	deskStore DeskStore
+	delivery  store.DeliveryRetrier
 }
 
 // New builds the HTTP handler with every route.
@@ -109,6 +117,7 @@ func New(d Deps) (*Server, error) {
 		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
+		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -1,0 +1,236 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"rightsdesk/internal/reminder"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+)
+
+// EmailReminderDigest is the kind of the deadline reminder digest.
+const EmailReminderDigest = "reminder_digest"
+
+// PrivacyContactName names the privacy contact in what a sweep reports.
+const PrivacyContactName = "privacy contact"
+
+// ReminderStore is what the reminder sweep needs from the database.
+type ReminderStore interface {
+	ReminderCandidates(ctx context.Context, horizon time.Time, todayKey string) ([]store.ReminderCandidate, error)
+	RecordReminders(ctx context.Context, at time.Time, d store.ReminderDigest,
+		compose func(won []store.ReminderClaim) (request.OutboxEmail, error)) ([]store.ReminderClaim, error)
+}
+
+// ReminderSweep sends deadline reminders: each active member of staff gets
+// one digest of their open requests that entered a threshold or are
+// overdue, and the privacy contact gets one of the unassigned ones. What is
+// owed is reminder.Policy's decision; that it is sent once is the ledger's
+// (store.RecordReminders), so sweeps may run at the same time anywhere.
+type ReminderSweep struct {
+	Store          ReminderStore
+	Composer       request.Composer
+	Policy         reminder.Policy
+	Links          request.Links
+	PrivacyContact string // empty: unassigned requests are not reminded
+	StaffLocale    request.Locale
+	OrgName        string
+	Logger         *slog.Logger
+	Random         io.Reader // for Message-IDs; nil = crypto/rand
+}
+
+// SentDigest is one digest a sweep sent (or, in a dry run, would send).
+type SentDigest struct {
+	StaffID   int64  // 0: the privacy contact
+	Recipient string // the staff member's name, or PrivacyContactName
+	To        string
+	Reminders []SentReminder
+}
+
+// SentReminder is one line of a digest.
+type SentReminder struct {
+	Reference string
+	Key       string // the ledger key: "3d", "overdue:2026-03-05"
+}
+
+// digestLine is one request in the digest email: no names, no addresses,
+// nothing the requester wrote.
+type digestLine struct {
+	Reference   string
+	Type        string
+	Due         time.Time // the due day's end, in the operator's zone
+	DaysLeft    int
+	DaysOverdue int
+	Overdue     bool
+	URL         string
+}
+
+type pending struct {
+	cand store.ReminderCandidate
+	rem  reminder.Reminder
+}
+
+// Run runs one sweep at now. With dryRun it records and sends nothing and
+// reports what it would send. A failure for one recipient does not stop the
+// others; the error names how many failed, and the next run retries them.
+func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]SentDigest, error) {
+	cands, err := s.Store.ReminderCandidates(ctx, s.Policy.Horizon(now), s.Policy.TodayKey(now))
+	if err != nil {
+		return nil, err
+	}
+	groups := map[int64][]pending{}
+	skipped := 0
+	for _, c := range cands {
+		r, ok := s.Policy.Due(c.DueAt, now, func(k string) bool { return slices.Contains(c.Done, k) })
+		if !ok {
+			continue
+		}
+		if c.StaffID == 0 && s.PrivacyContact == "" {
+			skipped++
+			continue
+		}
+		groups[c.StaffID] = append(groups[c.StaffID], pending{c, r})
+	}
+	if skipped > 0 && s.Logger != nil {
+		s.Logger.WarnContext(ctx, "reminders of unassigned requests not sent: PRIVACY_CONTACT_EMAIL is not set", "requests", skipped)
+	}
+	recipients := make([]int64, 0, len(groups))
+	for id := range groups {
+		recipients = append(recipients, id)
+	}
+	slices.Sort(recipients) // the privacy contact (0) first, then staff by id
+
+	var out []SentDigest
+	var errs []error
+	for _, staffID := range recipients {
+		items := groups[staffID]
+		sent := SentDigest{StaffID: staffID, Recipient: PrivacyContactName, To: s.PrivacyContact}
+		if staffID != 0 {
+			sent.Recipient, sent.To = items[0].cand.StaffName, items[0].cand.StaffEmail
+		}
+		if dryRun {
+			for _, p := range items {
+				sent.Reminders = append(sent.Reminders, SentReminder{p.cand.Reference, p.rem.Key})
+			}
+			out = append(out, sent)
+			continue
+		}
+		byID := make(map[int64]pending, len(items))
+		digest := store.ReminderDigest{StaffID: staffID}
+		for _, p := range items {
+			byID[p.cand.RequestID] = p
+			digest.Claims = append(digest.Claims, store.ReminderClaim{RequestID: p.cand.RequestID, Key: p.rem.Key, Passed: p.rem.Passed})
+		}
+		won, err := s.Store.RecordReminders(ctx, now, digest, func(won []store.ReminderClaim) (request.OutboxEmail, error) {
+			lines := make([]pending, len(won))
+			for i, c := range won {
+				lines[i] = byID[c.RequestID]
+			}
+			return s.compose(sent, lines)
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(won) == 0 {
+			continue // another sweep got there first
+		}
+		for _, c := range won {
+			sent.Reminders = append(sent.Reminders, SentReminder{byID[c.RequestID].cand.Reference, c.Key})
+		}
+		out = append(out, sent)
+	}
+	if s.Logger != nil && !dryRun {
+		n := 0
+		for _, d := range out {
+			n += len(d.Reminders)
+		}
+		s.Logger.InfoContext(ctx, "reminder sweep", "digests", len(out), "reminders", n, "failed_digests", len(errs))
+	}
+	if len(errs) > 0 {
+		return out, fmt.Errorf("%d of %d reminder digests failed: %w", len(errs), len(recipients), errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// compose renders one recipient's digest, most urgent first, in their
+// language (the privacy contact's is STAFF_LOCALE).
+func (s *ReminderSweep) compose(d SentDigest, items []pending) (request.OutboxEmail, error) {
+	locale := s.StaffLocale
+	if d.StaffID != 0 {
+		locale = items[0].cand.StaffLocale
+	}
+	if !locale.Valid() {
+		locale = request.Russian
+	}
+	slices.SortStableFunc(items, func(a, b pending) int {
+		return cmp.Or(a.cand.DueAt.Compare(b.cand.DueAt), cmp.Compare(a.cand.Reference, b.cand.Reference))
+	})
+	lines := make([]digestLine, len(items))
+	for i, p := range items {
+		lines[i] = digestLine{
+			Reference: p.cand.Reference, Type: string(p.cand.Type),
+			Due:      p.rem.DueDate.EndOfDay(s.Policy.Location),
+			DaysLeft: p.rem.DaysLeft, DaysOverdue: p.rem.DaysOverdue(), Overdue: p.rem.Overdue(),
+			URL: s.Links.Staff(p.cand.Reference),
+		}
+	}
+	subject, text, html, err := s.Composer.Compose(EmailReminderDigest, locale, map[string]any{
+		"Org": s.OrgName, "Items": lines, "Count": len(lines), "Unassigned": d.StaffID == 0,
+		"QueueURL": s.Links.BaseURL + "/staff",
+	})
+	if err != nil {
+		return request.OutboxEmail{}, fmt.Errorf("compose reminder digest: %w", err)
+	}
+	id, err := request.NewToken(s.Random)
+	if err != nil {
+		return request.OutboxEmail{}, err
+	}
+	return request.OutboxEmail{
+		Kind: EmailReminderDigest, To: d.To, Locale: locale, Subject: subject, Text: text, HTML: html,
+		MessageID: id.Plain[:26] + "@" + s.Links.Host(),
+	}, nil
+}
+
+// SendRemindersArgs is the periodic reminder sweep.
+type SendRemindersArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SendRemindersArgs) Kind() string { return "send_reminders" }
+
+// SendRemindersWorker runs the reminder sweep. River runs periodic jobs on
+// the elected leader only; the ledger makes a sweep that still overlaps
+// another (a leader change, `rightsdesk reminders run`) harmless.
+type SendRemindersWorker struct {
+	river.WorkerDefaults[SendRemindersArgs]
+	Sweep *ReminderSweep
+	Now   func() time.Time
+}
+
+// Work implements river.Worker.
+func (w *SendRemindersWorker) Work(ctx context.Context, _ *river.Job[SendRemindersArgs]) error {
+	_, err := w.Sweep.Run(ctx, w.Now(), false)
+	return err
+}
+
+// Timeout gives a large sweep more than the default job time; each digest
+// commits on its own, so a sweep cut short keeps what it sent.
+func (w *SendRemindersWorker) Timeout(*river.Job[SendRemindersArgs]) time.Duration {
+	return 15 * time.Minute
+}
+
+// SendRemindersEvery schedules the sweep, and runs it when an instance
+// becomes the leader.
+func SendRemindersEvery(interval time.Duration) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(interval),
+		func() (river.JobArgs, *river.InsertOpts) { return SendRemindersArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "send_reminders", RunOnStart: true})
+}

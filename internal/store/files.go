@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/request"
+)
+
+// StoredFile is a file of a request as staff see it listed (no content).
+type StoredFile struct {
+	request.File
+	MessageID int64 // 0 for proof sent with the form
+	At        time.Time
+	Deleted   bool // the content was deleted after the retention period
+}
+
+// RequestFiles lists every file of a request, oldest first, without content.
+func (s *Store) RequestFiles(ctx context.Context, requestID int64) ([]StoredFile, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, purpose, name, content_type, size, coalesce(message_id, 0), created_at, content IS NULL
+		FROM files WHERE request_id = $1 ORDER BY id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list files: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (StoredFile, error) {
+		var f StoredFile
+		err := row.Scan(&f.ID, &f.Purpose, &f.Name, &f.ContentType, &f.Size, &f.MessageID, &f.At, &f.Deleted)
+		return f, err
+	})
+}
+
+// ErrFileDeleted is returned for a file whose content is gone.
+var ErrFileDeleted = errors.New("file content deleted")
+
+// StaffDownload returns a file of a request with its content and logs that
+// the member of staff downloaded it, in one transaction: no download by
+// staff goes unrecorded.
+func (s *Store) StaffDownload(ctx context.Context, requestID, fileID, staffID int64, at time.Time) (request.File, error) {
+	var f request.File
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var content []byte
+		err := tx.QueryRow(ctx, `
+			SELECT id, purpose, name, content_type, size, content FROM files WHERE id = $1 AND request_id = $2`,
+			fileID, requestID).Scan(&f.ID, &f.Purpose, &f.Name, &f.ContentType, &f.Size, &content)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("find file: %w", err)
+		}
+		if content == nil {
+			return ErrFileDeleted
+		}
+		f.Content = content
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorStaff, ActorID: staffID,
+			Data: map[string]any{"file_id": f.ID}, At: at,
+		})
+		return err
+	})
+	return f, err
+}
+
+// draftKeep is how long a previewed response file waits to be sent.
+const draftKeep = 24 * time.Hour
+
+// SaveResponseDraft keeps a response file between a preview and the send,
+// replacing the staff member's earlier one for the request, and returns its
+// id. Drafts nobody sent within a day are deleted on the way.
+func (s *Store) SaveResponseDraft(ctx context.Context, requestID, staffID int64, f request.File, at time.Time) (int64, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM response_drafts WHERE created_at < $1`, at.Add(-draftKeep)); err != nil {
+			return fmt.Errorf("delete old drafts: %w", err)
+		}
+		err := tx.QueryRow(ctx, `
+			INSERT INTO response_drafts (request_id, staff_id, name, content_type, size, sha256, content, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (request_id, staff_id) DO UPDATE SET name = excluded.name,
+				content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256,
+				content = excluded.content, created_at = excluded.created_at
+			RETURNING id`,
+			requestID, staffID, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, at).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("save response draft: %w", err)
+		}
+		return nil
+	})
+	return id, err
+}
+
+// ResponseDraft returns the draft file a member of staff previewed.
+func (s *Store) ResponseDraft(ctx context.Context, requestID, staffID, draftID int64) (request.File, error) {
+	var f request.File
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, name, content_type, size, sha256, content FROM response_drafts
+		WHERE id = $1 AND request_id = $2 AND staff_id = $3`, draftID, requestID, staffID).
+		Scan(&f.ID, &f.Name, &f.ContentType, &f.Size, &f.SHA256, &f.Content)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, ErrNotFound
+	}
+	if err != nil {
+		return f, fmt.Errorf("read response draft: %w", err)
+	}
+	f.Purpose = request.FileResponse
+	return f, nil
+}
+
+// DeleteResponseDrafts forgets every draft of a request (once answered).
+func (s *Store) DeleteResponseDrafts(ctx context.Context, requestID int64) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM response_drafts WHERE request_id = $1`, requestID); err != nil {
+		return fmt.Errorf("delete response drafts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/request"
+)
+
+// ReminderCandidate is a confirmed open request due before a sweep's
+// horizon, with the person its reminder goes to.
+type ReminderCandidate struct {
+	RequestID int64
+	Reference string
+	Type      request.Type
+	DueAt     time.Time
+	// The assignee, when there is one and the account is active. StaffID 0
+	// sends the reminder to the privacy contact, so that nothing assigned to
+	// a disabled account goes unreminded.
+	StaffID     int64
+	StaffName   string
+	StaffEmail  string
+	StaffLocale request.Locale
+	// Done lists the ledger keys already recorded for the request that can
+	// still hold a reminder back: the thresholds, and today's overdue key.
+	Done []string
+}
+
+// reminderCandidatesQuery selects the candidates ($1 the horizon, $2 today's
+// overdue key) through requests_remind_due_idx (migration 00008). Only
+// new, in_progress and awaiting_requester count: an unverified request
+// has no confirmed requester yet, and closed ones need no answer.
+const reminderCandidatesQuery = `
+	SELECT r.id, r.reference, r.type, r.due_at,
+		coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
+		coalesce((SELECT array_agg(l.threshold) FROM reminders l
+			WHERE l.request_id = r.id AND (l.threshold NOT LIKE 'overdue:%' OR l.threshold = $2)), '{}')
+	FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id AND a.disabled_at IS NULL
+	WHERE r.status IN ('new', 'in_progress', 'awaiting_requester') AND r.due_at <= $1
+	ORDER BY r.due_at, r.id`
+
+// ReminderCandidates lists the confirmed open requests due at or before
+// horizon (overdue ones included), earliest first.
+func (s *Store) ReminderCandidates(ctx context.Context, horizon time.Time, todayKey string) ([]ReminderCandidate, error) {
+	rows, err := s.pool.Query(ctx, reminderCandidatesQuery, horizon, todayKey)
+	if err != nil {
+		return nil, fmt.Errorf("select reminder candidates: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReminderCandidate, error) {
+		var c ReminderCandidate
+		err := row.Scan(&c.RequestID, &c.Reference, &c.Type, &c.DueAt,
+			&c.StaffID, &c.StaffName, &c.StaffEmail, &c.StaffLocale, &c.Done)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read reminder candidates: %w", err)
+	}
+	return out, nil
+}
+
+// ReminderClaim is a reminder a sweep means to send: the ledger key it is
+// recorded under and the less urgent keys recorded with it.
+type ReminderClaim struct {
+	RequestID int64
+	Key       string
+	Passed    []string
+}
+
+// ReminderDigest is one recipient's share of a sweep.
+type ReminderDigest struct {
+	StaffID int64 // 0: the privacy contact
+	Claims  []ReminderClaim
+}
+
+// RecordReminders claims the digest's reminders in the ledger and, for the
+// claims it wins, records the digest email compose renders (with its
+// delivery job), a "reminder_digest" event for the email and a "reminded"
+// event on each request, all in one transaction. It returns the claims won.
+//
+// The claim is INSERT ... ON CONFLICT DO NOTHING RETURNING on the ledger's
+// primary key: a claim another sweep has recorded is not returned, and one
+// another sweep is recording makes the insert wait for that transaction and
+// then not return it either. So two sweeps at the same instant, on two
+// instances, or a retry after a crash put each reminder in one digest only.
+// Keys are inserted in (request, key) order in every sweep, so two sweeps
+// wait for each other in one direction and never deadlock. A request closed
+// since it was selected is not claimed.
+//
+// compose is not called, and nothing but passed keys is written, when no
+// claim is won. Delivery is the outbox's: the email row and its job commit
+// with the ledger rows, and a crash after SMTP accepted the message but
+// before that was recorded sends it again with the same Message-ID, so a
+// reminder is never lost and at worst repeated once.
+func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDigest,
+	compose func(won []ReminderClaim) (request.OutboxEmail, error)) ([]ReminderClaim, error) {
+	type row struct {
+		id  int64
+		key string
+	}
+	var rows []row
+	primary := make(map[row]ReminderClaim, len(d.Claims))
+	for _, c := range d.Claims {
+		primary[row{c.RequestID, c.Key}] = c
+		rows = append(rows, row{c.RequestID, c.Key})
+		for _, k := range c.Passed {
+			rows = append(rows, row{c.RequestID, k})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.key, b.key)) })
+	rows = slices.Compact(rows)
+	ids := make([]int64, len(rows))
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i], keys[i] = r.id, r.key
+	}
+
+	var won []ReminderClaim
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		won = nil
+		claimed, err := tx.Query(ctx, `
+			INSERT INTO reminders (request_id, threshold, reminded_at)
+			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
+			JOIN requests r ON r.id = u.id AND r.status IN ('new', 'in_progress', 'awaiting_requester')
+			ORDER BY u.n
+			ON CONFLICT DO NOTHING
+			RETURNING request_id, threshold`, ids, keys, at)
+		if err != nil {
+			return fmt.Errorf("claim reminders: %w", err)
+		}
+		var r row
+		_, err = pgx.ForEachRow(claimed, []any{&r.id, &r.key}, func() error {
+			if c, ok := primary[r]; ok {
+				won = append(won, c)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("claim reminders: %w", err)
+		}
+		if len(won) == 0 {
+			return nil
+		}
+		// Back in the digest's order (the caller's), not the ledger's.
+		order := make(map[row]int, len(d.Claims))
+		for i, c := range d.Claims {
+			order[row{c.RequestID, c.Key}] = i
+		}
+		slices.SortFunc(won, func(a, b ReminderClaim) int {
+			return cmp.Compare(order[row{a.RequestID, a.Key}], order[row{b.RequestID, b.Key}])
+		})
+
+		email, err := compose(won)
+		if err != nil {
+			return err
+		}
+		data := map[string]any{"reminders": len(won)}
+		if d.StaffID != 0 {
+			data["staff_id"] = d.StaffID
+		}
+		eventID, err := insertEvent(ctx, tx, event{Kind: "reminder_digest", Actor: request.ActorSystem, Data: data, At: at})
+		if err != nil {
+			return err
+		}
+		if err := s.insertEmails(ctx, tx, 0, eventID, at, []request.OutboxEmail{email}); err != nil {
+			return err
+		}
+		wonIDs := make([]int64, len(won))
+		wonKeys := make([]string, len(won))
+		for i, c := range won {
+			wonIDs[i], wonKeys[i] = c.RequestID, c.Key
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO events (request_id, kind, actor, data, created_at)
+			SELECT u.id, 'reminded', 'system',
+				jsonb_build_object('threshold', u.k, 'email_id', (SELECT id FROM emails WHERE event_id = $3)), $4
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, k)`, wonIDs, wonKeys, eventID, at)
+		if err != nil {
+			return fmt.Errorf("insert reminded events: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return won, nil
+}
