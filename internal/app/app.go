@@ -170,7 +170,8 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
-		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText},
+		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
+			PauseWhileAwaiting: cfg.PauseWhileAwaiting},
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
@@ -220,7 +221,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			Links: intake.Links, OrgName: cfg.OrgName,
 		},
 		Requester: &request.Requester{
-			Repo: st, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
+			Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
 		},
 		Store:   st,
 		Catalog: catalog,

@@ -226,3 +226,87 @@ func TestExtensionAfterTheDeadlineIsRefused(t *testing.T) {
 		t.Errorf("extension after the deadline: %v", err)
 	}
 }
+
+func TestPausedClockMovesTheDeadlineByTheDaysWaited(t *testing.T) {
+	for _, pause := range []bool{true, false} {
+		t.Run(map[bool]string{true: "paused", false: "running"}[pause], func(t *testing.T) {
+			inst := apptest.Start(t, map[string]string{"PAUSE_WHILE_AWAITING": map[bool]string{true: "true", false: "false"}[pause]})
+			ctx := context.Background()
+			agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
+			ref, _ := filed(t, inst, request.Access, "ru")
+			setStatus(t, inst, ref, "in_progress")
+			inst.Clock.Advance(5 * 24 * time.Hour) // 7 March
+			if _, err := inst.App.Desk.AskForInformation(ctx, ref, agent, "Пришлите, пожалуйста, номер договора."); err != nil {
+				t.Fatal(err)
+			}
+			_, _, statusLink, _ := lastMailTo(t, inst, "aigerim.access.ru@example.kz", "Нужна информация")
+			inst.Clock.Advance(4 * 24 * time.Hour) // the requester answers on 11 March
+			c := browser(t)
+			_, page := get(t, c, statusLink)
+			body, ctype := multipartReply(t, formToken(t, page), "Договор № 4411", nil)
+			if resp, _ := postMultipart(t, c, statusLink+"/reply", body, ctype); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("reply: %d", resp.StatusCode)
+			}
+			want := "2026-04-01" // 30 days from 2 March
+			if pause {
+				want = "2026-04-05" // and the 4 days spent waiting
+			}
+			var due time.Time
+			if err := inst.Pool.QueryRow(ctx, `SELECT due_at FROM requests WHERE reference = $1 AND paused_at IS NULL`, ref).Scan(&due); err != nil {
+				t.Fatal(err)
+			}
+			if got := due.In(inst.Config.Location).Format(time.DateOnly); got != want {
+				t.Errorf("due %s, want %s", got, want)
+			}
+			if pause {
+				if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'requester_replied' AND data->>'clock_resumed' = 'true'`); n != 1 {
+					t.Error("the restart of the clock was not logged")
+				}
+			}
+		})
+	}
+}
+
+func TestAPolicyChangeMovesNoDateUntilAnAdminRecomputesWithAReason(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ctx := context.Background()
+	admin := addStaff(t, inst, "Гульнара", "gulnara@school.example.kz", "admin", "ru")
+	ref, _ := filed(t, inst, request.ConsentWithdrawal, "ru")
+	setStatus(t, inst, ref, "in_progress")
+
+	// The operator switches to the kz preset: the stored date stays.
+	policy, err := inst.Config.DeadlinePolicy("kz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk := *inst.App.Desk
+	desk.Deadlines = policy
+	var due time.Time
+	var rule string
+	read := func() {
+		if err := inst.Pool.QueryRow(ctx, `SELECT due_at, deadline_rule FROM requests WHERE reference = $1`, ref).Scan(&due, &rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read()
+	if due.In(inst.Config.Location).Format(time.DateOnly) != "2026-04-01" || rule != "default.calendar_30d" {
+		t.Fatalf("before: %s %s", due, rule)
+	}
+	if _, err := desk.Recompute(ctx, ref, admin, ""); !errors.Is(err, request.ErrReasonRequired) {
+		t.Errorf("recompute without a reason: %v", err)
+	}
+	if _, err := desk.Recompute(ctx, ref, admin, "Перешли на сроки закона РК"); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	// 15 working days after Monday 2 March 2026 in Kazakhstan: 3-6 March (4),
+	// 8 March falls on a Sunday so Monday 9 March is off, 10-13 (8), 16-20
+	// (13), Nauryz and its moved days close 21-25 March, 26 (14), 27 (15).
+	if got := due.In(inst.Config.Location).Format(time.DateOnly); got != "2026-03-27" || rule != "kz.consent_withdrawal" {
+		t.Errorf("after: %s %s, want 2026-03-27 kz.consent_withdrawal", got, rule)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'deadline_recomputed' AND actor_id = $1
+		AND data->>'reason' = 'Перешли на сроки закона РК' AND data->>'old_rule' = 'default.calendar_30d'`, admin); n != 1 {
+		t.Error("the recomputation was not logged with its reason and the old rule")
+	}
+}

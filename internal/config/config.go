@@ -23,20 +23,23 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	DatabaseURL     string // empty: start the private PostgreSQL under DataDir
-	DataDir         string
-	ListenAddr      string
-	BaseURL         string // no trailing slash
-	SMTPURL         string // empty: the development mailbox
-	MailFrom        string
-	PrivacyContact  string
-	OrgName         string
-	Location        *time.Location
-	EnabledTypes    []request.Type
-	VerifyEmail     bool
-	ConfirmLinkTTL  time.Duration
-	DownloadLinkTTL time.Duration
-	ComplaintURL    string
+	DatabaseURL    string // empty: start the private PostgreSQL under DataDir
+	DataDir        string
+	ListenAddr     string
+	BaseURL        string // no trailing slash
+	SMTPURL        string // empty: the development mailbox
+	MailFrom       string
+	PrivacyContact string
+	OrgName        string
+	Location       *time.Location
+	EnabledTypes   []request.Type
+	VerifyEmail    bool
+	// PauseWhileAwaiting stops the deadline clock while staff wait for the
+	// requester; the due date moves by the days it waited.
+	PauseWhileAwaiting bool
+	ConfirmLinkTTL     time.Duration
+	DownloadLinkTTL    time.Duration
+	ComplaintURL       string
 	// ComplaintText replaces, per language, the sentence that tells a
 	// requester how to complain (COMPLAINT_TEXT_RU, _KK, _EN); empty keeps
 	// the built-in one.
@@ -155,6 +158,9 @@ func Load(env Env) (Config, error) {
 	}
 	if c.VerifyEmail, err = parseBool(r.str("VERIFY_EMAIL", "true")); err != nil {
 		return Config{}, &Error{"VERIFY_EMAIL", err.Error()}
+	}
+	if c.PauseWhileAwaiting, err = parseBool(r.str("PAUSE_WHILE_AWAITING", "false")); err != nil {
+		return Config{}, &Error{"PAUSE_WHILE_AWAITING", err.Error()}
 	}
 	if c.ConfirmLinkTTL, err = parseDays(r.str("CONFIRM_LINK_TTL", "7d")); err != nil {
 		return Config{}, &Error{"CONFIRM_LINK_TTL", err.Error()}

@@ -49,6 +49,11 @@ type Change struct {
 	OutcomeReason string
 	// Download creates an expiring link to the change's (single) file.
 	Download *NewDownload
+	// Pause stops the deadline clock at At; Resume clears the pause (the
+	// due date has moved by DueAt).
+	Pause, Resume bool
+	// Rule replaces the rule recorded with the request (a recomputation).
+	Rule *deadline.Result
 }
 
 // ConfirmRepository applies confirmations. Confirm locks the link and its

@@ -27,9 +27,31 @@ type StaffDirectory interface {
 	StaffMember(ctx context.Context, id int64) (StaffMember, error)
 }
 
-// Extender extends deadlines by the policy's rule.
+// Extender extends deadlines by the policy's rule and moves them by the
+// days the clock was paused.
 type Extender interface {
 	Extend(in deadline.Input, current deadline.Result, now time.Time, reason string) (deadline.Result, error)
+	Resume(current deadline.Result, pausedAt, resumedAt time.Time) (deadline.Result, error)
+	Due(in deadline.Input) (deadline.Result, error)
+}
+
+// resumeClock moves the due date by the days a paused request waited for the
+// requester, and marks the pause over; a request that is not paused is left
+// as it is.
+func resumeClock(dl Extender, r Request, ch Change) (Change, error) {
+	if r.PausedAt.IsZero() || r.Status != AwaitingRequester || ch.To == AwaitingRequester {
+		return ch, nil
+	}
+	res, err := dl.Resume(deadline.Result{DueAt: r.DueAt, Rule: r.Rule}, r.PausedAt, ch.At)
+	if err != nil {
+		return Change{}, err
+	}
+	ch.Resume, ch.DueAt = true, res.DueAt
+	if ch.Data == nil {
+		ch.Data = map[string]any{}
+	}
+	ch.Data["clock_resumed"], ch.Data["due_at"] = true, res.DueAt
+	return ch, nil
 }
 
 // RejectionReasons are the grounds staff choose from when refusing.
@@ -63,6 +85,9 @@ type DeskConfig struct {
 	ComplaintURL string        // where to complain, shown with a rejection
 	// ComplaintText replaces the built-in sentence on complaining, per language.
 	ComplaintText map[Locale]string
+	// PauseWhileAwaiting stops the deadline clock while staff wait for the
+	// requester (PAUSE_WHILE_AWAITING).
+	PauseWhileAwaiting bool
 }
 
 // Desk carries out what staff do to a request. Every action goes through
@@ -113,12 +138,13 @@ func withStatusLink(ch Change, mail OutboxEmail, link Token) Change {
 	return ch
 }
 
-// staffChange is a transition made by a member of staff.
-func staffChange(r Request, to Status, event string, by int64, now time.Time) (Change, error) {
+// staffChange is a transition made by a member of staff; leaving a paused
+// wait for the requester restarts the clock.
+func (d *Desk) staffChange(r Request, to Status, event string, by int64, now time.Time) (Change, error) {
 	if err := CheckTransition(r.Status, to, ActorStaff); err != nil {
 		return Change{}, err
 	}
-	return Change{To: to, Event: event, Actor: ActorStaff, ActorID: by, At: now}, nil
+	return resumeClock(d.Deadlines, r, Change{To: to, Event: event, Actor: ActorStaff, ActorID: by, At: now})
 }
 
 // Assign gives the request to a member of staff (or to nobody when to is
@@ -151,7 +177,7 @@ func (d *Desk) Assign(ctx context.Context, reference string, by, to int64) (Requ
 func (d *Desk) Start(ctx context.Context, reference string, by int64) (Request, error) {
 	now := d.Clock.Now()
 	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
-		return staffChange(r, InProgress, "started", by, now)
+		return d.staffChange(r, InProgress, "started", by, now)
 	})
 }
 
@@ -164,9 +190,13 @@ func (d *Desk) AskForInformation(ctx context.Context, reference string, by int64
 	}
 	now := d.Clock.Now()
 	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
-		ch, err := staffChange(r, AwaitingRequester, "information_requested", by, now)
+		ch, err := d.staffChange(r, AwaitingRequester, "information_requested", by, now)
 		if err != nil {
 			return Change{}, err
+		}
+		if d.Config.PauseWhileAwaiting {
+			ch.Pause = true
+			ch.Data = map[string]any{"clock_paused": true}
 		}
 		ch.Messages = []NewMessage{{Author: ActorStaff, StaffID: by, Body: message}}
 		mail, link, err := d.requesterEmail(EmailInformationRequested, r, map[string]any{"Message": message})
@@ -237,7 +267,7 @@ func (d *Desk) Complete(ctx context.Context, reference string, by int64, respons
 		}
 	}
 	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
-		ch, err := staffChange(r, Completed, "completed", by, now)
+		ch, err := d.staffChange(r, Completed, "completed", by, now)
 		if err != nil {
 			return Change{}, err
 		}
@@ -275,7 +305,7 @@ func (d *Desk) Reject(ctx context.Context, reference string, by int64, reason, t
 	}
 	now := d.Clock.Now()
 	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
-		ch, err := staffChange(r, Rejected, "rejected", by, now)
+		ch, err := d.staffChange(r, Rejected, "rejected", by, now)
 		if err != nil {
 			return Change{}, err
 		}
@@ -287,6 +317,37 @@ func (d *Desk) Reject(ctx context.Context, reference string, by int64, reason, t
 			return Change{}, err
 		}
 		return withStatusLink(ch, mail, link), nil
+	})
+}
+
+// Recompute dates an open request again under the policy in force now. A
+// policy change never moves a request by itself; an admin does it here,
+// with a reason, and the old and new dates are logged. Extensions already
+// granted are not replayed: the request gets the policy's plain date.
+func (d *Desk) Recompute(ctx context.Context, reference string, by int64, reason string) (Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Request{}, ErrReasonRequired
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		if !r.Status.Open() {
+			return Change{}, fmt.Errorf("%w: %s is closed", ErrTransitionNotAllowed, r.Reference)
+		}
+		in := deadline.Input{Type: string(r.Type), ReceivedAt: r.ReceivedAt, ConfirmedAt: r.ConfirmedAt}
+		due, err := d.Deadlines.Due(in)
+		if errors.Is(err, deadline.ErrNotStarted) {
+			in.ConfirmedAt = r.ReceivedAt
+			due, err = d.Deadlines.Due(in)
+		}
+		if err != nil {
+			return Change{}, err
+		}
+		return Change{
+			To: r.Status, Event: "deadline_recomputed", Actor: ActorStaff, ActorID: by, At: now,
+			DueAt: due.DueAt, Rule: &due,
+			Data: map[string]any{"reason": reason, "old_due_at": r.DueAt, "old_rule": r.Rule, "due_at": due.DueAt, "rule": due.Rule},
+		}, nil
 	})
 }
 

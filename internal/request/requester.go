@@ -40,12 +40,14 @@ var (
 
 // Requester carries out what a person does from their status page.
 type Requester struct {
-	Repo     ChangeRepository
-	Composer Composer
-	Clock    Clock
-	Links    Links
-	Config   IntakeConfig
-	Random   ioReader
+	Repo ChangeRepository
+	// Deadlines moves the due date when a paused clock restarts.
+	Deadlines Extender
+	Composer  Composer
+	Clock     Clock
+	Links     Links
+	Config    IntakeConfig
+	Random    ioReader
 }
 
 // staffRecipient is who hears of a requester's action: the assignee, or the
@@ -132,11 +134,14 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 				return Change{}, err
 			}
 		}
-		ch := Change{
+		ch, err := resumeClock(rq.Deadlines, r, Change{
 			To: to, Event: "requester_replied", Actor: ActorRequester, At: now,
 			Data:     map[string]any{"files": len(files)},
 			Messages: []NewMessage{{Author: ActorRequester, Body: text}},
 			Files:    files,
+		})
+		if err != nil {
+			return Change{}, err
 		}
 		if addr, locale := rq.staffRecipient(r); addr != "" {
 			notice, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStaffReply, addr, locale, rq.data(r))

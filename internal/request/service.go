@@ -47,6 +47,8 @@ type Request struct {
 	Extensions    int
 	OriginalDueAt time.Time
 	OutcomeReason string
+	// PausedAt is when the clock stopped while staff wait for the requester.
+	PausedAt time.Time
 }
 
 // Email kinds the intake produces.

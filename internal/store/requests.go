@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/request"
 )
 
@@ -20,7 +21,7 @@ const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.receive
 	r.full_name, r.email, r.phone, r.account_id, r.details, r.on_behalf, r.subject_name, r.relationship,
 	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0),
 	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
-	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason`
+	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason, coalesce(r.paused_at, 'epoch')`
 
 // byStatusLink finds the request of a live status link ($1, its hash).
 const byStatusLink = `(SELECT request_id FROM status_links WHERE token_hash = $1 AND revoked_at IS NULL)`
@@ -40,13 +41,14 @@ func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
 		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf,
 		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale,
-		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason}, extra...)
+		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason, &r.PausedAt}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	}
 	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
 	r.OriginalDueAt = zeroEpoch(r.OriginalDueAt)
+	r.PausedAt = zeroEpoch(r.PausedAt)
 	return r, err
 }
 
@@ -297,10 +299,17 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 			original_due_at = CASE WHEN $8 THEN coalesce(original_due_at, due_at) ELSE original_due_at END,
 			due_at = coalesce(nullif($9::timestamptz, 'epoch'), due_at),
 			extensions = extensions + CASE WHEN $8 THEN 1 ELSE 0 END,
-			outcome_reason = CASE WHEN $10 <> '' THEN $10 ELSE outcome_reason END
+			outcome_reason = CASE WHEN $10 <> '' THEN $10 ELSE outcome_reason END,
+			paused_at = CASE WHEN $11 THEN $3 WHEN $12 THEN NULL ELSE paused_at END,
+			deadline_rule = coalesce($13, deadline_rule),
+			deadline_legal_ref = coalesce($14, deadline_legal_ref),
+			deadline_basis = coalesce($15, deadline_basis)
 		WHERE id = $1`,
 		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
-		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason)
+		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
+		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
+		ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
+		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Basis }))
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
@@ -471,4 +480,13 @@ func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error
 		err := row.Scan(&m.ID, &m.Author, &m.Body, &m.At, &m.Files)
 		return m, err
 	})
+}
+
+// ruleField is one field of a replaced rule, or NULL when the rule stays.
+func ruleField(r *deadline.Result, get func(*deadline.Result) string) *string {
+	if r == nil {
+		return nil
+	}
+	v := get(r)
+	return &v
 }
