@@ -154,6 +154,22 @@ func TestServeRunsOnItsOwnDatabaseAndKeepsDataAcrossRestarts(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// An operator adds the first admin while the portal runs: the command
+	// borrows serve's database and must leave it running.
+	add := exec.Command(bin, "user", "add", "--email", "officer@example.kz", "--name", "Officer", "--role", "admin")
+	add.Env = append(os.Environ(), "RIGHTSDESK_DATA_DIR="+data)
+	add.Stdin = strings.NewReader("correct horse battery staple\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("user add next to serve: %v\n%s", err, out)
+	}
+	resp, err = http.Get(s.base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("serve is not ready after user add: %d\n%s", resp.StatusCode, s.logs)
+	}
 	s.stop(t)
 	if _, err := os.Stat(filepath.Join(data, "postgres", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Fatalf("the private PostgreSQL is still running after serve stopped (postmaster.pid: %v)", err)

@@ -55,6 +55,7 @@ type App struct {
 	Expirer *request.Expirer
 	Desk    *request.Desk
 	Auth    *auth.Service
+	APIKeys *auth.APIKeys
 	// Reminders is the deadline reminder sweep (the periodic job and
 	// `rightsdesk reminders run`).
 	Reminders *jobs.ReminderSweep
@@ -168,6 +169,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
+	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now})
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
@@ -204,6 +206,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, fmt.Errorf("staff accounts: %w", err)
 	}
 
+	apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
 	server, err := rdweb.New(rdweb.Deps{
 		Config: rdweb.Config{
 			OrgName:         cfg.OrgName,
@@ -235,9 +238,12 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		Desk:      desk,
 		DeskStore: st,
 		Delivery:  deliveryRetrier{client: runner.Client()},
+		APIKeys:   apiKeys,
+		APIStore:  st,
+		Webhooks:  st,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, Reminders: reminders}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders}, nil
 }

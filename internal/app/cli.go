@@ -37,6 +37,7 @@ func commands() []command {
 			"rightsdesk deadline --type T --received RFC3339 [--preset P] [--confirmed RFC3339]\n\nPrints {\"due_at\", \"rule\", \"legal_ref\"} for a request of type T received at the\ngiven instant, under DEADLINE_PRESET (or --preset) with POLICY_FILE and\nPROMISED_DAYS applied, in TIMEZONE. For checking a set-up before relying on it.",
 			runDeadline},
 		{"user", "add and list staff accounts", userUsage, runUser},
+		{"apikey", "create, list and revoke staff API keys", apikeyUsage, runAPIKey},
 		{"reminders", "send (or rehearse) one sweep of deadline reminders", remindersUsage, runReminders},
 		{"version", "print the version",
 			"rightsdesk version\n\nPrints the version, the Go version and the platform.",

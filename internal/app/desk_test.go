@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -308,5 +309,39 @@ func TestAPolicyChangeMovesNoDateUntilAnAdminRecomputesWithAReason(t *testing.T)
 	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'deadline_recomputed' AND actor_id = $1
 		AND data->>'reason' = 'Перешли на сроки закона РК' AND data->>'old_rule' = 'default.calendar_30d'`, admin); n != 1 {
 		t.Error("the recomputation was not logged with its reason and the old rule")
+	}
+}
+
+func TestAdminRecomputesADeadlineFromTheRequestPage(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "admin@school.example.kz", "Айгуль", "admin")
+	inst.AddStaff(t, "agent@school.example.kz", "Daniyar", "agent")
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	setStatus(t, inst, ref, "in_progress")
+	page := "/staff/requests/" + ref
+
+	agent := inst.SignIn(t, "agent@school.example.kz")
+	_, body := inst.Get(t, agent, page)
+	if strings.Contains(body, page+"/recompute") {
+		t.Error("an agent is offered the recomputation")
+	}
+	if resp, _ := inst.Post(t, agent, page+"/recompute", url.Values{"_csrf": {apptest.CSRFToken(body)}, "reason": {"x"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("agent recomputing: %d", resp.StatusCode)
+	}
+
+	admin := inst.SignIn(t, "admin@school.example.kz")
+	_, body = inst.Get(t, admin, page)
+	if !strings.Contains(body, page+"/recompute") {
+		t.Fatal("an admin is not offered the recomputation")
+	}
+	token := apptest.CSRFToken(body)
+	if resp, body := inst.Post(t, admin, page+"/recompute", url.Values{"_csrf": {token}, "reason": {"  "}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Укажите причину пересчёта.") {
+		t.Errorf("without a reason: %d", resp.StatusCode)
+	}
+	if resp, _ := inst.Post(t, admin, page+"/recompute", url.Values{"_csrf": {token}, "reason": {"Проверка после обновления"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("recompute: %d", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'deadline_recomputed' AND data->>'reason' = 'Проверка после обновления'`); n != 1 {
+		t.Error("the recomputation was not logged")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/auth"
 )
 
 // browser is a plain HTTP client with cookies that does not follow
@@ -233,6 +234,57 @@ func TestRoutesEachStateTheirAccess(t *testing.T) {
 		if access[r.Method+" "+r.Path] == "" {
 			t.Errorf("%s %s is registered without an access decision", r.Method, r.Path)
 		}
+	}
+	// Every door anyone may open is listed here: declaring a new route public
+	// is a decision a reviewer sees in this test's diff.
+	public := map[string]bool{
+		"GET /": true, "GET /request/:type": true, "POST /request/:type": true,
+		"GET /thanks/:token": true, "GET /s/:token": true, "POST /s/:token/reply": true,
+		"GET /s/:token/withdraw": true, "POST /s/:token/withdraw": true,
+		"GET /s/:token/files/:id": true, "GET /d/:token": true,
+		"GET /status": true, "POST /status": true,
+		"GET /confirm/:token": true, "POST /confirm/:token": true,
+		"GET /lang/:locale": true, "POST /api/v1/requests": true, "GET /api/v1/openapi.json": true,
+		"GET /healthz": true, "GET /readyz": true, "GET /static/*": true,
+		// Signing in and setting a password from an invitation.
+		"GET /staff/login": true, "POST /staff/login": true,
+		"GET /staff/login/code": true, "POST /staff/login/code": true,
+		"GET /staff/password/:token": true, "POST /staff/password/:token": true,
+	}
+	for route, level := range access {
+		method, _, _ := strings.Cut(route, " ")
+		switch kind, perm, _ := strings.Cut(level, ":"); {
+		case level == "public":
+			if !public[route] {
+				t.Errorf("%s is public but not on the list of public doors", route)
+			}
+		case level == "dev":
+			if route != "GET /dev/mailbox" {
+				t.Errorf("%s uses the development access level", route)
+			}
+		case kind == "staff" || kind == "apikey":
+			known := false
+			for _, p := range auth.Perms() {
+				known = known || string(p) == perm
+			}
+			if !known {
+				t.Errorf("%s needs %q, which is no permission", route, perm)
+			}
+			// A route that changes something must need a permission auditors lack.
+			if method != http.MethodGet && !auth.Perm(perm).Writes() && auth.Perm(perm) != auth.PermSelf {
+				t.Errorf("%s changes data with the read permission %q", route, perm)
+			}
+		default:
+			t.Errorf("%s has the unknown access level %q", route, level)
+		}
+	}
+}
+
+func TestDevMailboxIsHiddenWhenSMTPIsConfigured(t *testing.T) {
+	// With SMTP configured (apptest always has it) there is no dev mailbox.
+	inst := apptest.Start(t, nil)
+	if resp, _ := get(t, browser(t), inst.URL+"/dev/mailbox"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("dev mailbox with SMTP configured: %d", resp.StatusCode)
 	}
 }
 

@@ -79,12 +79,12 @@ func VerifyPassword(encoded, pw string, want Params) (ok, rehash bool, err error
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key))) // #nosec G115 -- key comes from a stored hash (a text column, under 1 GB): its length fits in uint32
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return false, false, nil
 	}
 	rehash = p.Memory != want.Memory || p.Time != want.Time || p.Threads != want.Threads ||
-		uint32(len(key)) != want.KeyLen || uint32(len(salt)) != want.SaltLen
+		uint32(len(key)) != want.KeyLen || uint32(len(salt)) != want.SaltLen // #nosec G115 -- lengths of a stored hash's parts, far below 2^32
 	return true, rehash, nil
 }
 
@@ -113,6 +113,6 @@ func decodeHash(encoded string) (Params, []byte, []byte, error) {
 	if err != nil || len(key) < 16 {
 		return p, nil, nil, ErrMalformedHash
 	}
-	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key))
+	p.SaltLen, p.KeyLen = uint32(len(salt)), uint32(len(key)) // #nosec G115 -- lengths of a stored hash's parts, far below 2^32
 	return p, salt, key, nil
 }

@@ -40,6 +40,9 @@ const (
 	PermStaffRead Perm = "staff:read"
 	// PermStaffManage: invite staff, change roles, disable and enable them.
 	PermStaffManage Perm = "staff:manage"
+	// PermDeadlinesRecompute: date an open request again under the policy
+	// in force now (a policy change never does it by itself).
+	PermDeadlinesRecompute Perm = "deadlines:recompute"
 	// PermSelf: one's own account — sign out, second factor, own sessions.
 	// Every role has it: securing one's account changes no one's data.
 	PermSelf Perm = "self"
@@ -50,7 +53,8 @@ var permissions = map[Role]map[Perm]bool{
 	Admin: {
 		PermRequestsRead: true, PermRequestsWork: true,
 		PermStaffRead: true, PermStaffManage: true,
-		PermSelf: true,
+		PermDeadlinesRecompute: true,
+		PermSelf:               true,
 	},
 	Agent: {
 		PermRequestsRead: true, PermRequestsWork: true,
@@ -64,14 +68,14 @@ var permissions = map[Role]map[Perm]bool{
 }
 
 // writes marks the permissions that change the operator's data.
-var writes = map[Perm]bool{PermRequestsWork: true, PermStaffManage: true}
+var writes = map[Perm]bool{PermRequestsWork: true, PermStaffManage: true, PermDeadlinesRecompute: true}
 
 // Can reports whether role holds perm. Unknown roles hold nothing.
 func Can(role Role, perm Perm) bool { return permissions[role][perm] }
 
 // Perms lists every permission (for tests and documentation).
 func Perms() []Perm {
-	return []Perm{PermRequestsRead, PermRequestsWork, PermStaffRead, PermStaffManage, PermSelf}
+	return []Perm{PermRequestsRead, PermRequestsWork, PermStaffRead, PermStaffManage, PermDeadlinesRecompute, PermSelf}
 }
 
 // Writes reports whether perm changes the operator's data.

@@ -57,7 +57,7 @@ func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	attempt := max(len(job.Errors), 1)
 	wait := time.Duration(math.Min(math.Pow(2, float64(attempt-1)), p.Max.Seconds()) * float64(time.Second))
 	wait = min(wait, p.Max)
-	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
+	wait += time.Duration(rand.Int64N(int64(wait)/10 + 1)) // #nosec G404 -- retry jitter, not a secret
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now

@@ -190,7 +190,7 @@ func prepareFolders(dataDir, socketDir string, acc *account) error {
 			return fmt.Errorf("pglocal: %w", err)
 		}
 	}
-	if err := os.Chmod(socketDir, 0o700); err != nil {
+	if err := os.Chmod(socketDir, 0o700); err != nil { // #nosec G302 -- a folder: owner-only, with the x bit it needs to be entered
 		return fmt.Errorf("pglocal: %w", err)
 	}
 	return nil
@@ -199,7 +199,7 @@ func prepareFolders(dataDir, socketDir string, acc *account) error {
 // makeDir creates dir (0700) and missing parents (0755, so that the server's
 // user can traverse them).
 func makeDir(dir string) error {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil { // #nosec G301 -- parents must be traversable by PostgreSQL's own user; dir itself is 0700
 		return fmt.Errorf("pglocal: create folder: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {

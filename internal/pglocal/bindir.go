@@ -50,7 +50,7 @@ func hasServerBinaries(dir string) bool {
 }
 
 func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
+	fi, err := os.Stat(path) // #nosec G703 -- stat of candidate PostgreSQL binaries from PATH and known folders
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 

@@ -250,7 +250,8 @@ func (s *Server) socketPath() string {
 	return filepath.Join(s.socketDir, ".s.PGSQL."+strconv.Itoa(s.port))
 }
 
-// Stop shuts the server down and waits for it to exit: SIGINT (fast
+// Stop shuts a server this launcher started down (an adopted one is left
+// running for its owner) and waits for it to exit: SIGINT (fast
 // shutdown: sessions are disconnected, data is flushed), after 30 s SIGQUIT
 // (immediate shutdown: crash recovery at the next start), then SIGKILL. A
 // cancelled ctx skips straight to SIGQUIT. Calling Stop again is a no-op.
@@ -262,9 +263,19 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 
+	if !s.child {
+		// An adopted server belongs to another launcher - typically a running
+		// `serve` while `rightsdesk user add` or `migrate` borrows its
+		// database: stopping it would take the portal down.
+		s.logger.Info("leaving running the postgres this launcher adopted", "pid", s.pid)
+		if s.logFile != nil {
+			_ = s.logFile.Close()
+		}
+		return nil
+	}
 	err := s.shutdown(ctx)
 	if s.logFile != nil {
-		s.logFile.Close()
+		_ = s.logFile.Close() // best effort at shutdown
 	}
 	if err == nil {
 		s.logger.Info("postgres stopped")
@@ -286,11 +297,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		return s.exitError()
 	}
 	s.logger.Warn("postgres did not stop after SIGINT; sending SIGQUIT", "pid", s.pid)
-	s.signal(exited, syscall.SIGQUIT)
+	_ = s.signal(exited, syscall.SIGQUIT) // escalation; the wait below decides
 	if s.awaitExit(context.Background(), exited, quitTimeout) {
 		return fmt.Errorf("postgres (pid %d) needed SIGQUIT to stop; it will run crash recovery at next start", s.pid)
 	}
-	s.signal(exited, syscall.SIGKILL)
+	_ = s.signal(exited, syscall.SIGKILL) // escalation; the wait below decides
 	if s.awaitExit(context.Background(), exited, quitTimeout) {
 		return fmt.Errorf("postgres (pid %d) needed SIGKILL to stop", s.pid)
 	}
@@ -359,11 +370,11 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 		return fmt.Errorf("open postgres log: %w", err)
 	}
 	if err := acc.chown(filepath.Dir(s.logPath)); err != nil {
-		logFile.Close()
+		_ = logFile.Close() // the chown error is the one to report
 		return err
 	}
 	if err := acc.chown(s.logPath); err != nil {
-		logFile.Close()
+		_ = logFile.Close() // the chown error is the one to report
 		return err
 	}
 	logStart, _ := logFile.Seek(0, io.SeekEnd)
@@ -379,6 +390,7 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 		args = append(args, "-c", name+"="+settings[name])
 	}
 
+	// #nosec G204 -- PostgreSQL's own binary from a checked folder, arguments built here
 	cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
 	cmd.Dir = "/" // the caller's working folder may be closed to the server's user
 	cmd.Env = serverEnv()
@@ -403,7 +415,7 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 		close(s.exited)
 	}()
 	if err := <-started; err != nil {
-		logFile.Close()
+		_ = logFile.Close() // the start error is the one to report
 		return fmt.Errorf("run %s: %w", cmd.Path, err)
 	}
 	s.pid = cmd.Process.Pid
@@ -527,7 +539,7 @@ type postmasterLock struct {
 // readPostmasterPID parses DataDir/postmaster.pid: PID, data folder, start
 // time, port, first socket folder, ... one per line.
 func readPostmasterPID(dataDir string) (postmasterLock, error) {
-	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid")) // #nosec G304 -- PostgreSQL's lock file in our own data folder
 	if errors.Is(err, os.ErrNotExist) {
 		return postmasterLock{}, nil
 	}
@@ -581,7 +593,7 @@ func initdb(ctx context.Context, binDir, dataDir, user string, acc *account, noS
 		if noSync {
 			args = append(args, "--no-sync")
 		}
-		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...)
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...) // #nosec G204 -- PostgreSQL's own initdb from a checked folder, arguments built here
 		cmd.Dir = "/"
 		cmd.Env = serverEnv()
 		cmd.SysProcAttr = initdbProcAttr(acc)

@@ -34,7 +34,7 @@ func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
 		Logger:   logger,
 	})
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir) // best-effort cleanup of a throwaway folder
 		return nil, err
 	}
 	s.removeDir = dir

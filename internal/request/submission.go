@@ -122,11 +122,35 @@ func cleanText(s string, multiline bool) bool {
 		if multiline && (r == '\n' || r == '\r' || r == '\t') {
 			continue
 		}
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError || isBidiControl(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// StaffText is text typed by staff (a note, a question, a reason, a
+// response) made fit to store: valid UTF-8 (PostgreSQL refuses anything
+// else, and NUL in any case), Unix line ends, no control characters but line
+// breaks and tabs, no surrounding space. Staff are trusted to write what
+// they mean, so their text is cleaned, not refused.
+func StaffText(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\r\n", "\n")
+	s = strings.Map(func(r rune) rune {
+		if (unicode.IsControl(r) && r != '\n' && r != '\t') || isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// isBidiControl reports the explicit direction embeddings, overrides and
+// isolates (U+202A–U+202E, U+2066–U+2069). Nobody types them, and in a name
+// shown to staff they reorder what is displayed ("Trojan Source"), e.g. to
+// make one address or file name look like another.
+func isBidiControl(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // Normalize trims what people paste, composes Unicode (so lookalike

@@ -42,6 +42,14 @@ func WellFormedToken(s string) bool {
 	if len(s) != 43 {
 		return false
 	}
+	// The decoder alone is not enough: it skips CR and LF, so 42 symbols
+	// and a line break would pass. Only the URL-safe alphabet is a token.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
 	_, err := base64.RawURLEncoding.DecodeString(s)
 	return err == nil
 }

@@ -95,24 +95,29 @@ func CheckUploads(field, purpose string, uploads []Upload, maxSize int64, verr *
 	return files
 }
 
-// SafeFileName keeps the last element of a name, without control
+// SafeFileName keeps the last element of a name, without control or format
 // characters, path separators or leading dots, at most 120 characters:
-// safe to show and to offer in Content-Disposition.
+// safe to show and to offer in Content-Disposition. It is idempotent.
 func SafeFileName(name string) string {
 	name = strings.ToValidUTF8(name, "")
 	name = strings.ReplaceAll(name, "\\", "/")
 	name = path.Base(name)
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '/' || r == '"' || r == '\u2028' || r == '\u2029' {
+		// Format characters (Cf) include the bidi overrides that make
+		// "report\u202egpj.exe" display as "reportexe.jpg".
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '/' || r == '"' || r == '\u2028' || r == '\u2029' {
 			return -1
 		}
 		return r
 	}, name)
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	// Spaces and dots in any order: " . .x" must not keep a leading dot or
+	// space, or a second pass would change the name again.
+	name = strings.TrimLeftFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 	for utf8.RuneCountInString(name) > 120 {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
+	name = strings.TrimRightFunc(name, unicode.IsSpace)
 	if name == "" {
 		return "file"
 	}

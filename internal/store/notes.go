@@ -44,8 +44,8 @@ func (s *Store) AddNote(ctx context.Context, requestID, staffID int64, body stri
 // Notes lists a request's notes, oldest first, with their authors' names.
 func (s *Store) Notes(ctx context.Context, requestID int64) ([]Note, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT n.id, n.staff_id, s.name, n.body, n.created_at
-		FROM notes n JOIN staff s ON s.id = n.staff_id
+		SELECT n.id, coalesce(n.staff_id, 0), coalesce(s.name, 'API: ' || k.name), n.body, n.created_at
+		FROM notes n LEFT JOIN staff s ON s.id = n.staff_id LEFT JOIN api_keys k ON k.id = n.api_key_id
 		WHERE n.request_id = $1 ORDER BY n.id`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list notes: %w", err)

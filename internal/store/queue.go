@@ -283,10 +283,23 @@ func (f QueueFilter) sort() Sort {
 	return f.Sort
 }
 
+// CountCap is how far QueueCounts counts the closed and all tabs. Open
+// requests are a few weeks' worth and are counted exactly from their partial
+// indexes; closed ones pile up for years, and an exact count of a million of
+// them costs more than the whole page (docs/benchmarks.md). A tab bar needs
+// "more than 10 000", not the exact figure.
+const CountCap = 10_000
+
+// CountCapped reports whether a count from QueueCounts stands for "more than
+// CountCap" rather than an exact number.
+func CountCapped(n int) bool { return n > CountCap }
+
 // QueueCounts counts the requests of every tab (Tabs) that match f's other
 // conditions (f.Tab and f.Sort are ignored), for the tab bar. f.Now is
-// required. One query: open requests are counted once with a FILTER per tab,
-// closed ones apart so that each half reads its own partial index.
+// required. The open tabs are counted exactly, with a FILTER per tab over one
+// read of the open requests. TabClosed and TabAll are counted only up to
+// CountCap: when there are more, their count is CountCap+1 (see CountCapped).
+// One query: the closed half stops reading after CountCap+1 rows.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	query, args, err := countsQuery(f)
 	if err != nil {
@@ -299,7 +312,7 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	}
 	return map[Tab]int{
 		TabOpen: open, TabMine: mine, TabUnassigned: unassigned, TabDueSoon: dueSoon,
-		TabOverdue: overdue, TabAwaiting: awaiting, TabClosed: closed, TabAll: open + closed,
+		TabOverdue: overdue, TabAwaiting: awaiting, TabClosed: closed, TabAll: min(open+closed, CountCap+1),
 	}, nil
 }
 
@@ -320,6 +333,8 @@ func countsQuery(f QueueFilter) (string, []any, error) {
 	if cond == "" {
 		and = " WHERE "
 	}
+	// The closed count reads at most CountCap+1 rows: the LIMIT inside the
+	// subquery stops the index scan there, whatever the table holds.
 	query := `SELECT o.open, o.mine, o.unassigned, o.due_soon, o.overdue, o.awaiting, c.closed
 	FROM (SELECT count(*) AS open,
 			count(*) FILTER (WHERE r.assignee_id = ` + me + `) AS mine,
@@ -328,7 +343,8 @@ func countsQuery(f QueueFilter) (string, []any, error) {
 			count(*) FILTER (WHERE r.due_at < ` + now + `) AS overdue,
 			count(*) FILTER (WHERE r.status = 'awaiting_requester') AS awaiting
 		FROM requests r` + cond + and + openStatuses + `) o,
-	     (SELECT count(*) AS closed FROM requests r` + cond + and + closedStatuses + `) c`
+	     (SELECT count(*) AS closed FROM (SELECT 1 FROM requests r` + cond + and + closedStatuses + `
+			LIMIT ` + strconv.Itoa(CountCap+1) + `) capped) c`
 	return query, w.args, nil
 }
 
@@ -466,7 +482,7 @@ func encodeCursor(s Sort, at time.Time, id int64) string {
 	buf := make([]byte, 0, 17)
 	buf = append(buf, s.tag())
 	buf = binary.BigEndian.AppendUint64(buf, uint64(at.UnixMicro()))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(id))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(id)) // #nosec G115 -- a bit-for-bit round trip with decodeCursor, not arithmetic
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
@@ -476,7 +492,8 @@ func decodeCursor(s Sort, cursor string) (time.Time, int64, error) {
 		return time.Time{}, 0, ErrInvalidCursor
 	}
 	// PostgreSQL keeps microseconds, so a microsecond key is exact.
-	at := time.UnixMicro(int64(binary.BigEndian.Uint64(buf[1:9])))
+	at := time.UnixMicro(int64(binary.BigEndian.Uint64(buf[1:9]))) // #nosec G115 -- bit-for-bit inverse of encodeCursor; any value is only a bound in a parameterised query
+	// #nosec G115 -- as above: a forged cursor yields an id bound as a parameter, never trusted
 	return at, int64(binary.BigEndian.Uint64(buf[9:])), nil
 }
 

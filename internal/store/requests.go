@@ -355,6 +355,9 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if err := s.insertEmails(ctx, tx, r.ID, eventID, ch.At, ch.Emails); err != nil {
 		return r, err
 	}
+	if err := s.recordWebhooks(ctx, tx, r, ch, eventID); err != nil {
+		return r, err
+	}
 	r.Status = ch.To
 	if !ch.DueAt.IsZero() {
 		r.DueAt = ch.DueAt

@@ -346,27 +346,5 @@ func (s *Store) SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash 
 	return st, err
 }
 
-// StaffHomeRequests lists open requests by due date, earliest first, for
-// the staff home page until the queue replaces it.
-func (s *Store) StaffHomeRequests(ctx context.Context, limit int) ([]request.Request, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+requestColumns+requestFrom+`
-		WHERE r.status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
-		ORDER BY r.due_at, r.id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list open requests: %w", err)
-	}
-	defer rows.Close()
-	var out []request.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read request: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 // The store is where staff accounts live.
 var _ auth.Repository = (*Store)(nil)

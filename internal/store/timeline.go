@@ -35,8 +35,9 @@ type TimelineEntry struct {
 func (s *Store) Timeline(ctx context.Context, requestID int64) ([]TimelineEntry, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT e.id, e.kind, e.actor, coalesce(e.from_status, ''), coalesce(e.to_status, ''), e.data, e.created_at,
-			coalesce(e.actor_id, 0), coalesce(s.name, '')
+			coalesce(e.actor_id, 0), coalesce(s.name, 'API: ' || k.name, '')
 		FROM events e LEFT JOIN staff s ON s.id = e.actor_id AND e.actor = 'staff'
+			LEFT JOIN api_keys k ON e.actor = 'staff' AND e.actor_id IS NULL AND k.id = (e.data->>'api_key_id')::bigint
 		WHERE e.request_id = $1 ORDER BY e.id`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list timeline events: %w", err)

@@ -37,7 +37,7 @@ const BrowserLanguage = "ru-KZ,ru;q=0.9"
 // PATH, then Debian's /usr/bin/chromium.
 func FindChromium() (string, error) {
 	if p := os.Getenv(EnvChromiumPath); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { // #nosec G703 -- looking for the Chromium binary in known places
 			return "", errors.New(EnvChromiumPath + "=" + p + ": " + err.Error())
 		}
 		return p, nil
@@ -117,7 +117,7 @@ func Screenshot(tb testing.TB, ctx context.Context, name string) {
 		return
 	}
 	dir := filepath.Join(root, "docs", "screenshots", "failures")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { // #nosec G301 -- test screenshots, meant to be opened by the developer
 		tb.Logf("screenshot %s: %v", name, err)
 		return
 	}
@@ -131,7 +131,7 @@ func Screenshot(tb testing.TB, ctx context.Context, name string) {
 		return
 	}
 	file := filepath.Join(dir, fileSafe(tb.Name()+"-"+name)+".png")
-	if err := os.WriteFile(file, png, 0o644); err != nil {
+	if err := os.WriteFile(file, png, 0o644); err != nil { // #nosec G306 -- test screenshots, meant to be opened by the developer
 		tb.Logf("screenshot %s: %v", name, err)
 		return
 	}

@@ -55,13 +55,14 @@ func Main(m *testing.M) int {
 		stop()
 		signal.Reset(sig)
 		if s, ok := sig.(syscall.Signal); ok {
-			syscall.Kill(os.Getpid(), s)
+			// Re-raise the signal; nothing to do if that fails.
+			_ = syscall.Kill(os.Getpid(), s)
 			time.Sleep(time.Second) // delivery is asynchronous
 		}
 		os.Exit(1)
 	}()
 
-	os.Setenv(EnvPostgresURL, srv.ConnString("postgres"))
+	_ = os.Setenv(EnvPostgresURL, srv.ConnString("postgres")) // cannot fail for a valid name
 	code := m.Run()
 	signal.Stop(signals)
 	close(signals)

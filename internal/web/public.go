@@ -160,7 +160,7 @@ func (s *Server) setLanguage(c echo.Context) error {
 	if !l.Valid() {
 		return echo.ErrNotFound
 	}
-	c.SetCookie(&http.Cookie{
+	c.SetCookie(&http.Cookie{ // #nosec G124 -- HttpOnly and SameSite set; Secure follows BASE_URL (https in production, http on a developer's machine)
 		Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteLaxMode,
 	})
@@ -168,8 +168,12 @@ func (s *Server) setLanguage(c echo.Context) error {
 }
 
 // safeNext keeps redirects on this site: a path, never another host.
+// Browsers read a backslash as a slash and drop tabs and line breaks from a
+// Location before parsing it ("/\t/evil.example" is "//evil.example"), so
+// any control character refuses the value, not only CR and LF.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	return next

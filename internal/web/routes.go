@@ -52,7 +52,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/readyz", accessPublic, s.readiness, nil},
 		{"GET", "/static/*", accessPublic, s.assets.serve, nil},
 		{"GET", "/dev/mailbox", accessDev, s.devMailbox, []echo.MiddlewareFunc{s.devOnly}},
-	}, s.staffRoutes()...)
+	}, append(s.staffRoutes(), s.apiRoutes()...)...)
 }
 
 func (s *Server) routes(e *echo.Echo) {

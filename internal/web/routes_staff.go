@@ -38,6 +38,8 @@ func (s *Server) staffRoutes() []route {
 		open("POST", "/staff/password/:token", s.staffPassword),
 
 		pm("GET", "/staff", s.staffHome, auth.PermRequestsRead),
+		pm("GET", "/staff/export.csv", s.staffExport, auth.PermRequestsRead),
+		pm("GET", "/staff/dashboard", s.staffDashboard, auth.PermRequestsRead),
 
 		pm("GET", "/staff/requests/:reference", s.staffRequest, auth.PermRequestsRead),
 		pm("GET", "/staff/requests/:reference/files/:id", s.staffRequestFile, auth.PermRequestsRead),
@@ -49,6 +51,7 @@ func (s *Server) staffRoutes() []route {
 		pm("POST", "/staff/requests/:reference/reject", s.staffRequestReject, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/notes", s.staffRequestNote, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/emails/:id/retry", s.staffRequestRetry, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/recompute", s.staffRequestRecompute, auth.PermDeadlinesRecompute),
 
 		pm("POST", "/staff/logout", s.staffLogout, auth.PermSelf),
 		pm("GET", "/staff/account", s.staffAccount, auth.PermSelf),

@@ -63,16 +63,21 @@ type Deps struct {
 	// jobs running); nil means always ready.
 	Ready func(ctx context.Context) error
 	// Auth runs staff accounts and sign-in; Sessions keeps staff sessions
-	// (PostgreSQL through scs's pgxstore); StaffHome lists the staff home
-	// page's requests.
+	// (PostgreSQL through scs's pgxstore); StaffHome reads the queue, its
+	// export and the dashboard.
 	Auth      *auth.Service
 	Sessions  scs.Store
-	StaffHome StaffHomeSource
+	StaffHome QueueSource
 	// Desk carries out staff actions on a request; DeskStore reads what the
 	// request page shows; Delivery makes a failed email's job run again.
 	Desk      *request.Desk
 	DeskStore DeskStore
 	Delivery  store.DeliveryRetrier
+	// APIKeys checks the staff API's keys and manages them; APIStore reads
+	// what the staff API answers; Webhooks keeps the webhook endpoints.
+	APIKeys  *auth.APIKeys
+	APIStore APIStore
+	Webhooks WebhookAdmin
 }
 
 // Server holds the handlers' shared state; it is immutable after New.
@@ -91,10 +96,13 @@ type Server struct {
 	echo      *echo.Echo
 	auth      *auth.Service
 	sessions  *scs.SessionManager
-	home      StaffHomeSource
+	home      QueueSource
 	desk      *request.Desk
 	deskStore DeskStore
 	delivery  store.DeliveryRetrier
+	apiKeys   *auth.APIKeys
+	apiStore  APIStore
+	webhooks  WebhookAdmin
 }
 
 // New builds the HTTP handler with every route.
@@ -118,6 +126,7 @@ func New(d Deps) (*Server, error) {
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
+		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -150,7 +159,7 @@ func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 // csrf protects every form: browsers that send Sec-Fetch-Site are checked by
 // it, others by a double-submit token.
 func (s *Server) csrf() echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{ // #nosec G101 -- names of the CSRF cookie and field, not a credential
 		TokenLookup:    "form:_csrf",
 		CookieName:     "_csrf",
 		CookiePath:     "/",

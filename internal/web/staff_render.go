@@ -34,7 +34,10 @@ var staffNav = []struct {
 	perm     auth.Perm
 }{
 	{"/staff", "staff.nav.queue", auth.PermRequestsRead},
+	{"/staff/dashboard", "staff.nav.dashboard", auth.PermRequestsRead},
 	{"/staff/users", "staff.nav.users", auth.PermStaffRead},
+	{"/staff/apikeys", "staff.nav.apikeys", auth.PermStaffManage},
+	{"/staff/webhooks", "staff.nav.webhooks", auth.PermStaffManage},
 	{"/staff/account", "staff.nav.account", auth.PermSelf},
 }
 

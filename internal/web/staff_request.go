@@ -59,18 +59,21 @@ type requestView struct {
 	Messages     []staffMessageView
 	Timeline     []timelineItem
 
-	CanWork     bool // the viewer may act (auditors may not: no forms at all)
-	CanAssign   bool
-	CanStart    bool
-	CanAsk      bool
-	CanExtend   bool
-	CanComplete bool
-	CanReject   bool
-	ExtendTo    string // the date an extension would give
-	ExtendBasis string
-	MeID        int64
-	Staff       []staffOption
-	Reasons     []reasonOption
+	CanWork   bool // the viewer may act (auditors may not: no forms at all)
+	CanAssign bool
+	CanStart  bool
+	CanAsk    bool
+	CanExtend bool
+	// CanRecompute: an admin may date an open request again under the
+	// policy in force now.
+	CanRecompute bool
+	CanComplete  bool
+	CanReject    bool
+	ExtendTo     string // the date an extension would give
+	ExtendBasis  string
+	MeID         int64
+	Staff        []staffOption
+	Reasons      []reasonOption
 
 	Form    actionForm
 	Error   string // a refused action, in words
@@ -112,13 +115,14 @@ type reasonOption struct {
 // actionForm is what staff typed, kept when an action is refused or
 // previewed.
 type actionForm struct {
-	AssignTo     int64
-	Message      string
-	ExtendReason string
-	Response     string
-	RejectReason string
-	RejectText   string
-	Note         string
+	AssignTo        int64
+	Message         string
+	ExtendReason    string
+	RecomputeReason string
+	Response        string
+	RejectReason    string
+	RejectText      string
+	Note            string
 }
 
 // previewView is the email a completion or rejection will send, exactly.
@@ -290,6 +294,7 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		v.Timeline = append(v.Timeline, s.timelineItem(p, e, names, fileNames, v.CanWork))
 	}
 
+	v.CanRecompute = me.Can(auth.PermDeadlinesRecompute) && r.Status.Open()
 	if v.CanWork {
 		v.CanAssign = r.Status.Open()
 		v.CanStart = request.CheckTransition(r.Status, request.InProgress, request.ActorStaff) == nil
@@ -438,7 +443,7 @@ func emailKindName(p *i18n.Printer, kind string) string {
 
 // secretMask stands, on staff pages, for the requester's secret links: they
 // exist only in the email the requester receives.
-const secretMask = "••••••"
+const secretMask = "••••••" // #nosec G101 -- the mask shown instead of a secret, not a credential
 
 func maskSecrets(body string) string {
 	for _, name := range []string{request.SecretStatus, request.SecretConfirm, request.SecretDownload} {

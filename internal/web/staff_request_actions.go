@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -73,6 +72,9 @@ func (s *Server) afterAction(c echo.Context, r request.Request, form actionForm,
 	if fresh, ferr := s.deskStore.RequestByReference(c.Request().Context(), r.Reference); ferr == nil {
 		r = fresh
 	}
+	if formID == "recompute" && errors.Is(err, request.ErrReasonRequired) {
+		key = "staff.request.error.recompute_reason"
+	}
 	if formID == "extend" && errors.Is(err, request.ErrReasonRequired) {
 		key = "staff.request.error.extend_reason"
 	}
@@ -82,9 +84,10 @@ func (s *Server) afterAction(c echo.Context, r request.Request, form actionForm,
 }
 
 // formText is a textarea's value as the domain expects it: Unix line ends,
-// no surrounding space.
+// no surrounding space, and nothing PostgreSQL cannot store (a NUL or
+// invalid UTF-8 used to fail the action with a 500).
 func formText(c echo.Context, name string) string {
-	return strings.TrimSpace(strings.ReplaceAll(c.FormValue(name), "\r\n", "\n"))
+	return request.StaffText(c.FormValue(name))
 }
 
 // withRequest runs an action on the page's request, answering an unknown
@@ -144,6 +147,16 @@ func (s *Server) staffRequestExtend(c echo.Context) error {
 		form := actionForm{ExtendReason: formText(c, "reason")}
 		_, err := s.desk.Extend(c.Request().Context(), r.Reference, staffOf(c).ID, form.ExtendReason)
 		return s.afterAction(c, r, form, "extend", err, "staff.request.done.extended")
+	})
+}
+
+// staffRequestRecompute dates the request again under the policy in force
+// now, with a reason (admins only).
+func (s *Server) staffRequestRecompute(c echo.Context) error {
+	return s.withRequest(c, func(r request.Request) error {
+		form := actionForm{RecomputeReason: formText(c, "reason")}
+		_, err := s.desk.Recompute(c.Request().Context(), r.Reference, staffOf(c).ID, form.RecomputeReason)
+		return s.afterAction(c, r, form, "recompute", err, "staff.request.done.recomputed")
 	})
 }
 

@@ -200,7 +200,7 @@ func readUploads(headers []*multipart.FileHeader) ([]request.Upload, error) {
 			return nil, err
 		}
 		b, err := io.ReadAll(io.LimitReader(f, request.MaxUploadSize+1))
-		f.Close()
+		_ = f.Close() // read-only upload: nothing to flush
 		if err != nil {
 			return nil, err
 		}

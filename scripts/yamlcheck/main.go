@@ -1,9 +1,12 @@
 // Command yamlcheck checks that YAML files parse, for machines without
-// `docker compose`. A file with a top-level "services" key is also checked as
-// a Compose file: every service has an image or a build, and every service it
-// depends on exists.
+// `docker compose` or a Kubernetes cluster. Every document of a file
+// (documents are separated by "---") must parse. A document with a top-level
+// "services" key is also checked as a Compose file: every service has an
+// image or a build, and every service it depends on exists. A document with
+// a "kind" key is checked as a Kubernetes object: it has apiVersion, kind and
+// metadata.name.
 //
-//	go run ./scripts/yamlcheck docker-compose.yml
+//	go run ./scripts/yamlcheck docker-compose.yml deploy/k8s/*.yaml
 package main
 
 import (
@@ -35,23 +38,60 @@ func main() {
 }
 
 func check(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) // #nosec G304 G703 -- checks the file its caller names, by design
 	if err != nil {
 		return err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
+	docs := 0
+	for n := 1; ; n++ {
+		var doc map[string]any
+		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
-			return errors.New("empty file")
+			break
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("document %d: %w", n, err)
+		}
+		if doc == nil {
+			continue // an empty document, e.g. after a trailing "---"
+		}
+		docs++
+		if err := checkDocument(doc); err != nil {
+			return fmt.Errorf("document %d: %w", n, err)
+		}
 	}
-	services, ok := doc["services"]
-	if !ok {
-		return nil
+	if docs == 0 {
+		return errors.New("empty file")
 	}
-	return checkCompose(services)
+	return nil
+}
+
+func checkDocument(doc map[string]any) error {
+	if services, ok := doc["services"]; ok {
+		return checkCompose(services)
+	}
+	if _, ok := doc["kind"]; ok {
+		return checkKubernetes(doc)
+	}
+	return nil
+}
+
+// checkKubernetes checks what every Kubernetes object needs; the schema of
+// each kind is left to kubectl --dry-run or kubeconform where they exist.
+func checkKubernetes(doc map[string]any) error {
+	kind, _ := doc["kind"].(string)
+	if kind == "" {
+		return errors.New("kind: want a string")
+	}
+	if v, _ := doc["apiVersion"].(string); v == "" {
+		return fmt.Errorf("%s: needs apiVersion", kind)
+	}
+	meta, _ := doc["metadata"].(map[string]any)
+	if name, _ := meta["name"].(string); name == "" {
+		return fmt.Errorf("%s: needs metadata.name", kind)
+	}
+	return nil
 }
 
 func checkCompose(v any) error {

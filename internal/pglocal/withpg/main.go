@@ -76,7 +76,7 @@ func runCommand(args []string, url string, signals <-chan os.Signal) int {
 		return exitCodeForSignal(sig)
 	default:
 	}
-	cmd := exec.Command(args[0], args[1:]...)
+	cmd := exec.Command(args[0], args[1:]...) // #nosec G204 -- runs the command its caller gave it (a test runner), by design
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), envURL+"="+url)
 	if err := cmd.Start(); err != nil {
@@ -98,9 +98,9 @@ func runCommand(args []string, url string, signals <-chan os.Signal) int {
 		case sig := <-signals:
 			forwarded++
 			if forwarded == 1 {
-				cmd.Process.Signal(sig)
+				_ = cmd.Process.Signal(sig) // the child may have exited already
 			} else {
-				cmd.Process.Kill()
+				_ = cmd.Process.Kill() // the child may have exited already
 			}
 		}
 	}

@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/store"
+	"rightsdesk/migrations"
+)
+
+const apikeyUsage = `rightsdesk apikey create --name N --role agent|auditor|admin
+rightsdesk apikey list
+rightsdesk apikey revoke ID
+
+create makes a key for the staff API and prints it once, alone on a line of
+standard output: store it in your secret store then, as rightsdesk keeps only
+its SHA-256 hash. The key acts with its role, exactly as a staff member of
+that role would (auditor: read only). Send it as "Authorization: Bearer KEY".
+
+list prints every key (never the key itself) with its state and last use.
+revoke stops a key at once.
+
+All use DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR,
+and apply pending migrations first, as serve does.`
+
+// cliActor is the command line acting on API keys: it has the database
+// anyway, so it acts with every right, and its events name the system.
+var cliActor = auth.Staff{Role: auth.Admin}
+
+func runAPIKey(ctx context.Context, c *cli, args []string) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "create":
+		fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		name := fs.String("name", "", "what uses the key, e.g. \"CRM integration\"")
+		role := fs.String("role", "", "agent, auditor or admin")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+			return errUsage
+		}
+		if *name == "" || *role == "" {
+			fmt.Fprintln(c.stderr, "rightsdesk apikey create: --name and --role are required")
+			return errUsage
+		}
+		if _, err := auth.ParseRole(*role); err != nil {
+			return err
+		}
+		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+			k, secret, err := keys.Create(ctx, cliActor, *name, *role)
+			var verr *auth.ValidationError
+			if errors.As(err, &verr) {
+				return fmt.Errorf("--%s: %v", verr.Field, verr.Err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "created %s key %q (id %d); it is shown only now:\n", k.Role, k.Name, k.ID)
+			fmt.Fprintln(c.stdout, secret)
+			return nil
+		})
+	case "list":
+		if len(args) > 1 {
+			return errUsage
+		}
+		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+			list, err := keys.List(ctx, cliActor)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tROLE\tBEGINS\tCREATED\tLAST USED\tSTATE")
+			for _, k := range list {
+				used, state := "never", "active"
+				if !k.LastUsedAt.IsZero() {
+					used = k.LastUsedAt.UTC().Format(time.RFC3339)
+				}
+				if !k.Active() {
+					state = "revoked " + k.RevokedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix,
+					k.CreatedAt.UTC().Format(time.RFC3339), used, state)
+			}
+			return w.Flush()
+		})
+	case "revoke":
+		if len(args) != 2 {
+			return errUsage
+		}
+		id, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("%q is not a key id (see rightsdesk apikey list)", args[1])
+		}
+		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+			k, err := keys.Revoke(ctx, cliActor, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("no API key with id %d", id)
+			case errors.Is(err, auth.ErrAPIKeyRevoked):
+				return fmt.Errorf("API key %d was already revoked", id)
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(c.stdout, "revoked key %q (id %d)\n", k.Name, k.ID)
+			return nil
+		})
+	}
+	fmt.Fprintf(c.stderr, "rightsdesk apikey: unknown subcommand %q\n", args[0])
+	return errUsage
+}
+
+// withAPIKeys opens the database as serve does, migrates it, and runs fn
+// with the API key service.
+func withAPIKeys(ctx context.Context, c *cli, fn func(*auth.APIKeys) error) error {
+	cfg, logger, err := c.setup()
+	if err != nil {
+		return err
+	}
+	pool, stop, err := database(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := migrations.Up(ctx, pool, logger); err != nil {
+		return err
+	}
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		return err
+	}
+	return fn(&auth.APIKeys{Repo: store.New(pool, outbox), Clock: systemClock{}})
+}

@@ -1,0 +1,155 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"rightsdesk/internal/store"
+)
+
+// Webhook headers: the receiver checks the signature over
+// "<timestamp>.<body>" with its endpoint's secret, and may refuse old
+// timestamps to stop replays.
+const (
+	WebhookTimestampHeader = "X-Rightsdesk-Timestamp"
+	WebhookSignatureHeader = "X-Rightsdesk-Signature"
+	WebhookEventHeader     = "X-Rightsdesk-Event"
+)
+
+// WebhookSignature is the value of WebhookSignatureHeader for a body sent
+// at timestamp (Unix seconds): "sha256=" and the hex HMAC-SHA256 of
+// "<timestamp>.<body>" under secret.
+func WebhookSignature(secret, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// DeliverWebhookArgs is the job that delivers one recorded webhook.
+type DeliverWebhookArgs struct {
+	DeliveryID int64 `json:"delivery_id"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverWebhookArgs) Kind() string { return "deliver_webhook" }
+
+// InsertOpts lets a delivery retry for about a day and a half with the
+// runner's backoff (capped at RetryMax, ten minutes in production) before
+// it is given up on; the delivery stays "failed" on the admin page.
+func (DeliverWebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDefault, MaxAttempts: 200}
+}
+
+// EnqueueWebhook schedules the delivery of a recorded webhook delivery, in
+// the transaction that recorded it (store.WebhookOutbox).
+func (o *Outbox) EnqueueWebhook(ctx context.Context, tx pgx.Tx, deliveryID int64) error {
+	_, err := o.client.InsertTx(ctx, tx, DeliverWebhookArgs{DeliveryID: deliveryID}, nil)
+	return err
+}
+
+// WebhookStore is what webhook delivery needs from the database.
+type WebhookStore interface {
+	WebhookDelivery(ctx context.Context, id int64) (store.WebhookDelivery, error)
+	RecordWebhookAttempt(ctx context.Context, id int64, at time.Time, status int, failure string) error
+}
+
+// webhookTimeout bounds one attempt: a receiver that hangs is retried later.
+const webhookTimeout = 10 * time.Second
+
+// DeliverWebhookWorker POSTs a recorded event to its endpoint, signed, and
+// records the outcome. Anything but a 2xx answer is a failure retried with
+// backoff. Delivery is at least once: receivers drop repeats by the event id.
+type DeliverWebhookWorker struct {
+	river.WorkerDefaults[DeliverWebhookArgs]
+	Store  WebhookStore
+	Client *http.Client // nil: a client with webhookTimeout that follows no redirects
+	Now    func() time.Time
+}
+
+// Timeout implements river.Worker: a little more than one HTTP attempt.
+func (w *DeliverWebhookWorker) Timeout(*river.Job[DeliverWebhookArgs]) time.Duration {
+	return webhookTimeout + 5*time.Second
+}
+
+// Work implements river.Worker.
+func (w *DeliverWebhookWorker) Work(ctx context.Context, job *river.Job[DeliverWebhookArgs]) error {
+	d, err := w.Store.WebhookDelivery(ctx, job.Args.DeliveryID)
+	if errors.Is(err, store.ErrNotFound) {
+		return river.JobCancel(fmt.Errorf("webhook delivery %d does not exist", job.Args.DeliveryID))
+	}
+	if err != nil {
+		return err
+	}
+	if d.State == store.WebhookDelivered {
+		return nil // a retry of a job whose success was already recorded
+	}
+	if !d.Active {
+		return river.JobCancel(fmt.Errorf("webhook endpoint %d is disabled", d.EndpointID))
+	}
+	status, failure := w.post(ctx, d)
+	if err := w.Store.RecordWebhookAttempt(ctx, d.ID, w.Now(), status, failure); err != nil {
+		return fmt.Errorf("record webhook attempt %d: %w", d.ID, err)
+	}
+	if failure != "" {
+		return errors.New(failure)
+	}
+	return nil
+}
+
+// post sends the delivery once and returns the receiver's status and, when
+// the attempt failed, why (without the receiver's answer, which is theirs).
+func (w *DeliverWebhookWorker) post(ctx context.Context, d store.WebhookDelivery) (int, string) {
+	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
+	defer cancel()
+	ts := strconv.FormatInt(w.Now().Unix(), 10)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return 0, "bad endpoint URL: " + err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "rightsdesk-webhooks/1")
+	req.Header.Set(WebhookEventHeader, store.WebhookEventStatusChanged)
+	req.Header.Set(WebhookTimestampHeader, ts)
+	req.Header.Set(WebhookSignatureHeader, WebhookSignature(d.Secret, ts, d.Body))
+	client := w.Client
+	if client == nil {
+		client = defaultWebhookClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// The *url.Error's cause, without the URL: the admin knows it.
+		cause := err
+		if inner := errors.Unwrap(err); inner != nil {
+			cause = inner
+		}
+		return 0, fmt.Sprintf("no answer: %v", cause)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, "answered " + resp.Status
+	}
+	return resp.StatusCode, ""
+}
+
+// defaultWebhookClient follows no redirects: a receiver that moved answers
+// 3xx, which is a failure the admin sees, rather than a POST re-sent
+// somewhere the admin never configured.
+var defaultWebhookClient = &http.Client{
+	Timeout:       webhookTimeout,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}

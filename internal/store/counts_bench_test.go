@@ -1,0 +1,118 @@
+package store
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// BenchmarkQueueCountsAndDashboard times the queue's tab counts (exact for
+// the open tabs, capped at CountCap for closed and all) and the dashboard's
+// figures against RIGHTSDESK_BENCH_ROWS requests (a million unless set):
+//
+//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench 'Queue.*Count' -benchtime 10x -v -timeout 60m
+//
+// As in BenchmarkQueue, each counts case reports the store's time, the bare
+// SQL's and their ratio, and also the bare SQL of the same counts without the
+// cap (exact-ns/op, exact/raw): what the tab bar cost before. The dashboard
+// runs four queries and has no single bare query: it reports its time alone.
+func BenchmarkQueueCountsAndDashboard(b *testing.B) {
+	ctx := context.Background()
+	n := 1_000_000
+	if v := os.Getenv("RIGHTSDESK_BENCH_ROWS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			b.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
+		}
+	}
+	almaty, err := time.LoadLocation("Asia/Almaty")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
+	pool := testkit.DB(b)
+	start := time.Now()
+	seeded, err := testkit.SeedRequests(ctx, pool, n, testkit.SeedOptions{Now: now, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) requests, emails, staff`); err != nil {
+		b.Fatalf("vacuum: %v", err)
+	}
+	b.Logf("seeded and vacuumed %d requests in %s", n, time.Since(start).Round(time.Millisecond))
+	s := New(pool, nil)
+	agent := seeded.StaffIDs[3]
+	explain := os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != ""
+
+	cases := []struct {
+		name string
+		f    QueueFilter
+	}{
+		{"counts", QueueFilter{Now: now, StaffID: agent}},
+		{"counts_type", QueueFilter{Now: now, StaffID: agent, Types: []request.Type{request.Erasure}}},
+		{"counts_search", QueueFilter{Now: now, StaffID: agent, Search: "жұмабек"}},
+	}
+	for _, c := range cases {
+		query, args, err := countsQuery(c.f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if explain {
+			logPlan(b, pool, c.name, query, args)
+		}
+		// The same query without the cap: what the counts cost before it.
+		exact := strings.Replace(query, "LIMIT "+strconv.Itoa(CountCap+1), "", 1)
+		b.Run(c.name, func(b *testing.B) {
+			var counts map[Tab]int
+			// Store, bare capped SQL and bare exact SQL, rotating which goes
+			// first so that none always runs on a warmer cache.
+			var took [3]time.Duration
+			steps := [3]func() error{
+				func() error {
+					var err error
+					counts, err = s.QueueCounts(ctx, c.f)
+					return err
+				},
+				func() error { return rawRows(ctx, pool, query, args) },
+				func() error { return rawRows(ctx, pool, exact, args) },
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				for k := range 3 {
+					j := (i + k) % 3
+					start := time.Now()
+					if err := steps[j](); err != nil {
+						b.Fatal(err)
+					}
+					took[j] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+			b.ReportMetric(per(took[0]), "ns/op")
+			b.ReportMetric(per(took[1]), "raw-ns/op")
+			b.ReportMetric(per(took[2]), "exact-ns/op")
+			b.ReportMetric(float64(took[0])/float64(took[1]), "store/raw")
+			b.ReportMetric(float64(took[2])/float64(took[1]), "exact/raw")
+			b.ReportMetric(float64(counts[TabOpen]), "open")
+			b.ReportMetric(float64(counts[TabClosed]), "closed")
+		})
+	}
+
+	b.Run("dashboard", func(b *testing.B) {
+		var d Dashboard
+		for b.Loop() {
+			var err error
+			if d, err = s.Dashboard(ctx, now, almaty, 2025); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(d.YearTotal.Received), "received-2025")
+	})
+}
