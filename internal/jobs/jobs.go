@@ -39,9 +39,16 @@ func NewOutbox(pool *pgxpool.Pool) (*Outbox, error) {
 	return &Outbox{client: client}, nil
 }
 
-// EnqueueEmail schedules the delivery of a recorded email.
-func (o *Outbox) EnqueueEmail(ctx context.Context, tx pgx.Tx, emailID int64) error {
-	_, err := o.client.InsertTx(ctx, tx, DeliverEmailArgs{EmailID: emailID}, nil)
+// EnqueueEmails schedules the delivery of recorded emails, in one statement.
+func (o *Outbox) EnqueueEmails(ctx context.Context, tx pgx.Tx, emailIDs []int64) error {
+	if len(emailIDs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(emailIDs))
+	for i, id := range emailIDs {
+		params[i] = river.InsertManyParams{Args: DeliverEmailArgs{EmailID: id}}
+	}
+	_, err := o.client.InsertManyTx(ctx, tx, params)
 	return err
 }
 

@@ -13,25 +13,55 @@ import (
 
 // insertEmails records the emails of an event and enqueues their delivery.
 func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) error {
+	if len(emails) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	queueEmails(b, requestID, eventID, at, emails)
+	results := tx.SendBatch(ctx, b)
+	ids, err := readEmailIDs(results, emails)
+	if cerr := results.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("insert emails: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	return s.enqueueEmails(ctx, tx, ids)
+}
+
+// queueEmails adds the emails' inserts to a batch, so that they travel to
+// the database in one round trip with whatever else the batch holds.
+func queueEmails(b *pgx.Batch, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) {
 	for _, e := range emails {
 		var secrets map[string]string
 		if len(e.Secrets) > 0 {
 			secrets = e.Secrets
 		}
-		var id int64
-		err := tx.QueryRow(ctx, `
+		b.Queue(`
 			INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
 				subject, body_text, body_html, secrets, created_at)
 			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			RETURNING id`,
 			requestID, eventID, e.Kind, e.To, e.Locale, e.MessageID,
-			e.Subject, e.Text, e.HTML, secrets, at).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("insert %s email: %w", e.Kind, err)
+			e.Subject, e.Text, e.HTML, secrets, at)
+	}
+}
+
+// readEmailIDs reads the ids of the inserts queueEmails added, in order.
+func readEmailIDs(results pgx.BatchResults, emails []request.OutboxEmail) ([]int64, error) {
+	ids := make([]int64, len(emails))
+	for i, e := range emails {
+		if err := results.QueryRow().Scan(&ids[i]); err != nil {
+			return nil, fmt.Errorf("insert %s email: %w", e.Kind, err)
 		}
-		if err := s.outbox.EnqueueEmail(ctx, tx, id); err != nil {
-			return fmt.Errorf("enqueue %s email: %w", e.Kind, err)
-		}
+	}
+	return ids, nil
+}
+
+// enqueueEmails schedules the delivery of the emails just recorded.
+func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, ids []int64) error {
+	if err := s.outbox.EnqueueEmails(ctx, tx, ids); err != nil {
+		return fmt.Errorf("enqueue emails: %w", err)
 	}
 	return nil
 }

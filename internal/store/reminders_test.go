@@ -23,8 +23,8 @@ const ReminderCandidatesQuery = reminderCandidatesQuery
 // countingOutbox stands in for River: it counts the delivery jobs asked for.
 type countingOutbox struct{ jobs atomic.Int64 }
 
-func (o *countingOutbox) EnqueueEmail(context.Context, pgx.Tx, int64) error {
-	o.jobs.Add(1)
+func (o *countingOutbox) EnqueueEmails(_ context.Context, _ pgx.Tx, ids []int64) error {
+	o.jobs.Add(int64(len(ids)))
 	return nil
 }
 

@@ -75,75 +75,71 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 				return fmt.Errorf("look up idempotency key: %w", err)
 			}
 		}
-		// An open request of the same person for the same right makes this one
-		// a possible duplicate; staff decide. Oldest first, so chains point at
-		// the original.
+		// One statement stores the request and its "received" event. An open
+		// request of the same person for the same right makes this one a
+		// possible duplicate (oldest first, so chains point at the original);
+		// staff decide.
+		var eventID int64
 		err := tx.QueryRow(ctx, `
-			SELECT coalesce(min(id), 0) FROM requests
-			WHERE lower(email) = lower($1) AND type = $2
-			  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`,
-			r.Email, r.Type).Scan(&r.DuplicateOf)
-		if err != nil {
-			return fmt.Errorf("look for an open duplicate: %w", err)
-		}
-		err = tx.QueryRow(ctx, `
-			INSERT INTO requests (reference, type, status, locale, received_at,
-				due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
-				account_id, details, on_behalf, subject_name, relationship, access_scope,
-				correction, processing, duplicate_of, updated_at, confirmed_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-				$17, $18, $19, $20, nullif($21, 0), $5, nullif($22::timestamptz, 'epoch'))
-			RETURNING id`,
+			WITH dup AS (
+				SELECT min(id) AS id FROM requests
+				WHERE lower(email) = lower($11) AND type = $2
+				  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
+			), r AS (
+				INSERT INTO requests (reference, type, status, locale, received_at,
+					due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
+					account_id, details, on_behalf, subject_name, relationship, access_scope,
+					correction, processing, duplicate_of, updated_at, confirmed_at)
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+					$17, $18, $19, $20, dup.id, $5, nullif($21::timestamptz, 'epoch')
+				FROM dup
+				RETURNING id, duplicate_of
+			)
+			INSERT INTO events (request_id, kind, actor, to_status, data, created_at)
+			SELECT r.id, 'received', 'requester', $3, $22::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
+				ELSE jsonb_build_object('possible_duplicate_of', r.duplicate_of) END, $5
+			FROM r
+			RETURNING request_id, coalesce((data->>'possible_duplicate_of')::bigint, 0), id`,
 			r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
 			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, r.FullName, r.Email, r.Phone,
 			r.AccountID, r.Details, r.OnBehalf, r.SubjectName, r.Relationship, r.AccessScope,
-			r.Correction, r.Processing, r.DuplicateOf, orEpoch(r.ConfirmedAt)).Scan(&r.ID)
+			r.Correction, r.Processing, orEpoch(r.ConfirmedAt),
+			map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)},
+		).Scan(&r.ID, &r.DuplicateOf, &eventID)
 		if isUniqueViolation(err, "requests_reference_key") {
 			return request.ErrReferenceTaken
 		}
 		if err != nil {
 			return fmt.Errorf("insert request: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`,
-			nr.StatusTokenHash, r.ID, r.ReceivedAt); err != nil {
-			return fmt.Errorf("insert status link: %w", err)
-		}
+
+		// Everything else that belongs to the request goes in one round trip.
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`,
+			nr.StatusTokenHash, r.ID, r.ReceivedAt)
 		if nr.ConfirmTokenHash != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
-				r.ID, nr.ConfirmTokenHash, nr.ConfirmExpiresAt); err != nil {
-				return fmt.Errorf("insert confirmation: %w", err)
-			}
+			b.Queue(`INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
+				r.ID, nr.ConfirmTokenHash, nr.ConfirmExpiresAt)
 		}
 		for _, f := range nr.Files {
-			if _, err := tx.Exec(ctx, `INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
+			b.Queue(`INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				r.ID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, r.ReceivedAt); err != nil {
-				return fmt.Errorf("insert proof: %w", err)
-			}
+				r.ID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, r.ReceivedAt)
 		}
-		data := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)}
-		if r.DuplicateOf != 0 {
-			data["possible_duplicate_of"] = r.DuplicateOf
+		if nr.IdempotencyKeyHash != nil {
+			b.Queue(`INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING`, nr.IdempotencyKeyHash, r.ID, nr.BodyHash, r.ReceivedAt)
 		}
-		eventID, err := insertEvent(ctx, tx, event{
-			RequestID: r.ID, Kind: "received", Actor: request.ActorRequester,
-			ToStatus: r.Status, Data: data, At: r.ReceivedAt,
-		})
+		queueEmails(b, r.ID, eventID, r.ReceivedAt, nr.Emails)
+		results := tx.SendBatch(ctx, b)
+		ids, err := readIntakeBatch(results, nr)
+		if cerr := results.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("store request details: %w", cerr)
+		}
 		if err != nil {
 			return err
 		}
-		if nr.IdempotencyKeyHash != nil {
-			tag, err := tx.Exec(ctx, `INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING`, nr.IdempotencyKeyHash, r.ID, nr.BodyHash, r.ReceivedAt)
-			if err != nil {
-				return fmt.Errorf("record idempotency key: %w", err)
-			}
-			if tag.RowsAffected() == 0 {
-				// Another submission with this key committed meanwhile: undo ours.
-				return errIdempotencyRace
-			}
-		}
-		return s.insertEmails(ctx, tx, r.ID, eventID, r.ReceivedAt, nr.Emails)
+		return s.enqueueEmails(ctx, tx, ids)
 	})
 	switch {
 	case errors.Is(err, errIdempotencyRace):
@@ -158,6 +154,35 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 }
 
 var errIdempotencyRace = errors.New("idempotency key taken concurrently")
+
+// readIntakeBatch reads the intake batch's results in the order they were
+// queued, and returns the ids of the emails.
+func readIntakeBatch(results pgx.BatchResults, nr request.NewRequest) ([]int64, error) {
+	if _, err := results.Exec(); err != nil {
+		return nil, fmt.Errorf("insert status link: %w", err)
+	}
+	if nr.ConfirmTokenHash != nil {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("insert confirmation: %w", err)
+		}
+	}
+	for range nr.Files {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("insert proof: %w", err)
+		}
+	}
+	if nr.IdempotencyKeyHash != nil {
+		tag, err := results.Exec()
+		if err != nil {
+			return nil, fmt.Errorf("record idempotency key: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			// Another submission with this key committed meanwhile: undo ours.
+			return nil, errIdempotencyRace
+		}
+	}
+	return readEmailIDs(results, nr.Emails)
+}
 
 // PruneIdempotencyKeys forgets keys older than cutoff.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, cutoff time.Time) (int64, error) {

@@ -20,7 +20,7 @@ var ErrNotFound = request.ErrNotFound
 // Outbox enqueues the delivery of a recorded email inside the transaction
 // that recorded it, so that an email exists exactly when its job does.
 type Outbox interface {
-	EnqueueEmail(ctx context.Context, tx pgx.Tx, emailID int64) error
+	EnqueueEmails(ctx context.Context, tx pgx.Tx, emailIDs []int64) error
 }
 
 // Store is the database.
