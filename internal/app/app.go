@@ -25,6 +25,7 @@ import (
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
+	"rightsdesk/internal/metrics"
 	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -59,6 +60,12 @@ type App struct {
 	// Reminders is the deadline reminder sweep (the periodic job and
 	// `rightsdesk reminders run`).
 	Reminders *jobs.ReminderSweep
+	// Retention deletes old files and purges old personal data (the daily
+	// periodic job; tests call Run with their clock).
+	Retention *jobs.RetentionSweep
+	// Metrics is the Prometheus registry and its collectors; Serve puts
+	// Metrics.OpsHandler on METRICS_ADDR.
+	Metrics *metrics.Metrics
 }
 
 // deliveryRetrier has a failed email's delivery job run again now, inside
@@ -166,8 +173,9 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		}
 	}
 	now := clock.Now
+	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now})
+	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
 	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now})
 	desk := &request.Desk{
@@ -183,10 +191,13 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		PrivacyContact: cfg.PrivacyContact, StaffLocale: cfg.StaffLocale, OrgName: cfg.OrgName,
 	}
 	river.AddWorker(workers, &jobs.SendRemindersWorker{Sweep: reminders, Now: now})
+	retention := &jobs.RetentionSweep{Store: st, Files: cfg.FileRetention, Personal: cfg.RetentionPeriod, Logger: logger}
+	river.AddWorker(workers, &jobs.RetentionWorker{Sweep: retention, Now: now})
 	periodic := []*river.PeriodicJob{
 		jobs.PruneRateLimitsEvery(15 * time.Minute),
 		jobs.ExpireUnconfirmedEvery(15 * time.Minute),
 		jobs.SendRemindersEvery(cfg.ReminderInterval),
+		jobs.RetentionEvery(24 * time.Hour),
 	}
 	if opts.NoPeriodicJobs {
 		periodic = nil
@@ -241,9 +252,10 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		APIKeys:   apiKeys,
 		APIStore:  st,
 		Webhooks:  st,
+		Metrics:   met,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -89,9 +90,29 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	errc := make(chan error, 2)
+	// The operator's listener (metrics and pprof) is bound before the public
+	// one serves, so a taken port stops the start rather than going unseen.
+	ops, err := listenOps(cfg, a, logger)
+	if err != nil {
+		stopRunner(a, logger)
+		return err
+	}
+	if ops != nil {
+		go func() {
+			if err := ops.srv.Serve(ops.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics listener on %s: %w", cfg.MetricsAddr, err)
+			}
+		}()
+	}
+	go func() {
+		err := srv.ListenAndServe()
+		errc <- fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}()
 	attrs := []any{"addr", cfg.ListenAddr, "base_url", cfg.BaseURL}
+	if ops != nil {
+		attrs = append(attrs, "metrics_addr", ops.ln.Addr().String())
+	}
 	if cfg.SMTPURL == "" {
 		attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
 	}
@@ -99,18 +120,58 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 	select {
 	case err := <-errc:
+		shutdownHTTP(logger, srv, ops)
 		stopRunner(a, logger)
-		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	shutdownHTTP(logger, srv, ops)
+	stopRunner(a, logger)
+	return nil
+}
+
+// opsListener serves /metrics and pprof on METRICS_ADDR.
+type opsListener struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listenOps binds METRICS_ADDR; nil when it is not set.
+func listenOps(cfg config.Config, a *App, logger *slog.Logger) (*opsListener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("METRICS_ADDR: listen on %s: %w", cfg.MetricsAddr, err)
+	}
+	return &opsListener{ln: ln, srv: &http.Server{
+		Handler:           a.Metrics.OpsHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A CPU profile or trace runs for ?seconds= (30 by default): the
+		// write timeout leaves room for it.
+		WriteTimeout: 2 * time.Minute,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}}, nil
+}
+
+// shutdownHTTP stops taking requests on both listeners and lets those in
+// flight finish, within 30 seconds.
+func shutdownHTTP(logger *slog.Logger, srv *http.Server, ops *opsListener) {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		logger.Error("http shutdown", "error", err)
 	}
-	stopRunner(a, logger)
-	return nil
+	if ops != nil {
+		// A profile still running when the time is up is cut short.
+		if err := ops.srv.Shutdown(sctx); err != nil {
+			_ = ops.srv.Close()
+			logger.Error("metrics listener shutdown", "error", err)
+		}
+	}
 }
 
 func stopRunner(a *App, logger *slog.Logger) {

@@ -23,9 +23,12 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	DatabaseURL    string // empty: start the private PostgreSQL under DataDir
-	DataDir        string
-	ListenAddr     string
+	DatabaseURL string // empty: start the private PostgreSQL under DataDir
+	DataDir     string
+	ListenAddr  string
+	// MetricsAddr is the operator's listener for /metrics and pprof
+	// (METRICS_ADDR); empty means none.
+	MetricsAddr    string
 	BaseURL        string // no trailing slash
 	SMTPURL        string // empty: the development mailbox
 	MailFrom       string
@@ -59,7 +62,44 @@ type Config struct {
 	// how often the sweep runs (REMINDER_INTERVAL).
 	ReminderThresholds []int
 	ReminderInterval   time.Duration
-	LogLevel           string
+	// RetentionPeriod is how long after closing a request keeps its
+	// personal data (RETENTION_PERIOD); FileRetention how long its files
+	// keep their content (FILE_RETENTION). The retention job purges after.
+	RetentionPeriod Age
+	FileRetention   Age
+	LogLevel        string
+}
+
+// Age is a retention period in whole calendar years or whole days: "3y"
+// ends on the same date three years on, leap days included.
+type Age struct {
+	Years, Days int
+}
+
+// Before returns the cut-off at now: whatever closed before Before(now) has
+// been closed longer than the period.
+func (a Age) Before(now time.Time) time.Time { return now.AddDate(-a.Years, 0, -a.Days) }
+
+func (a Age) String() string {
+	if a.Years != 0 {
+		return strconv.Itoa(a.Years) + "y"
+	}
+	return strconv.Itoa(a.Days) + "d"
+}
+
+// parseAge accepts whole years ("3y", at most 100) or whole days ("120d",
+// at least 1, at most 36500).
+func parseAge(s string) (Age, error) {
+	if y, ok := strings.CutSuffix(s, "y"); ok {
+		if n, err := strconv.Atoi(y); err == nil && n >= 1 && n <= 100 {
+			return Age{Years: n}, nil
+		}
+	} else if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 1 && n <= 36500 {
+			return Age{Days: n}, nil
+		}
+	}
+	return Age{}, fmt.Errorf("want whole years such as 3y or whole days such as 120d (1d to 100y), got %q", s)
 }
 
 // Env looks a variable up; os.LookupEnv in production, a map in tests.
@@ -83,6 +123,7 @@ func Load(env Env) (Config, error) {
 		DatabaseURL:    r.secret("DATABASE_URL"),
 		DataDir:        r.str("RIGHTSDESK_DATA_DIR", "./var"),
 		ListenAddr:     r.str("LISTEN_ADDR", ":8080"),
+		MetricsAddr:    r.str("METRICS_ADDR", ""),
 		SMTPURL:        r.secret("SMTP_URL"),
 		PrivacyContact: r.str("PRIVACY_CONTACT_EMAIL", ""),
 		OrgName:        r.str("ORG_NAME", "rightsdesk"),
@@ -95,6 +136,11 @@ func Load(env Env) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		return Config{}, &Error{"LISTEN_ADDR", fmt.Sprintf("want host:port such as :8080, got %q", c.ListenAddr)}
+	}
+	if c.MetricsAddr != "" {
+		if err := checkMetricsAddr(c.MetricsAddr, c.ListenAddr); err != nil {
+			return Config{}, &Error{"METRICS_ADDR", err.Error()}
+		}
 	}
 	base, err := baseURL(r.str("BASE_URL", ""), c.ListenAddr)
 	if err != nil {
@@ -201,6 +247,17 @@ func Load(env Env) (Config, error) {
 	if c.ReminderInterval, err = time.ParseDuration(interval); err != nil || c.ReminderInterval < time.Second || c.ReminderInterval > 24*time.Hour {
 		return Config{}, &Error{"REMINDER_INTERVAL", fmt.Sprintf("want a duration from 1s to 24h such as 1h or 30m, got %q", interval)}
 	}
+	if c.RetentionPeriod, err = parseAge(r.str("RETENTION_PERIOD", "3y")); err != nil {
+		return Config{}, &Error{"RETENTION_PERIOD", err.Error()}
+	}
+	if c.FileRetention, err = parseAge(r.str("FILE_RETENTION", "120d")); err != nil {
+		return Config{}, &Error{"FILE_RETENTION", err.Error()}
+	}
+	// Files are personal data too: the purge takes them with the rest, so a
+	// longer file period would be a promise the purge breaks.
+	if ref := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC); c.FileRetention.Before(ref).Before(c.RetentionPeriod.Before(ref)) {
+		return Config{}, &Error{"FILE_RETENTION", fmt.Sprintf("%s is longer than RETENTION_PERIOD (%s): files go with the personal data at the latest", c.FileRetention, c.RetentionPeriod)}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -256,6 +313,27 @@ func (r *reader) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
+}
+
+// checkMetricsAddr wants host:port with a real port that is not the
+// public listener's: metrics and profiles must never share its address.
+func checkMetricsAddr(addr, listen string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port such as 127.0.0.1:9090, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("want a port from 1 to 65535, got %q", addr)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("want an IP address or localhost as the host, got %q", addr)
+		}
+	}
+	if _, lport, _ := net.SplitHostPort(listen); lport == port {
+		return fmt.Errorf("must not use LISTEN_ADDR's port %s: the public listener never serves metrics or profiles", port)
+	}
+	return nil
 }
 
 func baseURL(raw, listen string) (string, error) {

@@ -173,3 +173,83 @@ func TestReminderSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestRetentionSettings(t *testing.T) {
+	cases := []struct {
+		env             map[string]string
+		personal, files Age
+		badVar          string
+	}{
+		{nil, Age{Years: 3}, Age{Days: 120}, ""},
+		{map[string]string{"RETENTION_PERIOD": "5y"}, Age{Years: 5}, Age{Days: 120}, ""},
+		{map[string]string{"RETENTION_PERIOD": "1095d", "FILE_RETENTION": "30d"}, Age{Days: 1095}, Age{Days: 30}, ""},
+		{map[string]string{"RETENTION_PERIOD": " 1y ", "FILE_RETENTION": "1y"}, Age{Years: 1}, Age{Years: 1}, ""},
+		{map[string]string{"FILE_RETENTION": "1d"}, Age{Years: 3}, Age{Days: 1}, ""},
+		{map[string]string{"RETENTION_PERIOD": "3"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "0y"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "-1y"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "36m"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "1.5y"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "101y"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"RETENTION_PERIOD": "26280h"}, Age{}, Age{}, "RETENTION_PERIOD"},
+		{map[string]string{"FILE_RETENTION": "0d"}, Age{}, Age{}, "FILE_RETENTION"},
+		{map[string]string{"FILE_RETENTION": "120"}, Age{}, Age{}, "FILE_RETENTION"},
+		{map[string]string{"FILE_RETENTION": "36501d"}, Age{}, Age{}, "FILE_RETENTION"},
+		// Files cannot outlive the personal data they are part of.
+		{map[string]string{"RETENTION_PERIOD": "100d", "FILE_RETENTION": "120d"}, Age{}, Age{}, "FILE_RETENTION"},
+		{map[string]string{"RETENTION_PERIOD": "1y", "FILE_RETENTION": "366d"}, Age{}, Age{}, "FILE_RETENTION"},
+		{map[string]string{"FILE_RETENTION": "4y"}, Age{}, Age{}, "FILE_RETENTION"},
+	}
+	for _, c := range cases {
+		got, err := Load(envOf(c.env))
+		if c.badVar != "" {
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != c.badVar {
+				t.Errorf("Load(%v) = %v, want an error naming %s", c.env, err, c.badVar)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Load(%v): %v", c.env, err)
+			continue
+		}
+		if got.RetentionPeriod != c.personal || got.FileRetention != c.files {
+			t.Errorf("Load(%v): %v / %v, want %v / %v", c.env, got.RetentionPeriod, got.FileRetention, c.personal, c.files)
+		}
+	}
+}
+
+func TestRetentionCutOffCountsCalendarYearsAndDays(t *testing.T) {
+	now := time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC)
+	if got := (Age{Years: 3}).Before(now); !got.Equal(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("3y before a leap day: %v", got) // 2025-02-29 does not exist: Go normalises to 1 March
+	}
+	if got := (Age{Days: 120}).Before(now); !got.Equal(now.AddDate(0, 0, -120)) {
+		t.Errorf("120d: %v", got)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	c, err := Load(envOf(nil))
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("by default there is no metrics listener: %q, %v", c.MetricsAddr, err)
+	}
+	for _, ok := range []string{"127.0.0.1:9090", ":9090", "[::1]:9090", "localhost:9090", "0.0.0.0:9100"} {
+		c, err := Load(envOf(map[string]string{"METRICS_ADDR": ok}))
+		if err != nil || c.MetricsAddr != ok {
+			t.Errorf("METRICS_ADDR=%s: %q, %v", ok, c.MetricsAddr, err)
+		}
+	}
+	for _, bad := range []string{"9090", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:http", "127.0.0.1:70000",
+		"metrics.example.kz:9090", ":8080", "127.0.0.1:8080"} {
+		_, err := Load(envOf(map[string]string{"METRICS_ADDR": bad}))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != "METRICS_ADDR" {
+			t.Errorf("METRICS_ADDR=%s: %v, want an error naming METRICS_ADDR", bad, err)
+		}
+	}
+	// Beside a LISTEN_ADDR of its own, the port is free again.
+	if _, err := Load(envOf(map[string]string{"LISTEN_ADDR": ":8000", "METRICS_ADDR": "127.0.0.1:8080"})); err != nil {
+		t.Errorf("METRICS_ADDR on a port LISTEN_ADDR does not use: %v", err)
+	}
+}

@@ -40,6 +40,18 @@ type EmailStore interface {
 	MarkEmailFailed(ctx context.Context, id int64, at time.Time, reason string) error
 }
 
+// Delivery outcomes reported to an OutcomeRecorder.
+const (
+	OutcomeSent    = "sent"    // the relay accepted the message
+	OutcomeFailed  = "failed"  // the attempt failed; the job retries
+	OutcomeRefused = "refused" // refused for good: the job is cancelled
+)
+
+// OutcomeRecorder counts delivery outcomes (the metrics); it must not block.
+type OutcomeRecorder interface {
+	RecordEmail(outcome string)
+}
+
 // DeliverEmailWorker sends an email and records the outcome. Delivery is at
 // least once: if the process dies after the server accepted the message but
 // before it was recorded, the retry sends it again with the same Message-ID,
@@ -50,6 +62,8 @@ type DeliverEmailWorker struct {
 	Sender Sender
 	From   string
 	Now    func() time.Time
+	// Outcomes, when set, is told the outcome of every attempt.
+	Outcomes OutcomeRecorder
 }
 
 // Work implements river.Worker.
@@ -75,24 +89,36 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 		Headers:   map[string]string{"Auto-Submitted": "auto-generated"},
 	}
 	if err := w.Sender.Send(ctx, msg); err != nil {
+		var de *mail.DeliveryError
+		permanent := errors.As(err, &de) && de.Permanent ||
+			errors.Is(err, mail.ErrHeaderInjection) || errors.Is(err, mail.ErrInvalidMessage)
+		if permanent {
+			w.record(OutcomeRefused)
+		} else {
+			w.record(OutcomeFailed)
+		}
 		if recErr := w.Store.MarkEmailFailed(ctx, e.ID, w.Now(), err.Error()); recErr != nil {
 			return errors.Join(err, recErr)
 		}
-		var de *mail.DeliveryError
-		if errors.As(err, &de) && de.Permanent {
-			// The server refused this message for good (a 5xx reply):
-			// retrying cannot help, and staff see the failure on the request.
-			return river.JobCancel(err)
-		}
-		if errors.Is(err, mail.ErrHeaderInjection) || errors.Is(err, mail.ErrInvalidMessage) {
+		if permanent {
+			// The server refused this message for good (a 5xx reply), or
+			// it can never be sent: retrying cannot help, and staff see the
+			// failure on the request.
 			return river.JobCancel(err)
 		}
 		return err
 	}
+	w.record(OutcomeSent)
 	if err := w.Store.MarkEmailSent(ctx, e.ID, w.Now()); err != nil {
 		return fmt.Errorf("record delivery of email %d: %w", e.ID, err)
 	}
 	return nil
+}
+
+func (w *DeliverEmailWorker) record(outcome string) {
+	if w.Outcomes != nil {
+		w.Outcomes.RecordEmail(outcome)
+	}
 }
 
 func withSecrets(body string, secrets map[string]string) string {

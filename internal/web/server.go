@@ -78,6 +78,8 @@ type Deps struct {
 	APIKeys  *auth.APIKeys
 	APIStore APIStore
 	Webhooks WebhookAdmin
+	// Metrics times every request by route pattern; nil records nothing.
+	Metrics Metrics
 }
 
 // Server holds the handlers' shared state; it is immutable after New.
@@ -103,6 +105,10 @@ type Server struct {
 	apiKeys   *auth.APIKeys
 	apiStore  APIStore
 	webhooks  WebhookAdmin
+	metrics   Metrics
+	// routePatterns are the registered route patterns, the only values the
+	// metrics' route label may take.
+	routePatterns map[string]bool
 }
 
 // New builds the HTTP handler with every route.
@@ -127,12 +133,16 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
+		metrics: d.Metrics, routePatterns: map[string]bool{},
+	}
+	for _, r := range s.routeTable() {
+		s.routePatterns[r.path] = true
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
-	e.Use(requestID, s.accessLog, middleware.Recover(), s.securityHeaders, s.negotiateLocale)
+	e.Use(requestID, s.observe, s.accessLog, middleware.Recover(), s.securityHeaders, s.negotiateLocale)
 	s.echo = e
 	s.routes(e)
 	return s, nil

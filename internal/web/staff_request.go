@@ -49,6 +49,7 @@ type requestView struct {
 	DaysLeft     string
 	DueClass     string // ok, soon, overdue or closed: a colour, always with DaysLeft in words
 	OriginalDue  string
+	PurgedAt     string // when the retention job purged the personal data; empty while held
 	Relationship string
 	AccessScope  string
 	Processing   string // the label of the processing field for this type
@@ -292,6 +293,9 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 	}
 	for _, e := range timeline {
 		v.Timeline = append(v.Timeline, s.timelineItem(p, e, names, fileNames, v.CanWork))
+		if e.Event != nil && e.Event.Kind == store.EventPersonalDataPurged {
+			v.PurgedAt = p.DateTime(e.At.In(loc))
+		}
 	}
 
 	v.CanRecompute = me.Can(auth.PermDeadlinesRecompute) && r.Status.Open()

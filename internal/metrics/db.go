@@ -1,0 +1,216 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"rightsdesk/internal/request"
+)
+
+// statuses is every request status; open is the queue's "open" (the same
+// list as store's openStatuses: the clock of these requests is running or
+// about to).
+var (
+	statuses = []request.Status{
+		request.Unverified, request.New, request.InProgress, request.AwaitingRequester,
+		request.Completed, request.Rejected, request.Withdrawn, request.Expired,
+	}
+	emailStates = []string{"queued", "failed"}
+)
+
+// The scrape's queries. Each reads an index built for it, so none reads the
+// whole of a large table's heap:
+//   - open requests: the partial index requests_open_assignee_due_idx, which
+//     INCLUDEs status and type (an index-only scan of open requests only);
+//   - closed requests: requests_closed_due_idx, which INCLUDEs them too;
+//   - emails not sent: the partial index emails_unsent_idx;
+//   - jobs waiting or running: River's (state, queue, …) index, so the day of
+//     completed jobs River keeps is never counted; jobs given up: River's
+//     (state, finalized_at) index over the last hour.
+const (
+	requestsQuery = `SELECT type, status, count(*), count(*) FILTER (WHERE due_at < coalesce($1::timestamptz, now()))
+	FROM requests WHERE status IN ('unverified', 'new', 'in_progress', 'awaiting_requester') GROUP BY type, status
+	UNION ALL
+	SELECT type, status, count(*), 0 FROM requests
+	WHERE status IN ('completed', 'rejected', 'withdrawn', 'expired') GROUP BY type, status`
+	emailsQuery = `SELECT state, count(*) FROM emails WHERE state <> 'sent' GROUP BY state`
+	jobsQuery   = `SELECT queue, kind, state::text, count(*),
+		coalesce(extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE state = 'available' AND scheduled_at <= now())), 0)::float8
+	FROM river_job WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+	GROUP BY queue, kind, state`
+	givenUpQuery = `SELECT kind, state::text, count(*) FROM river_job
+	WHERE state IN ('discarded', 'cancelled') AND finalized_at > now() - interval '1 hour'
+	GROUP BY kind, state`
+)
+
+// dbCollector reads the database's gauges when Prometheus scrapes: one read
+// only transaction (one snapshot, so the figures agree with each other) sent
+// as one batch, under a statement timeout.
+type dbCollector struct {
+	pool    *pgxpool.Pool
+	now     func() time.Time
+	timeout time.Duration
+	log     *slog.Logger
+
+	requests, open, overdue, emails *prometheus.Desc
+	jobs, oldest, givenUp           *prometheus.Desc
+	up, duration                    *prometheus.Desc
+}
+
+func newDBCollector(pool *pgxpool.Pool, now func() time.Time, timeout time.Duration, log *slog.Logger) *dbCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("rightsdesk_"+name, help, labels, nil)
+	}
+	return &dbCollector{
+		pool: pool, now: now, timeout: timeout, log: log,
+		requests: d("requests", "Requests in the database by type and status.", "type", "status"),
+		open:     d("requests_open", "Open requests (unverified, new, in progress, awaiting the requester) by type.", "type"),
+		overdue:  d("requests_overdue", "Open requests whose legal due date has passed, by type (the queue's overdue tab).", "type"),
+		emails:   d("emails_unsent", "Emails not yet accepted by the relay, by state: queued (never tried or retrying) or failed (last attempt failed).", "state"),
+		jobs:     d("jobs", "Background jobs waiting or running, by queue, kind and River state.", "queue", "kind", "state"),
+		oldest:   d("jobs_oldest_available_seconds", "Age of the oldest job ready to run but not yet taken, by queue; 0 when none waits.", "queue"),
+		givenUp:  d("jobs_given_up_last_hour", "Jobs discarded (attempts exhausted) or cancelled (e.g. an email refused for good) in the last hour, by kind and state.", "kind", "state"),
+		up:       d("db_scrape_up", "1 when the database gauges were read at this scrape, 0 when the queries failed."),
+		duration: d("db_scrape_duration_seconds", "Time taken to read the database gauges."),
+	}
+}
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.requests, c.open, c.overdue, c.emails, c.jobs, c.oldest, c.givenUp, c.up, c.duration} {
+		ch <- d
+	}
+}
+
+// snapshot is what one scrape read.
+type snapshot struct {
+	requests map[[2]string]float64 // type, status
+	open     map[string]float64
+	overdue  map[string]float64
+	emails   map[string]float64
+	jobs     map[[3]string]float64 // queue, kind, state
+	oldest   map[string]float64
+	givenUp  map[[2]string]float64
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	start := time.Now()
+	s, err := c.read()
+	ch <- prometheus.MustNewConstMetric(c.duration, prometheus.GaugeValue, time.Since(start).Seconds())
+	if err != nil {
+		// The other metrics are still served; the log says why these are not.
+		if c.log != nil {
+			c.log.Warn("metrics: read the database gauges", "error", err)
+		}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	// Known types and statuses are always exported, zero or not, so that an
+	// alert on "overdue > 0" has a series to look at from the start.
+	for _, t := range request.AllTypes() {
+		for _, st := range statuses {
+			k := [2]string{string(t), string(st)}
+			ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, s.requests[k], k[0], k[1])
+		}
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, s.open[string(t)], string(t))
+		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, s.overdue[string(t)], string(t))
+	}
+	for _, st := range emailStates {
+		ch <- prometheus.MustNewConstMetric(c.emails, prometheus.GaugeValue, s.emails[st], st)
+	}
+	for k, n := range s.jobs {
+		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, n, k[0], k[1], k[2])
+	}
+	for q, age := range s.oldest {
+		ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, age, q)
+	}
+	for k, n := range s.givenUp {
+		ch <- prometheus.MustNewConstMetric(c.givenUp, prometheus.GaugeValue, n, k[0], k[1])
+	}
+}
+
+func (c *dbCollector) read() (snapshot, error) {
+	s := snapshot{
+		requests: map[[2]string]float64{}, open: map[string]float64{}, overdue: map[string]float64{},
+		emails: map[string]float64{}, jobs: map[[3]string]float64{}, oldest: map[string]float64{},
+		givenUp: map[[2]string]float64{},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout+time.Second)
+	defer cancel()
+	var now any // nil: the database's now()
+	if c.now != nil {
+		now = c.now()
+	}
+	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(c.timeout.Milliseconds(), 10))
+		b.Queue(requestsQuery, now).Query(func(rows pgx.Rows) error {
+			var typ, status string
+			var n, late float64
+			_, err := pgx.ForEachRow(rows, []any{&typ, &status, &n, &late}, func() error {
+				s.requests[[2]string{typ, status}] = n
+				if request.Status(status).Open() {
+					s.open[typ] += n
+					s.overdue[typ] += late
+				}
+				return nil
+			})
+			return err
+		})
+		b.Queue(emailsQuery).Query(func(rows pgx.Rows) error {
+			var state string
+			var n float64
+			_, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error { s.emails[state] = n; return nil })
+			return err
+		})
+		b.Queue(jobsQuery).Query(func(rows pgx.Rows) error {
+			var queue, kind, state string
+			var n, age float64
+			_, err := pgx.ForEachRow(rows, []any{&queue, &kind, &state, &n, &age}, func() error {
+				s.jobs[[3]string{queue, kind, state}] = n
+				s.oldest[queue] = max(s.oldest[queue], age)
+				return nil
+			})
+			return err
+		})
+		b.Queue(givenUpQuery).Query(func(rows pgx.Rows) error {
+			var kind, state string
+			var n float64
+			_, err := pgx.ForEachRow(rows, []any{&kind, &state, &n}, func() error { s.givenUp[[2]string{kind, state}] = n; return nil })
+			return err
+		})
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return s, err
+}
+
+// poolCollector exports the connection pool's state, to size it: waits for
+// a connection (empty acquires) mean the pool is too small for the load.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolConns    = prometheus.NewDesc("rightsdesk_db_pool_connections", "Database connections of this instance by state (acquired, idle, max).", []string{"state"}, nil)
+	poolWaits    = prometheus.NewDesc("rightsdesk_db_pool_empty_acquires_total", "Connection requests that had to wait because none was idle.", nil, nil)
+	poolWaitTime = prometheus.NewDesc("rightsdesk_db_pool_empty_acquire_wait_seconds_total", "Total time spent waiting for a connection.", nil, nil)
+)
+
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolConns
+	ch <- poolWaits
+	ch <- poolWaitTime
+}
+
+func (p poolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := p.pool.Stat()
+	ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(st.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(poolConns, prometheus.GaugeValue, float64(st.MaxConns()), "max")
+	ch <- prometheus.MustNewConstMetric(poolWaits, prometheus.CounterValue, float64(st.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitTime, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds())
+}

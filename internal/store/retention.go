@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"rightsdesk/internal/request"
+)
+
+// Retention: what a closed request keeps, and for how long.
+//
+// After FILE_RETENTION its files lose their content (PurgeFiles); after
+// RETENTION_PERIOD everything that could identify the requester is blanked
+// or deleted (PurgePersonalData). What the dashboard and the export count
+// stays as it was: type, status, locale, the dates, the rule, the outcome
+// reason, the assignee, extensions, and the shape of the request (on
+// behalf, relationship, access scope), which are categories, not people.
+// Both run in batches, each one transaction that locks its requests with
+// SKIP LOCKED, so two sweeps (a leader change, an operator's manual run)
+// never wait on each other nor do the same work twice, and a request staff
+// are changing at that moment is simply left for the next run.
+
+// Event kinds the retention sweeps log, each with counts only.
+const (
+	EventFilesDeleted       = "files_deleted"
+	EventPersonalDataPurged = "personal_data_purged"
+)
+
+// purgedFileName stands for a file's name once its request is purged: the
+// name people give a file ("passport_Ivanova.pdf") may itself name them.
+// It is the file's purpose and id, e.g. "proof-42".
+const purgedFileName = `f.purpose || '-' || f.id`
+
+// retentionLock takes the requests of a batch. NO KEY UPDATE conflicts with
+// the FOR UPDATE of ChangeRequest (so a request being worked is skipped)
+// but not with the key-share locks that inserting an event takes.
+const retentionLock = ` FOR NO KEY UPDATE OF r SKIP LOCKED`
+
+// FilesBatch is what one PurgeFiles batch did.
+type FilesBatch struct {
+	Requests int // requests whose files were deleted
+	Files    int
+}
+
+// PurgeFiles deletes the content of the files of at most limit requests
+// closed before cutoff (their names and sizes stay for the record until
+// the personal data goes), and their download links, and logs a
+// files_deleted event per request. A batch smaller than limit is the last.
+func (s *Store) PurgeFiles(ctx context.Context, cutoff, now time.Time, limit int) (FilesBatch, error) {
+	var b FilesBatch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		ids, err := lockRequests(ctx, tx, `
+			SELECT r.id FROM requests r
+			WHERE r.id IN (SELECT request_id FROM files WHERE content IS NOT NULL)
+			  AND `+closedStatuses+` AND r.closed_at < $1
+			ORDER BY r.id LIMIT $2`+retentionLock, cutoff, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM download_links WHERE file_id IN
+			(SELECT id FROM files WHERE request_id = ANY($1))`, ids); err != nil {
+			return fmt.Errorf("retention: delete download links: %w", err)
+		}
+		files, err := countByRequest(ctx, tx, `
+			UPDATE files SET content = NULL, deleted_at = $2
+			WHERE request_id = ANY($1) AND content IS NOT NULL RETURNING request_id`, ids, now)
+		if err != nil {
+			return fmt.Errorf("retention: delete file contents: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := insertEvent(ctx, tx, event{
+				RequestID: id, Kind: EventFilesDeleted, Actor: request.ActorSystem,
+				Data: map[string]any{"files": files[id]}, At: now,
+			}); err != nil {
+				return err
+			}
+			b.Files += files[id]
+		}
+		b.Requests = len(ids)
+		return nil
+	})
+	if err != nil {
+		return FilesBatch{}, err
+	}
+	return b, nil
+}
+
+// PurgeBatch is what one PurgePersonalData batch did.
+type PurgeBatch struct {
+	Requests int // requests purged
+	Messages int
+	Files    int
+	Emails   int
+	Notes    int
+	Events   int // events whose free text was blanked
+}
+
+// PurgePersonalData blanks the personal data of at most limit requests
+// closed before cutoff and not purged yet, and logs a personal_data_purged
+// event per request with what was cleared (counts only). A batch smaller
+// than limit is the last.
+//
+// Cleared: the requester's fields on the request (name, email, phone,
+// account, details, the person acted for, the correction and processing
+// texts) and its possible-duplicate link (the same person's other request);
+// message bodies; every file's content, name and checksum; the emails'
+// recipients, subjects, bodies and secrets (and SMTP errors, which quote
+// addresses); staff notes; free text staff typed into events (extension
+// and recompute reasons). Deleted: status and confirmation links (a link in
+// an old email now leads nowhere, like any unknown link), download links,
+// idempotency keys and unsent response drafts.
+func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, limit int) (PurgeBatch, error) {
+	var b PurgeBatch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		ids, err := lockRequests(ctx, tx, `
+			SELECT r.id FROM requests r
+			WHERE r.purged_at IS NULL AND `+closedStatuses+` AND r.closed_at < $1
+			ORDER BY r.closed_at, r.id LIMIT $2`+retentionLock, cutoff, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE requests SET full_name = '', email = '', phone = '', account_id = '', details = '',
+				subject_name = '', correction = '', processing = '', duplicate_of = NULL, purged_at = $2
+			WHERE id = ANY($1)`, ids, now); err != nil {
+			return fmt.Errorf("retention: purge requests: %w", err)
+		}
+		for _, stmt := range []string{
+			`DELETE FROM download_links WHERE file_id IN (SELECT id FROM files WHERE request_id = ANY($1))`,
+			`DELETE FROM status_links WHERE request_id = ANY($1)`,
+			`DELETE FROM confirmations WHERE request_id = ANY($1)`,
+			`DELETE FROM idempotency_keys WHERE request_id = ANY($1)`,
+			`DELETE FROM response_drafts WHERE request_id = ANY($1)`,
+		} {
+			if _, err := tx.Exec(ctx, stmt, ids); err != nil {
+				return fmt.Errorf("retention: %s: %w", stmt, err)
+			}
+		}
+		counts := map[string]map[int64]int{}
+		for _, c := range []struct {
+			name, sql string
+			args      []any
+		}{
+			{"messages", `UPDATE messages SET body = '' WHERE request_id = ANY($1) AND body <> '' RETURNING request_id`, []any{ids}},
+			{"files", `UPDATE files f SET content = NULL, deleted_at = coalesce(deleted_at, $2),
+				name = ` + purgedFileName + `, sha256 = ''::bytea
+				WHERE request_id = ANY($1) RETURNING request_id`, []any{ids, now}},
+			// State and attempts stay: they are the delivery record.
+			{"emails", `UPDATE emails SET recipient = '', subject = '', body_text = '', body_html = '', secrets = NULL,
+				last_error = '' WHERE request_id = ANY($1) RETURNING request_id`, []any{ids}},
+			{"notes", `UPDATE notes SET body = '' WHERE request_id = ANY($1) AND body <> '' RETURNING request_id`, []any{ids}},
+			// The append-only trigger lets exactly this through: values
+			// turned into "" (migration 00013).
+			{"events", `UPDATE events SET data = jsonb_set(data, '{reason}', '""')
+				WHERE request_id = ANY($1) AND kind IN ('extended', 'deadline_recomputed')
+				  AND jsonb_typeof(data) = 'object' AND data->>'reason' <> '' RETURNING request_id`, []any{ids}},
+		} {
+			n, err := countByRequest(ctx, tx, c.sql, c.args...)
+			if err != nil {
+				return fmt.Errorf("retention: purge %s: %w", c.name, err)
+			}
+			counts[c.name] = n
+		}
+		for _, id := range ids {
+			data := map[string]any{}
+			for name, n := range counts {
+				data[name] = n[id]
+			}
+			if _, err := insertEvent(ctx, tx, event{
+				RequestID: id, Kind: EventPersonalDataPurged, Actor: request.ActorSystem, Data: data, At: now,
+			}); err != nil {
+				return err
+			}
+			b.Messages += counts["messages"][id]
+			b.Files += counts["files"][id]
+			b.Emails += counts["emails"][id]
+			b.Notes += counts["notes"][id]
+			b.Events += counts["events"][id]
+		}
+		b.Requests = len(ids)
+		return nil
+	})
+	if err != nil {
+		return PurgeBatch{}, err
+	}
+	return b, nil
+}
+
+// PurgedAt says when a request's personal data was purged (zero: not).
+func (s *Store) PurgedAt(ctx context.Context, requestID int64) (time.Time, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT purged_at FROM requests WHERE id = $1`, requestID).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("read purged_at: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, nil
+	}
+	return *at, nil
+}
+
+func lockRequests(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]int64, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("retention: select requests: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("retention: select requests: %w", err)
+	}
+	return ids, nil
+}
+
+// countByRequest runs an UPDATE ... RETURNING request_id and counts the
+// rows per request.
+func countByRequest(ctx context.Context, tx pgx.Tx, query string, args ...any) (map[int64]int, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]int{}
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		out[id]++
+		return nil
+	})
+	return out, err
+}
