@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/config"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/store"
 	"rightsdesk/migrations"
@@ -120,6 +121,14 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 // withAPIKeys opens the database as serve does, migrates it, and runs fn
 // with the API key service.
 func withAPIKeys(ctx context.Context, c *cli, fn func(*auth.APIKeys) error) error {
+	return withStore(ctx, c, func(_ config.Config, st *store.Store) error {
+		return fn(&auth.APIKeys{Repo: st, Clock: systemClock{}})
+	})
+}
+
+// withStore opens the database as serve does (DATABASE_URL, or the private
+// PostgreSQL, borrowed if serve runs), migrates it, and runs fn with the store.
+func withStore(ctx context.Context, c *cli, fn func(config.Config, *store.Store) error) error {
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
@@ -136,5 +145,5 @@ func withAPIKeys(ctx context.Context, c *cli, fn func(*auth.APIKeys) error) erro
 	if err != nil {
 		return err
 	}
-	return fn(&auth.APIKeys{Repo: store.New(pool, outbox), Clock: systemClock{}})
+	return fn(cfg, store.New(pool, outbox))
 }

@@ -14,9 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"rightsdesk/internal/auth"
-	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/config"
 	"rightsdesk/internal/store"
-	"rightsdesk/migrations"
 )
 
 const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en]
@@ -130,27 +129,13 @@ func runUserList(ctx context.Context, c *cli) error {
 // withAccounts opens the database as serve does, migrates it, and runs fn
 // with the staff account service.
 func withAccounts(ctx context.Context, c *cli, fn func(*auth.Service) error) error {
-	cfg, logger, err := c.setup()
-	if err != nil {
-		return err
-	}
-	pool, stop, err := database(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	if err := migrations.Up(ctx, pool, logger); err != nil {
-		return err
-	}
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		return err
-	}
-	svc, err := auth.NewService(store.New(pool, outbox), nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
-	if err != nil {
-		return err
-	}
-	return fn(svc)
+	return withStore(ctx, c, func(cfg config.Config, st *store.Store) error {
+		svc, err := auth.NewService(st, nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
+		if err != nil {
+			return err
+		}
+		return fn(svc)
+	})
 }
 
 // readPassword reads the password without echo from a terminal (asking
