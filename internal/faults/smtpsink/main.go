@@ -10,6 +10,12 @@
 //	POST /up     listen again on the same address
 //	GET  /ids    {"up":bool,"received":N,"ids":{"<message-id>":count,...}}
 //	POST /reset  forget what was received
+//	POST /hold   keep accepting connections but greet none until /release
+//	             (senders wait, nothing fails: a queue builds up behind them)
+//	POST /release  greet the held connections and every new one again
+//	GET  /arrivals {"released_ns":N,"arrivals":[{"id":..,"rcpt":[..],"ns":N},...]}
+//	             every message received, with its arrival time (Unix ns), for
+//	             scripts/bench's delivery latency and throughput
 package main
 
 import (
@@ -38,6 +44,36 @@ type sink struct {
 	listener net.Listener
 	ids      map[string]int
 	received int
+	arrivals []arrival
+	gate     chan struct{} // non-nil while held; closed by release
+	released int64         // Unix ns of the last release
+}
+
+type arrival struct {
+	ID   string   `json:"id"`
+	Rcpt []string `json:"rcpt"`
+	NS   int64    `json:"ns"`
+}
+
+// heldListener delays handing connections to the SMTP server while the sink
+// is held: the peer is connected and waits for the greeting.
+type heldListener struct {
+	net.Listener
+	sink *sink
+}
+
+func (l heldListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.sink.mu.Lock()
+	gate := l.sink.gate
+	l.sink.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return c, nil
 }
 
 func main() {
@@ -70,9 +106,41 @@ func main() {
 	})
 	mux.HandleFunc("POST /reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
-		s.ids, s.received = map[string]int{}, 0
+		s.ids, s.received, s.arrivals = map[string]int{}, 0, nil
 		s.mu.Unlock()
 		fmt.Fprintln(w, "reset")
+	})
+	mux.HandleFunc("POST /hold", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		if s.gate == nil {
+			s.gate = make(chan struct{})
+		}
+		s.mu.Unlock()
+		fmt.Fprintln(w, "held")
+	})
+	mux.HandleFunc("POST /release", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		if s.gate != nil {
+			close(s.gate)
+			s.gate = nil
+		}
+		s.released = time.Now().UnixNano()
+		s.mu.Unlock()
+		fmt.Fprintln(w, "released")
+	})
+	mux.HandleFunc("GET /arrivals", func(w http.ResponseWriter, _ *http.Request) {
+		s.mu.Lock()
+		b, err := json.Marshal(struct {
+			Released int64     `json:"released_ns"`
+			Arrivals []arrival `json:"arrivals"`
+		}{s.released, s.arrivals})
+		s.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("GET /ids", func(w http.ResponseWriter, _ *http.Request) {
 		s.mu.Lock()
@@ -112,7 +180,7 @@ func (s *sink) up() error {
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.server, s.listener = srv, l
-	go func() { _ = srv.Serve(l) }()
+	go func() { _ = srv.Serve(heldListener{l, s}) }()
 	return nil
 }
 
@@ -127,19 +195,27 @@ func (s *sink) down() {
 	}
 }
 
-func (s *sink) record(id string) {
+func (s *sink) record(id string, rcpt []string) {
+	now := time.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ids[id]++
 	s.received++
+	s.arrivals = append(s.arrivals, arrival{ID: id, Rcpt: rcpt, NS: now})
 }
 
-type session struct{ sink *sink }
+type session struct {
+	sink *sink
+	rcpt []string
+}
 
 func (*session) Mail(string, *smtp.MailOptions) error { return nil }
-func (*session) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (*session) Reset()                               {}
-func (*session) Logout() error                        { return nil }
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.rcpt = append(ss.rcpt, to)
+	return nil
+}
+func (ss *session) Reset()     { ss.rcpt = nil }
+func (*session) Logout() error { return nil }
 
 func (ss *session) Data(r io.Reader) error {
 	m, err := mail.ReadMessage(r)
@@ -151,6 +227,6 @@ func (ss *session) Data(r io.Reader) error {
 	if id == "" {
 		return errors.New("no Message-ID")
 	}
-	ss.sink.record(id)
+	ss.sink.record(id, ss.rcpt)
 	return nil
 }
