@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +29,7 @@ import (
 // query's EXPLAIN (ANALYZE, BUFFERS) as well. See docs/benchmarks.md.
 func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
-	n := 1_000_000
-	if v := os.Getenv("RIGHTSDESK_BENCH_ROWS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
-		}
-	}
+	n := testkit.BenchRows(b)
 	almaty, err := time.LoadLocation("Asia/Almaty")
 	if err != nil {
 		b.Fatal(err)

@@ -24,13 +24,7 @@ import (
 // runs four queries and has no single bare query: it reports its time alone.
 func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 	ctx := context.Background()
-	n := 1_000_000
-	if v := os.Getenv("RIGHTSDESK_BENCH_ROWS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
-		}
-	}
+	n := testkit.BenchRows(b)
 	almaty, err := time.LoadLocation("Asia/Almaty")
 	if err != nil {
 		b.Fatal(err)

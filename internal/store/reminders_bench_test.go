@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,13 +38,7 @@ import (
 // selection's plan. See docs/benchmarks.md.
 func BenchmarkReminderSweep(b *testing.B) {
 	ctx := context.Background()
-	n := 1_000_000
-	if v := os.Getenv("RIGHTSDESK_BENCH_ROWS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
-		}
-	}
+	n := testkit.BenchRows(b)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
 	pool := testkit.DB(b)
 	start := time.Now()

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -478,4 +480,19 @@ func cmpOr[T comparable](v, fallback T) T {
 		return fallback
 	}
 	return v
+}
+
+// BenchRows is how many requests a benchmark seeds: RIGHTSDESK_BENCH_ROWS,
+// a million unless set (at least 1,000, for quick runs).
+func BenchRows(tb testing.TB) int {
+	tb.Helper()
+	v := os.Getenv("RIGHTSDESK_BENCH_ROWS")
+	if v == "" {
+		return 1_000_000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1000 {
+		tb.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
+	}
+	return n
 }
