@@ -117,7 +117,10 @@ func (s *Server) invalidLink(c echo.Context) error {
 	return s.render(c, http.StatusNotFound, "message", p.T("invalid_link.title"), map[string]string{"Text": p.T("invalid_link.text")})
 }
 
-func (s *Server) thanks(c echo.Context) error {
+// withLinkedRequest runs page with the request behind the page's secret
+// link, in the requester's language; a link that leads nowhere gets the
+// not-valid page.
+func (s *Server) withLinkedRequest(c echo.Context, page func(r request.Request) error) error {
 	r, err := s.requestByToken(c)
 	if errors.Is(err, store.ErrNotFound) {
 		return s.invalidLink(c)
@@ -126,6 +129,14 @@ func (s *Server) thanks(c echo.Context) error {
 		return err
 	}
 	speakRequestersLanguage(c, r)
+	return page(r)
+}
+
+func (s *Server) thanks(c echo.Context) error {
+	return s.withLinkedRequest(c, func(r request.Request) error { return s.thanksPage(c, r) })
+}
+
+func (s *Server) thanksPage(c echo.Context, r request.Request) error {
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "thanks", p.T("thanks.title"), map[string]any{
 		"Request":       r,

@@ -58,14 +58,10 @@ type statusView struct {
 }
 
 func (s *Server) status(c echo.Context) error {
-	r, err := s.requestByToken(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return s.invalidLink(c)
-	}
-	if err != nil {
-		return err
-	}
-	speakRequestersLanguage(c, r)
+	return s.withLinkedRequest(c, func(r request.Request) error { return s.statusPage(c, r) })
+}
+
+func (s *Server) statusPage(c echo.Context, r request.Request) error {
 	p := s.catalog.Printer(localeOf(c))
 	notice := ""
 	switch c.QueryParam("done") {
@@ -211,14 +207,10 @@ func readUploads(headers []*multipart.FileHeader) ([]request.Upload, error) {
 
 // withdrawPage asks before withdrawing: the step cannot be undone.
 func (s *Server) withdrawPage(c echo.Context) error {
-	r, err := s.requestByToken(c)
-	if errors.Is(err, store.ErrNotFound) {
-		return s.invalidLink(c)
-	}
-	if err != nil {
-		return err
-	}
-	speakRequestersLanguage(c, r)
+	return s.withLinkedRequest(c, func(r request.Request) error { return s.withdrawConfirm(c, r) })
+}
+
+func (s *Server) withdrawConfirm(c echo.Context, r request.Request) error {
 	base := "/s/" + c.Param("token")
 	if !r.Status.Open() {
 		return c.Redirect(http.StatusSeeOther, base)
