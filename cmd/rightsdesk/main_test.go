@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"rightsdesk/internal/testkit"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,27 +41,9 @@ func freePort(t *testing.T) string {
 
 type serving struct {
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 	base   string
 	exited chan error
-}
-
-// syncBuffer collects the child's output, written from exec's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func serve(t *testing.T, bin, dataDir, addr string) *serving {
@@ -70,7 +51,7 @@ func serve(t *testing.T, bin, dataDir, addr string) *serving {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "RIGHTSDESK_DATA_DIR="+dataDir, "LISTEN_ADDR="+addr,
 		"PRIVACY_CONTACT_EMAIL=privacy@example.kz", "INTAKE_RATE_LIMIT=0")
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -29,33 +29,7 @@ import (
 // query's EXPLAIN (ANALYZE, BUFFERS) as well. See docs/benchmarks.md.
 func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
-	n := testkit.BenchRows(b)
-	almaty, err := time.LoadLocation("Asia/Almaty")
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
-
-	pool := testkit.DB(b)
-	start := time.Now()
-	seeded, err := testkit.SeedRequests(ctx, pool, n, testkit.SeedOptions{Now: now, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	seedTime := time.Since(start)
-	// Autovacuum would have done this long before a table grew this big; the
-	// visibility map it sets is what allows index-only counts.
-	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) requests, emails, staff`); err != nil {
-		b.Fatalf("vacuum: %v", err)
-	}
-	var tableSize, indexSize string
-	if err := pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_table_size('requests')), pg_size_pretty(pg_indexes_size('requests'))`).
-		Scan(&tableSize, &indexSize); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("seeded %d requests in %s (%.0f rows/s), vacuumed in %s; requests: table %s, indexes %s",
-		n, seedTime.Round(time.Millisecond), float64(n)/seedTime.Seconds(), (time.Since(start) - seedTime).Round(time.Millisecond),
-		tableSize, indexSize)
+	pool, seeded, now, almaty := seedBench(b)
 
 	s := New(pool, nil)
 	agent := seeded.StaffIDs[3]
@@ -280,4 +254,38 @@ func logPlan(b *testing.B, pool *pgxpool.Pool, name, query string, args []any) {
 		b.Fatalf("explain %s: %v", name, err)
 	}
 	b.Logf("plan of %s:\n%s\n%s", name, query, plan.String())
+}
+
+// seedBench fills a fresh database with testkit.BenchRows requests around
+// 10:00 on 2 March 2026 in Almaty, vacuumed as autovacuum would have long
+// before a table grew this big (its visibility map is what allows
+// index-only counts), and logs what it built.
+func seedBench(b *testing.B) (*pgxpool.Pool, testkit.Seeded, time.Time, *time.Location) {
+	b.Helper()
+	ctx := context.Background()
+	n := testkit.BenchRows(b)
+	almaty, err := time.LoadLocation("Asia/Almaty")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
+	pool := testkit.DB(b)
+	start := time.Now()
+	seeded, err := testkit.SeedRequests(ctx, pool, n, testkit.SeedOptions{Now: now, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seedTime := time.Since(start)
+	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) requests, emails, staff`); err != nil {
+		b.Fatalf("vacuum: %v", err)
+	}
+	var tableSize, indexSize string
+	if err := pool.QueryRow(ctx, `SELECT pg_size_pretty(pg_table_size('requests')), pg_size_pretty(pg_indexes_size('requests'))`).
+		Scan(&tableSize, &indexSize); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d requests in %s (%.0f rows/s), vacuumed in %s; requests: table %s, indexes %s",
+		n, seedTime.Round(time.Millisecond), float64(n)/seedTime.Seconds(), (time.Since(start) - seedTime).Round(time.Millisecond),
+		tableSize, indexSize)
+	return pool, seeded, now, almaty
 }

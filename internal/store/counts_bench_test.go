@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"rightsdesk/internal/request"
-	"rightsdesk/internal/testkit"
 )
 
 // BenchmarkQueueCountsAndDashboard times the queue's tab counts (exact for
@@ -24,22 +23,7 @@ import (
 // runs four queries and has no single bare query: it reports its time alone.
 func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 	ctx := context.Background()
-	n := testkit.BenchRows(b)
-	almaty, err := time.LoadLocation("Asia/Almaty")
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, almaty)
-	pool := testkit.DB(b)
-	start := time.Now()
-	seeded, err := testkit.SeedRequests(ctx, pool, n, testkit.SeedOptions{Now: now, Seed: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) requests, emails, staff`); err != nil {
-		b.Fatalf("vacuum: %v", err)
-	}
-	b.Logf("seeded and vacuumed %d requests in %s", n, time.Since(start).Round(time.Millisecond))
+	pool, seeded, now, almaty := seedBench(b)
 	s := New(pool, nil)
 	agent := seeded.StaffIDs[3]
 	explain := os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != ""

@@ -4,13 +4,11 @@
 package apptest
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,25 +28,7 @@ type Instance struct {
 	SMTP   *testkit.SMTPServer
 	Clock  *testkit.Clock
 	Server *httptest.Server
-	logs   *syncBuffer
-}
-
-// syncBuffer collects log lines from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *testkit.Buffer
 }
 
 // Logs returns everything the instance logged, for tests that check what a
@@ -80,7 +60,7 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 	}
 	clock := testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, cfg.Location))
 	level := slog.LevelInfo
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	var out io.Writer = logs
 	if os.Getenv("RIGHTSDESK_TEST_LOG") != "" {
 		out = io.MultiWriter(logs, os.Stderr)
