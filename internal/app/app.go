@@ -137,7 +137,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	st := store.New(pool, outbox)
+	st := store.New(pool, outbox, cfg.Keys)
 	intake := &request.Intake{
 		Validator: request.NewValidator(cfg.EnabledTypes),
 		Repo:      st,

@@ -13,7 +13,6 @@ import (
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/store"
-	"rightsdesk/migrations"
 )
 
 const apikeyUsage = `rightsdesk apikey create --name N --role agent|auditor|admin
@@ -133,17 +132,14 @@ func withStore(ctx context.Context, c *cli, fn func(config.Config, *store.Store)
 	if err != nil {
 		return err
 	}
-	pool, stop, err := database(ctx, cfg, logger)
+	pool, stop, err := migrated(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if err := migrations.Up(ctx, pool, logger); err != nil {
-		return err
-	}
 	outbox, err := jobs.NewOutbox(pool)
 	if err != nil {
 		return err
 	}
-	return fn(cfg, store.New(pool, outbox))
+	return fn(cfg, store.New(pool, outbox, cfg.Keys))
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-
-	"rightsdesk/migrations"
 )
 
 const remindersUsage = `rightsdesk reminders run [--now RFC3339] [--dry-run]
@@ -52,14 +50,11 @@ func runReminders(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, stop, err := database(ctx, cfg, logger)
+	pool, stop, err := migrated(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if err := migrations.Up(ctx, pool, logger); err != nil {
-		return err
-	}
 	a, err := Build(cfg, pool, logger, Options{NoPeriodicJobs: true})
 	if err != nil {
 		return err

@@ -286,7 +286,7 @@ func TestMetricsListenerStopsWithTheServer(t *testing.T) {
 	smtp := testkit.StartSMTP(t)
 	listen, metricsAddr := freePort(t), freePort(t)
 	vars := map[string]string{
-		"DATABASE_URL": testkit.DBURL(t), "SMTP_URL": smtp.URL(),
+		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": smtp.URL(),
 		"LISTEN_ADDR": listen, "METRICS_ADDR": metricsAddr,
 		"RIGHTSDESK_DATA_DIR": t.TempDir(),
 	}
@@ -347,7 +347,7 @@ func TestTakenMetricsAddrStopsTheStart(t *testing.T) {
 	}
 	defer taken.Close()
 	vars := map[string]string{
-		"DATABASE_URL": testkit.DBURL(t), "SMTP_URL": testkit.StartSMTP(t).URL(),
+		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": testkit.StartSMTP(t).URL(),
 		"LISTEN_ADDR": freePort(t), "METRICS_ADDR": taken.Addr().String(),
 		"RIGHTSDESK_DATA_DIR": t.TempDir(),
 	}

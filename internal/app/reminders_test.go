@@ -411,6 +411,7 @@ func remindersCLI(t *testing.T, d *reminderDesk, args ...string) (int, string, s
 	t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL":          d.inst.Pool.Config().ConnString(),
+		"ENCRYPTION_KEY":        testkit.EncryptionKey,
 		"LOG_LEVEL":             "error",
 		"BASE_URL":              d.inst.Config.BaseURL,
 		"PRIVACY_CONTACT_EMAIL": d.privacyMail,

@@ -54,26 +54,45 @@ func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool
 
 // Migrate applies every pending migration and returns.
 func Migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	pool, stop, err := database(ctx, cfg, logger)
+	_, stop, err := migrated(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer stop()
-	return migrations.Up(ctx, pool, logger)
+	stop()
+	return nil
+}
+
+// migrated opens the database as database does, with the encryption keys
+// settled (the private PostgreSQL's development key when ENCRYPTION_KEY is
+// not set), and applies every pending migration.
+func migrated(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*pgxpool.Pool, func(), error) {
+	if cfg.Keys == nil {
+		kr, err := devKeyring(cfg.DataDir, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Keys = kr
+	}
+	pool, stop, err := database(ctx, *cfg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := migrations.Up(ctx, pool, logger, cfg.Keys); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return pool, stop, nil
 }
 
 // Serve runs the portal until ctx is done, then shuts down in order: stop
 // taking requests and let those in flight finish, stop the job workers,
 // close the database (and stop the private PostgreSQL).
 func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	pool, stop, err := database(ctx, cfg, logger)
+	pool, stop, err := migrated(ctx, &cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if err := migrations.Up(ctx, pool, logger); err != nil {
-		return err
-	}
 	a, err := Build(cfg, pool, logger, Options{})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"rightsdesk/internal/deadline"
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/mail"
 	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
@@ -25,7 +26,11 @@ import (
 type Config struct {
 	DatabaseURL string // empty: start the private PostgreSQL under DataDir
 	DataDir     string
-	ListenAddr  string
+	// Keys is ENCRYPTION_KEY: the keys that seal personal data at rest, the
+	// current one first. Nil only with the private PostgreSQL, which keeps a
+	// development key of its own in DataDir (app.devKeyring).
+	Keys       *keyring.Keyring
+	ListenAddr string
 	// MetricsAddr is the operator's listener for /metrics and pprof
 	// (METRICS_ADDR); empty means none.
 	MetricsAddr    string
@@ -133,6 +138,20 @@ func Load(env Env) (Config, error) {
 	}
 	if r.err != nil {
 		return Config{}, r.err
+	}
+	keys := r.secret("ENCRYPTION_KEY")
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	if v := keys; v != "" {
+		kr, err := keyring.Parse(v)
+		if err != nil {
+			// The error names the key by position, never its value.
+			return Config{}, &Error{"ENCRYPTION_KEY", err.Error()}
+		}
+		c.Keys = kr
+	} else if c.DatabaseURL != "" {
+		return Config{}, &Error{"ENCRYPTION_KEY", "required with DATABASE_URL: personal data is encrypted at rest (generate a key with `rightsdesk key generate`)"}
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		return Config{}, &Error{"LISTEN_ADDR", fmt.Sprintf("want host:port such as :8080, got %q", c.ListenAddr)}

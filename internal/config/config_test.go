@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"rightsdesk/internal/keyring"
 	"slices"
 	"strings"
 	"testing"
@@ -75,12 +76,41 @@ func TestSecretFromFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("postgres://app@db/rightsdesk\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(envOf(map[string]string{"DATABASE_URL_FILE": path}))
+	key := keyring.Generate()
+	keyPath := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyPath, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(envOf(map[string]string{"DATABASE_URL_FILE": path, "ENCRYPTION_KEY_FILE": keyPath}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "postgres://app@db/rightsdesk" {
 		t.Errorf("DatabaseURL = %q", c.DatabaseURL)
+	}
+	if want, _ := keyring.Parse(key); c.Keys == nil || c.Keys.CurrentID() != want.CurrentID() {
+		t.Error("ENCRYPTION_KEY_FILE was not read")
+	}
+}
+
+// TestEncryptionKey: required with DATABASE_URL (the private PostgreSQL
+// keeps a development key of its own); a bad key is named without being
+// repeated; old keys may follow the current one.
+func TestEncryptionKey(t *testing.T) {
+	if _, err := Load(envOf(map[string]string{"DATABASE_URL": "postgres://db/x"})); err == nil || !strings.HasPrefix(err.Error(), "ENCRYPTION_KEY") {
+		t.Errorf("no key with DATABASE_URL: %v", err)
+	}
+	if c, err := Load(envOf(nil)); err != nil || c.Keys != nil {
+		t.Errorf("the private PostgreSQL without a key: %v, %v", c.Keys, err)
+	}
+	bad := "c2hvcnQta2V5LXRoYXQtbGVha3M="
+	if _, err := Load(envOf(map[string]string{"ENCRYPTION_KEY": bad})); err == nil ||
+		!strings.HasPrefix(err.Error(), "ENCRYPTION_KEY") || strings.Contains(err.Error(), bad) {
+		t.Errorf("a short key: %v", err)
+	}
+	c, err := Load(envOf(map[string]string{"ENCRYPTION_KEY": keyring.Generate() + "," + keyring.Generate()}))
+	if err != nil || len(c.Keys.IDs()) != 2 {
+		t.Errorf("two keys: %v", err)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
+	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
 
@@ -238,18 +240,30 @@ func walkJourney(t *testing.T, w journeyTexts) {
 	if !strings.Contains(conversation, w.reply) || !strings.Contains(conversation, "udostoverenie.pdf") {
 		t.Errorf("the conversation does not show the reply and its file:\n%s", conversation)
 	}
-	if n := inst.Count(t, `SELECT count(*) FROM messages m JOIN requests r ON r.id = m.request_id
-		WHERE r.reference = $1 AND m.author = 'requester' AND m.body = $2`, ref, w.reply); n != 1 {
-		t.Errorf("replies stored with the typed text: %d, want 1", n)
-	}
-	var stored []byte
-	err := inst.Pool.QueryRow(bg, `SELECT f.content FROM files f JOIN requests r ON r.id = f.request_id
-		WHERE r.reference = $1 AND f.purpose = 'requester' AND f.name = 'udostoverenie.pdf'
-		  AND f.content_type = 'application/pdf' AND f.message_id IS NOT NULL`, ref).Scan(&stored)
+	req := inst.Request(t, ref)
+	msgs, err := inst.App.Store.Messages(bg, req.ID)
 	if err != nil {
-		t.Errorf("the uploaded PDF is not stored with the reply: %v", err)
-	} else if string(stored) != replyPDF {
-		t.Errorf("the stored file differs from the uploaded one (%d bytes, want %d)", len(stored), len(replyPDF))
+		t.Fatal(err)
+	}
+	var reply *store.Message
+	for i, m := range msgs {
+		if m.Author == request.ActorRequester && m.Body == w.reply {
+			reply = &msgs[i]
+		}
+	}
+	if reply == nil || len(reply.Files) != 1 || reply.Files[0].Name != "udostoverenie.pdf" || reply.Files[0].ContentType != "application/pdf" {
+		t.Fatalf("the reply is not stored with the typed text and its PDF: %+v", msgs)
+	}
+	// Read as the database holds it (a staff download would be logged).
+	var sealedPDF []byte
+	if err := inst.Pool.QueryRow(bg, `SELECT content FROM files WHERE id = $1`, reply.Files[0].ID).Scan(&sealedPDF); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sealedPDF), "%PDF") {
+		t.Error("the uploaded PDF is stored in the clear")
+	}
+	if stored, err := testkit.Keys().Open(sealed.FileContent, sealedPDF); err != nil || string(stored) != replyPDF {
+		t.Errorf("the stored file differs from the uploaded one (%d bytes, want %d; %v)", len(stored), len(replyPDF), err)
 	}
 	if s := statusOf(); s != "in_progress" {
 		t.Errorf("after the reply the request is %s, want in_progress", s)

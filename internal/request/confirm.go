@@ -25,10 +25,14 @@ var (
 // Change is what a decision does to a request; the store applies it in one
 // transaction with its event and emails.
 type Change struct {
-	To          Status
-	Event       string
-	Actor       Actor
-	Data        map[string]any
+	To    Status
+	Event string
+	Actor Actor
+	Data  map[string]any
+	// Text is what staff typed for the event (the reason for an extension
+	// or a recomputed date). It may name the person, so it is kept beside
+	// the append-only log, sealed, and goes with the personal data.
+	Text        string
 	Emails      []OutboxEmail
 	ConfirmedAt time.Time // set when the change confirms the request
 	At          time.Time

@@ -238,7 +238,8 @@ func (d *Desk) Extend(ctx context.Context, reference string, by int64, reason st
 		}
 		return withStatusLink(Change{
 			To: r.Status, Event: "extended", Actor: ActorStaff, ActorID: by, At: now,
-			Data:  map[string]any{"reason": reason, "due_at": ext.DueAt, "rule": ext.Rule},
+			Data:  map[string]any{"due_at": ext.DueAt, "rule": ext.Rule},
+			Text:  reason,
 			DueAt: ext.DueAt, Extended: true,
 		}, mail, link), nil
 	})
@@ -346,7 +347,8 @@ func (d *Desk) Recompute(ctx context.Context, reference string, by int64, reason
 		return Change{
 			To: r.Status, Event: "deadline_recomputed", Actor: ActorStaff, ActorID: by, At: now,
 			DueAt: due.DueAt, Rule: &due,
-			Data: map[string]any{"reason": reason, "old_due_at": r.DueAt, "old_rule": r.Rule, "due_at": due.DueAt, "rule": due.Rule},
+			Data: map[string]any{"old_due_at": r.DueAt, "old_rule": r.Rule, "due_at": due.DueAt, "rule": due.Rule},
+			Text: reason,
 		}, nil
 	})
 }

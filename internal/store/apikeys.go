@@ -10,6 +10,7 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // #nosec G101 -- column names; keys are stored as hashes
@@ -110,7 +111,7 @@ func (s *Store) AddAPINote(ctx context.Context, requestID, keyID int64, body str
 		err := tx.QueryRow(ctx, `
 			INSERT INTO notes (request_id, api_key_id, body, created_at) VALUES ($1, $2, $3, $4)
 			RETURNING id, (SELECT 'API: ' || name FROM api_keys WHERE id = $2)`,
-			requestID, keyID, body, at).Scan(&n.ID, &n.StaffName)
+			requestID, keyID, s.keys.SealString(sealed.NoteBody, body), at).Scan(&n.ID, &n.StaffName)
 		if err != nil {
 			return fmt.Errorf("insert note: %w", err)
 		}

@@ -31,7 +31,7 @@ func BenchmarkQueue(b *testing.B) {
 	ctx := context.Background()
 	pool, seeded, now, almaty := seedBench(b)
 
-	s := New(pool, nil)
+	s := New(pool, nil, testkit.Keys())
 	agent := seeded.StaffIDs[3]
 	var reference, email, fullName string
 	var deepDue time.Time
@@ -78,7 +78,7 @@ func BenchmarkQueue(b *testing.B) {
 	}
 	explain := os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != ""
 	for _, c := range pages {
-		query, args, _, err := queueQuery(c.f, c.p)
+		query, args, _, err := queueQuery(testkit.Keys(), c.f, c.p)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func BenchmarkQueue(b *testing.B) {
 		{"counts_type", QueueFilter{Now: now, StaffID: agent, Types: []request.Type{request.Erasure}}},
 	}
 	for _, c := range countFilters {
-		query, args, err := countsQuery(c.f)
+		query, args, err := countsQuery(testkit.Keys(), c.f)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func BenchmarkQueue(b *testing.B) {
 		{"export_all", QueueFilter{Tab: TabAll, Now: now}},
 	}
 	for _, c := range exports {
-		query, args, err := exportQuery(c.f)
+		query, args, err := exportQuery(testkit.Keys(), c.f)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
 )
 
 // BenchmarkQueueCountsAndDashboard times the queue's tab counts (exact for
@@ -24,7 +25,7 @@ import (
 func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 	ctx := context.Background()
 	pool, seeded, now, almaty := seedBench(b)
-	s := New(pool, nil)
+	s := New(pool, nil, testkit.Keys())
 	agent := seeded.StaffIDs[3]
 	explain := os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != ""
 
@@ -37,7 +38,7 @@ func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 		{"counts_search", QueueFilter{Now: now, StaffID: agent, Search: "жұмабек"}},
 	}
 	for _, c := range cases {
-		query, args, err := countsQuery(c.f)
+		query, args, err := countsQuery(testkit.Keys(), c.f)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -57,7 +57,7 @@ func dashboardFixture(t *testing.T) *store.Store {
 			t.Fatal(err)
 		}
 	}
-	return store.New(pool, nil)
+	return store.New(pool, nil, testkit.Keys())
 }
 
 func checkAnswered(t *testing.T, what string, got, want store.Answered) {
@@ -166,7 +166,7 @@ func TestDashboardYearFiguresForADisclosureReport(t *testing.T) {
 }
 
 func TestDashboardOfAnEmptyDatabase(t *testing.T) {
-	s := store.New(testkit.DB(t), nil)
+	s := store.New(testkit.DB(t), nil, testkit.Keys())
 	d, err := s.Dashboard(context.Background(), dashboardNow, almaty, 2026)
 	if err != nil {
 		t.Fatal(err)

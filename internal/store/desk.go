@@ -51,10 +51,10 @@ func (s *Store) download(ctx context.Context, now time.Time, from string, args .
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var requestID int64
 		var expires time.Time
-		var content []byte
+		var name, content []byte
 		err := tx.QueryRow(ctx, `
 			SELECT f.id, f.request_id, f.name, f.content_type, f.size, f.content, l.expires_at, r.locale `+from, args...).
-			Scan(&f.ID, &requestID, &f.Name, &f.ContentType, &f.Size, &content, &expires, &locale)
+			Scan(&f.ID, &requestID, &name, &f.ContentType, &f.Size, &content, &expires, &locale)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -64,7 +64,9 @@ func (s *Store) download(ctx context.Context, now time.Time, from string, args .
 		if now.After(expires) || content == nil {
 			return ErrLinkExpired
 		}
-		f.Content = content
+		if err := s.openFile(name, content, &f); err != nil {
+			return err
+		}
 		_, err = insertEvent(ctx, tx, event{
 			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorRequester,
 			Data: map[string]any{"file_id": f.ID}, At: now,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // insertEmails records the emails of an event and enqueues their delivery.
@@ -17,7 +19,9 @@ func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID 
 		return nil
 	}
 	b := &pgx.Batch{}
-	queueEmails(b, requestID, eventID, at, emails)
+	if err := s.queueEmails(b, requestID, eventID, at, emails); err != nil {
+		return err
+	}
 	results := tx.SendBatch(ctx, b)
 	ids, err := readEmailIDs(results, emails)
 	if cerr := results.Close(); err == nil && cerr != nil {
@@ -30,21 +34,29 @@ func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID 
 }
 
 // queueEmails adds the emails' inserts to a batch, so that they travel to
-// the database in one round trip with whatever else the batch holds.
-func queueEmails(b *pgx.Batch, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) {
+// the database in one round trip with whatever else the batch holds. What
+// an email says and to whom is sealed, and so are its secret links.
+func (s *Store) queueEmails(b *pgx.Batch, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) error {
 	for _, e := range emails {
-		var secrets map[string]string
+		doc, err := json.Marshal(sealed.OutboxEmail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+		if err != nil {
+			return fmt.Errorf("encode %s email: %w", e.Kind, err)
+		}
+		var secrets []byte // NULL: nothing to forget once sent
 		if len(e.Secrets) > 0 {
-			secrets = e.Secrets
+			plain, err := json.Marshal(e.Secrets)
+			if err != nil {
+				return fmt.Errorf("encode %s email: %w", e.Kind, err)
+			}
+			secrets = s.keys.Seal(sealed.EmailSecrets, plain)
 		}
 		b.Queue(`
-			INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
-				subject, body_text, body_html, secrets, created_at)
-			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+			INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8)
 			RETURNING id`,
-			requestID, eventID, e.Kind, e.To, e.Locale, e.MessageID,
-			e.Subject, e.Text, e.HTML, secrets, at)
+			requestID, eventID, e.Kind, e.Locale, e.MessageID, s.keys.Seal(sealed.Email, doc), secrets, at)
 	}
+	return nil
 }
 
 // readEmailIDs reads the ids of the inserts queueEmails added, in order.
@@ -93,21 +105,42 @@ type Email struct {
 	SentAt        time.Time
 }
 
-const emailColumns = `id, coalesce(request_id, 0), kind, recipient, locale, message_id, subject,
-	body_text, body_html, coalesce(secrets, '{}'), state, attempts, last_error, created_at,
-	coalesce(last_attempt_at, 'epoch'), coalesce(sent_at, 'epoch')`
+const emailColumns = `id, coalesce(request_id, 0), kind, locale, message_id, sealed, secrets,
+	state, attempts, last_error, created_at, coalesce(last_attempt_at, 'epoch'), coalesce(sent_at, 'epoch')`
 
-func scanEmail(row pgx.Row) (Email, error) {
+// scanEmail reads emailColumns; a purged email keeps its kind and
+// delivery record and says nothing more.
+func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 	var e Email
-	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.To, &e.Locale, &e.MessageID, &e.Subject,
-		&e.Text, &e.HTML, &e.Secrets, &e.State, &e.Attempts, &e.LastError, &e.CreatedAt,
-		&e.LastAttemptAt, &e.SentAt)
+	var doc, secrets []byte
+	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.Locale, &e.MessageID, &doc, &secrets,
+		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, &e.LastAttemptAt, &e.SentAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, ErrNotFound
 	}
+	if err != nil {
+		return e, err
+	}
 	e.LastAttemptAt = zeroEpoch(e.LastAttemptAt)
 	e.SentAt = zeroEpoch(e.SentAt)
-	return e, err
+	if plain, err := s.keys.Open(sealed.Email, doc); err != nil {
+		return e, err
+	} else if plain != nil {
+		var d sealed.OutboxEmail
+		if err := json.Unmarshal(plain, &d); err != nil {
+			return e, fmt.Errorf("decode email: %w", err)
+		}
+		e.To, e.Subject, e.Text, e.HTML = d.To, d.Subject, d.Text, d.HTML
+	}
+	e.Secrets = map[string]string{}
+	if plain, err := s.keys.Open(sealed.EmailSecrets, secrets); err != nil {
+		return e, err
+	} else if plain != nil {
+		if err := json.Unmarshal(plain, &e.Secrets); err != nil {
+			return e, fmt.Errorf("decode email secrets: %w", err)
+		}
+	}
+	return e, nil
 }
 
 func zeroEpoch(t time.Time) time.Time {
@@ -119,7 +152,7 @@ func zeroEpoch(t time.Time) time.Time {
 
 // Email returns one recorded email.
 func (s *Store) Email(ctx context.Context, id int64) (Email, error) {
-	return scanEmail(s.pool.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = $1`, id))
+	return s.scanEmail(s.pool.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = $1`, id))
 }
 
 // EmailsOfRequest lists a request's emails, oldest first.
@@ -140,7 +173,7 @@ func (s *Store) listEmails(ctx context.Context, query string, arg any) ([]Email,
 	defer rows.Close()
 	var out []Email
 	for rows.Next() {
-		e, err := scanEmail(rows)
+		e, err := s.scanEmail(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read email: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
 )
 
@@ -30,9 +31,9 @@ const exportTimeLayout = "2006-01-02 15:04:05"
 // exportQuery reads every request matching a filter, oldest first. id order
 // is receipt order and is served by the primary key, so the export needs no
 // sort of the whole table before its first row can be written.
-func exportQuery(f QueueFilter) (string, []any, error) {
+func exportQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	f.Sort = ""
-	var w where
+	w := where{keys: keys}
 	if err := w.filter(f); err != nil {
 		return "", nil, err
 	}
@@ -58,7 +59,7 @@ func (s *Store) ExportCSV(ctx context.Context, f QueueFilter, loc *time.Location
 	if loc == nil {
 		return 0, fmt.Errorf("export: no time zone")
 	}
-	query, args, err := exportQuery(f)
+	query, args, err := exportQuery(s.keys, f)
 	if err != nil {
 		return 0, err
 	}

@@ -73,7 +73,7 @@ func addRequest(t *testing.T, pool *pgxpool.Pool, r testkit.Req) (int64, string)
 func TestExportHasEveryFieldARecordKeeperNeeds(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	agent, err := testkit.AddStaff(ctx, pool, "Әсел Нұрланқызы", "asel@example.kz")
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestExportHasEveryFieldARecordKeeperNeeds(t *testing.T) {
 
 func TestExportOutcomeAndOnTime(t *testing.T) {
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	received := time.Date(2026, 1, 5, 12, 0, 0, 0, plus5)
 	due := received.AddDate(0, 0, 30)
 	tests := []struct {
@@ -166,7 +166,7 @@ func TestExportOutcomeAndOnTime(t *testing.T) {
 // moments fall on the same date).
 func TestExportDaysTakenCountsCalendarDaysInTheOperatorsZone(t *testing.T) {
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	tests := []struct {
 		received, closed time.Time
 		loc              *time.Location
@@ -200,7 +200,7 @@ func TestExportDaysTakenCountsCalendarDaysInTheOperatorsZone(t *testing.T) {
 func TestExportDefusesFormulas(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	tests := []struct {
 		name, want string
 	}{
@@ -236,7 +236,7 @@ func TestExportDefusesFormulas(t *testing.T) {
 
 func TestExportFollowsTheFilter(t *testing.T) {
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, plus5)
 	if _, err := testkit.SeedRequests(context.Background(), pool, 2000, testkit.SeedOptions{Now: now, Seed: 3}); err != nil {
 		t.Fatal(err)

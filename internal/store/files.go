@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // StoredFile is a file of a request as staff see it listed (no content).
@@ -29,8 +30,11 @@ func (s *Store) RequestFiles(ctx context.Context, requestID int64) ([]StoredFile
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (StoredFile, error) {
 		var f StoredFile
-		err := row.Scan(&f.ID, &f.Purpose, &f.Name, &f.ContentType, &f.Size, &f.MessageID, &f.At, &f.Deleted)
-		return f, err
+		var name []byte
+		if err := row.Scan(&f.ID, &f.Purpose, &name, &f.ContentType, &f.Size, &f.MessageID, &f.At, &f.Deleted); err != nil {
+			return f, err
+		}
+		return f, s.openFileName(name, &f.File)
 	})
 }
 
@@ -43,10 +47,10 @@ var ErrFileDeleted = errors.New("file content deleted")
 func (s *Store) StaffDownload(ctx context.Context, requestID, fileID, staffID int64, at time.Time) (request.File, error) {
 	var f request.File
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var content []byte
+		var name, content []byte
 		err := tx.QueryRow(ctx, `
 			SELECT id, purpose, name, content_type, size, content FROM files WHERE id = $1 AND request_id = $2`,
-			fileID, requestID).Scan(&f.ID, &f.Purpose, &f.Name, &f.ContentType, &f.Size, &content)
+			fileID, requestID).Scan(&f.ID, &f.Purpose, &name, &f.ContentType, &f.Size, &content)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -56,7 +60,9 @@ func (s *Store) StaffDownload(ctx context.Context, requestID, fileID, staffID in
 		if content == nil {
 			return ErrFileDeleted
 		}
-		f.Content = content
+		if err := s.openFile(name, content, &f); err != nil {
+			return err
+		}
 		_, err = insertEvent(ctx, tx, event{
 			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorStaff, ActorID: staffID,
 			Data: map[string]any{"file_id": f.ID}, At: at,
@@ -85,7 +91,8 @@ func (s *Store) SaveResponseDraft(ctx context.Context, requestID, staffID int64,
 				content_type = excluded.content_type, size = excluded.size, sha256 = excluded.sha256,
 				content = excluded.content, created_at = excluded.created_at
 			RETURNING id`,
-			requestID, staffID, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, at).Scan(&id)
+			requestID, staffID, s.keys.SealString(sealed.DraftName, f.Name), f.ContentType, f.Size, f.SHA256,
+			s.keys.Seal(sealed.DraftContent, f.Content), at).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("save response draft: %w", err)
 		}
@@ -97,15 +104,22 @@ func (s *Store) SaveResponseDraft(ctx context.Context, requestID, staffID int64,
 // ResponseDraft returns the draft file a member of staff previewed.
 func (s *Store) ResponseDraft(ctx context.Context, requestID, staffID, draftID int64) (request.File, error) {
 	var f request.File
+	var name, content []byte
 	err := s.pool.QueryRow(ctx, `
 		SELECT id, name, content_type, size, sha256, content FROM response_drafts
 		WHERE id = $1 AND request_id = $2 AND staff_id = $3`, draftID, requestID, staffID).
-		Scan(&f.ID, &f.Name, &f.ContentType, &f.Size, &f.SHA256, &f.Content)
+		Scan(&f.ID, &name, &f.ContentType, &f.Size, &f.SHA256, &content)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, ErrNotFound
 	}
 	if err != nil {
 		return f, fmt.Errorf("read response draft: %w", err)
+	}
+	if f.Name, err = s.openText(sealed.DraftName, name); err != nil {
+		return f, err
+	}
+	if f.Content, err = s.keys.Open(sealed.DraftContent, content); err != nil {
+		return f, err
 	}
 	f.Purpose = request.FileResponse
 	return f, nil
@@ -117,4 +131,27 @@ func (s *Store) DeleteResponseDrafts(ctx context.Context, requestID int64) error
 		return fmt.Errorf("delete response drafts: %w", err)
 	}
 	return nil
+}
+
+// openFileName opens a file's sealed name; a purged file (no name left) is
+// called by its purpose and id, e.g. "proof-42". f.ID and f.Purpose must be
+// read already.
+func (s *Store) openFileName(name []byte, f *request.File) error {
+	if len(name) == 0 {
+		f.Name = fmt.Sprintf("%s-%d", f.Purpose, f.ID)
+		return nil
+	}
+	var err error
+	f.Name, err = s.openText(sealed.FileName, name)
+	return err
+}
+
+// openFile opens a file's sealed name and content.
+func (s *Store) openFile(name, content []byte, f *request.File) error {
+	if err := s.openFileName(name, f); err != nil {
+		return err
+	}
+	var err error
+	f.Content, err = s.keys.Open(sealed.FileContent, content)
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // Note is an internal note staff wrote on a request. Notes are for staff
@@ -28,7 +29,7 @@ func (s *Store) AddNote(ctx context.Context, requestID, staffID int64, body stri
 		err := tx.QueryRow(ctx, `
 			INSERT INTO notes (request_id, staff_id, body, created_at) VALUES ($1, $2, $3, $4)
 			RETURNING id, (SELECT name FROM staff WHERE id = $2)`,
-			requestID, staffID, body, at).Scan(&n.ID, &n.StaffName)
+			requestID, staffID, s.keys.SealString(sealed.NoteBody, body), at).Scan(&n.ID, &n.StaffName)
 		if err != nil {
 			return fmt.Errorf("insert note: %w", err)
 		}
@@ -52,7 +53,12 @@ func (s *Store) Notes(ctx context.Context, requestID int64) ([]Note, error) {
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Note, error) {
 		var n Note
-		err := row.Scan(&n.ID, &n.StaffID, &n.StaffName, &n.Body, &n.At)
+		var body []byte
+		if err := row.Scan(&n.ID, &n.StaffID, &n.StaffName, &body, &n.At); err != nil {
+			return n, err
+		}
+		var err error
+		n.Body, err = s.openText(sealed.NoteBody, body)
 		return n, err
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/text/unicode/norm"
 
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
 )
 
@@ -141,19 +142,24 @@ const (
 // queueColumns reads a QueueRow (scanQueueRow) from "requests r"; the
 // query that pages them (queueQuery) adds the assignee's name and the
 // failed-email flag.
-const queueColumns = `r.id, r.reference, r.type, r.status, r.full_name, r.email, r.received_at, r.due_at,
+const queueColumns = `r.id, r.reference, r.type, r.status, r.personal, r.received_at, r.due_at,
 	coalesce(r.closed_at, 'epoch') AS closed_at, r.assignee_id, r.on_behalf, coalesce(r.duplicate_of, 0) AS duplicate_of`
 
-func scanQueueRow(row pgx.Row, q *QueueRow) error {
-	err := row.Scan(&q.ID, &q.Reference, &q.Type, &q.Status, &q.FullName, &q.Email, &q.ReceivedAt,
-		&q.DueAt, &q.ClosedAt, &q.OnBehalf, &q.DuplicateOf, &q.AssigneeID, &q.AssigneeName, &q.EmailFailed)
+func (s *Store) scanQueueRow(row pgx.Row, q *QueueRow) error {
+	var personal []byte
+	if err := row.Scan(&q.ID, &q.Reference, &q.Type, &q.Status, &personal, &q.ReceivedAt,
+		&q.DueAt, &q.ClosedAt, &q.OnBehalf, &q.DuplicateOf, &q.AssigneeID, &q.AssigneeName, &q.EmailFailed); err != nil {
+		return err
+	}
 	q.ClosedAt = zeroEpoch(q.ClosedAt)
+	p, err := s.personal(personal)
+	q.FullName, q.Email = p.FullName, p.Email
 	return err
 }
 
 // Queue returns one page of the requests matching f, in f's order.
 func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, error) {
-	query, args, plan, err := queueQuery(f, p)
+	query, args, plan, err := queueQuery(s.keys, f, p)
 	if err != nil {
 		return QueuePage{}, err
 	}
@@ -165,7 +171,7 @@ func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, er
 	out := QueuePage{Rows: make([]QueueRow, 0, plan.limit+1)}
 	for rows.Next() {
 		var q QueueRow
-		if err := scanQueueRow(rows, &q); err != nil {
+		if err := s.scanQueueRow(rows, &q); err != nil {
 			return QueuePage{}, fmt.Errorf("queue: read row: %w", err)
 		}
 		out.Rows = append(out.Rows, q)
@@ -221,8 +227,8 @@ func sortKey(s Sort, q QueueRow) time.Time {
 
 // queueQuery builds the page query: the filter, the keyset condition, the
 // order and limit+1 (the extra row tells whether there is another page).
-func queueQuery(f QueueFilter, p Page) (string, []any, pagePlan, error) {
-	var w where
+func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pagePlan, error) {
+	w := where{keys: keys}
 	if err := w.filter(f); err != nil {
 		return "", nil, pagePlan{}, err
 	}
@@ -264,7 +270,7 @@ func queueQuery(f QueueFilter, p Page) (string, []any, pagePlan, error) {
 	// of the page (an index lookup in emails_failed_request_idx) instead of
 	// once per matching request, which makes it read and hash every failed
 	// email up front. It stays one query.
-	query := `SELECT p.id, p.reference, p.type, p.status, p.full_name, p.email, p.received_at, p.due_at,
+	query := `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
 		p.closed_at, p.on_behalf, p.duplicate_of, coalesce(p.assignee_id, 0), coalesce(a.name, ''),
 		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed')
 	FROM (SELECT ` + queueColumns + `
@@ -301,7 +307,7 @@ func CountCapped(n int) bool { return n > CountCap }
 // CountCap: when there are more, their count is CountCap+1 (see CountCapped).
 // One query: the closed half stops reading after CountCap+1 rows.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
-	query, args, err := countsQuery(f)
+	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
 		return nil, err
 	}
@@ -316,12 +322,12 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	}, nil
 }
 
-func countsQuery(f QueueFilter) (string, []any, error) {
+func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	if f.Now.IsZero() {
 		return "", nil, fmt.Errorf("%w: counts need Now", ErrInvalidFilter)
 	}
 	f.Tab, f.Sort = TabAll, ""
-	var w where
+	w := where{keys: keys}
 	if err := w.filter(f); err != nil {
 		return "", nil, err
 	}
@@ -350,6 +356,7 @@ func countsQuery(f QueueFilter) (string, []any, error) {
 
 // where collects the conditions and the arguments of a query.
 type where struct {
+	keys  *keyring.Keyring // for the search's blind index terms
 	conds []string
 	args  []any
 }
@@ -455,24 +462,17 @@ func (w *where) search(text string) {
 		w.add("r.reference = " + w.arg(ref))
 		return
 	}
-	// The pattern is built here, not in SQL, so that the planner sees a
-	// constant prefix and can use requests_email_prefix_idx. Emails are
-	// compared in lower case on both sides (lower(email) is what is indexed).
-	emailPrefix := w.arg(escapeLike(strings.ToLower(text)) + "%")
-	if strings.Contains(text, "@") {
-		w.add("lower(r.email) LIKE " + emailPrefix)
+	// Names, emails, account ids and phones are sealed: the search matches
+	// their blind index terms (internal/keyring), every word of the query
+	// overlapping the request's terms, through requests_search_idx.
+	groups := w.keys.QueryTerms(text)
+	if len(groups) == 0 {
+		w.add("false") // only punctuation: nothing can match
 		return
 	}
-	// ILIKE folds case with the database's locale (C.UTF-8 knows Cyrillic and
-	// Kazakh letters) and is served by requests_full_name_trgm_idx.
-	name := w.arg("%" + escapeLike(text) + "%")
-	w.add("(r.full_name ILIKE " + name + " OR lower(r.email) LIKE " + emailPrefix + ")")
-}
-
-// escapeLike makes s match itself literally in a LIKE pattern (backslash is
-// PostgreSQL's default escape character).
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	for _, g := range groups {
+		w.add("r.search_index && " + w.arg(g) + "::bytea[]")
+	}
 }
 
 // A cursor is the sort key and id of the row a page ends (or starts) with,

@@ -90,7 +90,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 	}
 	policy := reminder.Policy{Thresholds: []int{7, 3, 1}, Location: almaty}
 	sweep := &jobs.ReminderSweep{
-		Store: store.New(pool, outbox), Composer: composer, Policy: policy,
+		Store: store.New(pool, outbox, testkit.Keys()), Composer: composer, Policy: policy,
 		Links:          request.Links{BaseURL: "https://privacy.example.kz"},
 		PrivacyContact: "privacy@example.kz", StaffLocale: request.Russian, OrgName: "Онлайн-школа",
 	}

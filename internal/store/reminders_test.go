@@ -53,7 +53,7 @@ func digestEmail(won []ReminderClaim) (request.OutboxEmail, error) {
 func TestReminderCandidatesAreConfirmedOpenRequestsWithinTheHorizon(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := New(pool, &countingOutbox{})
+	s := New(pool, &countingOutbox{}, testkit.Keys())
 	agent, err := testkit.AddStaff(ctx, pool, "Айгерим Сапарова", "aigerim@example.kz")
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestARecordedReminderIsNeverClaimedAgain(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
 	outbox := &countingOutbox{}
-	s := New(pool, outbox)
+	s := New(pool, outbox, testkit.Keys())
 	a := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 2)})
 	b := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, -1)})
 	digest := ReminderDigest{Claims: []ReminderClaim{
@@ -179,7 +179,7 @@ func TestConcurrentSweepsClaimEachReminderOnce(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
 	outbox := &countingOutbox{}
-	s := New(pool, outbox)
+	s := New(pool, outbox, testkit.Keys())
 	var digest ReminderDigest
 	for i := range 40 {
 		id := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, i%5-1)})
@@ -236,7 +236,7 @@ func TestConcurrentSweepsClaimEachReminderOnce(t *testing.T) {
 func TestARequestClosedSinceTheSelectionIsNotReminded(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := New(pool, &countingOutbox{})
+	s := New(pool, &countingOutbox{}, testkit.Keys())
 	open := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 1)})
 	closed := addReminderRequest(t, pool, testkit.Req{Status: request.Completed, ClosedAt: reminderNow, DueAt: reminderNow.AddDate(0, 0, 1)})
 	won, err := s.RecordReminders(ctx, reminderNow, ReminderDigest{Claims: []ReminderClaim{
@@ -259,7 +259,7 @@ func TestARequestClosedSinceTheSelectionIsNotReminded(t *testing.T) {
 func TestAFailedDigestRecordsNoReminder(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := New(pool, &countingOutbox{})
+	s := New(pool, &countingOutbox{}, testkit.Keys())
 	id := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 1)})
 	claims := ReminderDigest{Claims: []ReminderClaim{{RequestID: id, Key: "1d", Passed: []string{"3d", "7d"}}}}
 	_, err := s.RecordReminders(ctx, reminderNow, claims, func([]ReminderClaim) (request.OutboxEmail, error) {

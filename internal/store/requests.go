@@ -13,13 +13,13 @@ import (
 
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // requestColumns reads a request from requestFrom.
 const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.received_at,
 	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
-	r.full_name, r.email, r.phone, r.account_id, r.details, r.on_behalf, r.subject_name, r.relationship,
-	r.access_scope, r.correction, r.processing, coalesce(r.duplicate_of, 0),
+	r.personal, r.on_behalf, r.relationship, r.access_scope, coalesce(r.duplicate_of, 0),
 	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
 	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason, coalesce(r.paused_at, 'epoch')`
 
@@ -29,27 +29,30 @@ const byStatusLink = `(SELECT request_id FROM status_links WHERE token_hash = $1
 // requestFrom is the request with its assignee.
 const requestFrom = ` FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id `
 
-func scanRequest(row pgx.Row) (request.Request, error) {
-	return scanRequestWith(row)
+func (s *Store) scanRequest(row pgx.Row) (request.Request, error) {
+	return s.scanRequestWith(row)
 }
 
 // scanRequestWith reads requestColumns followed by extra columns.
-func scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
+func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, error) {
 	var r request.Request
+	var personal []byte
 	dest := append([]any{&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
 		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
-		&r.FullName, &r.Email, &r.Phone, &r.AccountID, &r.Details, &r.OnBehalf, &r.SubjectName,
-		&r.Relationship, &r.AccessScope, &r.Correction, &r.Processing, &r.DuplicateOf,
+		&personal, &r.OnBehalf, &r.Relationship, &r.AccessScope, &r.DuplicateOf,
 		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale,
 		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason, &r.PausedAt}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	}
+	if err != nil {
+		return r, err
+	}
 	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
 	r.OriginalDueAt = zeroEpoch(r.OriginalDueAt)
 	r.PausedAt = zeroEpoch(r.PausedAt)
-	return r, err
+	return r, s.openPersonal(personal, &r)
 }
 
 // CreateRequest writes a new request, its "received" event, its confirmation
@@ -79,31 +82,36 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		// request of the same person for the same right makes this one a
 		// possible duplicate (oldest first, so chains point at the original);
 		// staff decide.
+		personal, index, err := s.sealPersonal(r)
+		if err != nil {
+			return err
+		}
 		var eventID int64
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			WITH dup AS (
 				SELECT min(id) AS id FROM requests
-				WHERE lower(email) = lower($11) AND type = $2
+				WHERE email_index = ANY($11) AND type = $2
 				  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
 			), r AS (
 				INSERT INTO requests (reference, type, status, locale, received_at,
-					due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
-					account_id, details, on_behalf, subject_name, relationship, access_scope,
-					correction, processing, duplicate_of, updated_at, confirmed_at)
-				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-					$17, $18, $19, $20, dup.id, $5, nullif($21::timestamptz, 'epoch')
+					due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
+					search_index, on_behalf, relationship, access_scope,
+					duplicate_of, updated_at, confirmed_at)
+				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ($11::bytea[])[1], $12, $13, $14, $15,
+					dup.id, $5, nullif($16::timestamptz, 'epoch')
 				FROM dup
 				RETURNING id, duplicate_of
 			)
 			INSERT INTO events (request_id, kind, actor, to_status, data, created_at)
-			SELECT r.id, 'received', 'requester', $3, $22::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
+			SELECT r.id, 'received', 'requester', $3, $17::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
 				ELSE jsonb_build_object('possible_duplicate_of', r.duplicate_of) END, $5
 			FROM r
 			RETURNING request_id, coalesce((data->>'possible_duplicate_of')::bigint, 0), id`,
 			r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
-			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, r.FullName, r.Email, r.Phone,
-			r.AccountID, r.Details, r.OnBehalf, r.SubjectName, r.Relationship, r.AccessScope,
-			r.Correction, r.Processing, orEpoch(r.ConfirmedAt),
+			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, personal,
+			// The current key's term first: it is the one stored.
+			sealed.EmailIndexes(s.keys, r.Email), index,
+			r.OnBehalf, r.Relationship, r.AccessScope, orEpoch(r.ConfirmedAt),
 			map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)},
 		).Scan(&r.ID, &r.DuplicateOf, &eventID)
 		if isUniqueViolation(err, "requests_reference_key") {
@@ -124,13 +132,16 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		for _, f := range nr.Files {
 			b.Queue(`INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				r.ID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, r.ReceivedAt)
+				r.ID, f.Purpose, s.keys.SealString(sealed.FileName, f.Name), f.ContentType, f.Size, f.SHA256,
+				s.keys.Seal(sealed.FileContent, f.Content), r.ReceivedAt)
 		}
 		if nr.IdempotencyKeyHash != nil {
 			b.Queue(`INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
 				VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING`, nr.IdempotencyKeyHash, r.ID, nr.BodyHash, r.ReceivedAt)
 		}
-		queueEmails(b, r.ID, eventID, r.ReceivedAt, nr.Emails)
+		if err := s.queueEmails(b, r.ID, eventID, r.ReceivedAt, nr.Emails); err != nil {
+			return err
+		}
 		results := tx.SendBatch(ctx, b)
 		ids, err := readIntakeBatch(results, nr)
 		if cerr := results.Close(); err == nil && cerr != nil {
@@ -195,13 +206,13 @@ func (s *Store) PruneIdempotencyKeys(ctx context.Context, cutoff time.Time) (int
 
 // RequestByStatusToken finds the request a status link points at.
 func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
-	return scanRequest(s.pool.QueryRow(ctx,
+	return s.scanRequest(s.pool.QueryRow(ctx,
 		`SELECT `+requestColumns+requestFrom+`WHERE r.id = `+byStatusLink, tokenHash))
 }
 
 // RequestByReference finds a request by its reference.
 func (s *Store) RequestByReference(ctx context.Context, reference string) (request.Request, error) {
-	return scanRequest(s.pool.QueryRow(ctx,
+	return s.scanRequest(s.pool.QueryRow(ctx,
 		`SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`, reference))
 }
 
@@ -242,20 +253,36 @@ type Event struct {
 	FromStatus request.Status
 	ToStatus   request.Status
 	Data       map[string]any
+	Text       string // what staff typed for it (request.Change.Text); empty once purged
 	At         time.Time
+}
+
+// eventColumns reads an event of events e joined to its text t.
+const eventColumns = `e.id, e.kind, e.actor, coalesce(e.from_status, ''), coalesce(e.to_status, ''), e.data, t.body, e.created_at`
+
+// eventFrom is the log with the texts staff typed.
+const eventFrom = ` FROM events e LEFT JOIN event_texts t ON t.event_id = e.id `
+
+// scanEvent reads eventColumns followed by extra columns.
+func (s *Store) scanEvent(row pgx.Row, e *Event, extra ...any) error {
+	var text []byte
+	if err := row.Scan(append([]any{&e.ID, &e.Kind, &e.Actor, &e.FromStatus, &e.ToStatus, &e.Data, &text, &e.At}, extra...)...); err != nil {
+		return err
+	}
+	var err error
+	e.Text, err = s.openText(sealed.EventText, text)
+	return err
 }
 
 // Events lists a request's events, oldest first.
 func (s *Store) Events(ctx context.Context, requestID int64) ([]Event, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT id, kind, actor, coalesce(from_status, ''), coalesce(to_status, ''), data, created_at
-		FROM events WHERE request_id = $1 ORDER BY id`, requestID)
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+eventFrom+`WHERE e.request_id = $1 ORDER BY e.id`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Event, error) {
 		var e Event
-		err := row.Scan(&e.ID, &e.Kind, &e.Actor, &e.FromStatus, &e.ToStatus, &e.Data, &e.At)
+		err := s.scanEvent(row, &e)
 		return e, err
 	})
 }
@@ -273,7 +300,7 @@ func (s *Store) Confirmation(ctx context.Context, tokenHash []byte) (request.Req
 func (s *Store) confirmation(ctx context.Context, q querier, tokenHash []byte, lock string) (request.Request, request.Confirmation, error) {
 	var c request.Confirmation
 	var used time.Time
-	r, err := scanRequestWith(q.QueryRow(ctx, `
+	r, err := s.scanRequestWith(q.QueryRow(ctx, `
 		SELECT `+requestColumns+`, c.expires_at, coalesce(c.used_at, 'epoch')
 		FROM confirmations c JOIN requests r ON r.id = c.request_id LEFT JOIN staff a ON a.id = r.assignee_id
 		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, &used)
@@ -355,10 +382,17 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if err != nil {
 		return r, err
 	}
+	if ch.Text != "" {
+		if _, err := tx.Exec(ctx, `INSERT INTO event_texts (event_id, body) VALUES ($1, $2)`,
+			eventID, s.keys.SealString(sealed.EventText, ch.Text)); err != nil {
+			return r, fmt.Errorf("insert event text: %w", err)
+		}
+	}
 	var messageID int64
 	for _, m := range ch.Messages {
 		if err := tx.QueryRow(ctx, `INSERT INTO messages (request_id, author, staff_id, body, created_at)
-			VALUES ($1, $2, nullif($3, 0), $4, $5) RETURNING id`, r.ID, m.Author, m.StaffID, m.Body, ch.At).Scan(&messageID); err != nil {
+			VALUES ($1, $2, nullif($3, 0), $4, $5) RETURNING id`, r.ID, m.Author, m.StaffID,
+			s.keys.SealString(sealed.MessageBody, m.Body), ch.At).Scan(&messageID); err != nil {
 			return r, fmt.Errorf("insert message: %w", err)
 		}
 	}
@@ -367,7 +401,8 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 		// Files sent with a message belong to it (the last one of the change).
 		if err := tx.QueryRow(ctx, `INSERT INTO files (request_id, message_id, purpose, name, content_type, size, sha256, content, created_at)
 			VALUES ($1, nullif($2, 0), $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			r.ID, messageID, f.Purpose, f.Name, f.ContentType, f.Size, f.SHA256, f.Content, ch.At).Scan(&fileID); err != nil {
+			r.ID, messageID, f.Purpose, s.keys.SealString(sealed.FileName, f.Name), f.ContentType, f.Size, f.SHA256,
+			s.keys.Seal(sealed.FileContent, f.Content), ch.At).Scan(&fileID); err != nil {
 			return r, fmt.Errorf("insert file: %w", err)
 		}
 	}
@@ -421,7 +456,7 @@ func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decid
 	}
 	var out request.Request
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+` FOR UPDATE OF r`, arg))
+		r, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+` FOR UPDATE OF r`, arg))
 		if err != nil {
 			return err
 		}
@@ -449,7 +484,7 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, now time.Time, limit int,
 		if err != nil {
 			return fmt.Errorf("find unconfirmed requests: %w", err)
 		}
-		due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (request.Request, error) { return scanRequest(row) })
+		due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (request.Request, error) { return s.scanRequest(row) })
 		if err != nil {
 			return fmt.Errorf("read unconfirmed requests: %w", err)
 		}
@@ -493,21 +528,51 @@ type MessageFile struct {
 // Messages lists a request's conversation, oldest first, with the files
 // sent with each message (metadata only).
 func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT m.id, m.author, m.body, m.created_at,
-			coalesce(jsonb_agg(jsonb_build_object('ID', f.id, 'Name', f.name, 'ContentType', f.content_type, 'Size', f.size,
-				'Purpose', f.purpose, 'AvailableUntil', (SELECT max(expires_at) FROM download_links l WHERE l.file_id = f.id))
-				ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '[]')
-		FROM messages m LEFT JOIN files f ON f.message_id = m.id
-		WHERE m.request_id = $1 GROUP BY m.id ORDER BY m.id`, requestID)
+	rows, err := s.pool.Query(ctx, `SELECT id, author, body, created_at FROM messages WHERE request_id = $1 ORDER BY id`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
+	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Message, error) {
 		var m Message
-		err := row.Scan(&m.ID, &m.Author, &m.Body, &m.At, &m.Files)
+		var body []byte
+		if err := row.Scan(&m.ID, &m.Author, &body, &m.At); err != nil {
+			return m, err
+		}
+		var err error
+		m.Body, err = s.openText(sealed.MessageBody, body)
 		return m, err
 	})
+	if err != nil || len(msgs) == 0 {
+		return msgs, err
+	}
+	rows, err = s.pool.Query(ctx, `
+		SELECT f.message_id, f.id, f.name, f.content_type, f.size, f.purpose,
+			(SELECT max(expires_at) FROM download_links l WHERE l.file_id = f.id)
+		FROM files f WHERE f.request_id = $1 AND f.message_id IS NOT NULL ORDER BY f.id`, requestID)
+	if err != nil {
+		return nil, fmt.Errorf("list message files: %w", err)
+	}
+	byMessage := map[int64][]MessageFile{}
+	var messageID int64
+	var f MessageFile
+	var name []byte
+	if _, err := pgx.ForEachRow(rows, []any{&messageID, &f.ID, &name, &f.ContentType, &f.Size, &f.Purpose, &f.AvailableUntil}, func() error {
+		var file request.File
+		file.ID, file.Purpose = f.ID, f.Purpose
+		if err := s.openFileName(name, &file); err != nil {
+			return err
+		}
+		f.Name = file.Name
+		byMessage[messageID] = append(byMessage[messageID], f)
+		f.AvailableUntil = nil // the next row scans into a fresh pointer
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read message files: %w", err)
+	}
+	for i := range msgs {
+		msgs[i].Files = byMessage[msgs[i].ID]
+	}
+	return msgs, nil
 }
 
 // ruleField is one field of a replaced rule, or NULL when the rule stays.

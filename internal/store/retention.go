@@ -29,11 +29,6 @@ const (
 	EventPersonalDataPurged = "personal_data_purged"
 )
 
-// purgedFileName stands for a file's name once its request is purged: the
-// name people give a file ("passport_Ivanova.pdf") may itself name them.
-// It is the file's purpose and id, e.g. "proof-42".
-const purgedFileName = `f.purpose || '-' || f.id`
-
 // retentionLock takes the requests of a batch. NO KEY UPDATE conflicts with
 // the FOR UPDATE of ChangeRequest (so a request being worked is skipped)
 // but not with the key-share locks that inserting an event takes.
@@ -108,8 +103,10 @@ type PurgeBatch struct {
 // texts) and its possible-duplicate link (the same person's other request);
 // message bodies; every file's content, name and checksum; the emails'
 // recipients, subjects, bodies and secrets (and SMTP errors, which quote
-// addresses); staff notes; free text staff typed into events (extension
-// and recompute reasons). Deleted: status and confirmation links (a link in
+// addresses); staff notes; the text staff typed for events (extension and
+// recompute reasons, kept beside the log). A purged file is named by its
+// purpose and id (the name people give a file, "passport_Ivanova.pdf",
+// may itself name them). Deleted: status and confirmation links (a link in
 // an old email now leads nowhere, like any unknown link), download links,
 // idempotency keys and unsent response drafts.
 func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, limit int) (PurgeBatch, error) {
@@ -123,8 +120,8 @@ func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, li
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE requests SET full_name = '', email = '', phone = '', account_id = '', details = '',
-				subject_name = '', correction = '', processing = '', duplicate_of = NULL, purged_at = $2
+			UPDATE requests SET personal = NULL, search_index = '{}', email_index = NULL,
+				duplicate_of = NULL, purged_at = $2
 			WHERE id = ANY($1)`, ids, now); err != nil {
 			return fmt.Errorf("retention: purge requests: %w", err)
 		}
@@ -144,19 +141,18 @@ func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, li
 			name, sql string
 			args      []any
 		}{
-			{"messages", `UPDATE messages SET body = '' WHERE request_id = ANY($1) AND body <> '' RETURNING request_id`, []any{ids}},
+			{"messages", `UPDATE messages SET body = ''::bytea WHERE request_id = ANY($1) AND body <> ''::bytea RETURNING request_id`, []any{ids}},
 			{"files", `UPDATE files f SET content = NULL, deleted_at = coalesce(deleted_at, $2),
-				name = ` + purgedFileName + `, sha256 = ''::bytea
+				name = ''::bytea, sha256 = ''::bytea
 				WHERE request_id = ANY($1) RETURNING request_id`, []any{ids, now}},
 			// State and attempts stay: they are the delivery record.
-			{"emails", `UPDATE emails SET recipient = '', subject = '', body_text = '', body_html = '', secrets = NULL,
+			{"emails", `UPDATE emails SET sealed = NULL, secrets = NULL,
 				last_error = '' WHERE request_id = ANY($1) RETURNING request_id`, []any{ids}},
-			{"notes", `UPDATE notes SET body = '' WHERE request_id = ANY($1) AND body <> '' RETURNING request_id`, []any{ids}},
-			// The append-only trigger lets exactly this through: values
-			// turned into "" (migration 00013).
-			{"events", `UPDATE events SET data = jsonb_set(data, '{reason}', '""')
-				WHERE request_id = ANY($1) AND kind IN ('extended', 'deadline_recomputed')
-				  AND jsonb_typeof(data) = 'object' AND data->>'reason' <> '' RETURNING request_id`, []any{ids}},
+			{"notes", `UPDATE notes SET body = ''::bytea WHERE request_id = ANY($1) AND body <> ''::bytea RETURNING request_id`, []any{ids}},
+			// What staff typed for an event lives beside the append-only
+			// log (migration 00014), so the log itself is never touched.
+			{"events", `DELETE FROM event_texts t USING events e
+				WHERE t.event_id = e.id AND e.request_id = ANY($1) RETURNING e.request_id`, []any{ids}},
 		} {
 			n, err := countByRequest(ctx, tx, c.sql, c.args...)
 			if err != nil {

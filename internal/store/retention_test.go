@@ -3,16 +3,20 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
@@ -62,33 +66,49 @@ func fullRequest(t *testing.T, pool *pgxpool.Pool, staffID int64, received, clos
 		t.Fatal(err)
 	}
 	at := received
+	kr := testkit.Keys()
+	personal, index, emailIndex, err := sealed.SealPersonal(kr, sealed.Personal{
+		FullName: pdName, Email: pdEmail, Phone: pdPhone, AccountID: pdAccount, Details: pdDetails,
+		SubjectName: pdSubject, Correction: pdFixText, Processing: "x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail, err := json.Marshal(sealed.OutboxEmail{To: pdEmail, Subject: pdSubjLine, Text: pdDetails, HTML: "<p>" + pdFixText + "</p>"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, st := range []struct {
 		sql  string
 		args []any
 	}{
-		{`UPDATE requests SET phone = $2, account_id = $3, details = $4, subject_name = $5, correction = $6, processing = 'x',
+		{`UPDATE requests SET personal = $2, search_index = $3, email_index = $4,
 			outcome_reason = 'done', original_due_at = due_at - interval '30 days', extensions = 1 WHERE id = $1`,
-			[]any{id, pdPhone, pdAccount, pdDetails, pdSubject, pdFixText}},
-		{`INSERT INTO messages (request_id, author, body, created_at) VALUES ($1, 'requester', $2, $3)`, []any{id, pdMessage, at}},
+			[]any{id, personal, index, emailIndex}},
+		{`INSERT INTO messages (request_id, author, body, created_at) VALUES ($1, 'requester', $2, $3)`,
+			[]any{id, kr.SealString(sealed.MessageBody, pdMessage), at}},
 		{`INSERT INTO files (request_id, message_id, purpose, name, content_type, size, sha256, content, created_at)
-			SELECT $1, m.id, 'proof', $2, 'application/pdf', 4, '\x01', '%PDF', $3 FROM messages m WHERE m.request_id = $1`,
-			[]any{id, pdFileName, at}},
+			SELECT $1, m.id, 'proof', $2, 'application/pdf', 4, '\x01', $4, $3 FROM messages m WHERE m.request_id = $1`,
+			[]any{id, kr.SealString(sealed.FileName, pdFileName), at, kr.SealString(sealed.FileContent, "%PDF")}},
 		{`INSERT INTO download_links (token_hash, file_id, expires_at, created_at)
 			SELECT sha256(f.id::text::bytea), f.id, $2::timestamptz + interval '7 days', $2 FROM files f WHERE f.request_id = $1`,
 			[]any{id, at}},
-		{`INSERT INTO notes (request_id, staff_id, body, created_at) VALUES ($1, $2, $3, $4)`, []any{id, staffID, pdNote, at}},
+		{`INSERT INTO notes (request_id, staff_id, body, created_at) VALUES ($1, $2, $3, $4)`,
+			[]any{id, staffID, kr.SealString(sealed.NoteBody, pdNote), at}},
 		{`INSERT INTO status_links (token_hash, request_id, created_at) VALUES (sha256(('s' || $1::bigint)::bytea), $1, $2)`, []any{id, at}},
 		{`INSERT INTO confirmations (request_id, token_hash, expires_at, used_at) VALUES ($1, sha256(('c' || $1::bigint)::bytea), $2, $2)`, []any{id, at}},
 		{`INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at) VALUES (sha256(('i' || $1::bigint)::bytea), $1, '\x00', $2)`, []any{id, at}},
 		{`INSERT INTO response_drafts (request_id, staff_id, name, content_type, size, sha256, content, created_at)
-			VALUES ($1, $2, $3, 'application/pdf', 4, '\x01', '%PDF', $4)`, []any{id, staffID, pdFileName, at}},
-		{`INSERT INTO events (request_id, kind, actor, actor_id, data, created_at)
-			VALUES ($1, 'extended', 'staff', $2, jsonb_build_object('reason', $3::text, 'rule', 'default.calendar_30d'), $4)`,
-			[]any{id, staffID, pdReason, at}},
+			VALUES ($1, $2, $3, 'application/pdf', 4, '\x01', $5, $4)`,
+			[]any{id, staffID, kr.SealString(sealed.DraftName, pdFileName), at, kr.SealString(sealed.DraftContent, "%PDF")}},
+		{`WITH ev AS (INSERT INTO events (request_id, kind, actor, actor_id, data, created_at)
+				VALUES ($1, 'extended', 'staff', $2, '{"rule": "default.calendar_30d"}', $4) RETURNING id)
+			INSERT INTO event_texts (event_id, body) SELECT id, $3 FROM ev`,
+			[]any{id, staffID, kr.SealString(sealed.EventText, pdReason), at}},
 		{`WITH ev AS (INSERT INTO events (request_id, kind, actor, created_at) VALUES ($1, 'completed', 'staff', $2) RETURNING id)
-			INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id, subject, body_text, body_html, secrets, state, created_at)
-			SELECT $1, ev.id, 'completed', $3, 'ru', 'ret-' || $1::bigint || '@x', $4, $5, '<p>' || $6 || '</p>', '{"status": "secret"}', 'sent', $2 FROM ev`,
-			[]any{id, at, pdEmail, pdSubjLine, pdDetails, pdFixText}},
+			INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, state, created_at)
+			SELECT $1, ev.id, 'completed', 'ru', 'ret-' || $1::bigint || '@x', $3, $4, 'sent', $2 FROM ev`,
+			[]any{id, at, kr.Seal(sealed.Email, mail), kr.SealString(sealed.EmailSecrets, `{"status": "secret"}`)}},
 	} {
 		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
 			t.Fatalf("%s: %v", st.sql, err)
@@ -97,9 +117,52 @@ func fullRequest(t *testing.T, pool *pgxpool.Pool, staffID int64, received, clos
 	return id
 }
 
-// leftovers returns the personal strings still found anywhere in the rows
-// of request id.
+// leftovers returns the personal strings request id still holds: every
+// sealed value that belongs to it, opened with the key, and every other
+// column in the clear.
 func leftovers(t *testing.T, pool *pgxpool.Pool, id int64) []string {
+	t.Helper()
+	dump := clearDump(t, pool, id)
+	kr := testkit.Keys()
+	owner := map[string]string{
+		"requests":        `id = $1`,
+		"event_texts":     `event_id IN (SELECT id FROM events WHERE request_id = $1)`,
+		"messages":        `request_id = $1`,
+		"notes":           `request_id = $1`,
+		"files":           `request_id = $1`,
+		"response_drafts": `request_id = $1`,
+		"emails":          `request_id = $1`,
+	}
+	for _, c := range sealed.All() {
+		cond, ok := owner[c.Table]
+		if !ok {
+			continue // staff and webhook secrets belong to no request
+		}
+		rows, err := pool.Query(context.Background(), `SELECT `+c.Col+` FROM `+c.Table+` WHERE `+cond, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v []byte
+		_, err = pgx.ForEachRow(rows, []any{&v}, func() error {
+			plain, err := kr.Open(c.Name, v)
+			dump += " | " + string(plain)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("open %s: %v", c.Name, err)
+		}
+	}
+	var found []string
+	for _, s := range pdAll {
+		if strings.Contains(dump, s) {
+			found = append(found, s)
+		}
+	}
+	return found
+}
+
+// clearDump is every row of request id as the database holds it.
+func clearDump(t *testing.T, pool *pgxpool.Pool, id int64) string {
 	t.Helper()
 	var dump string
 	err := pool.QueryRow(context.Background(), `SELECT concat_ws(' | ',
@@ -109,17 +172,51 @@ func leftovers(t *testing.T, pool *pgxpool.Pool, id int64) []string {
 		(SELECT json_agg(e)::text FROM emails e WHERE request_id = $1),
 		(SELECT json_agg(n)::text FROM notes n WHERE request_id = $1),
 		(SELECT json_agg(d)::text FROM response_drafts d WHERE request_id = $1),
-		(SELECT json_agg(e.data)::text FROM events e WHERE request_id = $1))`, id).Scan(&dump)
+		(SELECT json_agg(e.data)::text FROM events e WHERE request_id = $1),
+		(SELECT json_agg(x)::text FROM event_texts x JOIN events e ON e.id = x.event_id WHERE e.request_id = $1))`, id).Scan(&dump)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found []string
-	for _, s := range pdAll {
-		if strings.Contains(dump, s) {
-			found = append(found, s)
+	return dump
+}
+
+// TestPersonalDataIsNeverInTheClear: the database holds every personal
+// field sealed; a dump of a full request shows none of them, and the
+// search index is keyed hashes, not the words.
+func TestPersonalDataIsNeverInTheClear(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	agent, err := testkit.AddStaff(ctx, pool, "Агент", "agent@example.kz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fullRequest(t, pool, agent, time.Now().AddDate(0, 0, -3), time.Time{})
+	if got := leftovers(t, pool, id); len(got) != len(pdAll) {
+		t.Fatalf("the fixture holds only %v", got)
+	}
+	dump := clearDump(t, pool, id)
+	for _, s := range append(pdAll, "Retentionova", "Жанна", "880101400123", "%PDF") {
+		if strings.Contains(dump, s) || strings.Contains(strings.ToLower(dump), strings.ToLower(s)) {
+			t.Errorf("%q is in the database in the clear", s)
 		}
 	}
-	return found
+	s := store.New(pool, nil, testkit.Keys())
+	r, err := s.RequestByReference(ctx, reference(t, pool, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.FullName != pdName || r.Email != pdEmail || r.Phone != pdPhone || r.Details != pdDetails {
+		t.Errorf("the store reads back %q %q %q %q", r.FullName, r.Email, r.Phone, r.Details)
+	}
+}
+
+func reference(t *testing.T, pool *pgxpool.Pool, id int64) string {
+	t.Helper()
+	var ref string
+	if err := pool.QueryRow(context.Background(), `SELECT reference FROM requests WHERE id = $1`, id).Scan(&ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
@@ -134,7 +231,7 @@ func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
 func TestRetentionDeletesFilesAfterTheirPeriodAndNotBefore(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	agent, err := testkit.AddStaff(ctx, pool, "Агент", "agent@example.kz")
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +256,12 @@ func TestRetentionDeletesFilesAfterTheirPeriodAndNotBefore(t *testing.T) {
 	if held(old) != 0 || held(young) != 1 || held(open) != 1 {
 		t.Errorf("files held: old %d young %d open %d, want 0 1 1", held(old), held(young), held(open))
 	}
-	if n := count(t, pool, `SELECT count(*) FROM files WHERE request_id = $1 AND deleted_at = $2 AND name = $3`, old, now, pdFileName); n != 1 {
-		t.Error("a deleted file should keep its name (until the purge) and say when it went")
+	files, err := s.RequestFiles(ctx, old)
+	if err != nil || len(files) != 1 || files[0].Name != pdFileName || !files[0].Deleted {
+		t.Errorf("files %+v (%v): a deleted file should keep its name (until the purge) and say it went", files, err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM files WHERE request_id = $1 AND deleted_at = $2`, old, now); n != 1 {
+		t.Error("a deleted file should say when it went")
 	}
 	links := func(id int64) int {
 		return count(t, pool, `SELECT count(*) FROM download_links l JOIN files f ON f.id = l.file_id WHERE f.request_id = $1`, id)
@@ -198,7 +299,7 @@ func TestRetentionDeletesFilesAfterTheirPeriodAndNotBefore(t *testing.T) {
 func TestRetentionPurgesPersonalDataAfterThePeriodAndNotBefore(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	s := store.New(pool, nil)
+	s := store.New(pool, nil, testkit.Keys())
 	agent, err := testkit.AddStaff(ctx, pool, "Агент", "agent@example.kz")
 	if err != nil {
 		t.Fatal(err)
@@ -251,8 +352,11 @@ func TestRetentionPurgesPersonalDataAfterThePeriodAndNotBefore(t *testing.T) {
 			t.Errorf("%s of the open request were touched", table)
 		}
 	}
-	if n := count(t, pool, `SELECT count(*) FROM files WHERE request_id = $1 AND name = 'proof-' || id`, old); n != 1 {
-		t.Error("a purged file's name is not the generic one")
+	if files, err := s.RequestFiles(ctx, old); err != nil || len(files) != 1 || files[0].Name != fmt.Sprintf("proof-%d", files[0].ID) {
+		t.Errorf("files %+v (%v): a purged file's name is not the generic one", files, err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM requests WHERE id = $1 AND personal IS NULL AND search_index = '{}' AND email_index IS NULL`, old); n != 1 {
+		t.Error("the purged request keeps its sealed data or its search terms")
 	}
 	// What the statistics read is untouched, on every request.
 	for id, snap := range before {
@@ -276,8 +380,11 @@ func TestRetentionPurgesPersonalDataAfterThePeriodAndNotBefore(t *testing.T) {
 	if last.Kind != store.EventPersonalDataPurged || last.Actor != request.ActorSystem || !reflect.DeepEqual(last.Data, wantData) {
 		t.Errorf("event %+v, want personal_data_purged by the system with counts %v", last, wantData)
 	}
-	if n := count(t, pool, `SELECT count(*) FROM events WHERE kind = 'extended' AND request_id = $1 AND data = '{"reason": "", "rule": "default.calendar_30d"}'`, old); n != 1 {
-		t.Error("the extension's reason was not blanked (or more than the reason changed)")
+	if n := count(t, pool, `SELECT count(*) FROM events WHERE kind = 'extended' AND request_id = $1 AND data = '{"rule": "default.calendar_30d"}'`, old); n != 1 {
+		t.Error("the extension event itself changed")
+	}
+	if n := count(t, pool, `SELECT count(*) FROM event_texts x JOIN events e ON e.id = x.event_id WHERE e.request_id = $1`, old); n != 0 {
+		t.Error("the extension's reason is still kept")
 	}
 
 	// Idempotent: a second run changes nothing and logs nothing.
@@ -351,7 +458,9 @@ func TestRetentionKeepsTheStatistics(t *testing.T) {
 	}
 }
 
-func TestEventLogAllowsOnlyBlankingFreeText(t *testing.T) {
+// TestEventLogIsStrictlyAppendOnly: no change of any kind to a logged
+// event, not even blanking text (which lives in event_texts since 00014).
+func TestEventLogIsStrictlyAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
 	id, err := testkit.AddRequest(ctx, pool, testkit.Req{ReceivedAt: time.Now()})
@@ -359,28 +468,22 @@ func TestEventLogAllowsOnlyBlankingFreeText(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO events (request_id, kind, actor, data, created_at)
-		VALUES ($1, 'extended', 'staff', '{"reason": "Ivanov asked", "due_at": "2026-05-01"}', now())`, id); err != nil {
+		VALUES ($1, 'extended', 'staff', '{"due_at": "2026-05-01"}', now())`, id); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{
 		`UPDATE events SET kind = 'forged'`,
 		`UPDATE events SET created_at = created_at + interval '1 day'`,
-		`UPDATE events SET data = jsonb_set(data, '{reason}', '"someone else"')`,
-		`UPDATE events SET data = data - 'reason'`,
-		`UPDATE events SET data = data || '{"extra": ""}'`,
-		`UPDATE events SET data = 'null'`,
-		`UPDATE events SET data = jsonb_set(data, '{due_at}', '""')`,
-		`UPDATE events SET data = jsonb_set(data, '{reason}', '""'), to_status = 'completed'`,
+		`UPDATE events SET data = data || '{"reason": ""}'`,
+		`UPDATE events SET data = '{}'`,
+		`UPDATE events SET data = data`,
 		`DELETE FROM events`,
 	} {
 		if _, err := pool.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: err = %v, want refusal", stmt, err)
 		}
 	}
-	if _, err := pool.Exec(ctx, `UPDATE events SET data = jsonb_set(data, '{reason}', '""')`); err != nil {
-		t.Errorf("blanking the reason: %v", err)
-	}
-	if n := count(t, pool, `SELECT count(*) FROM events WHERE data = '{"reason": "", "due_at": "2026-05-01"}'`); n != 1 {
-		t.Error("the event is not the original with its reason blanked")
+	if n := count(t, pool, `SELECT count(*) FROM events WHERE data = '{"due_at": "2026-05-01"}'`); n != 1 {
+		t.Error("the event changed")
 	}
 }

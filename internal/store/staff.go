@@ -10,15 +10,17 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 const staffColumns = `s.id, s.email, s.name, s.role, s.locale, s.password_hash, s.totp_secret,
 	coalesce(s.totp_enabled_at, 'epoch'), s.totp_last_step, s.session_epoch,
 	coalesce(s.disabled_at, 'epoch'), s.created_at`
 
-func scanStaff(row pgx.Row) (auth.Staff, error) {
+func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 	var st auth.Staff
-	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.Locale, &st.PasswordHash, &st.TOTPSecret,
+	var totp []byte
+	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.Locale, &st.PasswordHash, &totp,
 		&st.TOTPEnabled, &st.TOTPLastStep, &st.SessionEpoch, &st.DisabledAt, &st.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, ErrNotFound
@@ -28,18 +30,21 @@ func scanStaff(row pgx.Row) (auth.Staff, error) {
 	}
 	st.TOTPEnabled = zeroEpoch(st.TOTPEnabled)
 	st.DisabledAt = zeroEpoch(st.DisabledAt)
+	if st.TOTPSecret, err = s.openText(sealed.TOTPSecret, totp); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
 // StaffByID returns an account; staff pages call it on every request, by
 // primary key.
 func (s *Store) StaffByID(ctx context.Context, id int64) (auth.Staff, error) {
-	return scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1`, id))
+	return s.scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1`, id))
 }
 
 // StaffByEmail returns the account of an email address, in any letter case.
 func (s *Store) StaffByEmail(ctx context.Context, email string) (auth.Staff, error) {
-	return scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE lower(s.email) = lower($1)`, email))
+	return s.scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE lower(s.email) = lower($1)`, email))
 }
 
 // ListStaff returns every account, active ones first, then by name.
@@ -52,7 +57,7 @@ func (s *Store) ListStaff(ctx context.Context) ([]auth.Staff, error) {
 	defer rows.Close()
 	var out []auth.Staff
 	for rows.Next() {
-		st, err := scanStaff(rows)
+		st, err := s.scanStaff(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -185,8 +190,8 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, staffID int64, hash stri
 }
 
 // lockStaff reads an account for update inside a transaction.
-func lockStaff(ctx context.Context, tx pgx.Tx, id int64) (auth.Staff, error) {
-	return scanStaff(tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1 FOR UPDATE`, id))
+func (s *Store) lockStaff(ctx context.Context, tx pgx.Tx, id int64) (auth.Staff, error) {
+	return s.scanStaff(tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1 FOR UPDATE`, id))
 }
 
 // SetRole changes an account's role and logs who did it.
@@ -194,7 +199,7 @@ func (s *Store) SetRole(ctx context.Context, a auth.Audit, staffID int64, role a
 	var st auth.Staff
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if st, err = lockStaff(ctx, tx, staffID); err != nil {
+		if st, err = s.lockStaff(ctx, tx, staffID); err != nil {
 			return err
 		}
 		if st.Role == role {
@@ -217,7 +222,7 @@ func (s *Store) SetDisabled(ctx context.Context, a auth.Audit, staffID int64, di
 	var st auth.Staff
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if st, err = lockStaff(ctx, tx, staffID); err != nil {
+		if st, err = s.lockStaff(ctx, tx, staffID); err != nil {
 			return err
 		}
 		if st.Active() != disabled {
@@ -260,7 +265,8 @@ func (s *Store) EndSessions(ctx context.Context, a auth.Audit, staffID int64) er
 // SetTOTPSecret keeps a secret being enrolled; it is not in force until
 // EnableTOTP.
 func (s *Store) SetTOTPSecret(ctx context.Context, staffID int64, secret string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE staff SET totp_secret = $2 WHERE id = $1 AND totp_enabled_at IS NULL`, staffID, secret)
+	_, err := s.pool.Exec(ctx, `UPDATE staff SET totp_secret = $2 WHERE id = $1 AND totp_enabled_at IS NULL`, staffID,
+		s.keys.SealString(sealed.TOTPSecret, secret))
 	if err != nil {
 		return fmt.Errorf("store TOTP secret: %w", err)
 	}
@@ -313,7 +319,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, staffID, step int64) (bool, err
 
 // InviteStaff returns the account of an unused, unexpired invitation.
 func (s *Store) InviteStaff(ctx context.Context, tokenHash []byte, now time.Time) (auth.Staff, error) {
-	return scanStaff(s.pool.QueryRow(ctx, `
+	return s.scanStaff(s.pool.QueryRow(ctx, `
 		SELECT `+staffColumns+` FROM staff_password_tokens t JOIN staff s ON s.id = t.staff_id
 		WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 AND s.disabled_at IS NULL`,
 		tokenHash, now))
@@ -325,7 +331,7 @@ func (s *Store) SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash 
 	var st auth.Staff
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		st, err = scanStaff(tx.QueryRow(ctx, `
+		st, err = s.scanStaff(tx.QueryRow(ctx, `
 			SELECT `+staffColumns+` FROM staff_password_tokens t JOIN staff s ON s.id = t.staff_id
 			WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > $2 AND s.disabled_at IS NULL
 			FOR UPDATE OF t, s`, tokenHash, at))

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
 )
 
@@ -27,11 +28,13 @@ type Outbox interface {
 type Store struct {
 	pool   *pgxpool.Pool
 	outbox Outbox
+	keys   *keyring.Keyring // seals personal data on its way in, opens it on its way out
 }
 
-// New returns a store on pool that enqueues email delivery through outbox.
-func New(pool *pgxpool.Pool, outbox Outbox) *Store {
-	return &Store{pool: pool, outbox: outbox}
+// New returns a store on pool that enqueues email delivery through outbox
+// and keeps personal data sealed with keys.
+func New(pool *pgxpool.Pool, outbox Outbox, keys *keyring.Keyring) *Store {
+	return &Store{pool: pool, outbox: outbox, keys: keys}
 }
 
 // Ping checks that the database answers (for /readyz).

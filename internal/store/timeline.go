@@ -34,9 +34,8 @@ type TimelineEntry struct {
 // for its note_added event.
 func (s *Store) Timeline(ctx context.Context, requestID int64) ([]TimelineEntry, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT e.id, e.kind, e.actor, coalesce(e.from_status, ''), coalesce(e.to_status, ''), e.data, e.created_at,
-			coalesce(e.actor_id, 0), coalesce(s.name, 'API: ' || k.name, '')
-		FROM events e LEFT JOIN staff s ON s.id = e.actor_id AND e.actor = 'staff'
+		SELECT `+eventColumns+`, coalesce(e.actor_id, 0), coalesce(s.name, 'API: ' || k.name, '')
+		`+eventFrom+` LEFT JOIN staff s ON s.id = e.actor_id AND e.actor = 'staff'
 			LEFT JOIN api_keys k ON e.actor = 'staff' AND e.actor_id IS NULL AND k.id = (e.data->>'api_key_id')::bigint
 		WHERE e.request_id = $1 ORDER BY e.id`, requestID)
 	if err != nil {
@@ -44,7 +43,7 @@ func (s *Store) Timeline(ctx context.Context, requestID int64) ([]TimelineEntry,
 	}
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (TimelineEvent, error) {
 		var e TimelineEvent
-		err := row.Scan(&e.ID, &e.Kind, &e.Actor, &e.FromStatus, &e.ToStatus, &e.Data, &e.At, &e.ActorID, &e.ActorName)
+		err := s.scanEvent(row, &e.Event, &e.ActorID, &e.ActorName)
 		return e, err
 	})
 	if err != nil {

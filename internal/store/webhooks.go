@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // WebhookOutbox enqueues the delivery job of a recorded webhook delivery
@@ -93,7 +94,7 @@ func (s *Store) CreateWebhookEndpoint(ctx context.Context, url, secret string, b
 	e := WebhookEndpoint{URL: url, Secret: secret, CreatedBy: by, CreatedAt: at}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO webhook_endpoints (url, secret, created_by, created_at)
-			VALUES ($1, $2, nullif($3, 0), $4) RETURNING id`, url, secret, by, at).Scan(&e.ID); err != nil {
+			VALUES ($1, $2, nullif($3, 0), $4) RETURNING id`, url, s.keys.SealString(sealed.WebhookSecret, secret), by, at).Scan(&e.ID); err != nil {
 			return fmt.Errorf("insert webhook endpoint: %w", err)
 		}
 		_, err := staffEvent(ctx, tx, "webhook_endpoint_created", by, map[string]any{"webhook_endpoint_id": e.ID}, at)
@@ -176,11 +177,12 @@ const (
 // WebhookDelivery returns a delivery with its endpoint's URL and secret.
 func (s *Store) WebhookDelivery(ctx context.Context, id int64) (WebhookDelivery, error) {
 	var d WebhookDelivery
+	var secret []byte
 	err := s.pool.QueryRow(ctx, `
 		SELECT d.id, d.endpoint_id, e.url, e.secret, d.body, d.state, d.attempts, e.disabled_at IS NULL,
 			d.last_status, d.last_error, coalesce(d.delivered_at, 'epoch')
 		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).
-		Scan(&d.ID, &d.EndpointID, &d.URL, &d.Secret, &d.Body, &d.State, &d.Attempts, &d.Active, &d.LastStatus, &d.LastError, &d.DeliveredAt)
+		Scan(&d.ID, &d.EndpointID, &d.URL, &secret, &d.Body, &d.State, &d.Attempts, &d.Active, &d.LastStatus, &d.LastError, &d.DeliveredAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
@@ -188,7 +190,8 @@ func (s *Store) WebhookDelivery(ctx context.Context, id int64) (WebhookDelivery,
 		return d, fmt.Errorf("find webhook delivery: %w", err)
 	}
 	d.DeliveredAt = zeroEpoch(d.DeliveredAt)
-	return d, nil
+	d.Secret, err = s.openText(sealed.WebhookSecret, secret)
+	return d, err
 }
 
 // RecordWebhookAttempt records the outcome of one delivery attempt: the

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/url"
+	"rightsdesk/internal/keyring"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,7 +27,7 @@ func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) er
 		return err
 	}
 	defer pool.Close()
-	return migrations.Up(ctx, pool, slog.New(slog.DiscardHandler))
+	return migrations.Up(ctx, pool, slog.New(slog.DiscardHandler), nil) // a template database has no data to seal
 }
 
 // DB returns a pool on a fresh, fully migrated database of its own, dropped
@@ -44,6 +45,23 @@ func DB(tb testing.TB) *pgxpool.Pool {
 // DBURL returns the URL of a fresh, fully migrated database of its own.
 func DBURL(tb testing.TB) string {
 	tb.Helper()
+	return dbURL(tb, migrator{})
+}
+
+// EmptyDB returns a pool on a fresh database with no schema at all, for
+// tests of the migrations themselves.
+func EmptyDB(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	pool, err := pgxpool.New(context.Background(), dbURL(tb, pgtestdb.NoopMigrator{}))
+	if err != nil {
+		tb.Fatalf("connect to test database: %v", err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+func dbURL(tb testing.TB, m pgtestdb.Migrator) string {
+	tb.Helper()
 	base, err := url.Parse(PostgresURL(tb))
 	if err != nil {
 		tb.Fatalf("parse test database URL: %v", err)
@@ -59,5 +77,12 @@ func DBURL(tb testing.TB) string {
 		TestRole:                  &pgtestdb.Role{Username: "rightsdesk_test", Password: "test", Capabilities: "NOSUPERUSER NOCREATEROLE"},
 		ForceTerminateConnections: true,
 	}
-	return pgtestdb.Custom(tb, conf, migrator{}).URL()
+	return pgtestdb.Custom(tb, conf, m).URL()
 }
+
+// EncryptionKey is the ENCRYPTION_KEY of every test instance: fixed, so
+// that rows a test seeds directly open in the instance it starts.
+const EncryptionKey = "cmlnaHRzZGVzayB0ZXN0IGtleSwgbmV2ZXIgaW4gdXM="
+
+// Keys is EncryptionKey parsed.
+func Keys() *keyring.Keyring { return testKeys() }

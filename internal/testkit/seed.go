@@ -17,7 +17,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 )
 
 // SeedOptions shapes the data SeedRequests makes.
@@ -67,19 +69,7 @@ func SeedRequests(ctx context.Context, pool *pgxpool.Pool, n int, opts SeedOptio
 	}
 	out.FirstID++
 
-	// Status-link hashes moved from requests to a table of their own
-	// (migration 00006); the queue does not read them, so rows carry one only
-	// while the column is there.
-	var tokenColumn bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = 'requests' AND column_name = 'status_token_hash')`).
-		Scan(&tokenColumn); err != nil {
-		return out, fmt.Errorf("seed: read the requests columns: %w", err)
-	}
 	columns := seedColumns
-	if tokenColumn {
-		columns = append([]string{"status_token_hash"}, seedColumns...)
-	}
 
 	// One COPY per core: the time goes into maintaining the table's indexes,
 	// which each backend does for its own rows.
@@ -97,13 +87,7 @@ func SeedRequests(ctx context.Context, pool *pgxpool.Pool, n int, opts SeedOptio
 				if g.made == last {
 					return nil, nil
 				}
-				row, err := g.next()
-				if tokenColumn {
-					token := make([]byte, 32)
-					_, _ = g.src.Read(token) // ChaCha8.Read never fails
-					row = append([]any{token}, row...)
-				}
-				return row, err
+				return g.next()
 			}))
 		}()
 	}
@@ -149,10 +133,10 @@ func failedEmailSQL(cond string) string {
 		SELECT id, 'received', 'requester', status, received_at FROM requests
 		WHERE id >= $1 AND id <= $2 AND ` + cond + `
 		RETURNING id, request_id, created_at)
-	INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id, subject,
-		body_text, body_html, state, attempts, last_error, created_at, last_attempt_at)
-	SELECT ev.request_id, ev.id, 'acknowledgement', r.email, r.locale,
-		'seed-' || ev.id || '@rightsdesk.invalid', 'Request received', 'seed', '<p>seed</p>',
+	INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed,
+		state, attempts, last_error, created_at, last_attempt_at)
+	SELECT ev.request_id, ev.id, 'acknowledgement', r.locale,
+		'seed-' || ev.id || '@rightsdesk.invalid', NULL,
 		'failed', 3, '451 4.3.0 mailbox temporarily unavailable', ev.created_at, ev.created_at
 	FROM ev JOIN requests r ON r.id = ev.request_id`
 }
@@ -181,9 +165,8 @@ func seedStaff(ctx context.Context, pool *pgxpool.Pool, opts SeedOptions) ([]int
 
 var seedColumns = []string{
 	"reference", "type", "status", "locale", "received_at", "confirmed_at",
-	"closed_at", "due_at", "deadline_rule", "deadline_legal_ref", "deadline_basis", "full_name", "email",
-	"phone", "details", "on_behalf", "subject_name", "relationship", "access_scope", "correction",
-	"processing", "assignee_id", "updated_at",
+	"closed_at", "due_at", "deadline_rule", "deadline_legal_ref", "deadline_basis", "personal", "search_index",
+	"email_index", "on_behalf", "relationship", "access_scope", "assignee_id", "updated_at",
 }
 
 // seedGenerator makes one request row at a time, so that a million rows
@@ -194,6 +177,7 @@ type seedGenerator struct {
 	rnd   *rand.Rand
 	staff []int64
 	made  int // the number of the next row
+	keys  *keyring.Keyring
 }
 
 // newSeedGenerator returns the generator of one COPY stream, which numbers
@@ -203,7 +187,7 @@ func newSeedGenerator(opts SeedOptions, stream uint64, first int, staff []int64)
 	binary.LittleEndian.PutUint64(seed[:], opts.Seed)
 	binary.LittleEndian.PutUint64(seed[8:], stream)
 	src := rand.NewChaCha8(seed)
-	return &seedGenerator{now: opts.Now, src: src, rnd: rand.New(src), staff: staff, made: first} // #nosec G404 -- reproducible test data from a seed, not a secret
+	return &seedGenerator{now: opts.Now, src: src, rnd: rand.New(src), staff: staff, made: first, keys: testKeys()} // #nosec G404 -- reproducible test data from a seed, not a secret
 }
 
 // weighted picks one of choices with the given weights (which sum to 100).
@@ -356,11 +340,17 @@ func (g *seedGenerator) next() ([]any, error) {
 	if rnd.IntN(3) == 0 {
 		phone = "+7 70" + strconv.Itoa(1000000+rnd.IntN(9000000))
 	}
+	personal, index, emailIndex, err := sealed.SealPersonal(g.keys, sealed.Personal{
+		FullName: fullName, Email: email, Phone: phone, Details: "Прошу рассмотреть моё обращение. Seed request.",
+		SubjectName: subject, Correction: correction, Processing: processing,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		ref, string(typ), string(status), string(locale), received, confirmed,
-		closed, due, rule, legalRef, basis, fullName, email,
-		phone, "Прошу рассмотреть моё обращение. Seed request.", onBehalf, subject, relationship, accessScope, correction,
-		processing, assignee, updated,
+		closed, due, rule, legalRef, basis, personal, index, emailIndex,
+		onBehalf, relationship, accessScope, assignee, updated,
 	}, nil
 }
 
@@ -435,17 +425,22 @@ func AddRequest(ctx context.Context, pool *pgxpool.Pool, r Req) (int64, error) {
 	if r.OnBehalf {
 		relationship = string(request.Parent)
 	}
+	personal, index, emailIndex, err := sealed.SealPersonal(testKeys(), sealed.Personal{
+		FullName: r.FullName, Email: r.Email, SubjectName: map[bool]string{true: "Child Person"}[r.OnBehalf],
+	})
+	if err != nil {
+		return 0, err
+	}
 	var id int64
-	err := pool.QueryRow(ctx, `
+	err = pool.QueryRow(ctx, `
 		INSERT INTO requests (reference, type, status, locale, received_at, confirmed_at, closed_at, due_at,
-			deadline_rule, deadline_legal_ref, full_name, email, on_behalf, subject_name, relationship,
+			deadline_rule, deadline_legal_ref, personal, search_index, email_index, on_behalf, relationship,
 			access_scope, assignee_id, duplicate_of, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $5)
 		RETURNING id`,
 		r.Reference, string(r.Type), string(r.Status), string(r.Locale), r.ReceivedAt, nullTime(r.ConfirmedAt),
-		nullTime(r.ClosedAt), r.DueAt, r.Rule, r.LegalRef, r.FullName, r.Email, r.OnBehalf,
-		map[bool]string{true: "Child Person"}[r.OnBehalf], relationship, scope, nullID(r.AssigneeID),
-		nullID(r.DuplicateOf)).Scan(&id)
+		nullTime(r.ClosedAt), r.DueAt, r.Rule, r.LegalRef, personal, index, emailIndex, r.OnBehalf,
+		relationship, scope, nullID(r.AssigneeID), nullID(r.DuplicateOf)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("add request: %w", err)
 	}
@@ -495,4 +490,13 @@ func BenchRows(tb testing.TB) int {
 		tb.Fatalf("RIGHTSDESK_BENCH_ROWS=%q: want a number of at least 1000", v)
 	}
 	return n
+}
+
+// testKeys is EncryptionKey parsed; it is a constant that parses.
+func testKeys() *keyring.Keyring {
+	kr, err := keyring.Parse(EncryptionKey)
+	if err != nil {
+		panic(err)
+	}
+	return kr
 }

@@ -6,7 +6,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -264,8 +263,10 @@ func (s *Server) readiness(c echo.Context) error {
 		check = s.ready
 	}
 	if err := check(ctx); err != nil {
+		// The reason (a host name, an address) is for the operator's log,
+		// not for whoever asks: the probe is public.
 		s.log.WarnContext(ctx, "not ready", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": fmt.Sprint(errors.Unwrap(err))})
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -413,7 +413,13 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 		if t, err := time.Parse(time.RFC3339, due); err == nil {
 			due = p.DateTime(t.In(loc))
 		}
-		text, detail = p.T("staff.event.extended", "Date", due), str("reason")
+		text, detail = p.T("staff.event.extended", "Date", due), e.Text
+	case "deadline_recomputed":
+		due := str("due_at")
+		if t, err := time.Parse(time.RFC3339, due); err == nil {
+			due = p.DateTime(t.In(loc))
+		}
+		text, detail = p.T("staff.event.deadline_recomputed", "Date", due), e.Text
 	case "rejected":
 		text = p.T("staff.event.rejected", "Reason", p.T("staff.reject."+str("reason")))
 	case "file_downloaded":

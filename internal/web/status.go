@@ -128,10 +128,9 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 func historyText(p *i18n.Printer, e store.Event, loc *time.Location) string {
 	if e.Kind == "extended" {
 		// The requester is owed the new date and the reason (the email said so too).
-		reason, _ := e.Data["reason"].(string)
 		raw, _ := e.Data["due_at"].(string)
 		if due, err := time.Parse(time.RFC3339Nano, raw); err == nil {
-			return p.T("history.extended_to", "By", p.DateBy(due.In(loc)), "Reason", reason)
+			return p.T("history.extended_to", "By", p.DateBy(due.In(loc)), "Reason", e.Text)
 		}
 	}
 	switch e.Kind {

@@ -12,10 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/app"
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
+	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
 
@@ -47,6 +51,7 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 		"ORG_NAME":              "Онлайн-школа",
 		"INTAKE_RATE_LIMIT":     "0",
 		"RIGHTSDESK_DATA_DIR":   tb.TempDir(),
+		"ENCRYPTION_KEY":        testkit.EncryptionKey,
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -99,4 +104,61 @@ func (in *Instance) Count(tb testing.TB, query string, args ...any) int {
 		tb.Fatalf("count: %v", err)
 	}
 	return n
+}
+
+// Request reads a request as staff see it, through the store (its personal
+// fields are sealed in the database, so SQL cannot compare them).
+func (in *Instance) Request(tb testing.TB, reference string) request.Request {
+	tb.Helper()
+	r, err := in.App.Store.RequestByReference(context.Background(), reference)
+	if err != nil {
+		tb.Fatalf("request %s: %v", reference, err)
+	}
+	return r
+}
+
+// Files lists a request's files as staff see them (names opened).
+func (in *Instance) Files(tb testing.TB, reference string) []store.StoredFile {
+	tb.Helper()
+	files, err := in.App.Store.RequestFiles(context.Background(), in.Request(tb, reference).ID)
+	if err != nil {
+		tb.Fatalf("files of %s: %v", reference, err)
+	}
+	return files
+}
+
+// FileContent is a stored file's content, opened, without logging a
+// download as staff pages would.
+func (in *Instance) FileContent(tb testing.TB, fileID int64) []byte {
+	tb.Helper()
+	var content []byte
+	if err := in.Pool.QueryRow(context.Background(), `SELECT content FROM files WHERE id = $1`, fileID).Scan(&content); err != nil {
+		tb.Fatalf("file %d: %v", fileID, err)
+	}
+	plain, err := in.Config.Keys.Open(sealed.FileContent, content)
+	if err != nil {
+		tb.Fatalf("file %d: %v", fileID, err)
+	}
+	return plain
+}
+
+// EventTexts lists the text staff typed for every event of kind, across
+// requests, oldest first.
+func (in *Instance) EventTexts(tb testing.TB, kind string) []string {
+	tb.Helper()
+	rows, err := in.Pool.Query(context.Background(), `SELECT x.body FROM event_texts x JOIN events e ON e.id = x.event_id
+		WHERE e.kind = $1 ORDER BY e.id`, kind)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	var body []byte
+	if _, err := pgx.ForEachRow(rows, []any{&body}, func() error {
+		text, err := in.Config.Keys.OpenString(sealed.EventText, body)
+		out = append(out, text)
+		return err
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

@@ -303,12 +303,19 @@ func (d *driver) serveEnv(port int, dbURL string, extra ...string) []string {
 		"INTAKE_RATE_LIMIT=0",
 		"LOG_LEVEL=info",
 		"RIGHTSDESK_DATA_DIR=" + filepath.Join(d.cfg.work, "data-"+strconv.Itoa(port)),
+		// One key for every instance: two instances on one database must
+		// open each other's rows.
+		"ENCRYPTION_KEY=" + faultsKey,
 	}
 	if dbURL != "" {
 		env = append(env, "DATABASE_URL="+dbURL)
 	}
 	return append(env, extra...)
 }
+
+// faultsKey is the ENCRYPTION_KEY of every serve the driver starts: a
+// throwaway key for throwaway data.
+const faultsKey = "ZmF1bHRzIGRyaXZlciBrZXksIHRocm93YXdheSBkYXQ="
 
 func (d *driver) startServe(port int, env []string, logName string) (*proc, error) {
 	p, err := startProc(filepath.Join(d.cfg.work, logName), env, d.cfg.bin, "serve")

@@ -1,0 +1,170 @@
+package keyring_test
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"rightsdesk/internal/keyring"
+)
+
+func mustParse(t *testing.T, s string) *keyring.Keyring {
+	t.Helper()
+	kr, err := keyring.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func TestSealOpens(t *testing.T) {
+	kr := mustParse(t, keyring.Generate())
+	plain := "Әлия Жұмабекова, ИИН 880101400123"
+	a, b := kr.SealString("requests.personal", plain), kr.SealString("requests.personal", plain)
+	if bytes.Equal(a, b) {
+		t.Error("the same text sealed twice gives the same bytes: the nonce is not random")
+	}
+	if bytes.Contains(a, []byte("Жұмабекова")) {
+		t.Error("the sealed value holds the text")
+	}
+	got, err := kr.OpenString("requests.personal", a)
+	if err != nil || got != plain {
+		t.Fatalf("open = %q, %v", got, err)
+	}
+	if v := kr.SealString("x", ""); len(v) != 0 {
+		t.Errorf("empty sealed to %d bytes", len(v))
+	}
+	if got, err := kr.OpenString("x", nil); got != "" || err != nil {
+		t.Errorf("nil opened to %q, %v", got, err)
+	}
+}
+
+func TestSealedValueRefusesAnotherColumnAndTampering(t *testing.T) {
+	kr := mustParse(t, keyring.Generate())
+	v := kr.SealString("messages.body", "hello")
+	if _, err := kr.Open("notes.body", v); !errors.Is(err, keyring.ErrCorrupt) {
+		t.Errorf("opened in another column: %v", err)
+	}
+	for i := range v {
+		bad := bytes.Clone(v)
+		bad[i] ^= 0x01
+		if _, err := kr.Open("messages.body", bad); err == nil {
+			t.Fatalf("a flipped bit at %d went unnoticed", i)
+		}
+	}
+	if _, err := kr.Open("messages.body", v[:10]); !errors.Is(err, keyring.ErrCorrupt) {
+		t.Errorf("a truncated value: %v", err)
+	}
+}
+
+// TestRotation: a new key first, the old one after, opens both; without
+// the old key the old values name their unknown key.
+func TestRotation(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	before := mustParse(t, oldKey)
+	during := mustParse(t, newKey+", "+oldKey)
+	after := mustParse(t, newKey)
+	old := before.SealString("c", "старое")
+	fresh := during.SealString("c", "новое")
+	if during.Current(old) || !during.Current(fresh) || !during.Current(nil) {
+		t.Error("Current does not tell old from new")
+	}
+	for _, v := range [][]byte{old, fresh} {
+		if _, err := during.Open("c", v); err != nil {
+			t.Errorf("during rotation: %v", err)
+		}
+	}
+	if _, err := after.Open("c", old); !errors.Is(err, keyring.ErrUnknownKey) {
+		t.Errorf("the old key removed: %v", err)
+	}
+	if during.CurrentID() != after.CurrentID() || during.IDs()[1] != before.CurrentID() {
+		t.Errorf("ids %v, %v, %v", during.IDs(), before.IDs(), after.IDs())
+	}
+}
+
+func TestParseRefusesBadKeys(t *testing.T) {
+	k := keyring.Generate()
+	for _, s := range []string{"", "not base64!", "c2hvcnQ=", k + "," + k, k + ",,"} {
+		if _, err := keyring.Parse(s); err == nil {
+			t.Errorf("%q accepted", s)
+		} else if strings.Contains(err.Error(), k) {
+			t.Errorf("the error repeats the key: %v", err)
+		}
+	}
+}
+
+// matches says whether a request indexed with s is found by query.
+func matches(kr *keyring.Keyring, s keyring.Searchable, query string) bool {
+	index := kr.IndexTerms(s)
+	groups := kr.QueryTerms(query)
+	if len(groups) == 0 {
+		return false
+	}
+	for _, g := range groups {
+		if !slices.ContainsFunc(g, func(t []byte) bool {
+			return slices.ContainsFunc(index, func(i []byte) bool { return bytes.Equal(i, t) })
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSearchTerms(t *testing.T) {
+	kr := mustParse(t, keyring.Generate())
+	person := keyring.Searchable{
+		Names:     []string{"Пётр Әл-Фараби", "Ли Мин"},
+		Email:     "Petr.Al_Farabi@Example.kz",
+		AccountID: "ACC-7731",
+		Phone:     "+7 (701) 123-45-67",
+	}
+	for _, tt := range []struct {
+		query string
+		want  bool
+	}{
+		{"петр", true},         // ё is е
+		{"ПЁТР", true},         // and upper case folds
+		{"пёт", true},          // a beginning of three letters
+		{"пё", false},          // two letters are too few to be a beginning
+		{"ли", true},           // but a whole two-letter name is a name
+		{"фараби", true},       // a part of a hyphenated name
+		{"әл-фараби", true},    // and the whole of it
+		{"ара", false},         // the middle of a word is not a beginning
+		{"петр фараби", true},  // every word must match
+		{"петр иванов", false}, // and one that does not fails the search
+		{"мин", true},          // the person acted for
+		{"petr.al_farabi@example.KZ", true},
+		{"petr.al_farabi", true}, // the part before the @
+		{"petr.al_farabi@", true},
+		{"@example.kz", false},
+		{"acc-7731", true},
+		{"87011234567", true}, // 8 instead of +7
+		{"+7 701 123 45 67", true},
+		{"123-45-67", false}, // seven digits are not the whole number
+		{"...", false},
+	} {
+		if got := matches(kr, person, tt.query); got != tt.want {
+			t.Errorf("%q: found %v, want %v", tt.query, got, tt.want)
+		}
+	}
+}
+
+// TestSearchDuringRotation: rows indexed under the old key are still found
+// while both keys are configured.
+func TestSearchDuringRotation(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	person := keyring.Searchable{Names: []string{"Айгерим Сапарова"}}
+	oldIndex := mustParse(t, oldKey).IndexTerms(person)
+	during := mustParse(t, newKey+","+oldKey)
+	found := false
+	for _, q := range during.QueryTerms("сапарова")[0] {
+		if slices.ContainsFunc(oldIndex, func(i []byte) bool { return bytes.Equal(i, q) }) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("a row indexed under the old key is not found during rotation")
+	}
+}

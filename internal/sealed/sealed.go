@@ -1,0 +1,117 @@
+// Package sealed names the encrypted values rightsdesk keeps in PostgreSQL
+// and the shape of each: the store writes and reads them, the migration that
+// introduced encryption and `rightsdesk key rotate` rewrite them, and all
+// three must agree byte for byte.
+package sealed
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"rightsdesk/internal/keyring"
+)
+
+// Columns holding sealed values; each is also the additional data the value
+// is sealed with, so a value copied into another column does not open.
+const (
+	RequestPersonal = "requests.personal"
+	MessageBody     = "messages.body"
+	NoteBody        = "notes.body"
+	FileName        = "files.name"
+	FileContent     = "files.content"
+	DraftName       = "response_drafts.name"
+	DraftContent    = "response_drafts.content"
+	Email           = "emails.sealed"
+	EmailSecrets    = "emails.secrets" // #nosec G101 -- a column name, not a credential
+	EventText       = "event_texts.body"
+	TOTPSecret      = "staff.totp_secret"        // #nosec G101 -- a column name, not a credential
+	WebhookSecret   = "webhook_endpoints.secret" // #nosec G101 -- a column name, not a credential
+)
+
+// Column is one sealed column: where it is, for rewriting it in batches.
+type Column struct {
+	Name  string // the additional data, as above
+	Table string
+	Col   string
+	Key   string // the table's primary key column
+}
+
+// All lists every sealed column, for key rotation.
+func All() []Column {
+	return []Column{
+		{RequestPersonal, "requests", "personal", "id"},
+		{MessageBody, "messages", "body", "id"},
+		{NoteBody, "notes", "body", "id"},
+		{FileName, "files", "name", "id"},
+		{FileContent, "files", "content", "id"},
+		{DraftName, "response_drafts", "name", "id"},
+		{DraftContent, "response_drafts", "content", "id"},
+		{Email, "emails", "sealed", "id"},
+		{EmailSecrets, "emails", "secrets", "id"},
+		{EventText, "event_texts", "body", "event_id"},
+		{TOTPSecret, "staff", "totp_secret", "id"},
+		{WebhookSecret, "webhook_endpoints", "secret", "id"},
+	}
+}
+
+// Personal is the requester's fields of a request, sealed together in
+// requests.personal.
+type Personal struct {
+	FullName    string `json:"n,omitempty"`
+	Email       string `json:"e,omitempty"`
+	Phone       string `json:"p,omitempty"`
+	AccountID   string `json:"a,omitempty"`
+	Details     string `json:"d,omitempty"`
+	SubjectName string `json:"s,omitempty"`
+	Correction  string `json:"c,omitempty"`
+	Processing  string `json:"r,omitempty"`
+}
+
+// Searchable is what staff search a request by.
+func (p Personal) Searchable() keyring.Searchable {
+	return keyring.Searchable{
+		Names: []string{p.FullName, p.SubjectName}, Email: p.Email,
+		AccountID: p.AccountID, Phone: p.Phone,
+	}
+}
+
+// EmailIndex is the term for finding the same person's other requests.
+func EmailIndex(kr *keyring.Keyring, email string) []byte {
+	return kr.Term(keyring.EmailTerm(email))
+}
+
+// EmailIndexes is EmailIndex under every key (during a rotation).
+func EmailIndexes(kr *keyring.Keyring, email string) [][]byte {
+	return kr.Terms(keyring.EmailTerm(email))
+}
+
+// OutboxEmail is what an email says and to whom, sealed in emails.sealed.
+type OutboxEmail struct {
+	To      string `json:"to"`
+	Subject string `json:"s"`
+	Text    string `json:"t"`
+	HTML    string `json:"h"`
+}
+
+// SealPersonal seals a request's fields and computes its search terms and
+// email term, as requests.personal, search_index and email_index hold them.
+func SealPersonal(kr *keyring.Keyring, p Personal) (doc []byte, index [][]byte, emailIndex []byte, err error) {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("encode personal data: %w", err)
+	}
+	return kr.Seal(RequestPersonal, plain), kr.IndexTerms(p.Searchable()), EmailIndex(kr, p.Email), nil
+}
+
+// OpenPersonal opens requests.personal; NULL (purged) opens to nothing.
+func OpenPersonal(kr *keyring.Keyring, doc []byte) (Personal, error) {
+	var p Personal
+	plain, err := kr.Open(RequestPersonal, doc)
+	if err != nil || plain == nil {
+		return p, err
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return p, fmt.Errorf("decode personal data: %w", err)
+	}
+	return p, nil
+}
