@@ -207,6 +207,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		RetryMax:     opts.RetryMax,
 		PollInterval: opts.PollInterval,
 		PeriodicJobs: periodic,
+		EmailWorkers: cfg.EmailWorkers,
 	})
 	if err != nil {
 		return nil, err

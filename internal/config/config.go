@@ -73,6 +73,10 @@ type Config struct {
 	RetentionPeriod Age
 	FileRetention   Age
 	LogLevel        string
+
+	// EmailWorkers is how many emails one instance delivers at a time
+	// (EMAIL_WORKERS).
+	EmailWorkers int
 }
 
 // Age is a retention period in whole calendar years or whole days: "3y"
@@ -250,6 +254,10 @@ func Load(env Env) (Config, error) {
 	limit := r.str("INTAKE_RATE_LIMIT", "10")
 	if c.IntakeRateLimit, err = strconv.Atoi(limit); err != nil || c.IntakeRateLimit < 0 {
 		return Config{}, &Error{"INTAKE_RATE_LIMIT", fmt.Sprintf("want a whole number of submissions per minute, 0 to switch off; got %q", limit)}
+	}
+	workers := r.str("EMAIL_WORKERS", "20")
+	if c.EmailWorkers, err = strconv.Atoi(workers); err != nil || c.EmailWorkers < 1 || c.EmailWorkers > 500 {
+		return Config{}, &Error{"EMAIL_WORKERS", fmt.Sprintf("want a whole number from 1 to 500; got %q", workers)}
 	}
 	if c.TrustedProxies, err = parsePrefixes(r.str("TRUSTED_PROXIES", "")); err != nil {
 		return Config{}, &Error{"TRUSTED_PROXIES", err.Error()}

@@ -23,7 +23,7 @@ func TestDefaults(t *testing.T) {
 	if c.ListenAddr != ":8080" || c.BaseURL != "http://localhost:8080" {
 		t.Errorf("listen %q base %q", c.ListenAddr, c.BaseURL)
 	}
-	if c.Location.String() != "Asia/Almaty" || !c.VerifyEmail || c.IntakeRateLimit != 10 {
+	if c.Location.String() != "Asia/Almaty" || !c.VerifyEmail || c.IntakeRateLimit != 10 || c.EmailWorkers != 20 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if len(c.EnabledTypes) != 7 || c.ConfirmLinkTTL != 7*24*time.Hour {
@@ -46,6 +46,8 @@ func TestWrongValueNamesTheVariable(t *testing.T) {
 		"ENABLED_TYPES":         {"ENABLED_TYPES": "access,teleport"},
 		"VERIFY_EMAIL":          {"VERIFY_EMAIL": "maybe"},
 		"INTAKE_RATE_LIMIT":     {"INTAKE_RATE_LIMIT": "-1"},
+		"EMAIL_WORKERS":         {"EMAIL_WORKERS": "0"},
+		"EMAIL_WORKERS ":        {"EMAIL_WORKERS": "many"},
 		"TRUSTED_PROXIES":       {"TRUSTED_PROXIES": "10.0.0.0/33"},
 		"CONFIRM_LINK_TTL":      {"CONFIRM_LINK_TTL": "0d"},
 		"STAFF_LOCALE":          {"STAFF_LOCALE": "de"},

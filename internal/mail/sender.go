@@ -16,6 +16,7 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // Message is a fully rendered email, ready to send. All fields are required
@@ -190,15 +191,49 @@ func validMessageID(id string) error {
 
 // SMTPSender delivers messages to one SMTP server. It is safe for concurrent use.
 //
-// Every Send opens its own connection and closes it afterwards. rightsdesk
-// sends a few emails an hour from retrying outbox jobs, so reusing a
-// connection would save little, while a pooled connection brings idle
-// timeouts, half-closed sockets and session state that could make one
-// delivery fail because of another. A pool can come later if volume needs it.
+// Connections are reused: after a delivery the session stays open, ready for
+// the next MAIL FROM, for up to DefaultIdleTimeout and DefaultMessagesPerConn
+// messages. Opening a session (TCP, EHLO, often STARTTLS and AUTH) costs
+// several round trips and most of the sender's CPU, and a burst of
+// submissions brings hundreds of emails. A kept connection the server has
+// since closed fails at MAIL FROM, before any of the message is sent, and is
+// replaced by a fresh one within the same Send; a failure after that point
+// drops the connection and is returned, so the outbox retries the email
+// (with the same Message-ID) and nothing is sent twice by the sender itself.
 type SMTPSender struct {
 	cfg       SMTPConfig
 	tlsConfig *tls.Config
 	helo      string
+
+	maxIdle     int           // connections kept open between deliveries
+	idleTimeout time.Duration // how long one may wait for its next delivery
+	perConn     int           // messages over one connection before it is renewed
+
+	mu     sync.Mutex
+	idle   []*smtpConn // most recently used last
+	reaper *time.Timer // closes connections idle too long; nil when none are idle
+}
+
+// Defaults of connection reuse (see WithConnectionReuse).
+const (
+	// DefaultMaxIdle is a backstop: connections are opened only by concurrent
+	// deliveries, so the email workers bound how many exist.
+	DefaultMaxIdle = 32
+	// DefaultIdleTimeout stays below the idle limits relays apply (RFC 5321
+	// asks servers for at least 5 minutes; hosted relays often use one).
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMessagesPerConn stays below the per-connection limits of hosted
+	// relays (commonly 100 or more).
+	DefaultMessagesPerConn = 50
+)
+
+// smtpConn is one open session with the server.
+type smtpConn struct {
+	conn      net.Conn // the transport, for deadlines and closing
+	session   *smtp.Client
+	sent      int
+	closed    bool // by ctx's end, after the last message was accepted
+	idleSince time.Time
 }
 
 // SenderOption adjusts an SMTPSender.
@@ -214,6 +249,15 @@ func WithTLSConfig(c *tls.Config) SenderOption {
 	}
 }
 
+// WithConnectionReuse keeps up to maxIdle connections open between
+// deliveries, each for at most idleTimeout and perConn messages. maxIdle 0
+// opens a connection per message, as a relay that forbids reuse needs.
+func WithConnectionReuse(maxIdle int, idleTimeout time.Duration, perConn int) SenderOption {
+	return func(s *SMTPSender) {
+		s.maxIdle, s.idleTimeout, s.perConn = maxIdle, idleTimeout, perConn
+	}
+}
+
 // WithHELO sets the name announced in EHLO; the default is the machine's
 // host name.
 func WithHELO(name string) SenderOption {
@@ -223,7 +267,7 @@ func WithHELO(name string) SenderOption {
 // NewSMTPSender returns a sender for cfg. The configuration is checked on
 // every Send, so a bad one surfaces as a delivery error rather than a panic.
 func NewSMTPSender(cfg SMTPConfig, opts ...SenderOption) *SMTPSender {
-	s := &SMTPSender{cfg: cfg}
+	s := &SMTPSender{cfg: cfg, maxIdle: DefaultMaxIdle, idleTimeout: DefaultIdleTimeout, perConn: DefaultMessagesPerConn}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -292,13 +336,42 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		return s.deliveryError(ctx, stage, err, from.Address, to.Address)
 	}
 
+	c := s.takeIdle()
+	reused := c != nil
+	for {
+		if c == nil {
+			var setupErr error
+			if c, setupErr, err = s.open(ctx, deadline); setupErr != nil {
+				return setupErr
+			} else if err != nil {
+				return fail("connect", err)
+			}
+		}
+		stage, err := s.transfer(ctx, c, deadline, from.Address, to.Address, msg)
+		if err == nil {
+			s.release(c)
+			return nil
+		}
+		s.drop(c)
+		if reused && stage == "MAIL FROM" && ctx.Err() == nil {
+			// A kept connection the server has closed or given up on (an
+			// idle timeout, a restart): nothing of the message was sent, so
+			// it goes over a fresh connection, once.
+			c, reused = nil, false
+			continue
+		}
+		return fail(stage, err)
+	}
+}
+
+// open dials the server and runs the greeting, STARTTLS and AUTH. setupErr
+// is a client that could not be built; err is the server's or network's.
+func (s *SMTPSender) open(ctx context.Context, deadline time.Time) (c *smtpConn, setupErr, err error) {
 	// Our own dialer tracks the connection so that it is closed on every
 	// path (go-mail leaves it open when EHLO, STARTTLS or AUTH fails) and as
 	// soon as ctx is done, whatever stage the session is in.
 	var guard connGuard
-	defer guard.close()
 	stop := context.AfterFunc(ctx, guard.close)
-	defer stop()
 	dial := func(dialCtx context.Context, network, addr string) (net.Conn, error) {
 		c, err := s.dial(dialCtx, network, addr)
 		if err != nil {
@@ -309,39 +382,151 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) error {
 		}
 		return c, nil
 	}
-
 	client, err := gomail.NewClient(s.cfg.Host, s.clientOptions(time.Until(deadline), dial)...)
 	if err != nil {
-		return fmt.Errorf("mail: smtp client: %w", err)
+		stop()
+		return nil, fmt.Errorf("mail: smtp client: %w", err), nil
 	}
 	session, err := client.DialToSMTPClientWithContext(ctx)
-	if err != nil {
-		return fail("connect", err)
+	if !stop() && err == nil {
+		err = ctx.Err() // ctx ended just as the session opened: the guard closed it
 	}
+	if err != nil {
+		guard.close()
+		return nil, nil, err
+	}
+	return &smtpConn{conn: guard.conn, session: session}, nil, nil
+}
 
+// transfer sends one message over c and names the stage that failed.
+func (s *SMTPSender) transfer(ctx context.Context, c *smtpConn, deadline time.Time, from, to string, msg *gomail.Msg) (string, error) {
+	// ctx ending closes the connection under whatever call is waiting.
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.Close() })
+	defer stop()
+	if err := c.conn.SetDeadline(deadline); err != nil {
+		return "MAIL FROM", err
+	}
 	// The transaction is driven here rather than by go-mail's Send, whose
 	// errors list the recipients: ours must stay free of personal data.
-	if err := session.Mail("<" + from.Address + ">"); err != nil {
-		return fail("MAIL FROM", err)
+	if err := c.session.Mail("<" + from + ">"); err != nil {
+		return "MAIL FROM", err
 	}
-	if err := session.Rcpt("<" + to.Address + ">"); err != nil {
-		return fail("RCPT TO", err)
+	if err := c.session.Rcpt("<" + to + ">"); err != nil {
+		return "RCPT TO", err
 	}
-	body, err := session.Data()
+	body, err := c.session.Data()
 	if err != nil {
-		return fail("DATA", err)
+		return "DATA", err
 	}
 	if _, err := msg.WriteTo(body); err != nil {
-		return fail("message transfer", err)
+		return "message transfer", err
 	}
 	if err := body.Close(); err != nil {
-		return fail("message transfer", err)
+		return "message transfer", err
 	}
-	// The server has accepted the message; a failing QUIT must not turn that
-	// into an error, or the outbox would deliver it twice.
-	_ = session.Quit()
+	// The server has accepted the message. If ctx ended meanwhile and closed
+	// the connection, it is a success all the same (or the outbox would
+	// deliver it twice), but the connection is not kept.
+	c.closed = !stop()
+	c.sent++
+	return "", nil
+}
+
+// takeIdle returns the most recently used open connection, or nil.
+func (s *SMTPSender) takeIdle() *smtpConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.idle)
+	if n == 0 {
+		return nil
+	}
+	if c := s.idle[n-1]; time.Since(c.idleSince) < s.idleTimeout {
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		return c
+	}
+	// The most recent has expired, so have all: the timer was late.
+	expired := s.idle
+	s.idle = nil
+	go func() {
+		for _, c := range expired {
+			s.quit(c)
+		}
+	}()
 	return nil
 }
+
+// release keeps c for the next delivery, or closes it politely when it has
+// carried its share of messages or enough connections are kept.
+func (s *SMTPSender) release(c *smtpConn) {
+	if c.closed {
+		return
+	}
+	if c.sent < s.perConn {
+		s.mu.Lock()
+		if len(s.idle) < s.maxIdle {
+			c.idleSince = time.Now()
+			s.idle = append(s.idle, c)
+			if s.reaper == nil {
+				s.reaper = time.AfterFunc(s.idleTimeout, s.reap)
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+	s.quit(c)
+}
+
+// reap closes the connections that have waited longer than idleTimeout.
+func (s *SMTPSender) reap() {
+	s.mu.Lock()
+	var expired []*smtpConn
+	kept := s.idle[:0]
+	for _, c := range s.idle {
+		if time.Since(c.idleSince) >= s.idleTimeout {
+			expired = append(expired, c)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	clear(s.idle[len(kept):])
+	s.idle = kept
+	s.reaper = nil
+	if len(s.idle) > 0 {
+		s.reaper = time.AfterFunc(s.idleTimeout-time.Since(s.idle[0].idleSince), s.reap)
+	}
+	s.mu.Unlock()
+	for _, c := range expired {
+		s.quit(c)
+	}
+}
+
+// Close closes the connections kept open. The sender stays usable.
+func (s *SMTPSender) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	if s.reaper != nil {
+		s.reaper.Stop()
+		s.reaper = nil
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		s.quit(c)
+	}
+	return nil
+}
+
+// quit ends a session that is done with: QUIT, then close, within a second.
+func (s *SMTPSender) quit(c *smtpConn) {
+	_ = c.conn.SetDeadline(time.Now().Add(time.Second))
+	_ = c.session.Quit()
+	_ = c.conn.Close()
+}
+
+// drop closes a connection after a failure: its session state is unknown.
+func (s *SMTPSender) drop(c *smtpConn) { _ = c.conn.Close() }
 
 func (s *SMTPSender) clientOptions(timeout time.Duration, dial gomail.DialContextFunc) []gomail.Option {
 	opts := []gomail.Option{

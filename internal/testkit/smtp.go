@@ -64,6 +64,8 @@ type SMTPServer struct {
 	listener  net.Listener
 	rejecting int
 	messages  []ReceivedMessage
+	accepted  int                   // connections accepted since the start
+	open      map[net.Conn]struct{} // connections not yet closed
 }
 
 // StartSMTP starts a server on 127.0.0.1 with a free port and stops it when
@@ -156,6 +158,26 @@ func (s *SMTPServer) Restart(tb testing.TB) {
 	tb.Fatalf("testkit: restart SMTP server on %s: %v", s.Addr(), err)
 }
 
+// Connections returns how many connections the server has accepted, over
+// all its restarts.
+func (s *SMTPServer) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// DropConnections closes every open connection while the server keeps
+// listening, like a relay ending idle sessions or a network cutting them.
+func (s *SMTPServer) DropConnections() {
+	s.mu.Lock()
+	open := s.open
+	s.open = nil
+	s.mu.Unlock()
+	for c := range open {
+		_ = c.Close()
+	}
+}
+
 // SetRejecting makes RCPT and DATA fail with code (e.g. 451, a temporary
 // failure, or 550) until it is set back to 0.
 func (s *SMTPServer) SetRejecting(code int) {
@@ -195,10 +217,11 @@ func (s *SMTPServer) WaitForMessages(tb testing.TB, n int, timeout time.Duration
 }
 
 func (s *SMTPServer) listen() error {
-	l, err := net.Listen("tcp", s.Addr())
+	tcp, err := net.Listen("tcp", s.Addr())
 	if err != nil {
 		return err
 	}
+	var l net.Listener = &trackingListener{Listener: tcp, server: s}
 	if s.opts.Implicit {
 		l = tls.NewListener(l, s.opts.TLS)
 	}
@@ -222,7 +245,7 @@ func (s *SMTPServer) listen() error {
 	server.AllowInsecureAuth = true
 
 	s.mu.Lock()
-	s.addr = l.Addr().String()
+	s.addr = tcp.Addr().String()
 	s.server = server
 	s.listener = l
 	s.mu.Unlock()
@@ -240,6 +263,42 @@ func (s *SMTPServer) record(m ReceivedMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.messages = append(s.messages, m)
+}
+
+// trackingListener counts accepted connections and keeps the open ones,
+// for Connections and DropConnections.
+type trackingListener struct {
+	net.Listener
+	server *SMTPServer
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, server: l.server}
+	s := l.server
+	s.mu.Lock()
+	s.accepted++
+	if s.open == nil {
+		s.open = map[net.Conn]struct{}{}
+	}
+	s.open[tc] = struct{}{}
+	s.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	server *SMTPServer
+}
+
+func (c *trackedConn) Close() error {
+	c.server.mu.Lock()
+	delete(c.server.open, c)
+	c.server.mu.Unlock()
+	return c.Conn.Close()
 }
 
 type discardLogger struct{}

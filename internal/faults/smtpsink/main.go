@@ -10,9 +10,11 @@
 //	POST /up     listen again on the same address
 //	GET  /ids    {"up":bool,"received":N,"ids":{"<message-id>":count,...}}
 //	POST /reset  forget what was received
-//	POST /hold   keep accepting connections but greet none until /release
-//	             (senders wait, nothing fails: a queue builds up behind them)
-//	POST /release  greet the held connections and every new one again
+//	POST /hold   keep accepting connections but greet none, and answer no
+//	             MAIL FROM on open sessions, until /release (senders wait,
+//	             nothing fails: a queue builds up behind them)
+//	POST /release  greet the held connections and every new one, and go on
+//	             with the held sessions
 //	GET  /arrivals {"released_ns":N,"arrivals":[{"id":..,"rcpt":[..],"ns":N},...]}
 //	             every message received, with its arrival time (Unix ns), for
 //	             scripts/bench's delivery latency and throughput
@@ -209,7 +211,17 @@ type session struct {
 	rcpt []string
 }
 
-func (*session) Mail(string, *smtp.MailOptions) error { return nil }
+// Mail waits while the sink is held: a sender that keeps its connections
+// open between messages is held like one that opens a new one.
+func (ss *session) Mail(string, *smtp.MailOptions) error {
+	ss.sink.mu.Lock()
+	gate := ss.sink.gate
+	ss.sink.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return nil
+}
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.rcpt = append(ss.rcpt, to)
 	return nil
