@@ -7,9 +7,10 @@
 // River's InsertTx). Nothing else: no validation, no deadline policy, no
 // duplicate check, no templates, no logging, no middleware.
 //
-// The email bodies are copied once at start from the newest acknowledgement
-// and notice already in the database (scripts/bench runs the portal first),
-// so the rows have the portal's size.
+// The sealed values are copied once at start, as bytes, from the newest
+// request, acknowledgement and notice already in the database (scripts/bench
+// runs the portal first), so the rows have the portal's size and index
+// entries; bare seals nothing itself.
 //
 //	DATABASE_URL=postgres://... bare -listen 127.0.0.1:8091
 package main
@@ -68,14 +69,23 @@ type submission struct {
 	Processing   string `json:"processing"`
 }
 
-type body struct{ subject, text, html string }
+// body is an email as the portal stores it: sealed.
+type body struct{ sealed, secrets []byte }
+
+// personal is a request's sealed fields and search terms as the portal
+// stores them.
+type personal struct {
+	doc, emailIndex []byte
+	index           [][]byte
+}
 
 type server struct {
-	pool   *pgxpool.Pool
-	river  *river.Client[pgx.Tx]
-	ack    body
-	notice body
-	base   string
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	ack      body
+	notice   body
+	personal personal
+	base     string
 }
 
 func main() {
@@ -107,6 +117,10 @@ func run(listen string) error {
 	if s.notice, err = newestBody(ctx, pool, "staff_new"); err != nil {
 		return err
 	}
+	if err := pool.QueryRow(ctx, `SELECT personal, search_index, email_index FROM requests
+		WHERE personal IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&s.personal.doc, &s.personal.index, &s.personal.emailIndex); err != nil {
+		return fmt.Errorf("read a request (run the portal first): %w", err)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -129,10 +143,10 @@ func run(listen string) error {
 // size when the database has none.
 func newestBody(ctx context.Context, pool *pgxpool.Pool, kind string) (body, error) {
 	var b body
-	err := pool.QueryRow(ctx, `SELECT subject, body_text, body_html FROM emails WHERE kind = $1 ORDER BY id DESC LIMIT 1`, kind).
-		Scan(&b.subject, &b.text, &b.html)
+	err := pool.QueryRow(ctx, `SELECT sealed, secrets FROM emails WHERE kind = $1 AND sealed IS NOT NULL ORDER BY id DESC LIMIT 1`, kind).
+		Scan(&b.sealed, &b.secrets)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return body{"Request received", strings.Repeat("text ", 300), strings.Repeat("<p>html</p>", 400)}, nil
+		return body{sealed: []byte(strings.Repeat("x", 4000))}, nil
 	}
 	if err != nil {
 		return b, fmt.Errorf("read a %s email: %w", kind, err)
@@ -152,21 +166,17 @@ func (s *server) submit(c echo.Context) error {
 	due := now.AddDate(0, 0, 30)
 	reference := "RD-" + token(9)[:12]
 	status, confirm := token(32), token(32)
-	secrets := map[string]string{"status": status, "confirm": confirm}
 
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var id, eventID int64
 		err := tx.QueryRow(ctx, `
 			INSERT INTO requests (reference, type, status, locale, received_at,
-				due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
-				account_id, details, on_behalf, subject_name, relationship, access_scope,
-				correction, processing, duplicate_of, updated_at, confirmed_at)
-			VALUES ($1, $2, 'unverified', $3, $4, $5, $6, '', 'received', $7, $8, $9, $10, $11, $12,
-				$13, $14, $15, $16, $17, NULL, $4, NULL)
+				due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, search_index, email_index,
+				on_behalf, relationship, access_scope, duplicate_of, updated_at, confirmed_at)
+			VALUES ($1, $2, 'unverified', $3, $4, $5, $6, '', 'received', $7, $8, $9, $10, $11, $12, NULL, $4, NULL)
 			RETURNING id`,
-			reference, sub.Type, sub.Locale, now, due, "default."+sub.Type, sub.FullName, sub.Email,
-			sub.Phone, sub.AccountID, sub.Details, sub.OnBehalf, sub.SubjectName, sub.Relationship,
-			sub.AccessScope, sub.Correction, sub.Processing).Scan(&id)
+			reference, sub.Type, sub.Locale, now, due, "default."+sub.Type, s.personal.doc, s.personal.index,
+			s.personal.emailIndex, sub.OnBehalf, sub.Relationship, sub.AccessScope).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert request: %w", err)
 		}
@@ -186,20 +196,18 @@ func (s *server) submit(c echo.Context) error {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		for _, m := range []struct {
-			kind, to, locale string
-			b                body
-			secrets          map[string]string
+			kind, locale string
+			b            body
 		}{
-			{"acknowledgement", sub.Email, sub.Locale, s.ack, secrets},
-			{"staff_new", "privacy@example.kz", "ru", s.notice, nil},
+			{"acknowledgement", sub.Locale, s.ack},
+			{"staff_new", "ru", s.notice},
 		} {
 			var emailID int64
 			if err := tx.QueryRow(ctx, `
-				INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
-					subject, body_text, body_html, secrets, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-				id, eventID, m.kind, m.to, m.locale, token(19)[:26]+"@127.0.0.1",
-				m.b.subject, m.b.text, m.b.html, m.secrets, now).Scan(&emailID); err != nil {
+				INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+				id, eventID, m.kind, m.locale, token(19)[:26]+"@127.0.0.1",
+				m.b.sealed, m.b.secrets, now).Scan(&emailID); err != nil {
 				return fmt.Errorf("insert email: %w", err)
 			}
 			if _, err := s.river.InsertTx(ctx, tx, deliverEmail{EmailID: emailID}, nil); err != nil {

@@ -4,20 +4,20 @@
 -- confirmation, its "received" event, two emails and a River delivery job
 -- for each, in one transaction.
 --
--- Variables given with -D (scripts/bench copies them from the newest portal
--- emails): ack_subject, ack_text, ack_html, notice_subject, notice_text,
--- notice_html. Run with -M prepared, as pgx prepares its statements.
+-- Variables given with -D (scripts/bench copies them, as hex, from the newest
+-- portal rows: sealed values are bytes the database only stores): ack_sealed,
+-- ack_secrets, notice_sealed, personal, email_index, and search_index (a
+-- bytea[] literal). Run with -M prepared, as pgx prepares its statements.
 \set type_n random(0, 6)
 BEGIN;
 INSERT INTO requests (reference, type, status, locale, received_at,
-    due_at, deadline_rule, deadline_legal_ref, deadline_basis, full_name, email, phone,
-    account_id, details, on_behalf, subject_name, relationship, access_scope,
-    correction, processing, duplicate_of, updated_at, confirmed_at)
+    due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, search_index, email_index,
+    on_behalf, relationship, access_scope, duplicate_of, updated_at, confirmed_at)
 VALUES ('PB-' || substr(md5(gen_random_uuid()::text), 1, 14),
     (ARRAY['access','rectification','erasure','restriction','objection','consent_withdrawal','portability'])[:type_n + 1],
     'unverified', 'ru', now(), now() + interval '30 days', 'default.access', '', 'received',
-    'Айгерим Нурланқызы', 'pgbench-' || :client_id || '-' || md5(gen_random_uuid()::text) || '@example.kz',
-    '+7 701 123 45 67', '', '', false, '', '', 'copy', '', '', NULL, now(), NULL)
+    decode(:personal, 'hex'), :search_index::bytea[], decode(:email_index, 'hex'),
+    false, '', 'copy', NULL, now(), NULL)
 RETURNING id AS rid \gset
 INSERT INTO status_links (token_hash, request_id, created_at)
 VALUES (sha256(gen_random_uuid()::text::bytea), :rid, now());
@@ -27,18 +27,15 @@ INSERT INTO events (request_id, kind, actor, actor_id, from_status, to_status, d
 VALUES (:rid, 'received', 'requester', NULL, NULL, 'unverified',
     jsonb_build_object('type', 'access', 'rule', 'default.access', 'due_at', now() + interval '30 days', 'proof_files', 0), now())
 RETURNING id AS eid \gset
-INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
-    subject, body_text, body_html, secrets, created_at)
-VALUES (:rid, :eid, 'acknowledgement', 'pgbench@example.kz', 'ru', gen_random_uuid()::text || '@127.0.0.1',
-    :ack_subject, :ack_text, :ack_html,
-    jsonb_build_object('status', md5(gen_random_uuid()::text), 'confirm', md5(gen_random_uuid()::text)), now())
+INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+VALUES (:rid, :eid, 'acknowledgement', 'ru', gen_random_uuid()::text || '@127.0.0.1',
+    decode(:ack_sealed, 'hex'), decode(:ack_secrets, 'hex'), now())
 RETURNING id AS ack_id \gset
 INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
 VALUES (jsonb_build_object('email_id', :ack_id::bigint), now(), 'deliver_email', 500, '{}', 1, 'email', now(), 'available', '{}');
-INSERT INTO emails (request_id, event_id, kind, recipient, locale, message_id,
-    subject, body_text, body_html, secrets, created_at)
-VALUES (:rid, :eid, 'staff_new', 'privacy@example.kz', 'ru', gen_random_uuid()::text || '@127.0.0.1',
-    :notice_subject, :notice_text, :notice_html, NULL, now())
+INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+VALUES (:rid, :eid, 'staff_new', 'ru', gen_random_uuid()::text || '@127.0.0.1',
+    decode(:notice_sealed, 'hex'), NULL, now())
 RETURNING id AS notice_id \gset
 INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
 VALUES (jsonb_build_object('email_id', :notice_id::bigint), now(), 'deliver_email', 500, '{}', 1, 'email', now(), 'available', '{}');
