@@ -21,9 +21,6 @@ func devKeyring(dataDir string, logger *slog.Logger) (*keyring.Keyring, error) {
 	path := filepath.Join(dataDir, "encryption.key")
 	b, err := os.ReadFile(path) // #nosec G304 -- the operator's data folder
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("data folder: %w", err)
-		}
 		if err := writeNewKey(path); err != nil {
 			return nil, err
 		}

@@ -66,16 +66,19 @@ func Migrate(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 // settled (the private PostgreSQL's development key when ENCRYPTION_KEY is
 // not set), and applies every pending migration.
 func migrated(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*pgxpool.Pool, func(), error) {
-	if cfg.Keys == nil {
-		kr, err := devKeyring(cfg.DataDir, logger)
-		if err != nil {
-			return nil, nil, err
-		}
-		cfg.Keys = kr
-	}
 	pool, stop, err := database(ctx, *cfg, logger)
 	if err != nil {
 		return nil, nil, err
+	}
+	// After the private PostgreSQL has made the data folder its own way
+	// (it must stay enterable by the postgres user).
+	if cfg.Keys == nil {
+		kr, err := devKeyring(cfg.DataDir, logger)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		cfg.Keys = kr
 	}
 	if err := migrations.Up(ctx, pool, logger, cfg.Keys); err != nil {
 		stop()
