@@ -543,7 +543,7 @@ func (d *driver) checkMail(dbURL string) (mailCheck, error) {
 	if err != nil {
 		return m, err
 	}
-	m.dupEvents, err = queryInt(dbURL, `SELECT count(*) FROM (SELECT 1 FROM emails GROUP BY event_id, kind, recipient HAVING count(*) > 1) x`)
+	m.dupEvents, err = queryInt(dbURL, `SELECT count(*) FROM (SELECT 1 FROM emails GROUP BY event_id, kind HAVING count(*) > 1) x`)
 	if err != nil {
 		return m, err
 	}
