@@ -40,10 +40,11 @@ const maxPrefix = 16
 func (kr *Keyring) IndexTerms(s Searchable) [][]byte {
 	seen := map[string]bool{}
 	var out [][]byte
+	h := kr.keys[0].hasher() // one HMAC for the twenty-odd terms of a request
 	add := func(t string) {
 		if !seen[t] {
 			seen[t] = true
-			out = append(out, kr.Term(t))
+			out = append(out, h.term(t))
 		}
 	}
 	addWord := func(w string) {
@@ -64,7 +65,7 @@ func (kr *Keyring) IndexTerms(s Searchable) [][]byte {
 			}
 		}
 	}
-	if e := foldEmail(s.Email); e != "" {
+	if e := fold(s.Email); e != "" {
 		add(kindEmail + e)
 		if local, _, ok := strings.Cut(e, "@"); ok && local != "" {
 			add(kindEmail + local)
@@ -88,7 +89,7 @@ func (kr *Keyring) IndexTerms(s Searchable) [][]byte {
 func (kr *Keyring) QueryTerms(query string) [][][]byte {
 	query = strings.TrimSpace(query)
 	var groups [][][]byte
-	if e := foldEmail(query); strings.Contains(e, "@") && !strings.ContainsAny(e, " \t") {
+	if e := fold(query); strings.Contains(e, "@") && !strings.ContainsAny(e, " \t") {
 		// "john.smith@" is the part before the @, typed with it.
 		return [][][]byte{kr.Terms(kindEmail + strings.TrimSuffix(e, "@"))}
 	}
@@ -126,8 +127,6 @@ func fold(s string) string {
 	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
 	return strings.NewReplacer("ё", "е").Replace(s)
 }
-
-func foldEmail(s string) string { return fold(s) }
 
 // words splits a name into folded words at spaces, each without the
 // punctuation around it ("Ким," is "ким"); inner punctuation stays
@@ -181,4 +180,4 @@ func phoneDigits(s string) string {
 
 // EmailTerm is the term value of an email address alone (as IndexTerms
 // indexes it), for finding the same person's other requests.
-func EmailTerm(email string) string { return kindEmail + foldEmail(email) }
+func EmailTerm(email string) string { return kindEmail + fold(email) }

@@ -15,6 +15,7 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -24,6 +25,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -148,7 +150,9 @@ func Generate() string {
 	return base64.StdEncoding.EncodeToString(raw)
 }
 
-// CurrentID names the key that seals, for operators (hex of the id).
+// CurrentID names the key that seals, for operators and for finding the
+// values sealed with another key (hex of the id, which is bytes 2-5 of
+// every sealed value).
 func (kr *Keyring) CurrentID() string { return fmt.Sprintf("%x", kr.keys[0].id) }
 
 // IDs names every key, the current one first.
@@ -239,7 +243,17 @@ func (kr *Keyring) Terms(value string) [][]byte {
 }
 
 func term(k []byte, value string) []byte {
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte(value))
-	return m.Sum(nil)[:IndexSize]
+	return termHasher{hmac.New(sha256.New, k)}.term(value)
+}
+
+// termHasher computes terms under one key, reusing its HMAC state.
+type termHasher struct{ mac hash.Hash }
+
+func (k *key) hasher() termHasher { return termHasher{hmac.New(sha256.New, k.index)} }
+
+func (h termHasher) term(value string) []byte {
+	h.mac.Reset()
+	h.mac.Write([]byte(value))
+	var sum [sha256.Size]byte
+	return bytes.Clone(h.mac.Sum(sum[:0])[:IndexSize])
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -25,17 +24,13 @@ const rotateBatch = 500
 // already. SKIP LOCKED leaves rows being changed to a later batch.
 func (s *Store) Rotate(ctx context.Context, progress func(column string, n int)) (RotateResult, error) {
 	res := RotateResult{}
-	id, err := hex.DecodeString(s.keys.CurrentID())
-	if err != nil {
-		return res, fmt.Errorf("rotate: key id: %w", err)
-	}
 	for _, c := range sealed.All() {
 		limit := rotateBatch
 		if c.Name == sealed.FileContent || c.Name == sealed.DraftContent {
 			limit = 8
 		}
 		for {
-			n, err := s.rotateBatch(ctx, c, id, limit)
+			n, err := s.rotateBatch(ctx, c, limit)
 			if err != nil {
 				return res, err
 			}
@@ -51,13 +46,18 @@ func (s *Store) Rotate(ctx context.Context, progress func(column string, n int))
 	return res, nil
 }
 
-func (s *Store) rotateBatch(ctx context.Context, c sealed.Column, currentID []byte, limit int) (int, error) {
+// sealedWithAnotherKey is the condition of c's values not sealed with the
+// key whose id ($1) is given in hex: the id is bytes 2-5 of a sealed value
+// (internal/keyring).
+func sealedWithAnotherKey(c sealed.Column) string {
+	return `length(` + c.Col + `) > 0 AND encode(substring(` + c.Col + ` FROM 2 FOR 4), 'hex') <> $1`
+}
+
+func (s *Store) rotateBatch(ctx context.Context, c sealed.Column, limit int) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// The key id is bytes 2-5 of a sealed value (internal/keyring).
-		rows, err := tx.Query(ctx, `SELECT `+c.Key+`, `+c.Col+` FROM `+c.Table+`
-			WHERE length(`+c.Col+`) > 0 AND substring(`+c.Col+` FROM 2 FOR 4) <> $1
-			ORDER BY `+c.Key+` LIMIT $2 FOR UPDATE SKIP LOCKED`, currentID, limit) // #nosec G202 -- names from sealed.All, not input
+		rows, err := tx.Query(ctx, `SELECT `+c.Key+`, `+c.Col+` FROM `+c.Table+` WHERE `+sealedWithAnotherKey(c)+`
+			ORDER BY `+c.Key+` LIMIT $2 FOR UPDATE SKIP LOCKED`, s.keys.CurrentID(), limit) // #nosec G202 -- names from sealed.All, not input
 		if err != nil {
 			return fmt.Errorf("rotate %s: %w", c.Name, err)
 		}
@@ -112,15 +112,11 @@ func (s *Store) resealPersonal(ctx context.Context, tx pgx.Tx, id int64, doc []b
 // Unrotated counts the sealed values not sealed with the current key: zero
 // once a rotation is complete and the old key can go.
 func (s *Store) Unrotated(ctx context.Context) (int, error) {
-	id, err := hex.DecodeString(s.keys.CurrentID())
-	if err != nil {
-		return 0, fmt.Errorf("key id: %w", err)
-	}
 	total := 0
 	for _, c := range sealed.All() {
 		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.Table+`
-			WHERE length(`+c.Col+`) > 0 AND substring(`+c.Col+` FROM 2 FOR 4) <> $1`, id).Scan(&n); err != nil { // #nosec G202 -- names from sealed.All, not input
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.Table+` WHERE `+sealedWithAnotherKey(c),
+			s.keys.CurrentID()).Scan(&n); err != nil { // #nosec G202 -- names from sealed.All, not input
 			return 0, fmt.Errorf("count %s: %w", c.Name, err)
 		}
 		total += n
