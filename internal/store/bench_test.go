@@ -33,13 +33,18 @@ func BenchmarkQueue(b *testing.B) {
 
 	s := New(pool, nil, testkit.Keys())
 	agent := seeded.StaffIDs[3]
-	var reference, email, fullName string
+	var reference string
 	var deepDue time.Time
 	var deepID int64
-	if err := pool.QueryRow(ctx, `SELECT reference, email, full_name FROM requests WHERE id = $1`,
-		(seeded.FirstID+seeded.LastID)/2).Scan(&reference, &email, &fullName); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT reference FROM requests WHERE id = $1`,
+		(seeded.FirstID+seeded.LastID)/2).Scan(&reference); err != nil {
 		b.Fatal(err)
 	}
+	target, err := s.RequestByReference(ctx, reference) // its name and email are sealed
+	if err != nil {
+		b.Fatal(err)
+	}
+	email, fullName := target.Email, target.FullName
 	// A cursor deep into the default tab: where page 1000 of 50 would start
 	// (or the middle, on a small data set).
 	var open int
@@ -53,8 +58,8 @@ func BenchmarkQueue(b *testing.B) {
 	deep := encodeCursor(SortDue, deepDue, deepID)
 	// "Reference as typed": lower case, no dashes.
 	typedRef := strings.ToLower(strings.ReplaceAll(reference, "-", ""))
-	emailPrefix := strings.ToUpper(email[:strings.Index(email, ".")+4])
-	b.Logf("searching for %s, %q (prefix %q), %q", reference, email, emailPrefix, fullName)
+	emailLocal := strings.ToUpper(email[:strings.Index(email, "@")])
+	b.Logf("searching for %s, %q (before the @: %q), %q", reference, email, emailLocal, fullName)
 
 	pages := []struct {
 		name string
@@ -72,7 +77,7 @@ func BenchmarkQueue(b *testing.B) {
 		{"deep_page", QueueFilter{Now: now}, Page{After: deep}},
 		{"search_reference", QueueFilter{Tab: TabAll, Now: now, Search: typedRef}, Page{}},
 		{"search_email_exact", QueueFilter{Tab: TabAll, Now: now, Search: email}, Page{}},
-		{"search_email_prefix", QueueFilter{Tab: TabAll, Now: now, Search: emailPrefix}, Page{}},
+		{"search_email_local", QueueFilter{Tab: TabAll, Now: now, Search: emailLocal}, Page{}},
 		{"search_name_full", QueueFilter{Tab: TabAll, Now: now, Search: strings.ToUpper(fullName)}, Page{}},
 		{"search_name_part_open", QueueFilter{Now: now, Search: "жұмабек"}, Page{}},
 	}

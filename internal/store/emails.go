@@ -183,28 +183,23 @@ func (s *Store) listEmails(ctx context.Context, query string, arg any) ([]Email,
 }
 
 // MarkEmailSent records that SMTP accepted the email and forgets its secrets:
-// the link tokens now live only in the requester's mailbox.
+// the link tokens now live only in the requester's mailbox. One statement
+// (so one round trip, and atomic on its own) marks the email and logs the
+// delivery; an email already marked sent logs nothing more.
 func (s *Store) MarkEmailSent(ctx context.Context, id int64, at time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var requestID int64
-		var kind string
-		err := tx.QueryRow(ctx, `
+	_, err := s.pool.Exec(ctx, `
+		WITH sent AS (
 			UPDATE emails SET state = 'sent', attempts = attempts + 1, last_error = '',
 				last_attempt_at = $2, sent_at = $2, secrets = NULL
 			WHERE id = $1 AND state <> 'sent'
-			RETURNING coalesce(request_id, 0), kind`, id, at).Scan(&requestID, &kind)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // already recorded as sent: nothing more to log
-		}
-		if err != nil {
-			return fmt.Errorf("mark email sent: %w", err)
-		}
-		_, err = insertEvent(ctx, tx, event{
-			RequestID: requestID, Kind: "email_sent", Actor: request.ActorSystem,
-			Data: map[string]any{"email_id": id, "kind": kind}, At: at,
-		})
-		return err
-	})
+			RETURNING request_id, kind)
+		INSERT INTO events (request_id, kind, actor, data, created_at)
+		SELECT request_id, 'email_sent', $3, jsonb_build_object('email_id', $1::bigint, 'kind', kind), $2 FROM sent`,
+		id, at, request.ActorSystem)
+	if err != nil {
+		return fmt.Errorf("mark email %d sent: %w", id, err)
+	}
+	return nil
 }
 
 // MarkEmailFailed records a failed delivery attempt; the job retries it.
