@@ -66,6 +66,9 @@ type App struct {
 	// Metrics is the Prometheus registry and its collectors; Serve puts
 	// Metrics.OpsHandler on METRICS_ADDR.
 	Metrics *metrics.Metrics
+	// sender delivers the emails; an SMTP sender keeps connections open,
+	// which the shutdown closes with a QUIT once the workers have stopped.
+	sender any
 }
 
 // deliveryRetrier has a failed email's delivery job run again now, inside
@@ -258,5 +261,5 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, sender: sender}, nil
 }

@@ -362,3 +362,53 @@ func TestTakenMetricsAddrStopsTheStart(t *testing.T) {
 		t.Fatalf("Serve with METRICS_ADDR taken: %v, want an error naming METRICS_ADDR", err)
 	}
 }
+
+// TestShutdownClosesTheKeptSMTPConnections: delivery keeps SMTP connections
+// open between emails; when serve stops they are ended (QUIT), not left to
+// the relay's idle timeout.
+func TestShutdownClosesTheKeptSMTPConnections(t *testing.T) {
+	smtp := testkit.StartSMTP(t)
+	listen := freePort(t)
+	vars := map[string]string{
+		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": smtp.URL(),
+		"LISTEN_ADDR": listen, "RIGHTSDESK_DATA_DIR": t.TempDir(), "INTAKE_RATE_LIMIT": "0",
+	}
+	cfg, err := config.Load(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	waitFor(t, 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	body := `{"type":"erasure","full_name":"Ерлан Ахметов","email":"erlan@example.kz","locale":"ru","consent":true}`
+	resp, err := http.Post("http://"+listen+"/api/v1/requests", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submission: %d", resp.StatusCode)
+	}
+	smtp.WaitForMessages(t, 1, 20*time.Second)
+	waitFor(t, 10*time.Second, func() bool { return smtp.OpenConnections() > 0 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	waitFor(t, 5*time.Second, func() bool { return smtp.OpenConnections() == 0 })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -201,5 +202,10 @@ func stopRunner(a *App, logger *slog.Logger) {
 	defer cancel()
 	if err := a.Runner.Stop(ctx); err != nil {
 		logger.Error("stop job workers", "error", err)
+	}
+	if c, ok := a.sender.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			logger.Error("close SMTP connections", "error", err)
+		}
 	}
 }

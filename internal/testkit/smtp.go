@@ -166,6 +166,13 @@ func (s *SMTPServer) Connections() int {
 	return s.accepted
 }
 
+// OpenConnections returns how many connections are open now.
+func (s *SMTPServer) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
 // DropConnections closes every open connection while the server keeps
 // listening, like a relay ending idle sessions or a network cutting them.
 func (s *SMTPServer) DropConnections() {
