@@ -17,6 +17,12 @@
 //
 //	mailbench wait -control 127.0.0.1:2526 -n 2000 -since 0 -timeout 60s
 //
+// The portal's newest acknowledgement, opened with ENCRYPTION_KEY from the
+// database at DATABASE_URL, as the baseline's message (subject, text, html
+// files in -out):
+//
+//	mailbench sample -out DIR
+//
 // Each prints one line of name=value pairs. Only loopback addresses.
 package main
 
@@ -31,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,12 +45,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	gomail "github.com/wneessen/go-mail"
+
+	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/sealed"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: mailbench send|latency|wait [flags]")
+		fmt.Fprintln(os.Stderr, "usage: mailbench send|latency|wait|sample [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -54,6 +65,8 @@ func main() {
 		err = latency(os.Args[2:])
 	case "wait":
 		err = wait(os.Args[2:])
+	case "sample":
+		err = sample(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -287,4 +300,43 @@ func wait(args []string) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sample writes the newest acknowledgement the portal stored, opened, into
+// -out as subject, text and html: stored emails are sealed, so SQL alone
+// cannot copy them.
+func sample(args []string) error {
+	fs := flag.NewFlagSet("sample", flag.ExitOnError)
+	out := fs.String("out", ".", "folder for the subject, text and html files")
+	_ = fs.Parse(args)
+	kr, err := keyring.Parse(os.Getenv("ENCRYPTION_KEY"))
+	if err != nil {
+		return fmt.Errorf("ENCRYPTION_KEY: %w", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	var doc []byte
+	if err := conn.QueryRow(ctx, `SELECT sealed FROM emails WHERE kind = 'acknowledgement' AND sealed IS NOT NULL
+		ORDER BY id DESC LIMIT 1`).Scan(&doc); err != nil {
+		return fmt.Errorf("the newest acknowledgement: %w", err)
+	}
+	plain, err := kr.Open(sealed.Email, doc)
+	if err != nil {
+		return err
+	}
+	var e sealed.OutboxEmail
+	if err := json.Unmarshal(plain, &e); err != nil {
+		return fmt.Errorf("decode the acknowledgement: %w", err)
+	}
+	for name, body := range map[string]string{"subject": e.Subject, "text": e.Text, "html": e.HTML} {
+		if err := os.WriteFile(filepath.Join(*out, name), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("bytes=%d\n", len(e.Text)+len(e.HTML))
+	return nil
 }
