@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -81,21 +80,20 @@ type App struct {
 type deliveryRetrier struct{ client *river.Client[pgx.Tx] }
 
 func (d deliveryRetrier) RetryDelivery(ctx context.Context, tx pgx.Tx, emailID int64) error {
-	args := jobs.DeliverEmailArgs{EmailID: emailID}
-	match, err := json.Marshal(args)
-	if err != nil {
-		return err
-	}
+	// The job that carries the email: one of a change's emails, or the
+	// email alone in a job queued by an earlier version.
+	kind := jobs.DeliverEmailArgs{}.Kind()
 	found, err := d.client.JobListTx(ctx, tx, river.NewJobListParams().
-		Kinds(args.Kind()).
-		Where("args @> @args::jsonb", river.NamedArgs{"args": string(match)}).
+		Kinds(kind).
+		Where("(args @> jsonb_build_object('email_ids', jsonb_build_array(@id::bigint)) OR args @> jsonb_build_object('email_id', @id::bigint))",
+			river.NamedArgs{"id": emailID}).
 		OrderBy(river.JobListOrderByID, river.SortOrderDesc).
 		First(1))
 	if err != nil {
 		return fmt.Errorf("find delivery job: %w", err)
 	}
 	if len(found.Jobs) == 0 {
-		_, err = d.client.InsertTx(ctx, tx, args, nil)
+		_, err = d.client.InsertTx(ctx, tx, jobs.DeliverEmailArgs{EmailIDs: []int64{emailID}}, nil)
 		return err
 	}
 	job, err := d.client.JobRetryTx(ctx, tx, found.Jobs[0].ID)

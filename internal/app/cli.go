@@ -39,6 +39,7 @@ func commands() []command {
 		{"user", "add and list staff accounts", userUsage, runUser},
 		{"apikey", "create, list and revoke staff API keys", apikeyUsage, runAPIKey},
 		{"key", "generate an encryption key, or rotate to a new one", keyUsage, runKey},
+		{"email", "pause or resume email delivery, or see what waits", emailUsage, runEmail},
 		{"reminders", "send (or rehearse) one sweep of deadline reminders", remindersUsage, runReminders},
 		{"version", "print the version",
 			"rightsdesk version\n\nPrints the version, the Go version and the platform.",

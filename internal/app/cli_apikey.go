@@ -128,6 +128,11 @@ func withAPIKeys(ctx context.Context, c *cli, fn func(*auth.APIKeys) error) erro
 // withStore opens the database as serve does (DATABASE_URL, or the private
 // PostgreSQL, borrowed if serve runs), migrates it, and runs fn with the store.
 func withStore(ctx context.Context, c *cli, fn func(config.Config, *store.Store) error) error {
+	return withOutbox(ctx, c, func(cfg config.Config, st *store.Store, _ *jobs.Outbox) error { return fn(cfg, st) })
+}
+
+// withOutbox is withStore for commands that also work the job queues.
+func withOutbox(ctx context.Context, c *cli, fn func(config.Config, *store.Store, *jobs.Outbox) error) error {
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
@@ -141,5 +146,5 @@ func withStore(ctx context.Context, c *cli, fn func(config.Config, *store.Store)
 	if err != nil {
 		return err
 	}
-	return fn(cfg, store.New(pool, outbox, cfg.Keys))
+	return fn(cfg, store.New(pool, outbox, cfg.Keys), outbox)
 }

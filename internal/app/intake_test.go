@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/request"
@@ -176,9 +179,15 @@ func TestEmailsWaitForSMTPAndArriveExactlyOnce(t *testing.T) {
 	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 3 {
 		t.Fatalf("%d requests stored, want 3", n)
 	}
-	// Delivery has been tried and failed; the failure is recorded.
+	// Delivery has been tried and failed; the failure is recorded. A
+	// submission's two emails travel in one job, which stops at the first
+	// when the server cannot be reached: the other waits, untried.
+	if n := inst.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver_email' AND jsonb_array_length(args->'email_ids') = 2`); n != 3 {
+		t.Errorf("%d delivery jobs of two emails, want one per submission", n)
+	}
 	waitFor(t, 10*time.Second, func() bool {
-		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'failed' AND attempts > 0 AND last_error <> ''`) == 6
+		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'failed' AND attempts > 0 AND last_error <> ''`) == 3 &&
+			inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'queued' AND attempts = 0`) == 3
 	})
 	if got := len(inst.SMTP.Messages()); got != 0 {
 		t.Fatalf("%d messages arrived while SMTP was down", got)
@@ -215,6 +224,113 @@ func TestEmailsWaitForSMTPAndArriveExactlyOnce(t *testing.T) {
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'email_sent'`); n != 6 {
 		t.Errorf("%d email_sent events, want 6", n)
+	}
+}
+
+// One of a submission's emails refused does not hold back the other: a
+// recipient the relay refuses for good (550) leaves the acknowledgement
+// failed, for staff to see, while the privacy contact's notice arrives; one
+// refused for now (450, greylisting) is retried until it arrives, once.
+func TestOneRefusedEmailDoesNotHoldBackTheOther(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	submit := func(addr string) string {
+		body := validBody(request.Erasure, "ru")
+		body["email"] = addr
+		code, out, _ := postJSON(t, inst, encode(t, body))
+		if code != http.StatusCreated {
+			t.Fatalf("submit: %d %v", code, out)
+		}
+		return out["reference"].(string)
+	}
+	to := func(ref, addr string) int {
+		n := 0
+		for _, m := range inst.SMTP.Messages() {
+			if strings.Contains(m.Subject, ref) && len(m.To) == 1 && m.To[0] == addr {
+				n++
+			}
+		}
+		return n
+	}
+
+	inst.SMTP.RefuseRecipient("gone@example.kz", 550)
+	gone := submit("gone@example.kz")
+	waitFor(t, 20*time.Second, func() bool {
+		return to(gone, "privacy@school.example.kz") == 1 &&
+			inst.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver_email' AND state = 'cancelled'`) == 1
+	})
+	if n := to(gone, "gone@example.kz"); n != 0 {
+		t.Errorf("the refused acknowledgement arrived %d times", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'acknowledgement' AND state = 'failed' AND last_error LIKE '%550%'`); n != 1 {
+		t.Errorf("%d acknowledgements failed with the server's 550, want 1", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'staff_new' AND state = 'sent'`); n != 1 {
+		t.Errorf("%d notices recorded as sent, want 1", n)
+	}
+
+	inst.SMTP.RefuseRecipient("later@example.kz", 450)
+	later := submit("later@example.kz")
+	waitFor(t, 20*time.Second, func() bool {
+		return to(later, "privacy@school.example.kz") == 1 &&
+			inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'acknowledgement' AND state = 'failed' AND last_error LIKE '%450%'`) == 1
+	})
+	inst.SMTP.RefuseRecipient("later@example.kz", 0)
+	waitFor(t, 30*time.Second, func() bool { return to(later, "later@example.kz") == 1 })
+	waitFor(t, 10*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent'`) == 3
+	})
+	time.Sleep(time.Second) // room for a second copy, if one were coming
+	if a, n := to(later, "later@example.kz"), to(later, "privacy@school.example.kz"); a != 1 || n != 1 {
+		t.Errorf("after the retry: acknowledgement arrived %d times, notice %d times; want once each", a, n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'email_sent'`); n != 3 {
+		t.Errorf("%d email_sent events, want 3", n)
+	}
+}
+
+// A delivery job queued by an earlier version (one email per job, as
+// {"email_id": N}) still delivers after an upgrade.
+func TestADeliveryJobOfTheEarlierFormStillDelivers(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.SMTP.Stop()
+	code, out, _ := postJSON(t, inst, encode(t, validBody(request.Access, "en")))
+	if code != http.StatusCreated {
+		t.Fatalf("submit: %d %v", code, out)
+	}
+	ref := out["reference"].(string)
+	// Replace the new job by two of the earlier form, as an upgrade finds them.
+	if _, err := inst.Pool.Exec(t.Context(), `DELETE FROM river_job WHERE kind = 'deliver_email'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.Pool.Exec(t.Context(), `UPDATE emails SET state = 'queued', attempts = 0, last_error = ''`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := inst.Pool.Query(t.Context(), `SELECT id FROM emails ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("emails: %v %v", ids, err)
+	}
+	for _, id := range ids {
+		if _, err := inst.Pool.Exec(t.Context(), `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state)
+			VALUES (jsonb_build_object('email_id', $1::bigint), 'deliver_email', 500, 1, 'email', 'available')`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inst.SMTP.Restart(t)
+	msgs := inst.SMTP.WaitForMessages(t, 2, 30*time.Second)
+	waitFor(t, 10*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent'`) == 2
+	})
+	for _, m := range msgs {
+		if !strings.Contains(m.Subject, ref) {
+			t.Errorf("unexpected message %q", m.Subject)
+		}
+	}
+	if len(inst.SMTP.Messages()) != 2 {
+		t.Errorf("%d messages, want 2", len(inst.SMTP.Messages()))
 	}
 }
 
@@ -406,5 +522,69 @@ func TestTheEventLogRefusesChanges(t *testing.T) {
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'received'`); n != 1 {
 		t.Errorf("%d received events after the attempts, want 1", n)
+	}
+}
+
+// TestEmailDeliveryPausesAndResumesWithNothingLost: the operator pauses
+// delivery (relay maintenance) from the command line; requests are still
+// taken and their emails wait, shown by `email status` and the metrics;
+// `email resume` sends each of them once.
+func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	ops := httptest.NewServer(inst.App.Metrics.OpsHandler())
+	t.Cleanup(ops.Close)
+	if code, out, _ := postJSON(t, inst, encode(t, validBody(request.Access, "ru"))); code != http.StatusCreated {
+		t.Fatalf("submit: %d %v", code, out)
+	}
+	inst.SMTP.WaitForMessages(t, 2, 20*time.Second)
+
+	code, stdout, stderr := runCLI(inst, "", "email", "pause")
+	if code != 0 || !strings.Contains(stdout, "delivery\tpaused since ") {
+		t.Fatalf("email pause: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for i := range 3 {
+		body := validBody(request.Erasure, "kk")
+		body["email"] = fmt.Sprintf("paused%d@example.kz", i)
+		if code, out, _ := postJSON(t, inst, encode(t, body)); code != http.StatusCreated {
+			t.Fatalf("submit while paused: %d %v", code, out)
+		}
+	}
+	// Nothing to wait for but time: River has been told of the pause (the
+	// command returned after it committed) and fetches every few ms here.
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(inst.SMTP.Messages()); n != 2 {
+		t.Fatalf("%d messages while delivery was paused, want the 2 from before", n)
+	}
+	code, stdout, _ = runCLI(inst, "", "email", "status")
+	if code != 0 || !strings.Contains(stdout, "delivery\tpaused since ") || !strings.Contains(stdout, "queued\t6\n") || !strings.Contains(stdout, "oldest\t") {
+		t.Errorf("email status while paused: exit %d\n%s", code, stdout)
+	}
+	if _, text := scrape(t, ops.URL+"/metrics"); !strings.Contains(text, `rightsdesk_queue_paused{queue="email"} 1`) {
+		t.Errorf("the metrics do not show the paused queue:\n%s", text)
+	}
+
+	code, stdout, stderr = runCLI(inst, "", "email", "resume")
+	if code != 0 || !strings.Contains(stdout, "delivery\trunning") {
+		t.Fatalf("email resume: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	inst.SMTP.WaitForMessages(t, 8, 20*time.Second)
+	waitFor(t, 10*time.Second, func() bool { return inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent'`) == 8 })
+	time.Sleep(500 * time.Millisecond) // room for a second copy, if one were coming
+	seen := map[string]bool{}
+	for _, m := range inst.SMTP.Messages() {
+		if seen[m.MessageID] {
+			t.Errorf("%s delivered twice", m.MessageID)
+		}
+		seen[m.MessageID] = true
+	}
+	if len(seen) != 8 {
+		t.Errorf("%d distinct messages, want 8", len(seen))
+	}
+	code, stdout, _ = runCLI(inst, "", "email", "status")
+	if code != 0 || stdout != "delivery\trunning\nqueued\t0\nfailed\t0\n" {
+		t.Errorf("email status after resume: exit %d\n%q", code, stdout)
+	}
+	if _, text := scrape(t, ops.URL+"/metrics"); !strings.Contains(text, `rightsdesk_queue_paused{queue="email"} 0`) {
+		t.Errorf("the metrics still show the queue paused")
 	}
 }

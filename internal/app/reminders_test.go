@@ -335,7 +335,7 @@ func TestNoReminderIsLostWhenMailIsDownOrDeliveryCrashes(t *testing.T) {
 	if _, err := d.inst.Pool.Exec(t.Context(), `UPDATE emails SET state = 'queued', sent_at = NULL WHERE id = $1`, emailID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.inst.App.Runner.Client().Insert(t.Context(), jobs.DeliverEmailArgs{EmailID: emailID}, nil); err != nil {
+	if _, err := d.inst.App.Runner.Client().Insert(t.Context(), jobs.DeliverEmailArgs{EmailIDs: []int64{emailID}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	msgs = d.inst.SMTP.WaitForMessages(t, 2, 20*time.Second)

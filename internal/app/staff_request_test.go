@@ -493,7 +493,7 @@ func TestAFailedEmailIsRetriedFromTheRequestPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForState(t, inst, `SELECT count(*) FROM emails WHERE id = $1 AND state = 'failed' AND last_error LIKE '%550%'`, emailID)
-	waitForState(t, inst, `SELECT count(*) FROM river_job WHERE kind = 'deliver_email' AND state = 'cancelled' AND args @> jsonb_build_object('email_id', $1::bigint)`, emailID)
+	waitForState(t, inst, `SELECT count(*) FROM river_job WHERE kind = 'deliver_email' AND state = 'cancelled' AND args @> jsonb_build_object('email_ids', jsonb_build_array($1::bigint))`, emailID)
 	_, page = d.get()
 	if li := timelineEntry(page, "Письмо «запрос информации»"); !strings.Contains(li, "550") {
 		t.Errorf("the timeline lacks the server's refusal:\n%s", li)

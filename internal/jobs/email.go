@@ -14,9 +14,21 @@ import (
 	"rightsdesk/internal/store"
 )
 
-// DeliverEmailArgs is the job that delivers one recorded email.
+// DeliverEmailArgs is the job that delivers the emails one change recorded
+// (a submission's acknowledgement and the privacy contact's notice, say).
 type DeliverEmailArgs struct {
-	EmailID int64 `json:"email_id"`
+	EmailIDs []int64 `json:"email_ids,omitempty"`
+	// EmailID is the one email of a job queued by an earlier version, which
+	// queued a job per email; such jobs still deliver after an upgrade.
+	EmailID int64 `json:"email_id,omitempty"`
+}
+
+// IDs lists the job's emails.
+func (a DeliverEmailArgs) IDs() []int64 {
+	if a.EmailID != 0 {
+		return append([]int64{a.EmailID}, a.EmailIDs...)
+	}
+	return a.EmailIDs
 }
 
 // Kind implements river.JobArgs.
@@ -35,8 +47,8 @@ type Sender interface {
 
 // EmailStore is what delivery needs from the database.
 type EmailStore interface {
-	Email(ctx context.Context, id int64) (store.Email, error)
-	MarkEmailSent(ctx context.Context, id int64, at time.Time) error
+	Emails(ctx context.Context, ids []int64) ([]store.Email, error)
+	MarkEmailsSent(ctx context.Context, ids []int64, at time.Time) error
 	MarkEmailFailed(ctx context.Context, id int64, at time.Time, reason string) error
 }
 
@@ -52,10 +64,10 @@ type OutcomeRecorder interface {
 	RecordEmail(outcome string)
 }
 
-// DeliverEmailWorker sends an email and records the outcome. Delivery is at
-// least once: if the process dies after the server accepted the message but
-// before it was recorded, the retry sends it again with the same Message-ID,
-// which receiving systems use to drop the copy.
+// DeliverEmailWorker sends a job's emails and records the outcomes.
+// Delivery is at least once: if the process dies after the server accepted
+// a message but before it was recorded, the retry sends it again with the
+// same Message-ID, which receiving systems use to drop the copy.
 type DeliverEmailWorker struct {
 	river.WorkerDefaults[DeliverEmailArgs]
 	Store  EmailStore
@@ -66,19 +78,70 @@ type DeliverEmailWorker struct {
 	Outcomes OutcomeRecorder
 }
 
-// Work implements river.Worker.
+// Work implements river.Worker. Emails already sent (by an earlier attempt)
+// are skipped. When the server cannot be reached, the attempt ends there: the
+// rest would fail the same way, and stay queued for the retry. A server's
+// reply refusing one message (a full mailbox, greylisting, an unknown
+// address) does not hold back the others. Refusals for good (5xx, or a
+// message that can never be sent) are not retried by River; staff see them
+// on the request and can retry once the cause is fixed. What was sent is
+// recorded before the job returns, so a retry never sends it again.
 func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEmailArgs]) error {
-	e, err := w.Store.Email(ctx, job.Args.EmailID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("email %d does not exist", job.Args.EmailID))
-	}
+	ids := job.Args.IDs()
+	emails, err := w.Store.Emails(ctx, ids)
 	if err != nil {
 		return err
 	}
-	if e.State == store.EmailSent {
-		return nil // a retry of a job whose success was already recorded
+	if len(emails) == 0 {
+		return river.JobCancel(fmt.Errorf("emails %v do not exist", ids))
 	}
-	msg := mail.Message{
+	var sent []int64
+	var retry, refused error
+	for _, e := range emails {
+		if e.State == store.EmailSent {
+			continue
+		}
+		err := w.Sender.Send(ctx, w.message(e))
+		if err == nil {
+			w.record(OutcomeSent)
+			sent = append(sent, e.ID)
+			continue
+		}
+		var de *mail.DeliveryError
+		replied := errors.As(err, &de) && de.Code != 0
+		permanent := replied && de.Permanent ||
+			errors.Is(err, mail.ErrHeaderInjection) || errors.Is(err, mail.ErrInvalidMessage)
+		recErr := w.Store.MarkEmailFailed(ctx, e.ID, w.Now(), err.Error())
+		err = fmt.Errorf("email %d: %w", e.ID, err)
+		if recErr != nil {
+			w.record(OutcomeFailed)
+			return errors.Join(err, recErr, w.markSent(ctx, sent))
+		}
+		if permanent {
+			w.record(OutcomeRefused)
+			refused = errors.Join(refused, err)
+			continue
+		}
+		w.record(OutcomeFailed)
+		retry = errors.Join(retry, err)
+		if !replied {
+			break // the server is out of reach
+		}
+	}
+	if err := w.markSent(ctx, sent); err != nil {
+		return errors.Join(retry, err)
+	}
+	switch {
+	case retry != nil:
+		return retry
+	case refused != nil:
+		return river.JobCancel(refused)
+	}
+	return nil
+}
+
+func (w *DeliverEmailWorker) message(e store.Email) mail.Message {
+	return mail.Message{
 		MessageID: e.MessageID,
 		From:      w.From,
 		To:        e.To,
@@ -88,29 +151,15 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 		Date:      w.Now(),
 		Headers:   map[string]string{"Auto-Submitted": "auto-generated"},
 	}
-	if err := w.Sender.Send(ctx, msg); err != nil {
-		var de *mail.DeliveryError
-		permanent := errors.As(err, &de) && de.Permanent ||
-			errors.Is(err, mail.ErrHeaderInjection) || errors.Is(err, mail.ErrInvalidMessage)
-		if permanent {
-			w.record(OutcomeRefused)
-		} else {
-			w.record(OutcomeFailed)
-		}
-		if recErr := w.Store.MarkEmailFailed(ctx, e.ID, w.Now(), err.Error()); recErr != nil {
-			return errors.Join(err, recErr)
-		}
-		if permanent {
-			// The server refused this message for good (a 5xx reply), or
-			// it can never be sent: retrying cannot help, and staff see the
-			// failure on the request.
-			return river.JobCancel(err)
-		}
-		return err
+}
+
+// markSent records the emails the relay accepted, in one statement.
+func (w *DeliverEmailWorker) markSent(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	w.record(OutcomeSent)
-	if err := w.Store.MarkEmailSent(ctx, e.ID, w.Now()); err != nil {
-		return fmt.Errorf("record delivery of email %d: %w", e.ID, err)
+	if err := w.Store.MarkEmailsSent(ctx, ids, w.Now()); err != nil {
+		return fmt.Errorf("record delivery of emails %v: %w", ids, err)
 	}
 	return nil
 }

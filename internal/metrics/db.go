@@ -47,6 +47,8 @@ const (
 	givenUpQuery = `SELECT kind, state::text, count(*) FROM river_job
 	WHERE state IN ('discarded', 'cancelled') AND finalized_at > now() - interval '1 hour'
 	GROUP BY kind, state`
+	// River's own table of queues: a handful of rows.
+	pausedQuery = `SELECT name, (paused_at IS NOT NULL)::int FROM river_queue`
 )
 
 // dbCollector reads the database's gauges when Prometheus scrapes: one read
@@ -59,7 +61,7 @@ type dbCollector struct {
 	log     *slog.Logger
 
 	requests, open, overdue, emails *prometheus.Desc
-	jobs, oldest, givenUp           *prometheus.Desc
+	jobs, oldest, givenUp, paused   *prometheus.Desc
 	up, duration                    *prometheus.Desc
 }
 
@@ -76,13 +78,14 @@ func newDBCollector(pool *pgxpool.Pool, now func() time.Time, timeout time.Durat
 		jobs:     d("jobs", "Background jobs waiting or running, by queue, kind and River state.", "queue", "kind", "state"),
 		oldest:   d("jobs_oldest_available_seconds", "Age of the oldest job ready to run but not yet taken, by queue; 0 when none waits.", "queue"),
 		givenUp:  d("jobs_given_up_last_hour", "Jobs discarded (attempts exhausted) or cancelled (e.g. an email refused for good) in the last hour, by kind and state.", "kind", "state"),
+		paused:   d("queue_paused", "1 while a job queue is paused (rightsdesk email pause), 0 otherwise, by queue.", "queue"),
 		up:       d("db_scrape_up", "1 when the database gauges were read at this scrape, 0 when the queries failed."),
 		duration: d("db_scrape_duration_seconds", "Time taken to read the database gauges."),
 	}
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.open, c.overdue, c.emails, c.jobs, c.oldest, c.givenUp, c.up, c.duration} {
+	for _, d := range []*prometheus.Desc{c.requests, c.open, c.overdue, c.emails, c.jobs, c.oldest, c.givenUp, c.paused, c.up, c.duration} {
 		ch <- d
 	}
 }
@@ -96,6 +99,7 @@ type snapshot struct {
 	jobs     map[[3]string]float64 // queue, kind, state
 	oldest   map[string]float64
 	givenUp  map[[2]string]float64
+	paused   map[string]float64
 }
 
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
@@ -133,13 +137,16 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range s.givenUp {
 		ch <- prometheus.MustNewConstMetric(c.givenUp, prometheus.GaugeValue, n, k[0], k[1])
 	}
+	for q, p := range s.paused {
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, p, q)
+	}
 }
 
 func (c *dbCollector) read() (snapshot, error) {
 	s := snapshot{
 		requests: map[[2]string]float64{}, open: map[string]float64{}, overdue: map[string]float64{},
 		emails: map[string]float64{}, jobs: map[[3]string]float64{}, oldest: map[string]float64{},
-		givenUp: map[[2]string]float64{},
+		givenUp: map[[2]string]float64{}, paused: map[string]float64{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout+time.Second)
 	defer cancel()
@@ -183,6 +190,12 @@ func (c *dbCollector) read() (snapshot, error) {
 			var kind, state string
 			var n float64
 			_, err := pgx.ForEachRow(rows, []any{&kind, &state, &n}, func() error { s.givenUp[[2]string{kind, state}] = n; return nil })
+			return err
+		})
+		b.Queue(pausedQuery).Query(func(rows pgx.Rows) error {
+			var queue string
+			var p float64
+			_, err := pgx.ForEachRow(rows, []any{&queue, &p}, func() error { s.paused[queue] = p; return nil })
 			return err
 		})
 		return tx.SendBatch(ctx, b).Close()

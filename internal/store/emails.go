@@ -155,6 +155,12 @@ func (s *Store) Email(ctx context.Context, id int64) (Email, error) {
 	return s.scanEmail(s.pool.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = $1`, id))
 }
 
+// Emails finds the emails with these ids, oldest first; ids that do not
+// exist are left out.
+func (s *Store) Emails(ctx context.Context, ids []int64) ([]Email, error) {
+	return s.listEmails(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = ANY($1) ORDER BY id`, ids)
+}
+
 // EmailsOfRequest lists a request's emails, oldest first.
 func (s *Store) EmailsOfRequest(ctx context.Context, requestID int64) ([]Email, error) {
 	return s.listEmails(ctx, `SELECT `+emailColumns+` FROM emails WHERE request_id = $1 ORDER BY id`, requestID)
@@ -182,22 +188,44 @@ func (s *Store) listEmails(ctx context.Context, query string, arg any) ([]Email,
 	return out, rows.Err()
 }
 
-// MarkEmailSent records that SMTP accepted the email and forgets its secrets:
-// the link tokens now live only in the requester's mailbox. One statement
-// (so one round trip, and atomic on its own) marks the email and logs the
-// delivery; an email already marked sent logs nothing more.
-func (s *Store) MarkEmailSent(ctx context.Context, id int64, at time.Time) error {
+// EmailBacklog is what waits to be delivered.
+type EmailBacklog struct {
+	Queued, Failed int       // never tried or retrying; last attempt failed
+	Oldest         time.Time // when the oldest of them was recorded; zero when none waits
+}
+
+// EmailBacklog counts the emails not yet accepted by the relay.
+func (s *Store) EmailBacklog(ctx context.Context) (EmailBacklog, error) {
+	var b EmailBacklog
+	var oldest *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'failed'),
+		min(created_at) FROM emails WHERE state <> 'sent'`).Scan(&b.Queued, &b.Failed, &oldest)
+	if err != nil {
+		return b, fmt.Errorf("count unsent emails: %w", err)
+	}
+	if oldest != nil {
+		b.Oldest = *oldest
+	}
+	return b, nil
+}
+
+// MarkEmailsSent records that SMTP accepted the emails and forgets their
+// secrets: the link tokens now live only in the recipients' mailboxes. One
+// statement (so one round trip, and atomic on its own) marks the emails and
+// logs each delivery; an email already marked sent logs nothing more.
+func (s *Store) MarkEmailsSent(ctx context.Context, ids []int64, at time.Time) error {
 	_, err := s.pool.Exec(ctx, `
 		WITH sent AS (
 			UPDATE emails SET state = 'sent', attempts = attempts + 1, last_error = '',
 				last_attempt_at = $2, sent_at = $2, secrets = NULL
-			WHERE id = $1 AND state <> 'sent'
-			RETURNING request_id, kind)
+			WHERE id = ANY($1) AND state <> 'sent'
+			RETURNING id, request_id, kind)
 		INSERT INTO events (request_id, kind, actor, data, created_at)
-		SELECT request_id, 'email_sent', $3, jsonb_build_object('email_id', $1::bigint, 'kind', kind), $2 FROM sent`,
-		id, at, request.ActorSystem)
+		SELECT request_id, 'email_sent', $3, jsonb_build_object('email_id', id, 'kind', kind), $2
+		FROM sent ORDER BY id`,
+		ids, at, request.ActorSystem)
 	if err != nil {
-		return fmt.Errorf("mark email %d sent: %w", id, err)
+		return fmt.Errorf("mark emails %v sent: %w", ids, err)
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ type SMTPServer struct {
 	server    *smtp.Server // nil while stopped
 	listener  net.Listener
 	rejecting int
+	refuse    map[string]int // recipient (lower case) → reply code at RCPT
 	messages  []ReceivedMessage
 	accepted  int                   // connections accepted since the start
 	open      map[net.Conn]struct{} // connections not yet closed
@@ -191,6 +192,23 @@ func (s *SMTPServer) SetRejecting(code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejecting = code
+}
+
+// RefuseRecipient makes RCPT TO for this address fail with code (e.g. 550,
+// "no such mailbox") until it is set back to 0; other recipients are served.
+func (s *SMTPServer) RefuseRecipient(addr string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refuse == nil {
+		s.refuse = map[string]int{}
+	}
+	s.refuse[strings.ToLower(addr)] = code
+}
+
+func (s *SMTPServer) recipientCode(addr string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refuse[strings.ToLower(addr)]
 }
 
 // Messages returns a copy of the messages accepted so far, oldest first.
@@ -358,6 +376,9 @@ func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 
 func (ss *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := rejection(ss.server.rejectCode()); err != nil {
+		return err
+	}
+	if err := rejection(ss.server.recipientCode(to)); err != nil {
 		return err
 	}
 	ss.to = append(ss.to, to)

@@ -3,8 +3,8 @@
 // decodes the same JSON (unknown fields refused) and commits, in one
 // transaction, the rows the portal commits for a request: the request, its
 // status link and confirmation, its "received" event, the acknowledgement and
-// the privacy contact's notice, and a River delivery job for each (through
-// River's InsertTx). Nothing else: no validation, no deadline policy, no
+// the privacy contact's notice, and the River job that delivers both
+// (through River's InsertTx). Nothing else: no validation, no deadline policy, no
 // duplicate check, no templates, no logging, no middleware.
 //
 // The sealed values are copied once at start, as bytes, from the newest
@@ -42,7 +42,7 @@ import (
 // deliverEmail mirrors the portal's job (internal/jobs.DeliverEmailArgs):
 // the same kind, queue and attempts, so the river_job rows are the same.
 type deliverEmail struct {
-	EmailID int64 `json:"email_id"`
+	EmailIDs []int64 `json:"email_ids"`
 }
 
 func (deliverEmail) Kind() string { return "deliver_email" }
@@ -195,6 +195,7 @@ func (s *server) submit(c echo.Context) error {
 			id, data, now).Scan(&eventID); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
+		ids := make([]int64, 0, 2)
 		for _, m := range []struct {
 			kind, locale string
 			b            body
@@ -210,9 +211,10 @@ func (s *server) submit(c echo.Context) error {
 				m.b.sealed, m.b.secrets, now).Scan(&emailID); err != nil {
 				return fmt.Errorf("insert email: %w", err)
 			}
-			if _, err := s.river.InsertTx(ctx, tx, deliverEmail{EmailID: emailID}, nil); err != nil {
-				return fmt.Errorf("enqueue email: %w", err)
-			}
+			ids = append(ids, emailID)
+		}
+		if _, err := s.river.InsertTx(ctx, tx, deliverEmail{EmailIDs: ids}, nil); err != nil {
+			return fmt.Errorf("enqueue emails: %w", err)
 		}
 		return nil
 	})

@@ -1,8 +1,8 @@
 -- pgbench script of scripts/bench: the intake transaction issued directly,
 -- without any application in between (the database's limit). The same rows
 -- as the portal and internal/bench/bare: the request, its status link and
--- confirmation, its "received" event, two emails and a River delivery job
--- for each, in one transaction.
+-- confirmation, its "received" event, two emails and the River job that
+-- delivers both, in one transaction.
 --
 -- Variables given with -D (scripts/bench copies them, as hex, from the newest
 -- portal rows: sealed values are bytes the database only stores): ack_sealed,
@@ -31,12 +31,10 @@ INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secr
 VALUES (:rid, :eid, 'acknowledgement', 'ru', gen_random_uuid()::text || '@127.0.0.1',
     decode(:ack_sealed, 'hex'), decode(:ack_secrets, 'hex'), now())
 RETURNING id AS ack_id \gset
-INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
-VALUES (jsonb_build_object('email_id', :ack_id::bigint), now(), 'deliver_email', 500, '{}', 1, 'email', now(), 'available', '{}');
 INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
 VALUES (:rid, :eid, 'staff_new', 'ru', gen_random_uuid()::text || '@127.0.0.1',
     decode(:notice_sealed, 'hex'), NULL, now())
 RETURNING id AS notice_id \gset
 INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
-VALUES (jsonb_build_object('email_id', :notice_id::bigint), now(), 'deliver_email', 500, '{}', 1, 'email', now(), 'available', '{}');
+VALUES (jsonb_build_object('email_ids', jsonb_build_array(:ack_id::bigint, :notice_id::bigint)), now(), 'deliver_email', 500, '{}', 1, 'email', now(), 'available', '{}');
 COMMIT;

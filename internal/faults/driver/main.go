@@ -834,11 +834,13 @@ func (d *driver) sigkill() row {
 	// A job left 'running' by a kill whose email is already 'sent' was
 	// delivered but its completion was not yet written: when River rescues
 	// it, the worker finds the email sent.
-	stuckSent, _ := queryInt(dbURL, `SELECT count(*) FROM river_job j JOIN emails e ON e.id = (j.args->>'email_id')::bigint
-		WHERE j.state = 'running' AND j.kind = 'deliver_email' AND e.state = 'sent'`)
+	stuckSent, _ := queryInt(dbURL, `SELECT count(*) FROM river_job j
+		WHERE j.state = 'running' AND j.kind = 'deliver_email'
+		  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(j.args->'email_ids') x(id)
+			JOIN emails e ON e.id = x.id::bigint WHERE e.state <> 'sent')`)
 	stuckKinds, _ := queryStrings(dbURL, `SELECT kind || '×' || count(*) FROM river_job WHERE state = 'running' GROUP BY kind ORDER BY kind`)
 	r := row{name: name, done: done, subs: t.subs(), db: fmt.Sprintf("%d / %d", found, t.acked), emails: m.String()}
-	r.notes = fmt.Sprintf("new serve ready after %s; %d jobs were running at the kills; %d jobs still 'running' (orphaned) at the end [%s], %d of them for emails already 'sent' (delivered, completion not yet recorded when killed) — River rescues orphans after RescueStuckJobsAfter = 5 min (not settable), beyond this run; %d duplicate deliveries with the same Message-ID (the documented at-least-once window: accepted by SMTP, not yet recorded); %d events with two emails; waited %.0f s for delivery",
+	r.notes = fmt.Sprintf("new serve ready after %s; %d jobs were running at the kills; %d jobs still 'running' (orphaned) at the end [%s], %d of them for emails all already 'sent' (delivered, completion not yet recorded when killed) — River rescues orphans after RescueStuckJobsAfter = 5 min (not settable), beyond this run; %d duplicate deliveries with the same Message-ID (the documented at-least-once window: accepted by SMTP, not yet recorded); %d events with two emails; waited %.0f s for delivery",
 		strings.Join(restartMs, ", "), runningAtKill, stuck, strings.Join(stuckKinds, ", "), stuckSent, m.dups, m.dupEvents, waited.Seconds())
 	if m.missing > 0 {
 		r.notes += fmt.Sprintf("; MISSING message IDs (first): %s", strings.Join(m.missingIDs[:min(3, len(m.missingIDs))], ", "))
