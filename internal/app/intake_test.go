@@ -588,3 +588,21 @@ func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
 		t.Errorf("the metrics still show the queue paused")
 	}
 }
+
+// A submission wakes the email workers: its acknowledgement does not wait
+// for their next look at the queue (here 30 s away).
+func TestASubmissionWakesTheEmailWorkers(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"JOB_POLL_INTERVAL": "30s"})
+	for i := range 3 {
+		body := validBody(request.Objection, "en")
+		body["email"] = fmt.Sprintf("woken%d@example.kz", i)
+		start := time.Now()
+		code, out, _ := postJSON(t, inst, encode(t, body))
+		if code != http.StatusCreated {
+			t.Fatalf("submit: %d %v", code, out)
+		}
+		inst.SMTP.WaitForMessages(t, 2*(i+1), 5*time.Second)
+		t.Logf("submission %d: both emails delivered %v after it was sent", i+1, time.Since(start).Round(time.Millisecond))
+		time.Sleep(150 * time.Millisecond) // past the wake-up's rate limit (100 ms)
+	}
+}

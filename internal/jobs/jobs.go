@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+
+	"rightsdesk/internal/store"
 )
 
 // Queues.
@@ -29,6 +32,9 @@ const (
 // insert-only River client, so the store can be built before the workers.
 type Outbox struct {
 	client *river.Client[pgx.Tx]
+
+	mu       sync.Mutex
+	lastWake time.Time // when DeliveryJob last asked to wake the workers
 }
 
 // NewOutbox returns an outbox on pool.
@@ -38,6 +44,28 @@ func NewOutbox(pool *pgxpool.Pool) (*Outbox, error) {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
 	return &Outbox{client: client}, nil
+}
+
+// wakeEvery is how often inserts wake the email workers at most, as River's
+// own insert client does (its FetchCooldown): under load they are busy
+// fetching anyway, and every NOTIFY serialises commits in PostgreSQL.
+const wakeEvery = 100 * time.Millisecond
+
+// DeliveryJob describes the job DeliverEmailArgs makes, for the intake to
+// write in SQL (store.DeliveryJob), and says whether to wake the workers.
+func (o *Outbox) DeliveryJob() store.DeliveryJob {
+	args := DeliverEmailArgs{}
+	opts := args.InsertOpts()
+	job := store.DeliveryJob{Kind: args.Kind(), Queue: opts.Queue, MaxAttempts: opts.MaxAttempts, IDsField: "email_ids"}
+	now := time.Now()
+	o.mu.Lock()
+	if now.Sub(o.lastWake) >= wakeEvery {
+		o.lastWake = now
+		// River's insert notification (its producers listen on river_insert).
+		job.Notify = fmt.Sprintf(`{"queue": %q}`, opts.Queue)
+	}
+	o.mu.Unlock()
+	return job
 }
 
 // EnqueueEmails schedules the delivery of the emails one change recorded,

@@ -125,7 +125,7 @@ func (kr *Keyring) QueryTerms(query string) [][][]byte {
 // (Russian writes one for the other freely; staff should not have to guess).
 func fold(s string) string {
 	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
-	return strings.NewReplacer("ё", "е").Replace(s)
+	return strings.ReplaceAll(s, "ё", "е")
 }
 
 // words splits a name into folded words at spaces, each without the

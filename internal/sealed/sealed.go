@@ -5,6 +5,7 @@
 package sealed
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -93,10 +94,32 @@ type OutboxEmail struct {
 	HTML    string `json:"h"`
 }
 
+// SealOutboxEmail seals an email for emails.sealed.
+func SealOutboxEmail(kr *keyring.Keyring, e OutboxEmail) ([]byte, error) {
+	plain, err := encode(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode email: %w", err)
+	}
+	return kr.Seal(Email, plain), nil
+}
+
+// encode is JSON without escaping <, > and & (json.Marshal writes each as
+// six bytes, a third more of an HTML body to seal, store and open again);
+// the document is only ever read back by encoding/json.
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // SealPersonal seals a request's fields and computes its search terms and
 // email term, as requests.personal, search_index and email_index hold them.
 func SealPersonal(kr *keyring.Keyring, p Personal) (doc []byte, index [][]byte, emailIndex []byte, err error) {
-	plain, err := json.Marshal(p)
+	plain, err := encode(p)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("encode personal data: %w", err)
 	}

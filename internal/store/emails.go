@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/sealed"
 )
@@ -38,24 +39,52 @@ func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID 
 // an email says and to whom is sealed, and so are its secret links.
 func (s *Store) queueEmails(b *pgx.Batch, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) error {
 	for _, e := range emails {
-		doc, err := json.Marshal(sealed.OutboxEmail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+		doc, secrets, err := sealEmail(s.keys, e)
 		if err != nil {
-			return fmt.Errorf("encode %s email: %w", e.Kind, err)
-		}
-		var secrets []byte // NULL: nothing to forget once sent
-		if len(e.Secrets) > 0 {
-			plain, err := json.Marshal(e.Secrets)
-			if err != nil {
-				return fmt.Errorf("encode %s email: %w", e.Kind, err)
-			}
-			secrets = s.keys.Seal(sealed.EmailSecrets, plain)
+			return err
 		}
 		b.Queue(`
 			INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
 			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8)
 			RETURNING id`,
-			requestID, eventID, e.Kind, e.Locale, e.MessageID, s.keys.Seal(sealed.Email, doc), secrets, at)
+			requestID, eventID, e.Kind, e.Locale, e.MessageID, doc, secrets, at)
 	}
+	return nil
+}
+
+// sealEmail seals an email for emails.sealed and its secrets for
+// emails.secrets (nil, NULL, when it has none: nothing to forget once sent).
+func sealEmail(keys *keyring.Keyring, e request.OutboxEmail) (doc, secrets []byte, err error) {
+	doc, err = sealed.SealOutboxEmail(keys, sealed.OutboxEmail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", e.Kind, err)
+	}
+	if len(e.Secrets) > 0 {
+		plain, err := json.Marshal(e.Secrets)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode %s email: %w", e.Kind, err)
+		}
+		secrets = keys.Seal(sealed.EmailSecrets, plain)
+	}
+	return doc, secrets, nil
+}
+
+// intakeEmails are emails as CreateRequestSQL takes them: a column each.
+type intakeEmails struct {
+	kind, locale, messageID []string
+	sealed, secrets         [][]byte
+}
+
+func (c *intakeEmails) add(keys *keyring.Keyring, e request.OutboxEmail) error {
+	doc, secrets, err := sealEmail(keys, e)
+	if err != nil {
+		return err
+	}
+	c.kind = append(c.kind, e.Kind)
+	c.locale = append(c.locale, string(e.Locale))
+	c.messageID = append(c.messageID, e.MessageID)
+	c.sealed = append(c.sealed, doc)
+	c.secrets = append(c.secrets, secrets)
 	return nil
 }
 

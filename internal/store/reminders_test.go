@@ -28,6 +28,8 @@ func (o *countingOutbox) EnqueueEmails(_ context.Context, _ pgx.Tx, ids []int64)
 	return nil
 }
 
+func (o *countingOutbox) DeliveryJob() DeliveryJob { return DeliveryJob{} }
+
 var reminderNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("Asia/Almaty", 5*3600))
 
 func addReminderRequest(t *testing.T, pool *pgxpool.Pool, r testkit.Req) int64 {

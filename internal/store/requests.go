@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"rightsdesk/internal/deadline"
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/sealed"
 )
@@ -55,144 +56,145 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 	return r, s.openPersonal(personal, &r)
 }
 
+// CreateRequestSQL stores a request and everything that comes with it in one
+// statement, so in one round trip and atomically: the request, its
+// "received" event, status link, confirmation, idempotency key, proof files,
+// emails and the job that delivers them, and wakes the email workers. An open
+// request of the same person for the same right makes this one a possible
+// duplicate (oldest first, so chains point at the original); staff decide.
+// The job row is written as River's clients in other languages write theirs
+// (River's jobs table is its interface between languages), with River's
+// insert notification (store.DeliveryJob). Exported for the baselines of
+// scripts/bench (internal/bench/bare), which commit the same rows with it.
+const CreateRequestSQL = `
+WITH dup AS (
+	SELECT min(id) AS id FROM requests
+	WHERE email_index = ANY($11) AND type = $2
+	  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
+), r AS (
+	INSERT INTO requests (reference, type, status, locale, received_at,
+		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
+		search_index, on_behalf, relationship, access_scope,
+		duplicate_of, updated_at, confirmed_at)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ($11::bytea[])[1], $12, $13, $14, $15,
+		dup.id, $5, nullif($16::timestamptz, 'epoch')
+	FROM dup
+	RETURNING id, duplicate_of
+), ev AS (
+	INSERT INTO events (request_id, kind, actor, to_status, data, created_at)
+	SELECT r.id, 'received', 'requester', $3, $17::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
+		ELSE jsonb_build_object('possible_duplicate_of', r.duplicate_of) END, $5
+	FROM r
+	RETURNING id, request_id
+), link AS (
+	INSERT INTO status_links (token_hash, request_id, created_at) SELECT $18, r.id, $5 FROM r
+), confirmation AS (
+	INSERT INTO confirmations (request_id, token_hash, expires_at)
+	SELECT r.id, $19, $20 FROM r WHERE $19::bytea IS NOT NULL
+), idempotency AS (
+	-- A second submission with the same key waits here for the first to
+	-- commit, then fails on the key, and CreateRequest finds the first.
+	INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
+	SELECT $21, r.id, $22, $5 FROM r WHERE $21::bytea IS NOT NULL
+), proof AS (
+	INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
+	SELECT r.id, f.purpose, f.name, f.content_type, f.size, f.sha256, f.content, $5
+	FROM r, unnest($23::text[], $24::bytea[], $25::text[], $26::bigint[], $27::bytea[], $28::bytea[])
+		WITH ORDINALITY AS f(purpose, name, content_type, size, sha256, content, n)
+	ORDER BY f.n
+), mail AS (
+	INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+	SELECT ev.request_id, ev.id, m.kind, m.locale, m.message_id, m.sealed, m.secrets, $5
+	FROM ev, unnest($29::text[], $30::text[], $31::text[], $32::bytea[], $33::bytea[])
+		WITH ORDINALITY AS m(kind, locale, message_id, sealed, secrets, n)
+	ORDER BY m.n
+	RETURNING id
+), job AS (
+	INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at, created_at, metadata, tags)
+	SELECT jsonb_build_object($34::text, jsonb_agg(id ORDER BY id)), $35, $36::smallint, 1, $37,
+		'available', now(), now(), '{}', '{}'
+	FROM mail HAVING count(*) > 0
+	RETURNING id
+), wake AS (
+	SELECT pg_notify(current_schema() || '.river_insert', $38) FROM job WHERE $38 <> ''
+)
+SELECT r.id, coalesce(r.duplicate_of, 0), (SELECT count(*) FROM wake) FROM r`
+
 // CreateRequest writes a new request, its "received" event, its confirmation
-// link, its emails and their delivery jobs in one transaction.
+// and status link, its emails and their delivery, in one statement
+// (CreateRequestSQL).
 func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
 	r := nr.Request
-	var first request.Request
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if nr.IdempotencyKeyHash != nil {
-			// A second transaction with the same key waits here for the first
-			// to commit, then finds its row: one request, whatever the timing.
-			var firstID int64
-			var body []byte
-			err := tx.QueryRow(ctx, `SELECT request_id, body_hash FROM idempotency_keys WHERE key_hash = $1`, nr.IdempotencyKeyHash).Scan(&firstID, &body)
-			if err == nil {
-				if !bytes.Equal(body, nr.BodyHash) {
-					return request.ErrIdempotencyMismatch
-				}
-				first.ID = firstID
-				return request.ErrRepeated
+	if nr.IdempotencyKeyHash != nil {
+		var firstID int64
+		var body []byte
+		err := s.pool.QueryRow(ctx, `SELECT request_id, body_hash FROM idempotency_keys WHERE key_hash = $1`, nr.IdempotencyKeyHash).Scan(&firstID, &body)
+		if err == nil {
+			if !bytes.Equal(body, nr.BodyHash) {
+				return request.Request{}, request.ErrIdempotencyMismatch
 			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("look up idempotency key: %w", err)
-			}
+			return request.Request{ID: firstID}, request.ErrRepeated
 		}
-		// One statement stores the request and its "received" event. An open
-		// request of the same person for the same right makes this one a
-		// possible duplicate (oldest first, so chains point at the original);
-		// staff decide.
-		personal, index, err := s.sealPersonal(r)
-		if err != nil {
-			return err
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return request.Request{}, fmt.Errorf("look up idempotency key: %w", err)
 		}
-		var eventID int64
-		err = tx.QueryRow(ctx, `
-			WITH dup AS (
-				SELECT min(id) AS id FROM requests
-				WHERE email_index = ANY($11) AND type = $2
-				  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
-			), r AS (
-				INSERT INTO requests (reference, type, status, locale, received_at,
-					due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
-					search_index, on_behalf, relationship, access_scope,
-					duplicate_of, updated_at, confirmed_at)
-				SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ($11::bytea[])[1], $12, $13, $14, $15,
-					dup.id, $5, nullif($16::timestamptz, 'epoch')
-				FROM dup
-				RETURNING id, duplicate_of
-			)
-			INSERT INTO events (request_id, kind, actor, to_status, data, created_at)
-			SELECT r.id, 'received', 'requester', $3, $17::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
-				ELSE jsonb_build_object('possible_duplicate_of', r.duplicate_of) END, $5
-			FROM r
-			RETURNING request_id, coalesce((data->>'possible_duplicate_of')::bigint, 0), id`,
-			r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
-			r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, personal,
-			// The current key's term first: it is the one stored.
-			sealed.EmailIndexes(s.keys, r.Email), index,
-			r.OnBehalf, r.Relationship, r.AccessScope, orEpoch(r.ConfirmedAt),
-			map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)},
-		).Scan(&r.ID, &r.DuplicateOf, &eventID)
-		if isUniqueViolation(err, "requests_reference_key") {
-			return request.ErrReferenceTaken
-		}
-		if err != nil {
-			return fmt.Errorf("insert request: %w", err)
-		}
-
-		// Everything else that belongs to the request goes in one round trip.
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`,
-			nr.StatusTokenHash, r.ID, r.ReceivedAt)
-		if nr.ConfirmTokenHash != nil {
-			b.Queue(`INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
-				r.ID, nr.ConfirmTokenHash, nr.ConfirmExpiresAt)
-		}
-		for _, f := range nr.Files {
-			b.Queue(`INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				r.ID, f.Purpose, s.keys.SealString(sealed.FileName, f.Name), f.ContentType, f.Size, f.SHA256,
-				s.keys.Seal(sealed.FileContent, f.Content), r.ReceivedAt)
-		}
-		if nr.IdempotencyKeyHash != nil {
-			b.Queue(`INSERT INTO idempotency_keys (key_hash, request_id, body_hash, created_at)
-				VALUES ($1, $2, $3, $4) ON CONFLICT (key_hash) DO NOTHING`, nr.IdempotencyKeyHash, r.ID, nr.BodyHash, r.ReceivedAt)
-		}
-		if err := s.queueEmails(b, r.ID, eventID, r.ReceivedAt, nr.Emails); err != nil {
-			return err
-		}
-		results := tx.SendBatch(ctx, b)
-		ids, err := readIntakeBatch(results, nr)
-		if cerr := results.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("store request details: %w", cerr)
-		}
-		if err != nil {
-			return err
-		}
-		return s.enqueueEmails(ctx, tx, ids)
-	})
-	switch {
-	case errors.Is(err, errIdempotencyRace):
-		// Ours rolled back; the first one is committed now.
-		return s.CreateRequest(ctx, nr)
-	case errors.Is(err, request.ErrRepeated):
-		return first, err
-	case err != nil:
+	}
+	personal, index, err := s.sealPersonal(r)
+	if err != nil {
 		return request.Request{}, err
+	}
+	var f intakeFiles
+	for _, file := range nr.Files {
+		f.add(s.keys, file)
+	}
+	var m intakeEmails
+	for _, e := range nr.Emails {
+		if err := m.add(s.keys, e); err != nil {
+			return request.Request{}, err
+		}
+	}
+	job := s.outbox.DeliveryJob()
+	var woken int
+	err = s.pool.QueryRow(ctx, CreateRequestSQL,
+		r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
+		r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, personal,
+		// The current key's term first: it is the one stored.
+		sealed.EmailIndexes(s.keys, r.Email), index,
+		r.OnBehalf, r.Relationship, r.AccessScope, orEpoch(r.ConfirmedAt),
+		map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)},
+		nr.StatusTokenHash, nr.ConfirmTokenHash, nr.ConfirmExpiresAt,
+		nr.IdempotencyKeyHash, nr.BodyHash,
+		f.purpose, f.name, f.contentType, f.size, f.sha256, f.content,
+		m.kind, m.locale, m.messageID, m.sealed, m.secrets,
+		job.IDsField, job.Kind, job.MaxAttempts, job.Queue, job.Notify,
+	).Scan(&r.ID, &r.DuplicateOf, &woken)
+	switch {
+	case isUniqueViolation(err, "requests_reference_key"):
+		return request.Request{}, request.ErrReferenceTaken
+	case isUniqueViolation(err, "idempotency_keys_pkey"):
+		// Another submission with this key committed meanwhile; nothing of
+		// this one was stored. The lookup above now finds the first.
+		return s.CreateRequest(ctx, nr)
+	case err != nil:
+		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}
 	return r, nil
 }
 
-var errIdempotencyRace = errors.New("idempotency key taken concurrently")
+// intakeFiles are proof files as CreateRequestSQL takes them: a column each.
+type intakeFiles struct {
+	purpose, contentType  []string
+	name, sha256, content [][]byte
+	size                  []int64
+}
 
-// readIntakeBatch reads the intake batch's results in the order they were
-// queued, and returns the ids of the emails.
-func readIntakeBatch(results pgx.BatchResults, nr request.NewRequest) ([]int64, error) {
-	if _, err := results.Exec(); err != nil {
-		return nil, fmt.Errorf("insert status link: %w", err)
-	}
-	if nr.ConfirmTokenHash != nil {
-		if _, err := results.Exec(); err != nil {
-			return nil, fmt.Errorf("insert confirmation: %w", err)
-		}
-	}
-	for range nr.Files {
-		if _, err := results.Exec(); err != nil {
-			return nil, fmt.Errorf("insert proof: %w", err)
-		}
-	}
-	if nr.IdempotencyKeyHash != nil {
-		tag, err := results.Exec()
-		if err != nil {
-			return nil, fmt.Errorf("record idempotency key: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			// Another submission with this key committed meanwhile: undo ours.
-			return nil, errIdempotencyRace
-		}
-	}
-	return readEmailIDs(results, nr.Emails)
+func (c *intakeFiles) add(keys *keyring.Keyring, f request.File) {
+	c.purpose = append(c.purpose, f.Purpose)
+	c.name = append(c.name, keys.SealString(sealed.FileName, f.Name))
+	c.contentType = append(c.contentType, f.ContentType)
+	c.size = append(c.size, f.Size)
+	c.sha256 = append(c.sha256, f.SHA256)
+	c.content = append(c.content, keys.Seal(sealed.FileContent, f.Content))
 }
 
 // PruneIdempotencyKeys forgets keys older than cutoff.

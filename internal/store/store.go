@@ -22,6 +22,21 @@ var ErrNotFound = request.ErrNotFound
 // that recorded it, so that an email exists exactly when its job does.
 type Outbox interface {
 	EnqueueEmails(ctx context.Context, tx pgx.Tx, emailIDs []int64) error
+	// DeliveryJob says how to write the delivery job of a submission's
+	// emails in the intake's one statement.
+	DeliveryJob() DeliveryJob
+}
+
+// DeliveryJob is how the intake writes the job that delivers its emails: a
+// River job row, written in SQL as River's clients in other languages write
+// theirs.
+type DeliveryJob struct {
+	Kind, Queue string
+	MaxAttempts int
+	IDsField    string // the field of the job's arguments that lists the email ids
+	// Notify is the payload to wake the workers with on River's insert
+	// channel; "" when they were woken a moment ago.
+	Notify string
 }
 
 // Store is the database.

@@ -71,11 +71,20 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 		out = io.MultiWriter(logs, os.Stderr)
 	}
 	logger := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
+	// Workers look for jobs every 50 ms besides being woken by inserts;
+	// JOB_POLL_INTERVAL (a test setting) changes that, e.g. to check the
+	// wake-up alone.
+	poll := 50 * time.Millisecond
+	if v, ok := env["JOB_POLL_INTERVAL"]; ok {
+		if poll, err = time.ParseDuration(v); err != nil {
+			tb.Fatalf("JOB_POLL_INTERVAL: %v", err)
+		}
+	}
 	a, err := app.Build(cfg, pool, logger, app.Options{
 		NoPeriodicJobs: env["PERIODIC_JOBS"] != "on",
 		Clock:          clock,
 		RetryMax:       200 * time.Millisecond,
-		PollInterval:   50 * time.Millisecond,
+		PollInterval:   poll,
 	})
 	if err != nil {
 		tb.Fatalf("build app: %v", err)

@@ -1,18 +1,23 @@
 // Command bare is the first baseline of scripts/bench: the least an Echo +
 // pgx server can do to take the portal's intake. POST /api/v1/requests
-// decodes the same JSON (unknown fields refused) and commits, in one
-// transaction, the rows the portal commits for a request: the request, its
-// status link and confirmation, its "received" event, the acknowledgement and
-// the privacy contact's notice, and the River job that delivers both
-// (through River's InsertTx). Nothing else: no validation, no deadline policy, no
-// duplicate check, no templates, no logging, no middleware.
+// decodes the same JSON (unknown fields refused) and commits the rows the
+// portal commits for a request (the request, its status link and
+// confirmation, its "received" event, the acknowledgement and the privacy
+// contact's notice, and the River job that delivers both) with the portal's
+// own single statement, store.CreateRequestSQL. Nothing else: no
+// validation, no deadline policy, no templates, no sealing, no logging, no
+// middleware.
 //
 // The sealed values are copied once at start, as bytes, from the newest
 // request, acknowledgement and notice already in the database (scripts/bench
 // runs the portal first), so the rows have the portal's size and index
 // entries; bare seals nothing itself.
 //
+// With -pgbench FILE it writes instead the third baseline's script: the same
+// statement for pgbench, with those values in it, and exits.
+//
 //	DATABASE_URL=postgres://... bare -listen 127.0.0.1:8091
+//	DATABASE_URL=postgres://... bare -pgbench intake.sql
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -35,21 +41,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"rightsdesk/internal/store"
 )
-
-// deliverEmail mirrors the portal's job (internal/jobs.DeliverEmailArgs):
-// the same kind, queue and attempts, so the river_job rows are the same.
-type deliverEmail struct {
-	EmailIDs []int64 `json:"email_ids"`
-}
-
-func (deliverEmail) Kind() string { return "deliver_email" }
-
-func (deliverEmail) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: "email", MaxAttempts: 500}
-}
 
 // submission has the public API's fields.
 type submission struct {
@@ -81,7 +75,6 @@ type personal struct {
 
 type server struct {
 	pool     *pgxpool.Pool
-	river    *river.Client[pgx.Tx]
 	ack      body
 	notice   body
 	personal personal
@@ -90,13 +83,14 @@ type server struct {
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8091", "address to listen on")
+	script := flag.String("pgbench", "", "write the pgbench script of the same statement to this file and exit")
 	flag.Parse()
-	if err := run(*listen); err != nil {
+	if err := run(*listen, *script); err != nil {
 		log.Fatalf("bare: %v", err)
 	}
 }
 
-func run(listen string) error {
+func run(listen, script string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The same pool as the portal's: pgxpool's defaults unless the URL
@@ -106,11 +100,7 @@ func run(listen string) error {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		return fmt.Errorf("river insert client: %w", err)
-	}
-	s := &server{pool: pool, river: rc, base: "http://" + listen}
+	s := &server{pool: pool, base: "http://" + listen}
 	if s.ack, err = newestBody(ctx, pool, "acknowledgement"); err != nil {
 		return err
 	}
@@ -120,6 +110,9 @@ func run(listen string) error {
 	if err := pool.QueryRow(ctx, `SELECT personal, search_index, email_index FROM requests
 		WHERE personal IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&s.personal.doc, &s.personal.index, &s.personal.emailIndex); err != nil {
 		return fmt.Errorf("read a request (run the portal first): %w", err)
+	}
+	if script != "" {
+		return os.WriteFile(script, []byte(s.pgbenchScript()), 0o600)
 	}
 
 	e := echo.New()
@@ -166,58 +159,23 @@ func (s *server) submit(c echo.Context) error {
 	due := now.AddDate(0, 0, 30)
 	reference := "RD-" + token(9)[:12]
 	status, confirm := token(32), token(32)
-
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var id, eventID int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO requests (reference, type, status, locale, received_at,
-				due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, search_index, email_index,
-				on_behalf, relationship, access_scope, duplicate_of, updated_at, confirmed_at)
-			VALUES ($1, $2, 'unverified', $3, $4, $5, $6, '', 'received', $7, $8, $9, $10, $11, $12, NULL, $4, NULL)
-			RETURNING id`,
-			reference, sub.Type, sub.Locale, now, due, "default."+sub.Type, s.personal.doc, s.personal.index,
-			s.personal.emailIndex, sub.OnBehalf, sub.Relationship, sub.AccessScope).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("insert request: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO status_links (token_hash, request_id, created_at) VALUES ($1, $2, $3)`,
-			hash(status), id, now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO confirmations (request_id, token_hash, expires_at) VALUES ($1, $2, $3)`,
-			id, hash(confirm), now.Add(7*24*time.Hour)); err != nil {
-			return err
-		}
-		data, _ := json.Marshal(map[string]any{"type": sub.Type, "rule": "default." + sub.Type, "due_at": due, "proof_files": 0})
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO events (request_id, kind, actor, actor_id, from_status, to_status, data, created_at)
-			VALUES ($1, 'received', 'requester', NULL, NULL, 'unverified', $2, $3) RETURNING id`,
-			id, data, now).Scan(&eventID); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		ids := make([]int64, 0, 2)
-		for _, m := range []struct {
-			kind, locale string
-			b            body
-		}{
-			{"acknowledgement", sub.Locale, s.ack},
-			{"staff_new", "ru", s.notice},
-		} {
-			var emailID int64
-			if err := tx.QueryRow(ctx, `
-				INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-				id, eventID, m.kind, m.locale, token(19)[:26]+"@127.0.0.1",
-				m.b.sealed, m.b.secrets, now).Scan(&emailID); err != nil {
-				return fmt.Errorf("insert email: %w", err)
-			}
-			ids = append(ids, emailID)
-		}
-		if _, err := s.river.InsertTx(ctx, tx, deliverEmail{EmailIDs: ids}, nil); err != nil {
-			return fmt.Errorf("enqueue emails: %w", err)
-		}
-		return nil
-	})
+	var id, duplicateOf, woken int64
+	err := s.pool.QueryRow(ctx, store.CreateRequestSQL,
+		reference, sub.Type, "unverified", sub.Locale, now,
+		due, "default."+sub.Type, "", "received", s.personal.doc,
+		// The email's term differs per request, as the load's addresses do:
+		// the duplicate check finds nothing, as for the portal.
+		[][]byte{randomBytes(len(s.personal.emailIndex))}, s.personal.index,
+		sub.OnBehalf, sub.Relationship, sub.AccessScope, time.Unix(0, 0),
+		map[string]any{"type": sub.Type, "rule": "default." + sub.Type, "due_at": due, "proof_files": 0},
+		hash(status), hash(confirm), now.Add(7*24*time.Hour),
+		nil, nil, // no idempotency key
+		[]string{}, [][]byte{}, []string{}, []int64{}, [][]byte{}, [][]byte{}, // no proof files
+		[]string{"acknowledgement", "staff_new"}, []string{sub.Locale, "ru"},
+		[]string{token(19)[:26] + "@127.0.0.1", token(19)[:26] + "@127.0.0.1"},
+		[][]byte{s.ack.sealed, s.notice.sealed}, [][]byte{s.ack.secrets, s.notice.secrets},
+		"email_ids", "deliver_email", 500, "email", "", // the job; no workers to wake
+	).Scan(&id, &duplicateOf, &woken)
 	if err != nil {
 		return c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	}
@@ -237,7 +195,61 @@ func token(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
 func hash(plain string) []byte {
 	h := sha256.Sum256([]byte(plain))
 	return h[:]
+}
+
+// pgbenchScript is CreateRequestSQL with its parameters replaced by what
+// pgbench should send: the copied sealed values as literals, and fresh
+// references, tokens and Message-IDs computed by PostgreSQL in each
+// transaction.
+func (s *server) pgbenchScript() string {
+	hex := func(b []byte) string {
+		if b == nil {
+			return "NULL::bytea"
+		}
+		return "'\\x" + fmt.Sprintf("%x", b) + "'::bytea"
+	}
+	index := make([]string, len(s.personal.index))
+	for i, t := range s.personal.index {
+		index[i] = hex(t)
+	}
+	random := "sha256(gen_random_uuid()::text::bytea)"
+	messageID := "gen_random_uuid()::text || '@127.0.0.1'"
+	values := map[string]string{
+		"1": "'PB-' || substr(md5(gen_random_uuid()::text), 1, 14)",
+		"2": "(ARRAY['access','rectification','erasure','restriction','objection','consent_withdrawal','portability'])[:type_n + 1]",
+		"3": "'unverified'", "4": "'ru'", "5": "now()", "6": "now() + interval '30 days'",
+		"7": "'default.access'", "8": "''", "9": "'received'", "10": hex(s.personal.doc),
+		// A subquery, computed once per statement: a volatile value compared
+		// row by row would make the duplicate check read the whole table.
+		"11": fmt.Sprintf("(SELECT ARRAY[substr(sha256(gen_random_uuid()::text::bytea), 1, %d)])::bytea[]", len(s.personal.emailIndex)),
+		"12": "ARRAY[" + strings.Join(index, ", ") + "]",
+		"13": "false", "14": "''", "15": "'copy'", "16": "'epoch'",
+		"17": "jsonb_build_object('type', 'access', 'rule', 'default.access', 'due_at', now() + interval '30 days', 'proof_files', 0)",
+		"18": random, "19": random, "20": "now() + interval '7 days'", "21": "NULL", "22": "NULL",
+		"23": "'{}'", "24": "'{}'", "25": "'{}'", "26": "'{}'", "27": "'{}'", "28": "'{}'",
+		"29": "ARRAY['acknowledgement', 'staff_new']", "30": "ARRAY['ru', 'ru']",
+		"31": "ARRAY[" + messageID + ", " + messageID + "]",
+		"32": "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
+		"33": "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
+		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
+	}
+	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
+		v, ok := values[p[1:]]
+		if !ok {
+			panic("bare: no pgbench value for parameter " + p)
+		}
+		return v
+	})
+	return "-- Written by internal/bench/bare -pgbench: store.CreateRequestSQL with the values of\n" +
+		"-- the newest portal rows (scripts/bench runs the portal first).\n" +
+		"\\set type_n random(0, 6)\n" + strings.TrimSpace(stmt) + ";\n"
 }
