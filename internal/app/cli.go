@@ -23,6 +23,7 @@ type command struct {
 type cli struct {
 	env            config.Env
 	stdout, stderr io.Writer
+	command        string // the command being run
 }
 
 func commands() []command {
@@ -85,6 +86,7 @@ func Main(ctx context.Context, args []string, env config.Env, stdout, stderr io.
 			return 0
 		}
 		// Commands parse their own flags; the ones without any take no arguments.
+		c.command = cmd.name
 		err := cmd.run(ctx, c, rest)
 		switch {
 		case errors.Is(err, errUsage):
@@ -110,6 +112,9 @@ func (c *cli) usage(w io.Writer) {
 }
 
 // setup loads the configuration and the logger every long-running command uses.
+// Commands other than serve log warnings and errors only, unless LOG_LEVEL
+// says otherwise: an operator's command prints its answer, not the database's
+// start-up.
 func (c *cli) setup() (config.Config, *slog.Logger, error) {
 	cfg, err := config.Load(c.env)
 	if err != nil {
@@ -117,6 +122,9 @@ func (c *cli) setup() (config.Config, *slog.Logger, error) {
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	if v, _ := c.env("LOG_LEVEL"); v == "" && c.command != "serve" {
+		level = max(level, slog.LevelWarn)
+	}
 	return cfg, slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level})), nil
 }
 

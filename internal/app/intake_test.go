@@ -538,9 +538,14 @@ func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
 	}
 	inst.SMTP.WaitForMessages(t, 2, 20*time.Second)
 
-	code, stdout, stderr := runCLI(inst, "", "email", "pause")
+	// As an operator runs it: LOG_LEVEL not set.
+	code, stdout, stderr := runCLIWith(inst, map[string]string{"LOG_LEVEL": ""}, "", "email", "pause")
 	if code != 0 || !strings.Contains(stdout, "delivery\tpaused since ") {
 		t.Fatalf("email pause: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// The command says what it did, and nothing of the database's start-up.
+	if want := "email delivery paused on every instance; emails wait until: rightsdesk email resume\n"; stderr != want {
+		t.Errorf("email pause wrote to stderr %q, want %q", stderr, want)
 	}
 	for i := range 3 {
 		body := validBody(request.Erasure, "kk")

@@ -37,9 +37,10 @@ func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool
 		stopPG = func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
+			adopted := srv.Adopted() // then Stop leaves it running, and says so
 			if err := srv.Stop(sctx); err != nil {
 				logger.Error("stop the private PostgreSQL", "error", err)
-			} else {
+			} else if !adopted {
 				logger.Info("private PostgreSQL stopped")
 			}
 		}

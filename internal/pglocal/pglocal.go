@@ -208,6 +208,14 @@ func validSettingName(name string) bool {
 	return true
 }
 
+// Adopted says the cluster was already running when Start was called: Stop
+// leaves it running.
+func (s *Server) Adopted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.child
+}
+
 // ConnString returns a pgx URL for dbname as the cluster's superuser over the
 // Unix socket, e.g. postgres://rightsdesk@/rightsdesk?host=%2Fsrv%2Fvar%2Fpostgres&port=5432&sslmode=disable.
 // It works with pgx.ParseConfig, database/sql's "pgx" driver and psql.
@@ -497,7 +505,9 @@ func (s *Server) adoptRunning(ctx context.Context) (bool, error) {
 	for {
 		if same, err := s.servesDataDir(ctx); err == nil && same {
 			s.pid = lock.pid
-			s.logger.Warn("adopted a postgres left running by a previous launcher", "pid", lock.pid)
+			// A serve of this data folder (a command borrowing its database),
+			// or one left by a launcher that is gone.
+			s.logger.Info("the private PostgreSQL is already running: using it", "pid", lock.pid)
 			return true, nil
 		}
 		if !processAlive(lock.pid) {
