@@ -255,6 +255,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		APIStore:  st,
 		Webhooks:  st,
 		Metrics:   met,
+		Mail:      outbox,
 	})
 	if err != nil {
 		return nil, err

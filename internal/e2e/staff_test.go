@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -480,4 +481,46 @@ func do(t *testing.T, c *http.Client, method, u string, form url.Values) answer 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return answer{resp.StatusCode, string(b)}
+}
+
+// TestStaffSeeThatEmailDeliveryIsPaused: while an administrator has paused
+// email delivery (rightsdesk email pause), every staff page says so, since
+// when, and that requesters hear nothing meanwhile; once resumed, it no
+// longer does.
+func TestStaffSeeThatEmailDeliveryIsPaused(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	const agentEmail = "daniyar@school.example.kz"
+	inst.AddStaff(t, agentEmail, "Данияр Агентов", auth.Agent)
+	river := inst.App.Runner.Client()
+	bg := context.Background()
+	// The queue is known to River once the workers have started on it.
+	deadline := time.Now().Add(10 * time.Second)
+	for err := river.QueuePause(bg, "email", nil); err != nil; err = river.QueuePause(bg, "email", nil) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pause the email queue: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	ctx := browser(t)
+	signIn(t, ctx, inst, agentEmail)
+	notice := text(t, ctx, "#mail-paused")
+	today := time.Now().In(inst.Config.Location)
+	if !strings.HasPrefix(notice, "Отправка писем приостановлена с ") || !strings.Contains(notice, strconv.Itoa(today.Year())) ||
+		!strings.Contains(notice, "rightsdesk email resume") {
+		t.Errorf("the queue page's notice: %q", notice)
+	}
+	open(t, ctx, inst.URL+"/staff/dashboard")
+	if got := text(t, ctx, "#mail-paused"); got != notice {
+		t.Errorf("the dashboard's notice %q, the queue's %q", got, notice)
+	}
+	testkit.Axe(t, ctx)
+
+	if err := river.QueueResume(bg, "email", nil); err != nil {
+		t.Fatal(err)
+	}
+	open(t, ctx, inst.URL+"/staff")
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#mail-paused").length`)); n != 0 {
+		t.Errorf("the notice is still shown after delivery resumed")
+	}
 }

@@ -79,6 +79,15 @@ type Deps struct {
 	Webhooks WebhookAdmin
 	// Metrics times every request by route pattern; nil records nothing.
 	Metrics Metrics
+	// Mail says whether email delivery is paused, for the staff pages to
+	// say so; nil never says.
+	Mail MailState
+}
+
+// MailState is what the staff pages show of email delivery.
+type MailState interface {
+	// DeliveryPausedAt is when delivery was paused; zero when it runs.
+	DeliveryPausedAt(ctx context.Context) (time.Time, error)
 }
 
 // Server holds the handlers' shared state; it is immutable after New.
@@ -105,6 +114,7 @@ type Server struct {
 	apiStore  APIStore
 	webhooks  WebhookAdmin
 	metrics   Metrics
+	mail      MailState
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
@@ -132,7 +142,7 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
-		metrics: d.Metrics, routePatterns: map[string]bool{},
+		metrics: d.Metrics, mail: d.Mail, routePatterns: map[string]bool{},
 	}
 	for _, r := range s.routeTable() {
 		s.routePatterns[r.path] = true

@@ -17,6 +17,8 @@ type staffPage struct {
 	Nav      []staffNavItem
 	Flash    string
 	StaffCSS string
+	// MailPaused says since when email delivery is paused; "" when it runs.
+	MailPaused string
 }
 
 type staffNavItem struct {
@@ -54,6 +56,15 @@ func (s *Server) renderStaff(c echo.Context, status int, name, title string, dat
 			if me.Can(n.perm) {
 				p.Nav = append(p.Nav, staffNavItem{URL: n.url, Label: p.L.T(n.key), Current: c.Request().URL.Path == n.url})
 			}
+		}
+	}
+	if p.Me != nil && s.mail != nil {
+		// Staff must know that requesters hear nothing meanwhile; a failed
+		// look costs the notice, not the page.
+		if since, err := s.mail.DeliveryPausedAt(c.Request().Context()); err != nil {
+			s.log.WarnContext(c.Request().Context(), "read whether email delivery is paused", "error", err)
+		} else if !since.IsZero() {
+			p.MailPaused = p.L.T("staff.mail_paused", "Since", p.L.DateTime(since.In(s.cfg.Location)))
 		}
 	}
 	if s.sessions != nil && s.sessions.Exists(c.Request().Context(), sessFlash) {
