@@ -5,9 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
@@ -133,6 +136,18 @@ func withStore(ctx context.Context, c *cli, fn func(config.Config, *store.Store)
 
 // withOutbox is withStore for commands that also work the job queues.
 func withOutbox(ctx context.Context, c *cli, fn func(config.Config, *store.Store, *jobs.Outbox) error) error {
+	return withDatabase(ctx, c, func(cfg config.Config, _ *slog.Logger, pool *pgxpool.Pool) error {
+		outbox, err := jobs.NewOutbox(pool)
+		if err != nil {
+			return err
+		}
+		return fn(cfg, store.New(pool, outbox, cfg.Keys), outbox)
+	})
+}
+
+// withDatabase loads the configuration, opens the database as serve does
+// and migrates it, runs fn, and closes the database again.
+func withDatabase(ctx context.Context, c *cli, fn func(config.Config, *slog.Logger, *pgxpool.Pool) error) error {
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
@@ -142,9 +157,5 @@ func withOutbox(ctx context.Context, c *cli, fn func(config.Config, *store.Store
 		return err
 	}
 	defer stop()
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		return err
-	}
-	return fn(cfg, store.New(pool, outbox, cfg.Keys), outbox)
+	return fn(cfg, logger, pool)
 }

@@ -4,8 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/config"
 )
 
 const remindersUsage = `rightsdesk reminders run [--now RFC3339] [--dry-run]
@@ -46,36 +51,29 @@ func runReminders(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("--now: want RFC 3339 such as 2026-03-20T09:00:00+05:00")
 		}
 	}
-	cfg, logger, err := c.setup()
-	if err != nil {
-		return err
-	}
-	pool, stop, err := migrated(ctx, &cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	a, err := Build(cfg, pool, logger, Options{NoPeriodicJobs: true})
-	if err != nil {
-		return err
-	}
-	sent, err := a.Reminders.Run(ctx, now, *dryRun)
-	n := 0
-	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RECIPIENT\tREFERENCE\tTHRESHOLD")
-	for _, d := range sent {
-		for _, r := range d.Reminders {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", d.Recipient, r.Reference, r.Key)
-			n++
+	return withDatabase(ctx, c, func(cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool) error {
+		a, err := Build(cfg, pool, logger, Options{NoPeriodicJobs: true})
+		if err != nil {
+			return err
 		}
-	}
-	if ferr := w.Flush(); ferr != nil && err == nil {
-		err = ferr
-	}
-	verb := "sent"
-	if *dryRun {
-		verb = "would send (dry run, nothing recorded)"
-	}
-	fmt.Fprintf(c.stdout, "%s %d reminders in %d digests at %s\n", verb, n, len(sent), now.In(cfg.Location).Format(time.RFC3339))
-	return err
+		sent, err := a.Reminders.Run(ctx, now, *dryRun)
+		n := 0
+		w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "RECIPIENT\tREFERENCE\tTHRESHOLD")
+		for _, d := range sent {
+			for _, r := range d.Reminders {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", d.Recipient, r.Reference, r.Key)
+				n++
+			}
+		}
+		if ferr := w.Flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+		verb := "sent"
+		if *dryRun {
+			verb = "would send (dry run, nothing recorded)"
+		}
+		fmt.Fprintf(c.stdout, "%s %d reminders in %d digests at %s\n", verb, n, len(sent), now.In(cfg.Location).Format(time.RFC3339))
+		return err
+	})
 }

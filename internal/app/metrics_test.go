@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -283,22 +284,48 @@ func freePort(t *testing.T) string {
 	return addr
 }
 
-func TestMetricsListenerStopsWithTheServer(t *testing.T) {
-	smtp := testkit.StartSMTP(t)
-	listen, metricsAddr := freePort(t), freePort(t)
+// serveConfig is the configuration of a real serve on the test database,
+// delivering to smtp, on a free LISTEN_ADDR; extra is set on top.
+func serveConfig(t *testing.T, smtp *testkit.SMTPServer, extra map[string]string) config.Config {
+	t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": smtp.URL(),
-		"LISTEN_ADDR": listen, "METRICS_ADDR": metricsAddr,
-		"RIGHTSDESK_DATA_DIR": t.TempDir(),
+		"LISTEN_ADDR": freePort(t), "RIGHTSDESK_DATA_DIR": t.TempDir(),
 	}
+	maps.Copy(vars, extra)
 	cfg, err := config.Load(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// startServe runs app.Serve in the background. stop ends it and fails the
+// test unless Serve returns, without error, within a minute.
+func startServe(t *testing.T, cfg config.Config) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("Serve did not return after the context ended")
+		}
+	}
+}
+
+func TestMetricsListenerStopsWithTheServer(t *testing.T) {
+	listen, metricsAddr := freePort(t), freePort(t)
+	cfg := serveConfig(t, testkit.StartSMTP(t), map[string]string{"LISTEN_ADDR": listen, "METRICS_ADDR": metricsAddr})
+	stop := startServe(t, cfg)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -324,15 +351,7 @@ func TestMetricsListenerStopsWithTheServer(t *testing.T) {
 		t.Errorf("/debug/pprof/ on METRICS_ADDR: %d", code)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Serve did not return after the context ended")
-	}
+	stop()
 	for _, addr := range []string{metricsAddr, listen} {
 		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			_ = conn.Close()
@@ -347,15 +366,7 @@ func TestTakenMetricsAddrStopsTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	vars := map[string]string{
-		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": testkit.StartSMTP(t).URL(),
-		"LISTEN_ADDR": freePort(t), "METRICS_ADDR": taken.Addr().String(),
-		"RIGHTSDESK_DATA_DIR": t.TempDir(),
-	}
-	cfg, err := config.Load(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := serveConfig(t, testkit.StartSMTP(t), map[string]string{"METRICS_ADDR": taken.Addr().String()})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	err = app.Serve(ctx, cfg, slog.New(slog.DiscardHandler))
@@ -370,18 +381,7 @@ func TestTakenMetricsAddrStopsTheStart(t *testing.T) {
 func TestShutdownClosesTheKeptSMTPConnections(t *testing.T) {
 	smtp := testkit.StartSMTP(t)
 	listen := freePort(t)
-	vars := map[string]string{
-		"DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey, "SMTP_URL": smtp.URL(),
-		"LISTEN_ADDR": listen, "RIGHTSDESK_DATA_DIR": t.TempDir(), "INTAKE_RATE_LIMIT": "0",
-	}
-	cfg, err := config.Load(func(name string) (string, bool) { v, ok := vars[name]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	stop := startServe(t, serveConfig(t, smtp, map[string]string{"LISTEN_ADDR": listen, "INTAKE_RATE_LIMIT": "0"}))
 	waitFor(t, 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + listen + "/readyz")
 		if err != nil {
@@ -402,14 +402,6 @@ func TestShutdownClosesTheKeptSMTPConnections(t *testing.T) {
 	smtp.WaitForMessages(t, 1, 20*time.Second)
 	waitFor(t, 10*time.Second, func() bool { return smtp.OpenConnections() > 0 })
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("Serve did not return")
-	}
+	stop()
 	waitFor(t, 5*time.Second, func() bool { return smtp.OpenConnections() == 0 })
 }

@@ -15,6 +15,25 @@ func envOf(m map[string]string) Env {
 	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
 }
 
+// loadCase loads env and checks it fails naming badVar, when that is set;
+// ok says the configuration loaded and its values are to be checked.
+func loadCase(t *testing.T, env map[string]string, badVar string) (Config, bool) {
+	t.Helper()
+	got, err := Load(envOf(env))
+	if badVar != "" {
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != badVar {
+			t.Errorf("Load(%v) = %v, want an error naming %s", env, err, badVar)
+		}
+		return got, false
+	}
+	if err != nil {
+		t.Errorf("Load(%v): %v", env, err)
+		return got, false
+	}
+	return got, true
+}
+
 func TestDefaults(t *testing.T) {
 	c, err := Load(envOf(nil))
 	if err != nil {
@@ -188,16 +207,8 @@ func TestReminderSettings(t *testing.T) {
 		{map[string]string{"REMINDER_INTERVAL": "-1h"}, nil, 0, "REMINDER_INTERVAL"},
 	}
 	for _, c := range cases {
-		got, err := Load(envOf(c.env))
-		if c.badVar != "" {
-			var cerr *Error
-			if !errors.As(err, &cerr) || cerr.Var != c.badVar {
-				t.Errorf("Load(%v) = %v, want an error naming %s", c.env, err, c.badVar)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Load(%v): %v", c.env, err)
+		got, ok := loadCase(t, c.env, c.badVar)
+		if !ok {
 			continue
 		}
 		if !slices.Equal(got.ReminderThresholds, c.thresholds) || got.ReminderInterval != c.interval {
@@ -233,16 +244,8 @@ func TestRetentionSettings(t *testing.T) {
 		{map[string]string{"FILE_RETENTION": "4y"}, Age{}, Age{}, "FILE_RETENTION"},
 	}
 	for _, c := range cases {
-		got, err := Load(envOf(c.env))
-		if c.badVar != "" {
-			var cerr *Error
-			if !errors.As(err, &cerr) || cerr.Var != c.badVar {
-				t.Errorf("Load(%v) = %v, want an error naming %s", c.env, err, c.badVar)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Load(%v): %v", c.env, err)
+		got, ok := loadCase(t, c.env, c.badVar)
+		if !ok {
 			continue
 		}
 		if got.RetentionPeriod != c.personal || got.FileRetention != c.files {

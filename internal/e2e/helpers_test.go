@@ -234,6 +234,12 @@ func fileRequest(t *testing.T, inst *apptest.Instance, typ request.Type, locale,
 	case request.Restriction, request.Objection, request.ConsentWithdrawal:
 		body["processing"] = "Рассылки о новых курсах"
 	}
+	return postRequest(t, inst, body)
+}
+
+// postRequest submits body through the JSON API and returns the request filed.
+func postRequest(t *testing.T, inst *apptest.Instance, body map[string]any) filed {
+	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +260,7 @@ func fileRequest(t *testing.T, inst *apptest.Instance, typ request.Type, locale,
 	if i < 0 {
 		t.Fatalf("status_url %q has no /s/ token", out.StatusURL)
 	}
-	return filed{Reference: out.Reference, Email: email, Token: out.StatusURL[i+len("/s/"):]}
+	return filed{Reference: out.Reference, Email: body["email"].(string), Token: out.StatusURL[i+len("/s/"):]}
 }
 
 // addStaff creates a member of staff directly in the database (the desk

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -304,25 +302,10 @@ func TestAuditorCannotChangeAnything(t *testing.T) {
 // reference.
 func fileNamed(t *testing.T, inst *apptest.Instance, name, email, locale string) filed {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{
+	return postRequest(t, inst, map[string]any{
 		"type": "access", "access_scope": "copy", "full_name": name, "email": email,
 		"details": "Прошу рассмотреть / Қарауыңызды сұраймын.", "locale": locale, "consent": true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(inst.URL+"/api/v1/requests", "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("submit through the API: %v", err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Reference string `json:"reference"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("submit through the API: %s (%v)", resp.Status, err)
-	}
-	return filed{Reference: out.Reference, Email: email}
 }
 
 // queueRefs lists every request's reference.

@@ -1,35 +1,16 @@
 package mail_test
 
 import (
-	"io/fs"
 	"testing"
 	"time"
 
-	"rightsdesk/internal/i18n"
-	"rightsdesk/internal/mail"
 	"rightsdesk/internal/request"
-	"rightsdesk/web"
 )
 
 // BenchmarkComposeIntake renders the two emails of one submission, as
 // request.Intake does: the acknowledgement and the privacy contact's notice.
 func BenchmarkComposeIntake(b *testing.B) {
-	loc, err := time.LoadLocation("Asia/Almaty")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sub, err := fs.Sub(web.Locales, "locales")
-	if err != nil {
-		b.Fatal(err)
-	}
-	catalog, err := i18n.Load(sub)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := mail.NewComposer(web.Files, catalog, loc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, loc := newComposer(b)
 	received := time.Date(2026, 3, 2, 10, 0, 0, 123456789, loc)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

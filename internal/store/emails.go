@@ -19,90 +19,58 @@ func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID 
 	if len(emails) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	if err := s.queueEmails(b, requestID, eventID, at, emails); err != nil {
+	var m outboxRows
+	if err := m.add(s.keys, emails); err != nil {
 		return err
 	}
-	results := tx.SendBatch(ctx, b)
-	ids, err := readEmailIDs(results, emails)
-	if cerr := results.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("insert emails: %w", cerr)
-	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
+		SELECT nullif($1, 0), $2, m.kind, m.locale, m.message_id, m.sealed, m.secrets, $3
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])
+			WITH ORDINALITY AS m(kind, locale, message_id, sealed, secrets, n)
+		ORDER BY m.n
+		RETURNING id`,
+		requestID, eventID, at, m.kind, m.locale, m.messageID, m.sealed, m.secrets)
 	if err != nil {
-		return err
+		return fmt.Errorf("insert emails: %w", err)
 	}
-	return s.enqueueEmails(ctx, tx, ids)
-}
-
-// queueEmails adds the emails' inserts to a batch, so that they travel to
-// the database in one round trip with whatever else the batch holds. What
-// an email says and to whom is sealed, and so are its secret links.
-func (s *Store) queueEmails(b *pgx.Batch, requestID, eventID int64, at time.Time, emails []request.OutboxEmail) error {
-	for _, e := range emails {
-		doc, secrets, err := sealEmail(s.keys, e)
-		if err != nil {
-			return err
-		}
-		b.Queue(`
-			INSERT INTO emails (request_id, event_id, kind, locale, message_id, sealed, secrets, created_at)
-			VALUES (nullif($1, 0), $2, $3, $4, $5, $6, $7, $8)
-			RETURNING id`,
-			requestID, eventID, e.Kind, e.Locale, e.MessageID, doc, secrets, at)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("insert emails: %w", err)
+	}
+	if err := s.outbox.EnqueueEmails(ctx, tx, ids); err != nil {
+		return fmt.Errorf("enqueue emails: %w", err)
 	}
 	return nil
 }
 
-// sealEmail seals an email for emails.sealed and its secrets for
-// emails.secrets (nil, NULL, when it has none: nothing to forget once sent).
-func sealEmail(keys *keyring.Keyring, e request.OutboxEmail) (doc, secrets []byte, err error) {
-	doc, err = sealed.SealOutboxEmail(keys, sealed.OutboxEmail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", e.Kind, err)
-	}
-	if len(e.Secrets) > 0 {
-		plain, err := json.Marshal(e.Secrets)
-		if err != nil {
-			return nil, nil, fmt.Errorf("encode %s email: %w", e.Kind, err)
-		}
-		secrets = keys.Seal(sealed.EmailSecrets, plain)
-	}
-	return doc, secrets, nil
-}
-
-// intakeEmails are emails as CreateRequestSQL takes them: a column each.
-type intakeEmails struct {
+// outboxRows are emails as the inserts take them, a column each (unnest):
+// what an email says and to whom is sealed, and so are its secret links
+// (NULL when it has none: nothing to forget once sent).
+type outboxRows struct {
 	kind, locale, messageID []string
 	sealed, secrets         [][]byte
 }
 
-func (c *intakeEmails) add(keys *keyring.Keyring, e request.OutboxEmail) error {
-	doc, secrets, err := sealEmail(keys, e)
-	if err != nil {
-		return err
-	}
-	c.kind = append(c.kind, e.Kind)
-	c.locale = append(c.locale, string(e.Locale))
-	c.messageID = append(c.messageID, e.MessageID)
-	c.sealed = append(c.sealed, doc)
-	c.secrets = append(c.secrets, secrets)
-	return nil
-}
-
-// readEmailIDs reads the ids of the inserts queueEmails added, in order.
-func readEmailIDs(results pgx.BatchResults, emails []request.OutboxEmail) ([]int64, error) {
-	ids := make([]int64, len(emails))
-	for i, e := range emails {
-		if err := results.QueryRow().Scan(&ids[i]); err != nil {
-			return nil, fmt.Errorf("insert %s email: %w", e.Kind, err)
+func (c *outboxRows) add(keys *keyring.Keyring, emails []request.OutboxEmail) error {
+	for _, e := range emails {
+		doc, err := sealed.SealOutboxEmail(keys, sealed.OutboxEmail{To: e.To, Subject: e.Subject, Text: e.Text, HTML: e.HTML})
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Kind, err)
 		}
-	}
-	return ids, nil
-}
-
-// enqueueEmails schedules the delivery of the emails just recorded.
-func (s *Store) enqueueEmails(ctx context.Context, tx pgx.Tx, ids []int64) error {
-	if err := s.outbox.EnqueueEmails(ctx, tx, ids); err != nil {
-		return fmt.Errorf("enqueue emails: %w", err)
+		var secrets []byte
+		if len(e.Secrets) > 0 {
+			plain, err := json.Marshal(e.Secrets)
+			if err != nil {
+				return fmt.Errorf("encode %s email: %w", e.Kind, err)
+			}
+			secrets = keys.Seal(sealed.EmailSecrets, plain)
+		}
+		c.kind = append(c.kind, e.Kind)
+		c.locale = append(c.locale, string(e.Locale))
+		c.messageID = append(c.messageID, e.MessageID)
+		c.sealed = append(c.sealed, doc)
+		c.secrets = append(c.secrets, secrets)
 	}
 	return nil
 }
@@ -177,11 +145,6 @@ func zeroEpoch(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// Email returns one recorded email.
-func (s *Store) Email(ctx context.Context, id int64) (Email, error) {
-	return s.scanEmail(s.pool.QueryRow(ctx, `SELECT `+emailColumns+` FROM emails WHERE id = $1`, id))
 }
 
 // Emails finds the emails with these ids, oldest first; ids that do not

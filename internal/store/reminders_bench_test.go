@@ -2,14 +2,10 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
@@ -102,7 +98,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 	b.Logf("seeded %d requests in %s; %d confirmed open, %d candidates for a reminder (one in %d moved into the window)",
 		n, seeded.Round(time.Millisecond), open, candidates, step)
 	if os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != "" {
-		logReminderPlan(b, pool, horizon, todayKey)
+		store.LogPlan(b, pool, "the reminder selection", store.ReminderCandidatesQuery, []any{horizon, todayKey})
 	}
 
 	b.Run("sweep", func(b *testing.B) {
@@ -161,23 +157,4 @@ func BenchmarkReminderSweep(b *testing.B) {
 		b.ReportMetric(float64(digests), "digests")
 		b.ReportMetric(float64(items)*float64(b.N)/sweepTime.Seconds(), "reminders/s")
 	})
-}
-
-func logReminderPlan(b *testing.B, pool *pgxpool.Pool, horizon time.Time, todayKey string) {
-	rows, err := pool.Query(context.Background(), "EXPLAIN (ANALYZE, BUFFERS) "+store.ReminderCandidatesQuery, horizon, todayKey)
-	if err != nil {
-		b.Fatalf("explain: %v", err)
-	}
-	var plan strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			b.Fatal(err)
-		}
-		fmt.Fprintln(&plan, line)
-	}
-	if err := rows.Err(); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("plan of the reminder selection:\n%s", plan.String())
 }

@@ -20,6 +20,10 @@ import (
 // package store_test to run as bare SQL.
 const ReminderCandidatesQuery = reminderCandidatesQuery
 
+// LogPlan logs a query's EXPLAIN (ANALYZE, BUFFERS), for the benchmarks of
+// package store_test too.
+var LogPlan = logPlan
+
 // countingOutbox stands in for River: it counts the delivery jobs asked for.
 type countingOutbox struct{ jobs atomic.Int64 }
 

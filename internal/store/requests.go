@@ -147,11 +147,9 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 	for _, file := range nr.Files {
 		f.add(s.keys, file)
 	}
-	var m intakeEmails
-	for _, e := range nr.Emails {
-		if err := m.add(s.keys, e); err != nil {
-			return request.Request{}, err
-		}
+	var m outboxRows
+	if err := m.add(s.keys, nr.Emails); err != nil {
+		return request.Request{}, err
 	}
 	job := s.outbox.DeliveryJob()
 	var woken int

@@ -1,10 +1,7 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -32,40 +29,14 @@ type apiErrors struct {
 // never silently drops data.
 func (s *Server) apiSubmit(c echo.Context) error {
 	p := s.catalog.Printer(localeOf(c))
-	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-	if mt != echo.MIMEApplicationJSON {
-		return echo.NewHTTPError(http.StatusUnsupportedMediaType)
-	}
 	var sub request.Submission
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&sub)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
-	}
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("trailing data after the JSON object")
-		}
-	}
+	err := decodeAPIBody(c, &sub)
 	// Messages follow the request's own locale when it names a valid one.
 	if sub.Locale.Valid() {
 		p = s.catalog.Printer(sub.Locale)
 	}
 	if err != nil {
-		var typeErr *json.UnmarshalTypeError
-		var tooLarge *http.MaxBytesError
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &tooLarge), errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{typeErr.Field: p.T("error.wrong_type")}})
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{field: p.T("error.unknown_field")}})
-		}
-		return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
+		return bodyRefused(c, err, p)
 	}
 	if key := c.Request().Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {

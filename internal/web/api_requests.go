@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 )
@@ -336,11 +337,16 @@ func decodeAPIBody(c echo.Context, v any) error {
 	return echo.NewHTTPError(http.StatusBadRequest).SetInternal(err)
 }
 
-// apiBodyRefused answers a body decodeAPIBody refused.
+// apiBodyRefused answers a body decodeAPIBody refused, in the request's language.
 func (s *Server) apiBodyRefused(c echo.Context, err error) error {
+	return bodyRefused(c, err, s.catalog.Printer(localeOf(c)))
+}
+
+// bodyRefused answers a body decodeAPIBody refused: a wrong or unknown
+// field named, in p's language, and the other refusals as they are.
+func bodyRefused(c echo.Context, err error, p *i18n.Printer) error {
 	var fe *errBodyField
 	if errors.As(err, &fe) {
-		p := s.catalog.Printer(localeOf(c))
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{fe.field: p.T(fe.key)}})
 	}
 	return err
