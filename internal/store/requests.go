@@ -318,7 +318,7 @@ func (s *Store) Confirm(ctx context.Context, tokenHash []byte, decide func(reque
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Locking the link serialises two clicks on it: the second one sees
 		// it used and changes nothing.
-		r, c, err := s.confirmation(ctx, tx, tokenHash, "FOR UPDATE OF c, r")
+		r, c, err := s.confirmation(ctx, tx, tokenHash, "FOR NO KEY UPDATE OF c, r")
 		if err != nil {
 			return err
 		}
@@ -456,7 +456,7 @@ func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decid
 	}
 	var out request.Request
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+` FOR UPDATE OF r`, arg))
+		r, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+lockRequest, arg))
 		if err != nil {
 			return err
 		}
@@ -480,7 +480,7 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, now time.Time, limit int,
 		rows, err := tx.Query(ctx, `SELECT `+requestColumns+requestFrom+`
 			JOIN confirmations c ON c.request_id = r.id
 			WHERE r.status = 'unverified' AND c.used_at IS NULL AND c.expires_at < $1
-			ORDER BY c.expires_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED`, now, limit)
+			ORDER BY c.expires_at LIMIT $2`+lockRequest+` SKIP LOCKED`, now, limit)
 		if err != nil {
 			return fmt.Errorf("find unconfirmed requests: %w", err)
 		}

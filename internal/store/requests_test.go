@@ -81,3 +81,47 @@ func TestAFailedIntakeStoresNothing(t *testing.T) {
 		t.Errorf("rows after the failed intake = %v, want them unchanged %v", got, want)
 	}
 }
+
+// The delivery worker records each sent email as an event of its request;
+// the insert holds a key-share lock on the request until it commits. An
+// expiry sweep running at that moment must still see the request: with a
+// FOR UPDATE lock, SKIP LOCKED passed it over until the next sweep.
+func TestAnEmailBeingRecordedDoesNotHideARequestFromTheExpirySweep(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	s := New(pool, &intakeOutbox{}, testkit.Keys())
+	nr := newIntakeRequest("RD-AAAA-BBBB-DDDD", "late@example.kz")
+	r, err := s.CreateRequest(ctx, nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	if err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM emails WHERE request_id = $1`, r.ID).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	// The worker's MarkEmailsSent, caught before its commit.
+	worker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = worker.Rollback(ctx) }()
+	if _, err := worker.Exec(ctx, `INSERT INTO events (request_id, kind, actor, data, created_at)
+		VALUES ($1, 'email_sent', 'system', '{}', $2)`, r.ID, nr.Request.ReceivedAt); err != nil {
+		t.Fatal(err)
+	}
+
+	after := nr.ConfirmExpiresAt.Add(time.Second)
+	n, err := s.ExpireUnconfirmed(ctx, after, 100, func(r request.Request) (request.Change, error) {
+		return request.Change{To: request.Expired, Event: "expired", Actor: request.ActorSystem, At: after}, nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("sweep while an email is being recorded: %d %v, want 1", n, err)
+	}
+	if err := worker.Commit(ctx); err != nil {
+		t.Fatalf("the worker's record after the sweep: %v", err)
+	}
+	var status string
+	if err := pool.QueryRow(ctx, `SELECT status FROM requests WHERE id = $1`, r.ID).Scan(&status); err != nil || status != "expired" {
+		t.Errorf("status %q %v, want expired", status, err)
+	}
+}

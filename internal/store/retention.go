@@ -29,10 +29,15 @@ const (
 	EventPersonalDataPurged = "personal_data_purged"
 )
 
-// retentionLock takes the requests of a batch. NO KEY UPDATE conflicts with
-// the FOR UPDATE of ChangeRequest (so a request being worked is skipped)
-// but not with the key-share locks that inserting an event takes.
-const retentionLock = ` FOR NO KEY UPDATE OF r SKIP LOCKED`
+// lockRequest takes a request row ("r") to change it. NO KEY UPDATE is the
+// lock an UPDATE takes anyway: it conflicts with another change of the row
+// but not with the key-share lock that inserting an event of the request
+// takes. With FOR UPDATE, the "email_sent" event the delivery worker
+// records made a sweep's SKIP LOCKED pass the request over.
+const lockRequest = ` FOR NO KEY UPDATE OF r`
+
+// retentionLock takes the requests of a batch, skipping one being worked.
+const retentionLock = lockRequest + ` SKIP LOCKED`
 
 // FilesBatch is what one PurgeFiles batch did.
 type FilesBatch struct {

@@ -57,7 +57,7 @@ func (s *Store) rotateBatch(ctx context.Context, c sealed.Column, limit int) (in
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+c.Key+`, `+c.Col+` FROM `+c.Table+` WHERE `+sealedWithAnotherKey(c)+`
-			ORDER BY `+c.Key+` LIMIT $2 FOR UPDATE SKIP LOCKED`, s.keys.CurrentID(), limit) // #nosec G202 -- names from sealed.All, not input
+			ORDER BY `+c.Key+` LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED`, s.keys.CurrentID(), limit) // #nosec G202 -- names from sealed.All, not input
 		if err != nil {
 			return fmt.Errorf("rotate %s: %w", c.Name, err)
 		}
