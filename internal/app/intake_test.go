@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/request"
@@ -538,6 +539,11 @@ func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
 	}
 	inst.SMTP.WaitForMessages(t, 2, 20*time.Second)
 
+	// The instance hears of the pause through PostgreSQL's notifications a
+	// moment after the command commits it; the submissions below wait for
+	// that moment, as the command cannot see into other processes.
+	heard, stopListening := inst.App.Runner.Client().Subscribe(river.EventKindQueuePaused)
+	defer stopListening()
 	// As an operator runs it: LOG_LEVEL not set.
 	code, stdout, stderr := runCLIWith(inst, map[string]string{"LOG_LEVEL": ""}, "", "email", "pause")
 	if code != 0 || !strings.Contains(stdout, "delivery\tpaused since ") {
@@ -547,6 +553,7 @@ func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
 	if want := "email delivery paused on every instance; emails wait until: rightsdesk email resume\n"; stderr != want {
 		t.Errorf("email pause wrote to stderr %q, want %q", stderr, want)
 	}
+	waitForPause(t, heard, "email")
 	for i := range 3 {
 		body := validBody(request.Erasure, "kk")
 		body["email"] = fmt.Sprintf("paused%d@example.kz", i)
@@ -554,8 +561,8 @@ func TestEmailDeliveryPausesAndResumesWithNothingLost(t *testing.T) {
 			t.Fatalf("submit while paused: %d %v", code, out)
 		}
 	}
-	// Nothing to wait for but time: River has been told of the pause (the
-	// command returned after it committed) and fetches every few ms here.
+	// Nothing to wait for but time: the workers look for jobs every 50 ms
+	// here and must find none.
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(inst.SMTP.Messages()); n != 2 {
 		t.Fatalf("%d messages while delivery was paused, want the 2 from before", n)
@@ -609,5 +616,21 @@ func TestASubmissionWakesTheEmailWorkers(t *testing.T) {
 		inst.SMTP.WaitForMessages(t, 2*(i+1), 5*time.Second)
 		t.Logf("submission %d: both emails delivered %v after it was sent", i+1, time.Since(start).Round(time.Millisecond))
 		time.Sleep(150 * time.Millisecond) // past the wake-up's rate limit (100 ms)
+	}
+}
+
+// waitForPause waits until the instance's workers have paused queue.
+func waitForPause(t *testing.T, events <-chan *river.Event, queue string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Queue != nil && e.Queue.Name == queue {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the instance did not pause queue %s within 20 s", queue)
+		}
 	}
 }
