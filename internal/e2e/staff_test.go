@@ -82,6 +82,26 @@ func TestAgentWorksARequestInTheBrowser(t *testing.T) {
 		t.Fatalf("after «Начать работу» the request is %s, want in_progress", got)
 	}
 
+	// A question without text is refused at its box, which says so to a
+	// screen reader too; nothing is sent.
+	run(t, ctx,
+		chromedp.Click(`//div[@id="ask"]//button[normalize-space()="Отправить вопрос"]`),
+		chromedp.WaitVisible(chromedp.CSS("#ask-message-error")),
+	)
+	if got, want := text(t, ctx, "#ask-message-error"), "Напишите текст (до 5000 символов)."; !strings.Contains(got, want) {
+		t.Errorf("the refused question's error reads %q, want %q", got, want)
+	}
+	if got := attr(t, ctx, "#ask-message", "aria-invalid"); got != "true" {
+		t.Errorf(`the refused question's box: aria-invalid = %q, want "true"`, got)
+	}
+	if got := attr(t, ctx, "#ask-message", "aria-describedby"); got != "ask-message-hint ask-message-error" {
+		t.Errorf("the refused question's box is described by %q, want its hint and its error", got)
+	}
+	if got := dbStatus(t, inst, target.Reference); got != "in_progress" {
+		t.Errorf("after a refused question the request is %s, want in_progress", got)
+	}
+	testkit.Axe(t, ctx)
+
 	// Ask the requester for information; the question reaches them by email.
 	question := "Жеке куәліктің көшірмесін жіберіңізші."
 	run(t, ctx,

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strings"
+
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 )
@@ -75,37 +77,41 @@ func (v formView) label(name string) string {
 	return v.L.T("field." + name)
 }
 
-// fieldView is what the "field" partial renders.
+// fieldView is what the "field" partial renders: a labelled input or text
+// box with its hint and error, tied to it for screen readers. The public
+// forms and the staff request page's action forms both draw theirs with it.
 type fieldView struct {
-	Name, Label, Hint, Error, Value, Kind, Autocomplete, Described string
-	RequiredText, ErrorPrefix                                      string
-	Max                                                            int
-	Required                                                       bool
+	ID, Name, Label, Hint, Error, Value, Kind, Autocomplete, Described string
+	RequiredText, ErrorPrefix                                          string
+	Max, Rows                                                          int // Max 0: no maxlength
+	Required                                                           bool
+}
+
+// describe ties the field to its hint and error (ids the partial gives them).
+func (f *fieldView) describe() {
+	var ids []string
+	if f.Hint != "" {
+		ids = append(ids, f.ID+"-hint")
+	}
+	if f.Error != "" {
+		ids = append(ids, f.ID+"-error")
+	}
+	f.Described = strings.Join(ids, " ")
 }
 
 // Field describes one text field, with its value and error, for the partial.
 func (v formView) Field(name string) fieldView {
 	spec := formFields[name]
 	f := fieldView{
-		Name: name, Label: v.label(name), Kind: spec.kind, Autocomplete: spec.autocomplete,
-		Max: spec.max, Required: spec.required, Error: v.Err[name],
+		ID: "f-" + name, Name: name, Label: v.label(name), Kind: spec.kind, Autocomplete: spec.autocomplete,
+		Max: spec.max, Rows: 5, Required: spec.required, Error: v.Err[name],
 		RequiredText: v.L.T("form.required"), ErrorPrefix: v.L.T("form.error_prefix"),
 		Value: v.value(name),
 	}
-	var described []string
 	if spec.hint {
 		f.Hint = v.L.T("field." + name + ".hint")
-		described = append(described, "f-"+name+"-hint")
 	}
-	if f.Error != "" {
-		described = append(described, "f-"+name+"-error")
-	}
-	for i, d := range described {
-		if i > 0 {
-			f.Described += " "
-		}
-		f.Described += d
-	}
+	f.describe()
 	return f
 }
 

@@ -80,6 +80,7 @@ type requestView struct {
 	Error   string // a refused action, in words
 	ErrorAt string // the id of the form the error belongs to
 	Preview *previewView
+	Boxes   map[string]fieldView // each action form's text box, by the form's id
 }
 
 type duplicateView struct {
@@ -124,6 +125,51 @@ type actionForm struct {
 	RejectReason    string
 	RejectText      string
 	Note            string
+}
+
+// actionBoxes are the text boxes of the page's forms: the form's id (as in
+// ErrorAt), the box's id and field name, its label and hint keys under
+// staff.request., its height and length limit (0: none), what staff typed
+// in it, and whether the form's error is shown at the box (reject shows it
+// above the reason list, which it may be about).
+var actionBoxes = []struct {
+	form, id, name, label, hint string
+	rows, max                   int
+	typed                       func(actionForm) string
+	errorHere                   bool
+}{
+	{"ask", "ask-message", "message", "ask.label", "ask.hint", 4, request.MaxReplyLength,
+		func(f actionForm) string { return f.Message }, true},
+	{"extend", "extend-reason", "reason", "extend.label", "extend.hint", 3, request.MaxReplyLength,
+		func(f actionForm) string { return f.ExtendReason }, true},
+	{"recompute", "recompute-reason", "reason", "recompute.label", "recompute.hint", 2, request.MaxReplyLength,
+		func(f actionForm) string { return f.RecomputeReason }, true},
+	{"complete", "complete-response", "response", "complete.label", "", 6, 0,
+		func(f actionForm) string { return f.Response }, true},
+	{"reject", "reject-text", "text", "reject.text", "reject.hint", 5, 0,
+		func(f actionForm) string { return f.RejectText }, false},
+	{"note", "note-body", "note", "note.label", "note.hint", 3, request.MaxReplyLength,
+		func(f actionForm) string { return f.Note }, true},
+}
+
+// boxes draws the action forms' text boxes with what staff typed and the
+// refused action's error.
+func (v *requestView) boxes(p *i18n.Printer) {
+	v.Boxes = make(map[string]fieldView, len(actionBoxes))
+	for _, b := range actionBoxes {
+		f := fieldView{
+			ID: b.id, Name: b.name, Kind: "textarea", Rows: b.rows, Max: b.max, Value: b.typed(v.Form),
+			Label: p.T("staff.request." + b.label), ErrorPrefix: p.T("form.error_prefix"),
+		}
+		if b.hint != "" {
+			f.Hint = p.T("staff.request." + b.hint)
+		}
+		if b.errorHere && v.ErrorAt == b.form {
+			f.Error = v.Error
+		}
+		f.describe()
+		v.Boxes[b.form] = f
+	}
 }
 
 // previewView is the email a completion or rejection will send, exactly.
@@ -314,6 +360,7 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 			v.Reasons = append(v.Reasons, reasonOption{Code: code, Label: p.T("staff.reject." + code)})
 		}
 	}
+	v.boxes(p)
 	title := p.T("staff.request.title", "Reference", r.Reference)
 	return s.renderStaff(c, status, "request", title, v)
 }
