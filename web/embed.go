@@ -2,7 +2,13 @@
 // templates, static assets and the translation catalogs, all embedded.
 package web
 
-import "embed"
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"rightsdesk/internal/i18n"
+)
 
 // Files holds templates/ (layouts, pages, partials, email) and static/.
 //
@@ -14,3 +20,12 @@ var Files embed.FS
 //
 //go:embed locales
 var Locales embed.FS
+
+// Catalog loads the translation catalogs of Locales.
+func Catalog() (*i18n.Catalog, error) {
+	sub, err := fs.Sub(Locales, "locales")
+	if err != nil {
+		return nil, fmt.Errorf("locales: %w", err)
+	}
+	return i18n.Load(sub)
+}

@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -118,11 +117,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if clock == nil {
 		clock = systemClock{}
 	}
-	locales, err := fs.Sub(web.Locales, "locales")
-	if err != nil {
-		return nil, fmt.Errorf("locales: %w", err)
-	}
-	catalog, err := i18n.Load(locales)
+	catalog, err := web.Catalog()
 	if err != nil {
 		return nil, err
 	}

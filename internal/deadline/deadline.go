@@ -99,8 +99,10 @@ type Result struct {
 	// empty for the operator's own promise.
 	LegalRef string
 	// Basis is a short English description for staff, e.g. "15 working
-	// days (Kazakhstan calendar)".
+	// days (Kazakhstan calendar)"; Terms say the same as data, for staff
+	// pages in other languages.
 	Basis string
+	Terms Terms
 	// Extensions is how many times the deadline has been extended.
 	Extensions int
 }

@@ -59,11 +59,15 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 	if k+1 > 1 {
 		basis = fmt.Sprintf("%s + %d × %s extension", p.basis(r), k+1, r.Extension.Period)
 	}
+	terms := p.terms(r)
+	extended := r.Extension.Period
+	terms.Extended, terms.Extensions = &extended, k+1
 	return Result{
 		DueAt:      after.EndOfDay(p.loc),
 		Rule:       r.ID + ".extended",
 		LegalRef:   ref,
 		Basis:      basis,
+		Terms:      terms,
 		Extensions: k + 1,
 	}, nil
 }

@@ -138,6 +138,8 @@ func (p *Policy) Due(in Input) (Result, error) {
 	}
 	if pr.DueAt.Before(lr.DueAt) {
 		pr.Basis += fmt.Sprintf(" (operator's promise; earlier than %s, %s)", lr.Basis, ruleRef(legal))
+		legalTerms := lr.Terms
+		pr.Terms.Promise, pr.Terms.EarlierThan, pr.Terms.EarlierRef = true, &legalTerms, ruleRef(legal)
 		return pr, nil
 	}
 	return lr, nil
@@ -231,7 +233,7 @@ func (p *Policy) clock(r Rule, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", r.ID, err)
 	}
-	return Result{DueAt: due.EndOfDay(p.loc), Rule: r.ID, LegalRef: r.LegalRef, Basis: p.basis(r)}, nil
+	return Result{DueAt: due.EndOfDay(p.loc), Rule: r.ID, LegalRef: r.LegalRef, Basis: p.basis(r), Terms: p.terms(r)}, nil
 }
 
 func (p *Policy) basis(r Rule) string {

@@ -49,13 +49,16 @@ func everyType(r Rule) map[string]Rule {
 	return m
 }
 
+// defaultRuleID is the id of defaultRule.
+const defaultRuleID = "default.calendar_30d"
+
 // defaultRule is the rightsdesk default and the last resort when a type has
 // neither a legal rule nor an operator's promise.
 func defaultRule() Rule {
 	// One extension of 30 days, with a reason, before the deadline: what
 	// operators who promise "30 days" usually allow themselves, and what
 	// requesters are told when it happens.
-	return Rule{ID: "default.calendar_30d", Period: Period{30, CalendarDays},
+	return Rule{ID: defaultRuleID, Period: Period{30, CalendarDays},
 		Basis:     "30 calendar days (rightsdesk default)",
 		Extension: &Extension{Period: Period{30, CalendarDays}, MaxUses: 1}}
 }

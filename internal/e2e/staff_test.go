@@ -116,8 +116,12 @@ func TestAgentWorksARequestInTheBrowser(t *testing.T) {
 	// Extend the deadline with a reason: the page offers 1 May and shows it
 	// once done.
 	const newDue = "1 мая 2026"
-	if offer := text(t, ctx, "#extend p"); !strings.Contains(offer, newDue) {
-		t.Errorf("the extension offers %q, want %s", offer, newDue)
+	if offer := text(t, ctx, "#extend p"); !strings.Contains(offer, newDue) ||
+		!strings.Contains(offer, "(30 календарных дней (срок rightsdesk по умолчанию) + продление на 30 календарных дней)") {
+		t.Errorf("the extension offers %q, want %s and how it counts, in Russian", offer, newDue)
+	}
+	if rule := text(t, ctx, "#rule"); rule != "default.calendar_30d — 30 календарных дней (срок rightsdesk по умолчанию)" {
+		t.Errorf("the rule that set the deadline reads %q, want it in Russian", rule)
 	}
 	reason := "Деректер үш жүйеде сақталған"
 	run(t, ctx,

@@ -1,7 +1,6 @@
 package i18n_test
 
 import (
-	"io/fs"
 	"slices"
 	"testing"
 	"time"
@@ -13,11 +12,7 @@ import (
 
 func load(t *testing.T) *i18n.Catalog {
 	t.Helper()
-	sub, err := fs.Sub(web.Locales, "locales")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := i18n.Load(sub)
+	c, err := web.Catalog()
 	if err != nil {
 		t.Fatal(err)
 	}

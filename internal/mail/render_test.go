@@ -1,7 +1,6 @@
 package mail_test
 
 import (
-	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,7 @@ func newComposer(tb testing.TB) (*mail.Composer, *time.Location) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sub, err := fs.Sub(web.Locales, "locales")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	catalog, err := i18n.Load(sub)
+	catalog, err := web.Catalog()
 	if err != nil {
 		tb.Fatal(err)
 	}

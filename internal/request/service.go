@@ -25,7 +25,7 @@ type Request struct {
 	DueAt        time.Time
 	Rule         string
 	LegalRef     string
-	RuleBasis    string
+	RuleBasis    string // how the deadline was counted: deadline.Terms, encoded (English text in older records)
 	FullName     string
 	Email        string
 	Phone        string
@@ -211,7 +211,7 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 	}
 	req := Request{
 		Type: s.Type, Status: status, Locale: s.Locale, ReceivedAt: now, ConfirmedAt: confirmed,
-		DueAt: due.DueAt, Rule: due.Rule, LegalRef: due.LegalRef, RuleBasis: due.Basis,
+		DueAt: due.DueAt, Rule: due.Rule, LegalRef: due.LegalRef, RuleBasis: due.Terms.Encode(),
 		FullName: s.FullName, Email: s.Email, Phone: s.Phone, AccountID: s.AccountID,
 		Details: s.Details, OnBehalf: s.OnBehalf, SubjectName: s.SubjectName,
 		Relationship: s.Relationship, AccessScope: s.AccessScope,

@@ -2,12 +2,10 @@ package store_test
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"testing"
 	"time"
 
-	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
 	"rightsdesk/internal/reminder"
@@ -68,11 +66,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 		}
 	}
 
-	locales, err := fs.Sub(web.Locales, "locales")
-	if err != nil {
-		b.Fatal(err)
-	}
-	catalog, err := i18n.Load(locales)
+	catalog, err := web.Catalog()
 	if err != nil {
 		b.Fatal(err)
 	}

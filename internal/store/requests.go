@@ -361,7 +361,7 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
-		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Basis }))
+		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }))
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}

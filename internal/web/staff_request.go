@@ -70,8 +70,9 @@ type requestView struct {
 	CanRecompute bool
 	CanComplete  bool
 	CanReject    bool
+	RuleTerms    string // how the deadline was counted, in words
 	ExtendTo     string // the date an extension would give
-	ExtendBasis  string
+	ExtendTerms  string // how an extension would count, in words
 	MeID         int64
 	Staff        []staffOption
 	Reasons      []reasonOption
@@ -288,6 +289,7 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		v.OriginalDue = p.DateTime(r.OriginalDueAt.In(loc))
 	}
 	v.DaysLeft, v.DueClass = dueInWords(p, now, r, loc)
+	v.RuleTerms = storedTermsInWords(p, r.RuleBasis)
 	if r.Relationship != "" {
 		v.Relationship = p.T("field.relationship." + string(r.Relationship))
 	}
@@ -354,7 +356,7 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		if ext, ok := s.extensionFor(r, now); ok {
 			v.CanExtend = true
 			v.ExtendTo = p.DateTime(ext.DueAt.In(loc))
-			v.ExtendBasis = ext.Basis
+			v.ExtendTerms = termsInWords(p, ext.Terms)
 		}
 		for _, code := range request.RejectionReasons() {
 			v.Reasons = append(v.Reasons, reasonOption{Code: code, Label: p.T("staff.reject." + code)})

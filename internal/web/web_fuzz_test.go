@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,7 +19,6 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 
 	"rightsdesk/internal/deadline"
-	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/mail"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -125,11 +123,7 @@ type fuzzServer struct {
 
 func newFuzzServer(tb testing.TB) *fuzzServer {
 	tb.Helper()
-	locales, err := fs.Sub(webfiles.Locales, "locales")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	catalog, err := i18n.Load(locales)
+	catalog, err := webfiles.Catalog()
 	if err != nil {
 		tb.Fatal(err)
 	}
