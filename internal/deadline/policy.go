@@ -139,7 +139,8 @@ func (p *Policy) Due(in Input) (Result, error) {
 	if pr.DueAt.Before(lr.DueAt) {
 		pr.Basis += fmt.Sprintf(" (operator's promise; earlier than %s, %s)", lr.Basis, ruleRef(legal))
 		legalTerms := lr.Terms
-		pr.Terms.Promise, pr.Terms.EarlierThan, pr.Terms.EarlierRef = true, &legalTerms, ruleRef(legal)
+		pr.Terms.Promise, pr.Terms.EarlierThan = true, &legalTerms
+		pr.Terms.EarlierRule, pr.Terms.EarlierRef = legal.ID, ruleRef(legal)
 		return pr, nil
 	}
 	return lr, nil

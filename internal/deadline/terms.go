@@ -20,9 +20,10 @@ type Terms struct {
 	// Default marks rightsdesk's own default: no rule of law or promise.
 	Default bool `json:"default,omitempty"`
 	// Promise marks the operator's promise, earlier than the legal rule in
-	// EarlierThan, whose reference is EarlierRef.
+	// EarlierThan, whose id is EarlierRule and reference EarlierRef.
 	Promise     bool   `json:"promise,omitempty"`
 	EarlierThan *Terms `json:"earlier_than,omitempty"`
+	EarlierRule string `json:"earlier_rule,omitempty"`
 	EarlierRef  string `json:"earlier_ref,omitempty"`
 	// Extended is the extension period, added Extensions times.
 	Extended   *Period `json:"extended,omitempty"`

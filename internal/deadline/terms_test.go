@@ -14,7 +14,7 @@ func TestTermsSayHowTheDeadlineWasCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Terms{Period: Period{10, WorkingDays}, Calendar: "kz", Promise: true,
-		EarlierThan: &Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}, EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
+		EarlierThan: &Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}, EarlierRule: "kz.consent_withdrawal", EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
 	if !reflect.DeepEqual(promise.Terms, want) {
 		t.Errorf("promise earlier than the law: %+v, want %+v", promise.Terms, want)
 	}

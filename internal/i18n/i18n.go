@@ -111,6 +111,13 @@ func (p *Printer) T(key string, pairs ...any) string {
 	return p.localize(key, nil, pairs)
 }
 
+// Lookup translates key like T, and says whether the catalog has it: for
+// text that has a translation only sometimes, with a fallback otherwise.
+func (p *Printer) Lookup(key string, pairs ...any) (string, bool) {
+	s := p.localize(key, nil, pairs)
+	return s, !strings.HasPrefix(s, Missing)
+}
+
 // N translates key with plural forms chosen by count (available as .Count).
 func (p *Printer) N(key string, count int, pairs ...any) string {
 	return p.localize(key, count, append(pairs, "Count", count))

@@ -71,6 +71,7 @@ type requestView struct {
 	CanComplete  bool
 	CanReject    bool
 	RuleTerms    string // how the deadline was counted, in words
+	LegalRef     string // the law behind the rule, cited in the reader's language where known
 	ExtendTo     string // the date an extension would give
 	ExtendTerms  string // how an extension would count, in words
 	MeID         int64
@@ -290,6 +291,7 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 	}
 	v.DaysLeft, v.DueClass = dueInWords(p, now, r, loc)
 	v.RuleTerms = storedTermsInWords(p, r.RuleBasis)
+	v.LegalRef = legalRefInWords(p, r.Rule, r.LegalRef)
 	if r.Relationship != "" {
 		v.Relationship = p.T("field.relationship." + string(r.Relationship))
 	}

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"strings"
+
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/i18n"
 )
@@ -37,7 +39,7 @@ func termsInWords(p *i18n.Printer, t deadline.Terms) string {
 		}
 	}
 	if t.Promise && t.EarlierThan != nil {
-		s = p.T("staff.terms.promise", "Terms", s, "Legal", termsInWords(p, *t.EarlierThan), "Ref", t.EarlierRef)
+		s = p.T("staff.terms.promise", "Terms", s, "Legal", termsInWords(p, *t.EarlierThan), "Ref", legalRefInWords(p, t.EarlierRule, t.EarlierRef))
 	}
 	if t.Extended != nil {
 		ext := periodInWords(p, *t.Extended)
@@ -48,6 +50,19 @@ func termsInWords(p *i18n.Printer, t deadline.Terms) string {
 		}
 	}
 	return s
+}
+
+// legalRefInWords cites the law behind a rule in the reader's language
+// where the catalogs have it (staff.legal_ref.<rule id>: the laws of
+// Kazakhstan, in Russian and Kazakh); otherwise as the policy gives it.
+func legalRefInWords(p *i18n.Printer, rule, stored string) string {
+	if rule == "" {
+		return stored
+	}
+	if s, ok := p.Lookup("staff.legal_ref." + strings.TrimSuffix(rule, ".extended")); ok {
+		return s
+	}
+	return stored
 }
 
 func periodInWords(p *i18n.Printer, d deadline.Period) string {
