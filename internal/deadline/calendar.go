@@ -53,7 +53,7 @@ func AddWorkingDays(cal Calendar, d Date, n int) (Date, error) {
 	return d, nil
 }
 
-// calendarName names cal for Basis strings, when it can name itself.
+// calendarName names cal for staff, when it can name itself.
 func calendarName(cal Calendar) string {
 	if s, ok := cal.(fmt.Stringer); ok {
 		return s.String()

@@ -98,10 +98,8 @@ type Result struct {
 	// LegalRef is the legal reference, e.g. "Law of RK No. 94-V, art. 8(7)";
 	// empty for the operator's own promise.
 	LegalRef string
-	// Basis is a short English description for staff, e.g. "15 working
-	// days (Kazakhstan calendar)"; Terms say the same as data, for staff
-	// pages in other languages.
-	Basis string
+	// Terms say how the deadline was counted, for staff to read in their
+	// language (the web layer words them from the catalogs).
 	Terms Terms
 	// Extensions is how many times the deadline has been extended.
 	Extensions int

@@ -2,6 +2,7 @@ package deadline
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -100,10 +101,10 @@ func TestDue(t *testing.T) {
 				t.Fatal(err)
 			}
 			if want := endOf(t, tt.want); !got.DueAt.Equal(want) {
-				t.Errorf("DueAt = %s, want %s (%s)", got.DueAt, want, got.Basis)
+				t.Errorf("DueAt = %s, want %s (%+v)", got.DueAt, want, got.Terms)
 			}
 			if got.Rule != tt.rule {
-				t.Errorf("Rule = %q, want %q (%s)", got.Rule, tt.rule, got.Basis)
+				t.Errorf("Rule = %q, want %q (%+v)", got.Rule, tt.rule, got.Terms)
 			}
 		})
 	}
@@ -132,8 +133,8 @@ func TestDueReportsLegalReference(t *testing.T) {
 	if got.LegalRef != "Law of RK No. 94-V, art. 8(7)" {
 		t.Errorf("LegalRef = %q", got.LegalRef)
 	}
-	if got.Basis != "15 working days (Kazakhstan calendar)" {
-		t.Errorf("Basis = %q", got.Basis)
+	if want := (Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}); !reflect.DeepEqual(got.Terms, want) {
+		t.Errorf("Terms = %+v, want 15 working days in the Kazakhstan calendar", got.Terms)
 	}
 }
 
@@ -146,8 +147,8 @@ func TestPromiseThatWinsHasNoLegalReference(t *testing.T) {
 	if got.LegalRef != "" {
 		t.Errorf("LegalRef = %q, want none for the promise", got.LegalRef)
 	}
-	if !strings.Contains(got.Basis, "earlier than 1 month") {
-		t.Errorf("Basis = %q, want it to name the rule it beat", got.Basis)
+	if beat := got.Terms.EarlierThan; beat == nil || beat.Period != (Period{1, Months}) {
+		t.Errorf("Terms = %+v, want them to name the rule it beat (1 month)", got.Terms)
 	}
 }
 
@@ -198,8 +199,8 @@ func TestClockStartingAtConfirmation(t *testing.T) {
 	if want := endOf(t, "2026-04-06"); !got.DueAt.Equal(want) {
 		t.Errorf("DueAt = %s, want %s", got.DueAt, want)
 	}
-	if !strings.HasSuffix(got.Basis, "from confirmation") {
-		t.Errorf("Basis = %q", got.Basis)
+	if got.Terms.Start != StartConfirmation {
+		t.Errorf("Terms = %+v, want them counted from confirmation", got.Terms)
 	}
 }
 

@@ -55,10 +55,6 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 	if ref == "" {
 		ref = r.LegalRef
 	}
-	basis := p.basis(r) + " + " + r.Extension.Period.String() + " extension"
-	if k+1 > 1 {
-		basis = fmt.Sprintf("%s + %d × %s extension", p.basis(r), k+1, r.Extension.Period)
-	}
 	terms := p.terms(r)
 	extended := r.Extension.Period
 	terms.Extended, terms.Extensions = &extended, k+1
@@ -66,7 +62,6 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 		DueAt:      after.EndOfDay(p.loc),
 		Rule:       r.ID + ".extended",
 		LegalRef:   ref,
-		Basis:      basis,
 		Terms:      terms,
 		Extensions: k + 1,
 	}, nil

@@ -137,10 +137,8 @@ func (p *Policy) Due(in Input) (Result, error) {
 		return Result{}, err
 	}
 	if pr.DueAt.Before(lr.DueAt) {
-		pr.Basis += fmt.Sprintf(" (operator's promise; earlier than %s, %s)", lr.Basis, ruleRef(legal))
 		legalTerms := lr.Terms
-		pr.Terms.Promise, pr.Terms.EarlierThan = true, &legalTerms
-		pr.Terms.EarlierRule, pr.Terms.EarlierRef = legal.ID, ruleRef(legal)
+		pr.Terms.EarlierThan, pr.Terms.EarlierRule, pr.Terms.EarlierRef = &legalTerms, legal.ID, ruleRef(legal)
 		return pr, nil
 	}
 	return lr, nil
@@ -234,27 +232,7 @@ func (p *Policy) clock(r Rule, in Input) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", r.ID, err)
 	}
-	return Result{DueAt: due.EndOfDay(p.loc), Rule: r.ID, LegalRef: r.LegalRef, Basis: p.basis(r), Terms: p.terms(r)}, nil
-}
-
-func (p *Policy) basis(r Rule) string {
-	if r.Basis != "" {
-		return r.Basis
-	}
-	s := r.Period.String()
-	switch r.Period.Unit {
-	case WorkingDays:
-		s += " (" + calendarName(p.cal) + " calendar)"
-	case Months:
-		s += " (Reg. 1182/71; next working day, " + calendarName(p.cal) + " calendar)"
-	}
-	switch r.start() {
-	case StartConfirmation:
-		s += " from confirmation"
-	case StartGroundsConfirmed:
-		s += " from confirmation of the grounds"
-	}
-	return s
+	return Result{DueAt: due.EndOfDay(p.loc), Rule: r.ID, LegalRef: r.LegalRef, Terms: p.terms(r)}, nil
 }
 
 func ruleRef(r Rule) string {

@@ -59,7 +59,6 @@ func defaultRule() Rule {
 	// operators who promise "30 days" usually allow themselves, and what
 	// requesters are told when it happens.
 	return Rule{ID: defaultRuleID, Period: Period{30, CalendarDays},
-		Basis:     "30 calendar days (rightsdesk default)",
 		Extension: &Extension{Period: Period{30, CalendarDays}, MaxUses: 1}}
 }
 

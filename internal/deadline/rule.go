@@ -120,9 +120,6 @@ type Rule struct {
 	Period   Period
 	Start    Start // empty means StartReceipt
 	LegalRef string
-	// Basis is the staff-facing description; when empty it is derived
-	// from the period and the calendar.
-	Basis string
 	// Extension is nil when the deadline cannot be extended.
 	Extension *Extension
 }

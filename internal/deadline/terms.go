@@ -6,12 +6,10 @@ import (
 )
 
 // Terms say how a deadline was counted, as data, so that staff pages can
-// word it in the reader's language; Result.Basis says the same in English.
-// A request stores its Terms encoded (Encode). Records from before Terms
-// hold the English text, which DecodeTerms leaves to be shown as written.
+// word it in the reader's language. A request stores its Terms encoded
+// (Encode). Records from before Terms hold an English text, which
+// DecodeTerms leaves to be shown as written.
 type Terms struct {
-	// Text is the rule's own description from a policy file, shown as written.
-	Text   string `json:"text,omitempty"`
 	Period Period `json:"period"`
 	// Calendar is what working days and months are counted in: "kz" (the
 	// Kazakhstan calendar), "weekdays", or a calendar file's own name.
@@ -19,9 +17,8 @@ type Terms struct {
 	Start    Start  `json:"start,omitempty"` // empty: from receipt
 	// Default marks rightsdesk's own default: no rule of law or promise.
 	Default bool `json:"default,omitempty"`
-	// Promise marks the operator's promise, earlier than the legal rule in
-	// EarlierThan, whose id is EarlierRule and reference EarlierRef.
-	Promise     bool   `json:"promise,omitempty"`
+	// EarlierThan is set for the operator's promise when it beat the
+	// legal rule, whose id is EarlierRule and reference EarlierRef.
 	EarlierThan *Terms `json:"earlier_than,omitempty"`
 	EarlierRule string `json:"earlier_rule,omitempty"`
 	EarlierRef  string `json:"earlier_ref,omitempty"`
@@ -47,20 +44,17 @@ func DecodeTerms(s string) (Terms, bool) {
 	if !strings.HasPrefix(s, "{") || json.Unmarshal([]byte(s), &t) != nil {
 		return Terms{}, false
 	}
-	return t, t.Text != "" || t.Period.Unit != ""
+	return t, t.Period.Unit != ""
 }
 
 // terms describes how r counts under p.
 func (p *Policy) terms(r Rule) Terms {
-	t := Terms{Text: r.Basis, Period: r.Period}
+	t := Terms{Period: r.Period, Default: r.ID == defaultRuleID}
 	if r.start() != StartReceipt {
 		t.Start = r.start()
 	}
 	if r.Period.Unit != CalendarDays {
 		t.Calendar = calendarTerm(p.cal)
-	}
-	if r.ID == defaultRuleID {
-		t.Text, t.Default = "", true
 	}
 	return t
 }

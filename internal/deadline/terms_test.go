@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// Terms carry what Basis says in English, as data, and survive storage.
+// Terms say how a deadline was counted, and survive storage.
 func TestTermsSayHowTheDeadlineWasCounted(t *testing.T) {
 	in := Input{Type: TypeConsentWithdrawal, ReceivedAt: at(t, "2026-03-10 10:00")}
 	kz := policy(t, "kz", WithCalendar(Kazakhstan()), WithPromise(Period{10, WorkingDays}))
@@ -13,7 +13,7 @@ func TestTermsSayHowTheDeadlineWasCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Terms{Period: Period{10, WorkingDays}, Calendar: "kz", Promise: true,
+	want := Terms{Period: Period{10, WorkingDays}, Calendar: "kz",
 		EarlierThan: &Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}, EarlierRule: "kz.consent_withdrawal", EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
 	if !reflect.DeepEqual(promise.Terms, want) {
 		t.Errorf("promise earlier than the law: %+v, want %+v", promise.Terms, want)

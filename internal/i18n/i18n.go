@@ -108,22 +108,25 @@ const Missing = "⟦missing:"
 
 // T translates key; pairs are template data as name, value, name, value...
 func (p *Printer) T(key string, pairs ...any) string {
-	return p.localize(key, nil, pairs)
+	s, _ := p.localize(key, nil, pairs)
+	return s
 }
 
 // Lookup translates key like T, and says whether the catalog has it: for
 // text that has a translation only sometimes, with a fallback otherwise.
 func (p *Printer) Lookup(key string, pairs ...any) (string, bool) {
-	s := p.localize(key, nil, pairs)
-	return s, !strings.HasPrefix(s, Missing)
+	return p.localize(key, nil, pairs)
 }
 
 // N translates key with plural forms chosen by count (available as .Count).
 func (p *Printer) N(key string, count int, pairs ...any) string {
-	return p.localize(key, count, append(pairs, "Count", count))
+	s, _ := p.localize(key, count, append(pairs, "Count", count))
+	return s
 }
 
-func (p *Printer) localize(key string, count any, pairs []any) string {
+// localize translates key; false, with the Missing marker, when the catalog
+// has no such message.
+func (p *Printer) localize(key string, count any, pairs []any) (string, bool) {
 	var data map[string]any
 	if len(pairs) > 0 {
 		data = make(map[string]any, len(pairs)/2)
@@ -134,9 +137,9 @@ func (p *Printer) localize(key string, count any, pairs []any) string {
 	}
 	s, err := p.localizer.Localize(&goi18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count})
 	if err != nil || s == "" {
-		return Missing + key + "⟧"
+		return Missing + key + "⟧", false
 	}
-	return s
+	return s, true
 }
 
 // Params translates a message whose parameters come as a map (field errors).
@@ -145,7 +148,7 @@ func (p *Printer) Params(key string, params map[string]any) string {
 	for k, v := range params {
 		pairs = append(pairs, k, v)
 	}
-	return p.localize(key, nil, pairs)
+	return p.T(key, pairs...)
 }
 
 // Date writes a calendar date the way the language writes it: "22 декабря

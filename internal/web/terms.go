@@ -20,25 +20,22 @@ func storedTermsInWords(p *i18n.Printer, stored string) string {
 // termsInWords words deadline.Terms, e.g. "15 рабочих дней (производственный
 // календарь Казахстана), считая с подтверждения запроса".
 func termsInWords(p *i18n.Printer, t deadline.Terms) string {
-	s := t.Text
-	if s == "" {
-		s = periodInWords(p, t.Period)
-		switch {
-		case t.Default:
-			s = p.T("staff.terms.default", "Period", s)
-		case t.Period.Unit == deadline.WorkingDays:
-			s = p.T("staff.terms.working_days", "Period", s, "Calendar", calendarInWords(p, t.Calendar))
-		case t.Period.Unit == deadline.Months:
-			s = p.T("staff.terms.months", "Period", s, "Calendar", calendarInWords(p, t.Calendar))
-		}
-		switch t.Start {
-		case deadline.StartConfirmation:
-			s = p.T("staff.terms.from_confirmation", "Terms", s)
-		case deadline.StartGroundsConfirmed:
-			s = p.T("staff.terms.from_grounds", "Terms", s)
-		}
+	s := periodInWords(p, t.Period)
+	switch {
+	case t.Default:
+		s = p.T("staff.terms.default", "Period", s)
+	case t.Period.Unit == deadline.WorkingDays:
+		s = p.T("staff.terms.working_days", "Period", s, "Calendar", calendarInWords(p, t.Calendar))
+	case t.Period.Unit == deadline.Months:
+		s = p.T("staff.terms.months", "Period", s, "Calendar", calendarInWords(p, t.Calendar))
 	}
-	if t.Promise && t.EarlierThan != nil {
+	switch t.Start {
+	case deadline.StartConfirmation:
+		s = p.T("staff.terms.from_confirmation", "Terms", s)
+	case deadline.StartGroundsConfirmed:
+		s = p.T("staff.terms.from_grounds", "Terms", s)
+	}
+	if t.EarlierThan != nil {
 		s = p.T("staff.terms.promise", "Terms", s, "Legal", termsInWords(p, *t.EarlierThan), "Ref", legalRefInWords(p, t.EarlierRule, t.EarlierRef))
 	}
 	if t.Extended != nil {

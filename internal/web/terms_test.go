@@ -16,7 +16,7 @@ func TestDeadlineTermsInStaffsLanguage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	promise := deadline.Terms{Period: deadline.Period{Value: 10, Unit: deadline.WorkingDays}, Calendar: "kz", Promise: true,
+	promise := deadline.Terms{Period: deadline.Period{Value: 10, Unit: deadline.WorkingDays}, Calendar: "kz",
 		EarlierThan: &deadline.Terms{Period: deadline.Period{Value: 15, Unit: deadline.WorkingDays}, Calendar: "kz"},
 		EarlierRule: "kz.consent_withdrawal", EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
 	extended := deadline.Terms{Period: deadline.Period{Value: 30, Unit: deadline.CalendarDays}, Default: true,
@@ -25,7 +25,6 @@ func TestDeadlineTermsInStaffsLanguage(t *testing.T) {
 		Start: deadline.StartGroundsConfirmed}
 	months := deadline.Terms{Period: deadline.Period{Value: 1, Unit: deadline.Months}, Calendar: "Our calendar",
 		Extended: &deadline.Period{Value: 2, Unit: deadline.Months}, Extensions: 2}
-	own := deadline.Terms{Text: "Наш срок: 5 дней", Period: deadline.Period{Value: 5, Unit: deadline.CalendarDays}}
 
 	want := map[request.Locale][]string{
 		"ru": {
@@ -33,26 +32,23 @@ func TestDeadlineTermsInStaffsLanguage(t *testing.T) {
 			"30 календарных дней (срок rightsdesk по умолчанию) + продление на 30 календарных дней",
 			"1 рабочий день (рабочие дни с понедельника по пятницу), считая с подтверждения оснований",
 			"1 месяц (по Регламенту 1182/71, с переносом на следующий рабочий день; календарь «Our calendar») + 2 × продление на 2 месяца",
-			"Наш срок: 5 дней",
 		},
 		"kk": {
 			"10 жұмыс күні (Қазақстанның өндірістік күнтізбесі) (оператордың уәдесі; 15 жұмыс күні (Қазақстанның өндірістік күнтізбесі) мерзімінен ертерек, «Дербес деректер және оларды қорғау туралы» ҚР № 94-V Заңы, 8-баптың 7-тармағы)",
 			"30 күнтізбелік күн (rightsdesk әдепкі мерзімі) + ұзарту: 30 күнтізбелік күн",
 			"1 жұмыс күні (дүйсенбіден жұмаға дейінгі жұмыс күндері), негіздер расталған күннен бастап",
 			"1 ай (1182/71 Регламенті бойынша, келесі жұмыс күніне ауыстырылады; «Our calendar» күнтізбесі) + 2 рет ұзарту: 2 ай",
-			"Наш срок: 5 дней",
 		},
 		"en": {
 			"10 working days (Kazakhstan calendar) (the operator's promise; earlier than 15 working days (Kazakhstan calendar), Law of RK No. 94-V on Personal Data and their Protection, art. 8(7))",
 			"30 calendar days (rightsdesk default) + 30 calendar days extension",
 			"1 working day (Monday to Friday) from confirmation of the grounds",
 			"1 month (Reg. 1182/71, moved to the next working day; calendar: Our calendar) + 2 × 2 months extension",
-			"Наш срок: 5 дней",
 		},
 	}
 	for locale, lines := range want {
 		p := catalog.Printer(locale)
-		for i, terms := range []deadline.Terms{promise, extended, grounds, months, own} {
+		for i, terms := range []deadline.Terms{promise, extended, grounds, months} {
 			if got := storedTermsInWords(p, terms.Encode()); got != lines[i] {
 				t.Errorf("%s, terms %d:\n got %s\nwant %s", locale, i, got, lines[i])
 			}
