@@ -183,24 +183,26 @@ moving:
 	}
 }
 
-func TestCalendarFileErrorsNameTheKey(t *testing.T) {
+func TestCalendarFileErrorsNameTheKeyAndLine(t *testing.T) {
 	tests := []struct{ file, want string }{
 		{"name: X\nholidays: []\n", `unknown key "holidays"`},
-		{"name: X\nfixed:\n  - {date: \"13-01\", name: A}\n", `fixed[0].date: "13-01": want MM-DD`},
+		{"name: X\nfixed:\n  - {date: \"13-01\", name: A}\n", `line 3: date "13-01": want MM-DD`},
 		{"name: X\nfixed:\n  - {date: \"01-01\"}\n", `fixed[0]: name is required`},
-		{"name: X\nweekend: [sunday, funday]\n", `weekend[1]: "funday"`},
-		{"name: X\nyears:\n  2026:\n    days_off: [2027-01-01]\n", `years.2026.days_off: 2027-01-01 is not in 2026`},
+		{"name: X\nweekend: [sunday, funday]\n", `line 2: "funday" is not a day of the week`},
+		{"name: X\nyears:\n  2026:\n    days_off: [2027-01-01]\n", `line 4: years.2026.days_off: 2027-01-01 is not in 2026`},
 		{"name: X\nyears:\n  2026:\n    days_off: [2026-01-05]\n    working_days: [2026-01-05]\n", `both a day off and a working day`},
-		{"name: X\nyears:\n  99999: {}\n", `key "99999": want a year`},
-		{"name: X\nmoving:\n  - {name: A, dates: [2026-02-30]}\n", `moving[0].dates[0]`},
+		{"name: X\nyears:\n  99999: {}\n", `line 3: years: key "99999": want a year`},
+		{"name: X\nmoving:\n  - {name: A, dates: [2026-02-30]}\n", `line 3: parse date "2026-02-30": want YYYY-MM-DD`},
+		{"name: X\nmoving:\n  - {name: A}\n", `moving[0]: dates is required`},
+		{"name: X\nyears:\n  2026: {days_of: []}\n", `line 3: unknown key "days_of": want days_off, working_days, source`},
 		{"code: x\n", `needs a name`},
 		{"base: us\n", `base: "us"`},
 		{"", `empty file`},
 	}
 	for _, tt := range tests {
 		_, err := LoadCalendar(strings.NewReader(tt.file))
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("file %q: err = %v, want it to contain %q", tt.file, err, tt.want)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("file %q: err = %v, want one line containing %q", tt.file, err, tt.want)
 		}
 	}
 }

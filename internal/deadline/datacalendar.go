@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,20 +151,6 @@ func (c *DataCalendar) holidaysOf(y int) map[Date]string {
 
 func hasDay(m map[Date]string, d Date) bool { _, ok := m[d]; return ok }
 
-// LoadCalendarFile reads a calendar file (see LoadCalendar) from path.
-func LoadCalendarFile(path string) (*DataCalendar, error) {
-	f, err := os.Open(path) // #nosec G304 -- the operator's calendar file (POLICY_FILE / CLI flag)
-	if err != nil {
-		return nil, fmt.Errorf("calendar file: %w", err)
-	}
-	defer f.Close()
-	c, err := LoadCalendar(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
-}
-
 // LoadCalendar reads a calendar in the YAML format of the built-in
 // Kazakhstan calendar (KazakhstanData):
 //
@@ -183,7 +168,7 @@ func LoadCalendarFile(path string) (*DataCalendar, error) {
 // A file with "base: kz" starts from the built-in Kazakhstan calendar and
 // adds its holidays and years to it (a year given in both is replaced), so
 // operators can add next year's swaps without a release. Unknown keys are
-// refused.
+// refused. The policy file embeds the same format under "calendar".
 func LoadCalendar(r io.Reader) (*DataCalendar, error) {
 	c, err := parseCalendar(r, Kazakhstan)
 	if err != nil {
@@ -192,104 +177,121 @@ func LoadCalendar(r io.Reader) (*DataCalendar, error) {
 	return c, nil
 }
 
-// calendarSpec is the parsed file before it becomes a DataCalendar.
+// calendarSpec is a calendar file as written.
 type calendarSpec struct {
-	name, code string
-	weekend    []time.Weekday
-	hasWeekend bool
-	move       *bool
-	fixed      []holiday
-	moving     []holiday
-	years      map[int]yearSwaps
-	base       string
+	Name    string               `yaml:"name"`
+	Code    string               `yaml:"code"`
+	Base    string               `yaml:"base"`
+	Weekend *[]weekdayValue      `yaml:"weekend"` // nil when not given
+	Move    *bool                `yaml:"move_weekend_holidays"`
+	Fixed   []fixedSpec          `yaml:"fixed"`
+	Moving  []movingSpec         `yaml:"moving"`
+	Years   map[yearKey]yearSpec `yaml:"years"`
 }
 
-type yearSwaps struct {
-	daysOff, worked []Date
-	source          string
+type fixedSpec struct {
+	Date *monthDay `yaml:"date"`
+	Name string    `yaml:"name"`
+	Move *bool     `yaml:"move"`
 }
 
-var calendarKeys = []string{"name", "code", "base", "weekend", "move_weekend_holidays", "fixed", "moving", "years"}
+type movingSpec struct {
+	Name  string      `yaml:"name"`
+	Move  *bool       `yaml:"move"`
+	Dates []dateValue `yaml:"dates"`
+}
+
+type yearSpec struct {
+	DaysOff     []dateValue `yaml:"days_off"`
+	WorkingDays []dateValue `yaml:"working_days"`
+	Source      string      `yaml:"source"`
+}
+
+// weekdayValue is a day of the week written as its English name.
+type weekdayValue time.Weekday
+
+// UnmarshalYAML reads "monday" ... "sunday", in any case.
+func (w *weekdayValue) UnmarshalYAML(n *yaml.Node) error {
+	s, err := scalarAt(n, "weekend")
+	if err != nil {
+		return err
+	}
+	for wd := time.Sunday; wd <= time.Saturday; wd++ {
+		if strings.EqualFold(s, wd.String()) {
+			*w = weekdayValue(wd)
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: %q is not a day of the week (monday ... sunday)", n.Line, s)
+}
+
+// monthDay is a fixed holiday's MM-DD.
+type monthDay Date
+
+// UnmarshalYAML reads MM-DD; 02-29 is accepted.
+func (md *monthDay) UnmarshalYAML(n *yaml.Node) error {
+	s, err := scalarAt(n, "date")
+	if err != nil {
+		return err
+	}
+	// Parse against a leap year so that 02-29 is accepted.
+	t, err := time.Parse("2006-01-02", "2000-"+s)
+	if err != nil || len(s) != 5 {
+		return fmt.Errorf("line %d: date %q: want MM-DD", n.Line, s)
+	}
+	*md = monthDay{Month: t.Month(), Day: t.Day()}
+	return nil
+}
+
+// dateValue is a day written YYYY-MM-DD, with the line it is on.
+type dateValue struct {
+	Date
+	line int
+}
+
+// UnmarshalYAML reads YYYY-MM-DD within the years data may name.
+func (d *dateValue) UnmarshalYAML(n *yaml.Node) error {
+	s, err := scalarAt(n, "date")
+	if err != nil {
+		return err
+	}
+	day, err := ParseDate(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	if day.Year < minYear || day.Year > maxYear {
+		return fmt.Errorf("line %d: %s: want a year from %d to %d", n.Line, day, minYear, maxYear)
+	}
+	*d = dateValue{Date: day, line: n.Line}
+	return nil
+}
+
+// yearKey is a year under "years".
+type yearKey int
+
+// UnmarshalYAML reads a year from minYear to maxYear.
+func (y *yearKey) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < minYear || v > maxYear {
+		return fmt.Errorf("line %d: years: key %q: want a year from %d to %d", n.Line, n.Value, minYear, maxYear)
+	}
+	*y = yearKey(v)
+	return nil
+}
 
 func parseCalendar(r io.Reader, base func() *DataCalendar) (*DataCalendar, error) {
-	doc, err := readYAML(r)
-	if err != nil {
-		return nil, err
-	}
-	return calendarFromNode(doc, "", base)
-}
-
-// calendarFromNode builds a calendar from a mapping node; path prefixes
-// key names in errors (the policy file embeds calendars under "calendar").
-func calendarFromNode(doc *yaml.Node, path string, base func() *DataCalendar) (*DataCalendar, error) {
-	f, err := fields(doc, path, calendarKeys...)
-	if err != nil {
-		return nil, err
-	}
 	var s calendarSpec
-	for _, k := range []string{"name", "code", "base"} {
-		if n, ok := f[k]; ok {
-			var v string
-			if err := scalar(n, join(path, k), &v); err != nil {
-				return nil, err
-			}
-			switch k {
-			case "name":
-				s.name = v
-			case "code":
-				s.code = v
-			case "base":
-				s.base = v
-			}
-		}
+	if err := decodeStrict(r, &s); err != nil {
+		return nil, err
 	}
-	if n, ok := f["weekend"]; ok {
-		s.hasWeekend = true
-		items, err := sequence(n, join(path, "weekend"))
-		if err != nil {
-			return nil, err
-		}
-		for i, it := range items {
-			p := fmt.Sprintf("%s[%d]", join(path, "weekend"), i)
-			var v string
-			if err := scalar(it, p, &v); err != nil {
-				return nil, err
-			}
-			wd, ok := parseWeekday(v)
-			if !ok {
-				return nil, fmt.Errorf("%s: %q is not a day of the week (monday ... sunday)", p, v)
-			}
-			s.weekend = append(s.weekend, wd)
-		}
-	}
-	if n, ok := f["move_weekend_holidays"]; ok {
-		var v bool
-		if err := scalar(n, join(path, "move_weekend_holidays"), &v); err != nil {
-			return nil, err
-		}
-		s.move = &v
-	}
-	if n, ok := f["fixed"]; ok {
-		if s.fixed, err = parseFixed(n, join(path, "fixed")); err != nil {
-			return nil, err
-		}
-	}
-	if n, ok := f["moving"]; ok {
-		if s.moving, err = parseMoving(n, join(path, "moving")); err != nil {
-			return nil, err
-		}
-	}
-	if n, ok := f["years"]; ok {
-		if s.years, err = parseYears(n, join(path, "years")); err != nil {
-			return nil, err
-		}
-	}
-	return s.build(path, base)
+	return s.build("", base)
 }
 
+// build checks the spec and makes the calendar; path prefixes key names in
+// errors (the policy file embeds calendars under "calendar").
 func (s calendarSpec) build(path string, base func() *DataCalendar) (*DataCalendar, error) {
 	c := &DataCalendar{daysOff: map[Date]string{}, workedDay: map[Date]bool{}}
-	switch s.base {
+	switch s.Base {
 	case "":
 	case "kz":
 		if base == nil {
@@ -302,49 +304,77 @@ func (s calendarSpec) build(path string, base func() *DataCalendar) (*DataCalend
 		c.daysOff = make(map[Date]string)
 		c.workedDay = make(map[Date]bool)
 		for d, r := range b.daysOff {
-			if _, replaced := s.years[d.Year]; !replaced {
+			if _, replaced := s.Years[yearKey(d.Year)]; !replaced {
 				c.daysOff[d] = r
 			}
 		}
 		for d := range b.workedDay {
-			if _, replaced := s.years[d.Year]; !replaced {
+			if _, replaced := s.Years[yearKey(d.Year)]; !replaced {
 				c.workedDay[d] = true
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%s: %q: want kz or nothing", join(path, "base"), s.base)
+		return nil, fmt.Errorf("%s: %q: want kz or nothing", join(path, "base"), s.Base)
 	}
-	if s.name != "" {
-		c.name = s.name
+	if s.Name != "" {
+		c.name = s.Name
 	}
-	if s.code != "" {
-		c.code = s.code
+	if s.Code != "" {
+		c.code = s.Code
 	}
 	if c.name == "" {
 		return nil, fmt.Errorf("%s: a calendar needs a name", orTop(path))
 	}
-	if s.hasWeekend {
+	if s.Weekend != nil {
 		c.weekend = [7]bool{}
-		for _, wd := range s.weekend {
+		for _, wd := range *s.Weekend {
 			c.weekend[wd] = true
 		}
-	} else if s.base == "" {
+	} else if s.Base == "" {
 		c.weekend[time.Saturday], c.weekend[time.Sunday] = true, true
 	}
-	if s.move != nil {
-		c.move = *s.move
+	if s.Move != nil {
+		c.move = *s.Move
 	}
-	c.fixed = append(c.fixed, s.fixed...)
-	c.moving = append(c.moving, s.moving...)
-	for y, sw := range s.years {
-		for _, d := range sw.daysOff {
-			c.daysOff[d] = "Day off (" + strconv.Itoa(y) + " government calendar)"
+	for i, f := range s.Fixed {
+		p := fmt.Sprintf("%s[%d]", join(path, "fixed"), i)
+		if f.Date == nil {
+			return nil, fmt.Errorf("%s: date is required (MM-DD)", p)
 		}
-		for _, d := range sw.worked {
-			if _, both := c.daysOff[d]; both {
-				return nil, fmt.Errorf("%s: %s is both a day off and a working day", join(path, "years."+strconv.Itoa(y)), d)
+		if f.Name == "" {
+			return nil, fmt.Errorf("%s: name is required", p)
+		}
+		c.fixed = append(c.fixed, holiday{date: Date(*f.Date), name: f.Name, move: f.Move == nil || *f.Move})
+	}
+	for i, m := range s.Moving {
+		p := fmt.Sprintf("%s[%d]", join(path, "moving"), i)
+		if m.Name == "" {
+			return nil, fmt.Errorf("%s: name is required", p)
+		}
+		if len(m.Dates) == 0 {
+			return nil, fmt.Errorf("%s: dates is required", p)
+		}
+		for _, d := range m.Dates {
+			c.moving = append(c.moving, holiday{date: d.Date, name: m.Name, move: m.Move == nil || *m.Move})
+		}
+	}
+	for y, sw := range s.Years {
+		p := join(path, "years."+strconv.Itoa(int(y)))
+		for key, days := range map[string][]dateValue{"days_off": sw.DaysOff, "working_days": sw.WorkingDays} {
+			for _, d := range days {
+				if d.Year != int(y) {
+					return nil, fmt.Errorf("line %d: %s.%s: %s is not in %d", d.line, p, key, d.Date, y)
+				}
 			}
-			c.workedDay[d] = true
+		}
+		for _, d := range sw.DaysOff {
+			c.daysOff[d.Date] = "Day off (" + strconv.Itoa(int(y)) + " government calendar)"
+		}
+		for _, d := range sw.WorkingDays {
+			if _, both := c.daysOff[d.Date]; both {
+				return nil, fmt.Errorf("line %d: %s: %s is both a day off and a working day", d.line, p, d.Date)
+			}
+			c.workedDay[d.Date] = true
 		}
 	}
 	// Cache the years anyone is likely to ask about, and every year the
@@ -353,8 +383,8 @@ func (s calendarSpec) build(path string, base func() *DataCalendar) (*DataCalend
 	for _, h := range c.moving {
 		c.lo, c.hi = min(c.lo, h.date.Year), max(c.hi, h.date.Year)
 	}
-	for y := range s.years {
-		c.lo, c.hi = min(c.lo, y), max(c.hi, y)
+	for y := range s.Years {
+		c.lo, c.hi = min(c.lo, int(y)), max(c.hi, int(y))
 	}
 	c.off = make(map[Date]string)
 	for y := c.lo; y <= c.hi; y++ {
@@ -365,170 +395,19 @@ func (s calendarSpec) build(path string, base func() *DataCalendar) (*DataCalend
 	return c, nil
 }
 
+func orTop(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	return path
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
 // Data years are bounded so the cache above stays small.
 const minYear, maxYear = 1900, 2200
-
-func parseWeekday(s string) (time.Weekday, bool) {
-	for wd := time.Sunday; wd <= time.Saturday; wd++ {
-		if strings.EqualFold(s, wd.String()) {
-			return wd, true
-		}
-	}
-	return 0, false
-}
-
-func parseFixed(n *yaml.Node, path string) ([]holiday, error) {
-	items, err := sequence(n, path)
-	if err != nil {
-		return nil, err
-	}
-	var out []holiday
-	for i, it := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		f, err := fields(it, p, "date", "name", "move")
-		if err != nil {
-			return nil, err
-		}
-		h := holiday{move: true}
-		dn, ok := f["date"]
-		if !ok {
-			return nil, fmt.Errorf("%s: date is required (MM-DD)", p)
-		}
-		var v string
-		if err := scalar(dn, p+".date", &v); err != nil {
-			return nil, err
-		}
-		// Parse against a leap year so that 02-29 is accepted.
-		t, err := time.Parse("2006-01-02", "2000-"+v)
-		if err != nil || len(v) != 5 {
-			return nil, fmt.Errorf("%s.date: %q: want MM-DD", p, v)
-		}
-		h.date = Date{Month: t.Month(), Day: t.Day()}
-		if err := holidayNameMove(f, p, &h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, nil
-}
-
-func holidayNameMove(f map[string]*yaml.Node, p string, h *holiday) error {
-	n, ok := f["name"]
-	if !ok {
-		return fmt.Errorf("%s: name is required", p)
-	}
-	if err := scalar(n, p+".name", &h.name); err != nil {
-		return err
-	}
-	if n, ok := f["move"]; ok {
-		if err := scalar(n, p+".move", &h.move); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func parseMoving(n *yaml.Node, path string) ([]holiday, error) {
-	items, err := sequence(n, path)
-	if err != nil {
-		return nil, err
-	}
-	var out []holiday
-	for i, it := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		f, err := fields(it, p, "name", "move", "dates")
-		if err != nil {
-			return nil, err
-		}
-		h := holiday{move: true}
-		if err := holidayNameMove(f, p, &h); err != nil {
-			return nil, err
-		}
-		dn, ok := f["dates"]
-		if !ok {
-			return nil, fmt.Errorf("%s: dates is required", p)
-		}
-		dates, err := dateList(dn, p+".dates")
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range dates {
-			h.date = d
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
-func parseYears(n *yaml.Node, path string) (map[int]yearSwaps, error) {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s (line %d): want a mapping of year to swaps", path, n.Line)
-	}
-	out := make(map[int]yearSwaps)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := deref(n.Content[i])
-		y, err := strconv.Atoi(k.Value)
-		if err != nil || k.Kind != yaml.ScalarNode || y < minYear || y > maxYear {
-			return nil, fmt.Errorf("%s (line %d): key %q: want a year from %d to %d", path, k.Line, k.Value, minYear, maxYear)
-		}
-		if _, dup := out[y]; dup {
-			return nil, fmt.Errorf("%s (line %d): year %d given twice", path, k.Line, y)
-		}
-		p := join(path, k.Value)
-		f, err := fields(n.Content[i+1], p, "days_off", "working_days", "source")
-		if err != nil {
-			return nil, err
-		}
-		var sw yearSwaps
-		if v, ok := f["source"]; ok {
-			if err := scalar(v, p+".source", &sw.source); err != nil {
-				return nil, err
-			}
-		}
-		for _, kd := range []struct {
-			key string
-			dst *[]Date
-		}{{"days_off", &sw.daysOff}, {"working_days", &sw.worked}} {
-			key, dst := kd.key, kd.dst
-			v, ok := f[key]
-			if !ok {
-				continue
-			}
-			if *dst, err = dateList(v, p+"."+key); err != nil {
-				return nil, err
-			}
-			for _, d := range *dst {
-				if d.Year != y {
-					return nil, fmt.Errorf("%s.%s: %s is not in %d", p, key, d, y)
-				}
-			}
-		}
-		out[y] = sw
-	}
-	return out, nil
-}
-
-func dateList(n *yaml.Node, path string) ([]Date, error) {
-	items, err := sequence(n, path)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Date, 0, len(items))
-	for i, it := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		var v string
-		if err := scalar(it, p, &v); err != nil {
-			return nil, err
-		}
-		d, err := ParseDate(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		if d.Year < minYear || d.Year > maxYear {
-			return nil, fmt.Errorf("%s: %s: want a year from %d to %d", p, d, minYear, maxYear)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}

@@ -63,31 +63,149 @@ func LoadPolicyFile(r io.Reader) (*PolicyFile, error) {
 	return f, nil
 }
 
-func parsePolicyFile(r io.Reader) (*PolicyFile, error) {
-	doc, err := readYAML(r)
-	if err != nil {
-		return nil, err
+// policySpec is a policy file as written.
+type policySpec struct {
+	Preset   string        `yaml:"preset"`
+	Calendar calendarField `yaml:"calendar"`
+	Promise  *promiseSpec  `yaml:"promise"`
+	Types    *typesSpec    `yaml:"types"`
+}
+
+// promiseSpec is the operator's promise: a period and how it counts.
+type promiseSpec struct {
+	Value     *int           `yaml:"value"`
+	Unit      *string        `yaml:"unit"`
+	Start     string         `yaml:"start"`
+	Extension extensionField `yaml:"extension"`
+}
+
+// overrideSpec changes one request type's rule; unlike the promise it may
+// cite the law.
+type overrideSpec struct {
+	promiseSpec `yaml:",inline"`
+	LegalRef    *string `yaml:"legal_ref"`
+}
+
+type extensionSpec struct {
+	Value    *int    `yaml:"value"`
+	Unit     *string `yaml:"unit"`
+	MaxUses  *int    `yaml:"max_uses"`
+	LegalRef string  `yaml:"legal_ref"`
+}
+
+// typesSpec names each request type as a key, so an unknown type is an
+// unknown key.
+type typesSpec struct {
+	Access            *overrideSpec `yaml:"access"`
+	Rectification     *overrideSpec `yaml:"rectification"`
+	Erasure           *overrideSpec `yaml:"erasure"`
+	Restriction       *overrideSpec `yaml:"restriction"`
+	Objection         *overrideSpec `yaml:"objection"`
+	ConsentWithdrawal *overrideSpec `yaml:"consent_withdrawal"`
+	Portability       *overrideSpec `yaml:"portability"`
+}
+
+func (t typesSpec) byType() map[string]*overrideSpec {
+	return map[string]*overrideSpec{
+		TypeAccess: t.Access, TypeRectification: t.Rectification, TypeErasure: t.Erasure,
+		TypeRestriction: t.Restriction, TypeObjection: t.Objection,
+		TypeConsentWithdrawal: t.ConsentWithdrawal, TypePortability: t.Portability,
 	}
-	top, err := fields(doc, "", "preset", "calendar", "promise", "types")
+}
+
+// calendarField is "calendar: kz", "calendar: weekdays", or a calendar
+// written out as in LoadCalendar.
+type calendarField struct {
+	name string
+	spec *calendarSpec
+	line int
+}
+
+// UnmarshalYAML takes the decoder's unmarshal function (yaml.v3's older
+// interface) rather than the node, so that the calendar's own keys are
+// decoded by the same strict decoder and an unknown one is still refused.
+func (c *calendarField) UnmarshalYAML(unmarshal func(any) error) error {
+	n, err := nodeOf(unmarshal)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	pf := &PolicyFile{}
-	if n, ok := top["preset"]; ok {
-		if err := scalar(n, "preset", &pf.Preset); err != nil {
-			return nil, err
+	c.line = n.Line
+	if n.Kind == yaml.ScalarNode {
+		c.name = n.Value
+		return nil
+	}
+	c.spec = &calendarSpec{}
+	return unmarshal(c.spec)
+}
+
+// extensionField is an extension written out, or "none" to remove it.
+type extensionField struct {
+	none bool
+	spec *extensionSpec
+}
+
+// UnmarshalYAML: see calendarField.
+func (e *extensionField) UnmarshalYAML(unmarshal func(any) error) error {
+	n, err := nodeOf(unmarshal)
+	if err != nil {
+		return err
+	}
+	if n.Kind == yaml.ScalarNode {
+		if n.Value != "none" {
+			return fmt.Errorf("line %d: extension %q: want none or a mapping of value, unit, max_uses, legal_ref", n.Line, n.Value)
 		}
+		e.none = true
+		return nil
+	}
+	e.spec = &extensionSpec{}
+	return unmarshal(e.spec)
+}
+
+// nodeCapture keeps the node it is decoded from.
+type nodeCapture struct{ node *yaml.Node }
+
+func (c *nodeCapture) UnmarshalYAML(n *yaml.Node) error { c.node = n; return nil }
+
+// nodeOf returns the node an older-style unmarshal function decodes.
+func nodeOf(unmarshal func(any) error) (*yaml.Node, error) {
+	var c nodeCapture
+	if err := unmarshal(&c); err != nil {
+		return nil, err
+	}
+	n := c.node
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n, nil
+}
+
+func parsePolicyFile(r io.Reader) (*PolicyFile, error) {
+	var spec policySpec
+	if err := decodeStrict(r, &spec); err != nil {
+		return nil, err
+	}
+	pf := &PolicyFile{Preset: spec.Preset}
+	if pf.Preset != "" {
 		if _, err := LookupPreset(pf.Preset); err != nil {
 			return nil, fmt.Errorf("preset: %w", err)
 		}
 	}
-	if n, ok := top["calendar"]; ok {
-		if pf.Calendar, err = parseCalendarRef(n); err != nil {
+	switch c := spec.Calendar; {
+	case c.spec != nil:
+		cal, err := c.spec.build("calendar", Kazakhstan)
+		if err != nil {
 			return nil, err
 		}
+		pf.Calendar = cal
+	case c.name == "kz":
+		pf.Calendar = Kazakhstan()
+	case c.name == "weekdays":
+		pf.Calendar = Weekdays{}
+	case c.line != 0:
+		return nil, fmt.Errorf("line %d: calendar %q: want kz, weekdays or a calendar mapping", c.line, c.name)
 	}
-	if n, ok := top["promise"]; ok {
-		o, err := parseOverride(n, "promise", false)
+	if spec.Promise != nil {
+		o, err := spec.Promise.override("promise")
 		if err != nil {
 			return nil, err
 		}
@@ -100,139 +218,74 @@ func parsePolicyFile(r io.Reader) (*PolicyFile, error) {
 		}
 		pf.Promise = &r
 	}
-	if n, ok := top["types"]; ok {
-		if pf.Rules, err = parseTypes(n); err != nil {
-			return nil, err
+	if spec.Types != nil {
+		pf.Rules = map[string]RuleOverride{}
+		byType := spec.Types.byType()
+		for _, t := range RequestTypes() {
+			o := byType[t]
+			if o == nil {
+				continue
+			}
+			ro, err := o.override("types." + t)
+			if err != nil {
+				return nil, err
+			}
+			ro.LegalRef = o.LegalRef
+			pf.Rules[t] = ro
 		}
 	}
 	return pf, nil
 }
 
-func parseCalendarRef(n *yaml.Node) (Calendar, error) {
-	n = deref(n)
-	if n.Kind == yaml.ScalarNode {
-		switch n.Value {
-		case "kz":
-			return Kazakhstan(), nil
-		case "weekdays":
-			return Weekdays{}, nil
-		}
-		return nil, fmt.Errorf("calendar (line %d): %q: want kz, weekdays or a calendar mapping", n.Line, n.Value)
-	}
-	return calendarFromNode(n, "calendar", Kazakhstan)
-}
-
-func parseTypes(n *yaml.Node) (map[string]RuleOverride, error) {
-	f, err := fields(n, "types", RequestTypes()...)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]RuleOverride, len(f))
-	for _, t := range RequestTypes() {
-		v, ok := f[t]
-		if !ok {
-			continue
-		}
-		if out[t], err = parseOverride(v, "types."+t, true); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func parseOverride(n *yaml.Node, path string, withRef bool) (RuleOverride, error) {
-	keys := []string{"value", "unit", "start", "extension"}
-	if withRef {
-		keys = append(keys, "legal_ref")
-	}
-	f, err := fields(n, path, keys...)
-	if err != nil {
-		return RuleOverride{}, err
-	}
+// override checks a promise or a type's override; path names it in errors.
+func (s promiseSpec) override(path string) (RuleOverride, error) {
 	var o RuleOverride
-	if o.Period, err = parsePeriod(f, path); err != nil {
+	var err error
+	if o.Period, err = period(s.Value, s.Unit, path); err != nil {
 		return RuleOverride{}, err
 	}
-	if v, ok := f["start"]; ok {
-		var s string
-		if err := scalar(v, path+".start", &s); err != nil {
-			return RuleOverride{}, err
-		}
+	if s.Start != "" {
 		// Only the requester's events start a request's clock from a
 		// file; the staff-started clock belongs to the law's second clock.
-		if s != string(StartReceipt) && s != string(StartConfirmation) {
-			return RuleOverride{}, fmt.Errorf("%s.start: %q: want %s or %s", path, s, StartReceipt, StartConfirmation)
+		if s.Start != string(StartReceipt) && s.Start != string(StartConfirmation) {
+			return RuleOverride{}, fmt.Errorf("%s.start: %q: want %s or %s", path, s.Start, StartReceipt, StartConfirmation)
 		}
-		o.Start = Start(s)
+		o.Start = Start(s.Start)
 	}
-	if v, ok := f["legal_ref"]; ok {
-		var s string
-		if err := scalar(v, path+".legal_ref", &s); err != nil {
+	o.NoExtension = s.Extension.none
+	if e := s.Extension.spec; e != nil {
+		p := path + ".extension"
+		per, err := period(e.Value, e.Unit, p)
+		if err != nil {
 			return RuleOverride{}, err
 		}
-		o.LegalRef = &s
-	}
-	if v, ok := f["extension"]; ok {
-		if v := deref(v); v.Kind == yaml.ScalarNode && v.Value == "none" {
-			o.NoExtension = true
-		} else if o.Extension, err = parseExtension(v, path+".extension"); err != nil {
-			return RuleOverride{}, err
+		if per == nil {
+			return RuleOverride{}, fmt.Errorf("%s: value and unit are required (or write extension: none)", p)
+		}
+		o.Extension = &Extension{Period: *per, MaxUses: 1, LegalRef: e.LegalRef}
+		if e.MaxUses != nil {
+			if *e.MaxUses < 1 || *e.MaxUses > 10 {
+				return RuleOverride{}, fmt.Errorf("%s.max_uses: %d: want 1 to 10", p, *e.MaxUses)
+			}
+			o.Extension.MaxUses = *e.MaxUses
 		}
 	}
 	return o, nil
 }
 
-func parsePeriod(f map[string]*yaml.Node, path string) (*Period, error) {
-	vn, hasValue := f["value"]
-	un, hasUnit := f["unit"]
-	if !hasValue && !hasUnit {
+// period checks a value and unit given together; nil when neither is.
+func period(value *int, unit *string, path string) (*Period, error) {
+	if value == nil && unit == nil {
 		return nil, nil
 	}
-	if !hasValue || !hasUnit {
+	if value == nil || unit == nil {
 		return nil, fmt.Errorf("%s: give both value and unit", path)
 	}
-	var p Period
-	if err := scalar(vn, path+".value", &p.Value); err != nil {
-		return nil, err
-	}
-	var u string
-	if err := scalar(un, path+".unit", &u); err != nil {
-		return nil, err
-	}
-	p.Unit = Unit(u)
+	p := Period{Value: *value, Unit: Unit(*unit)}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &p, nil
-}
-
-func parseExtension(n *yaml.Node, path string) (*Extension, error) {
-	f, err := fields(n, path, "value", "unit", "max_uses", "legal_ref")
-	if err != nil {
-		return nil, err
-	}
-	per, err := parsePeriod(f, path)
-	if err != nil {
-		return nil, err
-	}
-	if per == nil {
-		return nil, fmt.Errorf("%s: value and unit are required (or write extension: none)", path)
-	}
-	e := &Extension{Period: *per, MaxUses: 1}
-	if v, ok := f["max_uses"]; ok {
-		if err := scalar(v, path+".max_uses", &e.MaxUses); err != nil {
-			return nil, err
-		}
-		if e.MaxUses < 1 || e.MaxUses > 10 {
-			return nil, fmt.Errorf("%s.max_uses: %d: want 1 to 10", path, e.MaxUses)
-		}
-	}
-	if v, ok := f["legal_ref"]; ok {
-		if err := scalar(v, path+".legal_ref", &e.LegalRef); err != nil {
-			return nil, err
-		}
-	}
-	return e, nil
 }
 
 // WithPolicyFile applies a policy file: its calendar, its promise and its

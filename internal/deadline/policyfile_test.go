@@ -97,34 +97,39 @@ func TestPolicyFileOverrideWithoutPeriodNeedsAPresetRule(t *testing.T) {
 	}
 }
 
-func TestPolicyFileErrorsNameTheKey(t *testing.T) {
+// Every error is one line that names the line and the key or value at
+// fault, and what is wanted there.
+func TestPolicyFileErrorsNameTheKeyAndLine(t *testing.T) {
 	tests := []struct{ file, want string }{
-		{"presets: kz\n", `unknown key "presets"`},
+		{"presets: kz\n", `line 1: unknown key "presets": want preset, calendar, promise, types`},
 		{"preset: eu\n", `preset: unknown deadline preset "eu"`},
-		{"types:\n  acess: {value: 1, unit: months}\n", `types (line 2): unknown key "acess"`},
-		{"types:\n  access: {vaule: 1, unit: months}\n", `types.access (line 2): unknown key "vaule"`},
+		{"types:\n  acess: {value: 1, unit: months}\n", `line 2: unknown key "acess": want access, rectification,`},
+		{"types:\n  access: {vaule: 1, unit: months}\n", `line 2: unknown key "vaule": want value, unit, start, extension, legal_ref`},
 		{"types:\n  access: {value: 1}\n", `types.access: give both value and unit`},
 		{"types:\n  access: {value: 1, unit: days}\n", `types.access: unit "days"`},
 		{"types:\n  access: {value: 0, unit: months}\n", `types.access: value 0`},
-		{"types:\n  access: {value: ten, unit: months}\n", `types.access.value (line 2): "ten" is not a whole number`},
+		{"types:\n  access: {value: ten, unit: months}\n", `line 2: "ten": want a whole number`},
 		{"types:\n  access: {start: grounds_confirmed}\n", `types.access.start: "grounds_confirmed"`},
 		{"types:\n  access:\n    extension: {value: 2}\n", `types.access.extension: give both value and unit`},
 		{"types:\n  access:\n    extension: {value: 2, unit: months, max_uses: 0}\n", `types.access.extension.max_uses: 0`},
+		{"types:\n  access:\n    extension: {value: 2, unit: months, uses: 2}\n", `line 3: unknown key "uses": want value, unit, max_uses, legal_ref`},
+		{"types:\n  access:\n    extension: never\n", `line 3: extension "never": want none or a mapping`},
 		{"promise: {unit: months}\n", `promise: give both value and unit`},
 		{"promise: {start: receipt}\n", `promise: value and unit are required`},
-		{"promise: {value: 1, unit: months, legal_ref: x}\n", `promise (line 1): unknown key "legal_ref"`},
-		{"calendar: mars\n", `calendar (line 1): "mars"`},
-		{"calendar: {name: X, fixd: []}\n", `calendar (line 1): unknown key "fixd"`},
-		{"types: [access]\n", `types (line 1): want a mapping`},
-		{"preset: kz\npreset: kz\n", `key "preset" given twice`},
-		{"- a\n", `top level (line 1): want a mapping`},
+		{"promise: {value: 1, unit: months, legal_ref: x}\n", `line 1: unknown key "legal_ref": want value, unit, start, extension`},
+		{"calendar: mars\n", `line 1: calendar "mars": want kz, weekdays or a calendar mapping`},
+		{"calendar: {name: X, fixd: []}\n", `line 1: unknown key "fixd": want name, code, base,`},
+		{"calendar:\n  name: X\n  fixed:\n    - {date: \"02-30\", name: A}\n", `line 4: date "02-30": want MM-DD`},
+		{"types: [access]\n", `line 1: want a mapping of access,`},
+		{"preset: kz\npreset: kz\n", `line 2: key "preset" given twice (first on line 1)`},
+		{"- a\n", `line 1: want a mapping of preset, calendar, promise, types`},
 		{"preset: [\n", `invalid YAML`},
 		{"", `empty file`},
 	}
 	for _, tt := range tests {
 		_, err := LoadPolicyFile(strings.NewReader(tt.file))
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("file %q:\n err = %v\nwant it to contain %q", tt.file, err, tt.want)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("file %q:\n err = %v\nwant one line containing %q", tt.file, err, tt.want)
 		}
 	}
 }
