@@ -133,7 +133,7 @@ func TestDueReportsLegalReference(t *testing.T) {
 	if got.LegalRef != "Law of RK No. 94-V, art. 8(7)" {
 		t.Errorf("LegalRef = %q", got.LegalRef)
 	}
-	if want := (Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}); !reflect.DeepEqual(got.Terms, want) {
+	if want := (Terms{Period: Period{15, WorkingDays}, RuleSet: "kz", Calendar: "kz"}); !reflect.DeepEqual(got.Terms, want) {
 		t.Errorf("Terms = %+v, want 15 working days in the Kazakhstan calendar", got.Terms)
 	}
 }

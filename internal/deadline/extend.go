@@ -32,7 +32,7 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 	if now.After(current.DueAt) {
 		return Result{}, fmt.Errorf("due %s, asked %s: %w", current.DueAt.Format(time.DateTime), now.In(p.loc).Format(time.DateTime), ErrExtensionAfterDeadline)
 	}
-	r := p.governing(in.Type)
+	r := p.governing(in)
 	if r.Extension == nil {
 		return Result{}, fmt.Errorf("%s: %w", r.ID, ErrNoExtension)
 	}
@@ -67,10 +67,11 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 	}, nil
 }
 
-// governing returns the rule whose extension applies to a request type:
-// the legal rule, else the operator's promise, else the default.
-func (p *Policy) governing(requestType string) Rule {
-	if r, ok := p.preset.Rules[requestType]; ok {
+// governing returns the rule whose extension applies to a request: the
+// legal rule of the day it was received, else the operator's promise, else
+// the default.
+func (p *Policy) governing(in Input) Rule {
+	if r, ok := p.legalRule(in.Type, in.ReceivedAt); ok {
 		return r
 	}
 	if p.promise != nil {

@@ -68,8 +68,31 @@ func WithRule(requestType string, r Rule) Option {
 			return fmt.Errorf("rule for %s: %w", requestType, err)
 		}
 		p.preset.Rules[requestType] = r
+		p.dropAmendments(requestType)
 		return nil
 	}
+}
+
+// dropAmendments removes a type's dated rules: the operator's own rule for
+// it replaces them all.
+func (p *Policy) dropAmendments(requestType string) {
+	for i := range p.preset.Amendments {
+		delete(p.preset.Amendments[i].Rules, requestType)
+	}
+}
+
+// legalRule returns the legal rule for a request type that applies to a
+// request received at receivedAt: the preset's rule, or a later law's from
+// its first day on. A request keeps the rule of the day it was received.
+func (p *Policy) legalRule(requestType string, receivedAt time.Time) (Rule, bool) {
+	r, ok := p.preset.Rules[requestType]
+	day := DateOf(receivedAt.In(p.loc))
+	for _, a := range p.preset.Amendments {
+		if ar, has := a.Rules[requestType]; has && !day.Before(a.From) {
+			r, ok = ar, true
+		}
+	}
+	return r, ok
 }
 
 // PromiseRuleID is the Rule of a Result set by the operator's promise.
@@ -86,6 +109,10 @@ func NewPolicy(preset string, loc *time.Location, opts ...Option) (*Policy, erro
 		return nil, errors.New("deadline policy: nil time zone")
 	}
 	p := &Policy{preset: pr, loc: loc}
+	for i := range p.preset.Amendments {
+		// A fresh copy: options change these maps.
+		p.preset.Amendments[i].Rules = cloneRules(p.preset.Amendments[i].Rules)
+	}
 	for _, opt := range opts {
 		if err := opt(p); err != nil {
 			return nil, fmt.Errorf("deadline policy %s: %w", preset, err)
@@ -102,6 +129,12 @@ func (p *Policy) Preset() Preset {
 	pr := p.preset
 	pr.Rules = cloneRules(pr.Rules)
 	pr.Actions = cloneRules(pr.Actions)
+	pr.Amendments = make([]Amendment, len(p.preset.Amendments))
+	for i, a := range p.preset.Amendments {
+		a.Rules = cloneRules(a.Rules)
+		pr.Amendments[i] = a
+	}
+	pr.Grounds = append([]Ground(nil), p.preset.Grounds...)
 	return pr
 }
 
@@ -119,7 +152,7 @@ func (p *Policy) Due(in Input) (Result, error) {
 	if err := p.check(in); err != nil {
 		return Result{}, err
 	}
-	legal, hasLegal := p.preset.Rules[in.Type]
+	legal, hasLegal := p.legalRule(in.Type, in.ReceivedAt)
 	switch {
 	case !hasLegal && p.promise == nil:
 		return p.clock(defaultRule(), in)

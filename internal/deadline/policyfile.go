@@ -327,10 +327,40 @@ func (p *Policy) override(t string, o RuleOverride) error {
 	}
 	r, ok := p.preset.Rules[t]
 	if o.Period != nil {
+		// The operator's own period replaces the law's, later laws included.
 		r = Rule{ID: "policy." + t, Period: *o.Period, Start: r.Start, Extension: r.Extension}
-	} else if !ok {
+		p.dropAmendments(t)
+		ok = true
+	}
+	dated := false
+	for _, a := range p.preset.Amendments {
+		_, has := a.Rules[t]
+		dated = dated || has
+	}
+	if !ok && !dated {
 		return fmt.Errorf("preset %s has no rule for %s: give value and unit", p.preset.Name, t)
 	}
+	if ok {
+		changed, err := o.apply(r)
+		if err != nil {
+			return err
+		}
+		p.preset.Rules[t] = changed
+	}
+	for _, a := range p.preset.Amendments {
+		if ar, has := a.Rules[t]; has {
+			changed, err := o.apply(ar)
+			if err != nil {
+				return err
+			}
+			a.Rules[t] = changed
+		}
+	}
+	return nil
+}
+
+// apply changes r as the override says, keeping what it leaves out.
+func (o RuleOverride) apply(r Rule) (Rule, error) {
 	if o.Start != "" {
 		r.Start = o.Start
 	}
@@ -345,8 +375,7 @@ func (p *Policy) override(t string, o RuleOverride) error {
 		r.Extension = nil
 	}
 	if err := r.Validate(); err != nil {
-		return err
+		return Rule{}, err
 	}
-	p.preset.Rules[t] = r
-	return nil
+	return r, nil
 }

@@ -11,6 +11,10 @@ import (
 // DecodeTerms leaves to be shown as written.
 type Terms struct {
 	Period Period `json:"period"`
+	// RuleSet is the preset the deadline was counted under ("kz", "gdpr",
+	// ...): what staff may refuse the request for follows it. Empty in
+	// records from before it was kept.
+	RuleSet string `json:"rule_set,omitempty"`
 	// Calendar is what working days and months are counted in: "kz" (the
 	// Kazakhstan calendar), "weekdays", or a calendar file's own name.
 	Calendar string `json:"calendar,omitempty"`
@@ -49,7 +53,7 @@ func DecodeTerms(s string) (Terms, bool) {
 
 // terms describes how r counts under p.
 func (p *Policy) terms(r Rule) Terms {
-	t := Terms{Period: r.Period, Default: r.ID == defaultRuleID}
+	t := Terms{Period: r.Period, RuleSet: p.preset.Name, Default: r.ID == defaultRuleID}
 	if r.start() != StartReceipt {
 		t.Start = r.start()
 	}

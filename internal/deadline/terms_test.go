@@ -13,8 +13,8 @@ func TestTermsSayHowTheDeadlineWasCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Terms{Period: Period{10, WorkingDays}, Calendar: "kz",
-		EarlierThan: &Terms{Period: Period{15, WorkingDays}, Calendar: "kz"}, EarlierRule: "kz.consent_withdrawal", EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
+	want := Terms{Period: Period{10, WorkingDays}, RuleSet: "kz", Calendar: "kz",
+		EarlierThan: &Terms{Period: Period{15, WorkingDays}, RuleSet: "kz", Calendar: "kz"}, EarlierRule: "kz.consent_withdrawal", EarlierRef: "Law of RK No. 94-V, art. 8(7)"}
 	if !reflect.DeepEqual(promise.Terms, want) {
 		t.Errorf("promise earlier than the law: %+v, want %+v", promise.Terms, want)
 	}
@@ -24,14 +24,14 @@ func TestTermsSayHowTheDeadlineWasCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Terms{Period: Period{30, CalendarDays}, Default: true}); !reflect.DeepEqual(due.Terms, want) {
+	if want := (Terms{Period: Period{30, CalendarDays}, RuleSet: "default", Default: true}); !reflect.DeepEqual(due.Terms, want) {
 		t.Errorf("the default: %+v, want %+v", due.Terms, want)
 	}
 	ext, err := def.Extend(Input{Type: TypeAccess, ReceivedAt: in.ReceivedAt}, due, in.ReceivedAt.AddDate(0, 0, 1), "many records")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Terms{Period: Period{30, CalendarDays}, Default: true, Extended: &Period{30, CalendarDays}, Extensions: 1}); !reflect.DeepEqual(ext.Terms, want) {
+	if want := (Terms{Period: Period{30, CalendarDays}, RuleSet: "default", Default: true, Extended: &Period{30, CalendarDays}, Extensions: 1}); !reflect.DeepEqual(ext.Terms, want) {
 		t.Errorf("the default extended: %+v, want %+v", ext.Terms, want)
 	}
 
