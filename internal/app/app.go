@@ -121,6 +121,8 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
+	// Pages and emails word the request types and rights as the preset's law does.
+	catalog = catalog.ForRuleSet(cfg.DeadlinePreset)
 	composer, err := mail.NewComposer(web.Files, catalog, cfg.Location)
 	if err != nil {
 		return nil, err
@@ -177,7 +179,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
-			PauseWhileAwaiting: cfg.PauseWhileAwaiting},
+			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset},
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
@@ -224,6 +226,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			IntakeRateLimit: cfg.IntakeRateLimit,
 			TrustedProxies:  cfg.TrustedProxies,
 			Location:        cfg.Location,
+			Preset:          cfg.DeadlinePreset,
 			DevMailboxDir:   mailboxDir,
 		},
 		Intake: intake,

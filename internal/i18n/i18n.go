@@ -25,6 +25,21 @@ type Catalog struct {
 	matcher  language.Matcher
 }
 
+// ForRuleSet returns the catalog as a deployment under a rule set ("kz",
+// "gdpr", ...) reads it: a message "<key>.<set>", where the catalogs have
+// one, stands in for "<key>" — the law's own terms for the request types,
+// its wording of a right. Other rule sets read the plain messages.
+func (c *Catalog) ForRuleSet(set string) *Catalog {
+	out := *c
+	out.printers = make(map[request.Locale]*Printer, len(c.printers))
+	for l, p := range c.printers {
+		v := *p
+		v.variant, v.keys = set, c.keys[l]
+		out.printers[l] = &v
+	}
+	return &out
+}
+
 // Load reads every <locale>/*.toml for each supported locale from fsys.
 func Load(fsys fs.FS) (*Catalog, error) {
 	bundle := goi18n.NewBundle(language.Russian)
@@ -98,6 +113,10 @@ func (c *Catalog) Keys(l request.Locale) []string {
 type Printer struct {
 	locale    request.Locale
 	localizer *goi18n.Localizer
+	// variant is the rule set whose "<key>.<variant>" messages stand in
+	// for "<key>"; keys are the locale's message ids.
+	variant string
+	keys    map[string]bool
 }
 
 // Locale is the printer's language code.
@@ -118,6 +137,15 @@ func (p *Printer) Lookup(key string, pairs ...any) (string, bool) {
 	return p.localize(key, nil, pairs)
 }
 
+// Or translates key when the catalog has it, and otherwise returns
+// fallback as it is (a legal reference the catalogs do not word).
+func (p *Printer) Or(key, fallback string) string {
+	if s, ok := p.localize(key, nil, nil); ok {
+		return s
+	}
+	return fallback
+}
+
 // N translates key with plural forms chosen by count (available as .Count).
 func (p *Printer) N(key string, count int, pairs ...any) string {
 	s, _ := p.localize(key, count, append(pairs, "Count", count))
@@ -135,7 +163,10 @@ func (p *Printer) localize(key string, count any, pairs []any) (string, bool) {
 			data[name] = pairs[i+1]
 		}
 	}
-	s, err := p.localizer.Localize(&goi18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count})
+	if p.variant != "" && p.keys[key+"."+p.variant] {
+		key += "." + p.variant
+	}
+	s, err := p.localizer.Localize(&goi18n.LocalizeConfig{MessageID: key, TemplateData: data, PluralCount: count, Funcs: numberCases})
 	if err != nil || s == "" {
 		return Missing + key + "⟧", false
 	}

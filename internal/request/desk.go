@@ -54,9 +54,48 @@ func resumeClock(dl Extender, r Request, ch Change) (Change, error) {
 	return ch, nil
 }
 
-// RejectionReasons are the grounds staff choose from when refusing.
+// RejectionReasons are every ground any rule set offers (the API's list,
+// and the codes older records may hold). A request is refused only on a
+// ground of its own rule set: RejectionGrounds.
 func RejectionReasons() []string {
-	return []string{"identity_not_confirmed", "manifestly_unfounded", "excessive", "legal_exemption", "no_data", "other"}
+	var out []string
+	for _, preset := range deadline.PresetNames() {
+		for _, g := range deadline.GroundsOf(preset) {
+			if !slices.Contains(out, g.Code) {
+				out = append(out, g.Code)
+			}
+		}
+	}
+	return out
+}
+
+// RuleSet is the preset whose rules dated r: as its stored terms say, else
+// as its rule id says, else fallback (the deployment's preset) for the
+// operator's own rules in records from before terms named it.
+func (r Request) RuleSet(fallback string) string {
+	if t, ok := deadline.DecodeTerms(r.RuleBasis); ok && t.RuleSet != "" {
+		return t.RuleSet
+	}
+	if set := deadline.RuleSetOf(r.Rule); set != "" {
+		return set
+	}
+	return fallback
+}
+
+// RejectionGrounds are the grounds staff may refuse r on: those of its
+// rule set, with their legal references.
+func RejectionGrounds(r Request, fallback string) []deadline.Ground {
+	return deadline.GroundsOf(r.RuleSet(fallback))
+}
+
+// rejectionGround finds code among r's grounds.
+func rejectionGround(r Request, fallback, code string) (deadline.Ground, bool) {
+	for _, g := range RejectionGrounds(r, fallback) {
+		if g.Code == code {
+			return g, true
+		}
+	}
+	return deadline.Ground{}, false
 }
 
 // Errors of staff actions, each shown to staff in their language.
@@ -88,6 +127,9 @@ type DeskConfig struct {
 	// PauseWhileAwaiting stops the deadline clock while staff wait for the
 	// requester (PAUSE_WHILE_AWAITING).
 	PauseWhileAwaiting bool
+	// Preset is the deployment's deadline preset (DEADLINE_PRESET): the rule
+	// set of records that do not name their own.
+	Preset string
 }
 
 // Desk carries out what staff do to a request. Every action goes through
@@ -294,11 +336,11 @@ func (d *Desk) Complete(ctx context.Context, reference string, by int64, respons
 	})
 }
 
-// Reject refuses the request for one of RejectionReasons, with a text; the
-// requester is told why and how to complain.
+// Reject refuses the request on one of its RejectionGrounds, with a text;
+// the requester is told why, on what legal ground, and how to complain.
 func (d *Desk) Reject(ctx context.Context, reference string, by int64, reason, text string) (Request, error) {
 	text = strings.TrimSpace(text)
-	if !slices.Contains(RejectionReasons(), reason) {
+	if reason == "" {
 		return Request{}, ErrReasonRequired
 	}
 	if text == "" {
@@ -310,15 +352,29 @@ func (d *Desk) Reject(ctx context.Context, reference string, by int64, reason, t
 		if err != nil {
 			return Change{}, err
 		}
+		extra, err := d.RejectionEmailData(r, reason, text)
+		if err != nil {
+			return Change{}, err
+		}
 		ch.Data = map[string]any{"reason": reason}
 		ch.OutcomeReason = reason
 		ch.Messages = []NewMessage{{Author: ActorStaff, StaffID: by, Body: text}}
-		mail, link, err := d.requesterEmail(EmailRejected, r, map[string]any{"Reason": reason, "Text": text})
+		mail, link, err := d.requesterEmail(EmailRejected, r, extra)
 		if err != nil {
 			return Change{}, err
 		}
 		return withStatusLink(ch, mail, link), nil
 	})
+}
+
+// RejectionEmailData is what the rejection email of r says about its
+// ground; ErrReasonRequired when reason is not one of r's grounds.
+func (d *Desk) RejectionEmailData(r Request, reason, text string) (map[string]any, error) {
+	g, ok := rejectionGround(r, d.Config.Preset, reason)
+	if !ok {
+		return nil, ErrReasonRequired
+	}
+	return map[string]any{"Reason": g.Code, "ReasonRef": g.LegalRef, "RuleSet": r.RuleSet(d.Config.Preset), "Text": text}, nil
 }
 
 // Recompute dates an open request again under the policy in force now. A

@@ -19,6 +19,9 @@ type formView struct {
 	// FormID identifies one rendering of the form, so that sending it
 	// twice files one request.
 	FormID string
+	// Period says how long the answer may take and whether the law or the
+	// operator sets that.
+	Period string
 }
 
 type formError struct{ Name, Label, Message string }

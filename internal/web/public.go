@@ -34,7 +34,9 @@ func (s *Server) requestForm(c echo.Context) error {
 		return err
 	}
 	p := s.catalog.Printer(localeOf(c))
-	return s.render(c, http.StatusOK, "form", p.T("type."+string(t)+".name"), newFormView(p, t, request.Submission{Type: t}, nil))
+	v := newFormView(p, t, request.Submission{Type: t}, nil)
+	v.Period = s.periodForType(p, t)
+	return s.render(c, http.StatusOK, "form", p.T("type."+string(t)+".name"), v)
 }
 
 func (s *Server) submitForm(c echo.Context) error {
@@ -84,7 +86,9 @@ func (s *Server) submitForm(c echo.Context) error {
 	if errors.As(err, &verr) {
 		p := s.catalog.Printer(localeOf(c))
 		sub.Normalize()
-		return s.render(c, http.StatusUnprocessableEntity, "form", p.T("type."+string(t)+".name"), newFormView(p, t, sub, verr))
+		v := newFormView(p, t, sub, verr)
+		v.Period = s.periodForType(p, t)
+		return s.render(c, http.StatusUnprocessableEntity, "form", p.T("type."+string(t)+".name"), v)
 	}
 	if err != nil {
 		return err

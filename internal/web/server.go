@@ -42,6 +42,7 @@ type Config struct {
 	IntakeRateLimit int
 	TrustedProxies  []netip.Prefix
 	Location        *time.Location
+	Preset          string // DEADLINE_PRESET: how rights are worded, the rule set of records that name none
 	DevMailboxDir   string // non-empty when no SMTP server is configured
 	FormBodyLimit   string // e.g. "64K"
 	APIBodyLimit    string

@@ -113,7 +113,20 @@ type staffOption struct {
 }
 
 type reasonOption struct {
-	Code, Label string
+	Code, Label, Ref string
+}
+
+// groundRefInWords cites a refusal ground's law in the reader's language
+// where the catalogs have it (legal_ref.ground.<rule set>.<code>),
+// otherwise as the preset gives it.
+func groundRefInWords(p *i18n.Printer, set string, g deadline.Ground) string {
+	if g.LegalRef == "" {
+		return ""
+	}
+	if s, ok := p.Lookup("legal_ref.ground." + set + "." + g.Code); ok {
+		return s
+	}
+	return g.LegalRef
 }
 
 // actionForm is what staff typed, kept when an action is refused or
@@ -360,8 +373,8 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 			v.ExtendTo = p.DateTime(ext.DueAt.In(loc))
 			v.ExtendTerms = termsInWords(p, ext.Terms)
 		}
-		for _, code := range request.RejectionReasons() {
-			v.Reasons = append(v.Reasons, reasonOption{Code: code, Label: p.T("staff.reject." + code)})
+		for _, g := range request.RejectionGrounds(r, s.cfg.Preset) {
+			v.Reasons = append(v.Reasons, reasonOption{Code: g.Code, Label: p.T("staff.reject." + g.Code), Ref: groundRefInWords(p, r.RuleSet(s.cfg.Preset), g)})
 		}
 	}
 	v.boxes(p)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -208,13 +207,14 @@ func (s *Server) staffRequestReject(c echo.Context) error {
 		if err := request.CheckTransition(r.Status, request.Rejected, request.ActorStaff); err != nil {
 			return s.afterAction(c, r, form, "reject", err, "")
 		}
-		if !slices.Contains(request.RejectionReasons(), form.RejectReason) {
-			return s.afterAction(c, r, form, "reject", request.ErrReasonRequired, "")
+		extra, err := s.desk.RejectionEmailData(r, form.RejectReason, form.RejectText)
+		if err != nil {
+			return s.afterAction(c, r, form, "reject", err, "")
 		}
 		if form.RejectText == "" {
 			return s.afterAction(c, r, form, "reject", request.ErrTextRequired, "")
 		}
-		pv, err := s.answerPreview(c, r, request.EmailRejected, map[string]any{"Reason": form.RejectReason, "Text": form.RejectText}, 0, nil)
+		pv, err := s.answerPreview(c, r, request.EmailRejected, extra, 0, nil)
 		if err != nil {
 			return err
 		}

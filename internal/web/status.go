@@ -45,6 +45,8 @@ type statusView struct {
 	Request       request.Request
 	ReceivedLocal time.Time
 	DueLocal      time.Time
+	// Period says who set the deadline: the law (with its reference) or the operator.
+	Period string
 	Open          bool
 	DaysLeftText  string
 	Messages      []messageView
@@ -87,6 +89,7 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 	v := statusView{
 		Request: r, ReceivedLocal: r.ReceivedAt.In(s.cfg.Location), DueLocal: r.DueAt.In(s.cfg.Location),
 		Open: r.Status.Open(), DaysLeftText: daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
+		Period: s.storedPeriodInWords(p, r),
 		CanReply: r.Status.Open() && r.Status != request.Unverified,
 		Base:     "/s/" + c.Param("token"), Notice: notice, Reply: reply, Errors: map[string]string{},
 	}

@@ -5,6 +5,7 @@ import (
 
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/request"
 )
 
 // storedTermsInWords says how a request's deadline was counted, in the
@@ -76,4 +77,43 @@ func calendarInWords(p *i18n.Printer, name string) string {
 		return p.T("staff.terms.calendar." + name)
 	}
 	return p.T("staff.terms.calendar.named", "Name", name)
+}
+
+// periodForType says, on a request's form, how long an answer to a request
+// of type t made now may take and who sets that period: the law (with its
+// reference) or the operator.
+func (s *Server) periodForType(p *i18n.Printer, t request.Type) string {
+	now := s.clock.Now()
+	due, err := s.intake.Deadlines.Due(deadline.Input{Type: string(t), ReceivedAt: now, ConfirmedAt: now})
+	if err != nil {
+		return ""
+	}
+	return s.periodInWords(p, "form.period", due.Rule, due.LegalRef, due.Terms)
+}
+
+// periodInWords words a deadline's period for the requester, with its
+// source: the law (and its reference) or the operator. key is
+// "form.period" or "status.period".
+func (s *Server) periodInWords(p *i18n.Printer, key, rule, legalRef string, t deadline.Terms) string {
+	period := periodInWords(p, t.Period)
+	if t.Period.Unit == "" {
+		return ""
+	}
+	if t.Period.Unit == deadline.WorkingDays {
+		period = p.T("staff.terms.working_days", "Period", period, "Calendar", calendarInWords(p, t.Calendar))
+	}
+	if legalRef != "" {
+		return p.T(key+".law", "Period", period, "Ref", legalRefInWords(p, rule, legalRef))
+	}
+	return p.T(key+".operator", "Period", period, "Org", s.cfg.OrgName)
+}
+
+// storedPeriodInWords words the period a stored request was dated by;
+// empty for records from before Terms were kept.
+func (s *Server) storedPeriodInWords(p *i18n.Printer, r request.Request) string {
+	t, ok := deadline.DecodeTerms(r.RuleBasis)
+	if !ok {
+		return ""
+	}
+	return s.periodInWords(p, "status.period", strings.TrimSuffix(r.Rule, ".extended"), r.LegalRef, t)
 }
