@@ -195,7 +195,7 @@ func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
 		t.Fatalf("reject: %v %s", err, r.Status)
 	}
 	subj, text, status, _ := lastMailTo(t, inst, "aigerim.erasure.ru@example.kz", "Решение")
-	for _, want := range []string{"Основание: закон освобождает эти данные или эту обработку.", "Сведения об успеваемости", "E-Otinish", "https://eotinish.kz"} {
+	for _, want := range []string{"Основание: закон позволяет не выполнять такой запрос.", "Сведения об успеваемости", "E-Otinish", "https://eotinish.kz"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rejection email %q lacks %q", subj, want)
 		}

@@ -310,7 +310,7 @@ func TestARejectionIsPreviewedInTheRequestersLanguageAndSentAsShown(t *testing.T
 		t.Fatalf("preview: %d %s", resp.StatusCode, refusedText(page))
 	}
 	subject, previewed, digest, _ := preview(t, page)
-	if !strings.Contains(previewed, "the law exempts this data") || !strings.Contains(previewed, text) || !strings.Contains(page, `lang="en"`) {
+	if !strings.Contains(previewed, "the law allows us not to act on this request") || !strings.Contains(previewed, text) || !strings.Contains(page, `lang="en"`) {
 		t.Fatalf("rejection preview:\n%s", previewed)
 	}
 	// Text changed after the preview: nothing is sent, the new email is shown.
