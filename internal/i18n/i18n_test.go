@@ -2,6 +2,7 @@ package i18n_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,39 @@ func TestMissingKeyIsVisible(t *testing.T) {
 	p := load(t).Printer(request.English)
 	if got := p.T("no.such.key"); got != i18n.Missing+"no.such.key⟧" {
 		t.Errorf("T(missing) = %q", got)
+	}
+}
+
+// Catalogs build Kazakh endings from the number, not from today's digits.
+func TestKazakhCatalogEndingsFollowTheNumber(t *testing.T) {
+	p := load(t).Printer(request.Kazakh)
+	for max, want := range map[int]string{100: "1-ден 100-ге дейінгі", 5: "1-ден 5-ке дейінгі", 40: "1-ден 40-қа дейінгі"} {
+		if got := p.T("api.error.limit", "Max", max); !strings.Contains(got, want) {
+			t.Errorf("limit %d: %q, want %q", max, got, want)
+		}
+	}
+	for n, want := range map[int]string{10000: "10000-нан астам", 500: "500-ден астам", 50: "50-ден астам"} {
+		if got := p.T("staff.queue.count.capped_text", "N", n); got != want {
+			t.Errorf("capped %d: %q, want %q", n, got, want)
+		}
+	}
+}
+
+// Under a rule set the catalogs word a type as its law does; elsewhere the
+// plain words stay.
+func TestRuleSetWordsTheTypesAsItsLawDoes(t *testing.T) {
+	c := load(t)
+	kz := c.ForRuleSet("kz")
+	if got := kz.Printer(request.Russian).T("type.erasure.name"); got != "Уничтожение персональных данных" {
+		t.Errorf("kz erasure in Russian: %q", got)
+	}
+	if got := kz.Printer(request.Kazakh).T("type.restriction.name"); got != "Дербес деректерді бұғаттау" {
+		t.Errorf("kz restriction in Kazakh: %q", got)
+	}
+	if got := c.Printer(request.Russian).T("type.erasure.name"); got != "Удаление данных" {
+		t.Errorf("plain erasure in Russian: %q", got)
+	}
+	if got := c.ForRuleSet("gdpr").Printer(request.English).T("type.erasure.name"); got != "Delete your data" {
+		t.Errorf("gdpr erasure: %q", got)
 	}
 }
