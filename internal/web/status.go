@@ -46,17 +46,17 @@ type statusView struct {
 	ReceivedLocal time.Time
 	DueLocal      time.Time
 	// Period says who set the deadline: the law (with its reference) or the operator.
-	Period string
-	Open          bool
-	DaysLeftText  string
-	Messages      []messageView
-	History       []historyItem
-	CanReply      bool
-	Base          string // the page's own path, for its forms
-	Notice        string
-	Errors        map[string]string
-	ErrorList     []formError
-	Reply         string
+	Period       string
+	Open         bool
+	DaysLeftText string
+	Messages     []messageView
+	History      []historyItem
+	CanReply     bool
+	Base         string // the page's own path, for its forms
+	Notice       string
+	Errors       map[string]string
+	ErrorList    []formError
+	Reply        string
 }
 
 func (s *Server) status(c echo.Context) error {
@@ -89,7 +89,7 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 	v := statusView{
 		Request: r, ReceivedLocal: r.ReceivedAt.In(s.cfg.Location), DueLocal: r.DueAt.In(s.cfg.Location),
 		Open: r.Status.Open(), DaysLeftText: daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
-		Period: s.storedPeriodInWords(p, r),
+		Period:   s.storedPeriodInWords(p, r),
 		CanReply: r.Status.Open() && r.Status != request.Unverified,
 		Base:     "/s/" + c.Param("token"), Notice: notice, Reply: reply, Errors: map[string]string{},
 	}
