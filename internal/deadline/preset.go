@@ -172,6 +172,7 @@ func presets(name string) Preset {
 				"From 11 July 2026 the Digital Code gives 15 days to delete, anonymise or stop processing data at the person's request; " +
 				"its article and whether the 15 days are calendar or working days could not be confirmed, so 15 calendar days (the earlier date) are counted, " +
 				"and the entry into force is taken from counsel's summaries, not from the Code's text. " +
+				"The articles of Law 94-V cited for the periods (8(7), 19-1(3), 25(2)(8)) were not re-read against the law's text for this release; art. 8(2), the grounds for refusing a withdrawal, was. " +
 				"The law gives no right to a machine-readable copy: portability is the operator's own service." + counselNote,
 			Rules: map[string]Rule{
 				TypeConsentWithdrawal: {ID: "kz.consent_withdrawal", Period: Period{15, WorkingDays},

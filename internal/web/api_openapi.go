@@ -107,7 +107,7 @@ func (s *Server) openAPIDocument() obj {
 			"on_behalf":    obj{"type": "boolean"},
 			"subject_name": obj{"type": "string", "maxLength": 200, "description": "Required when on_behalf."},
 			"relationship": obj{"type": "string", "enum": []string{"parent", "guardian", "representative"}, "description": "Required when on_behalf."},
-			"consent":      obj{"type": "boolean", "description": "Must be true."},
+			"consent":      obj{"type": "boolean", "description": "Must be true: the person confirms the request is theirs or made with authority, and that they have read how it will be handled (answering does not depend on consent)."},
 			"access_scope": obj{"type": "string", "enum": []string{"information", "copy"}, "description": "Required for access."},
 			"correction":   obj{"type": "string", "maxLength": 5000, "description": "Required for rectification: what is wrong and what is right."},
 			"processing":   obj{"type": "string", "maxLength": 2000, "description": "Required for restriction, objection and consent_withdrawal: which processing."},
@@ -187,7 +187,7 @@ func (s *Server) openAPIDocument() obj {
 			"to": strEnum(apiTransitionTargets()),
 			"note": str("awaiting_requester: the message to the requester; completed: the response; rejected: the text. " +
 				"Sent to the requester by email. Not used with in_progress."),
-			"reason": obj{"type": "string", "enum": request.RejectionReasons(), "description": "rejected only: the ground."},
+			"reason": obj{"type": "string", "enum": request.RejectionReasons(), "description": "rejected only: the ground, one of the request's own rule set (docs/api.md)."},
 		}),
 		"Assign": object([]string{"staff_id"}, obj{
 			"staff_id": nullable("integer", "An active member of staff, or null for nobody. They are emailed."),
