@@ -92,11 +92,11 @@ func TestNoForbiddenPhraseOnAnyPageOrEmail(t *testing.T) {
 				}
 				// The receipt, and a form sent back with its errors.
 				_, form := get(t, c, inst.URL+"/request/erasure")
-				resp, page := post(t, c, inst.URL+"/request/erasure", url.Values{"_csrf": {formToken(t, form)}, "on_behalf": {"true"}})
+				_, page := post(t, c, inst.URL+"/request/erasure", url.Values{"_csrf": {formToken(t, form)}, "on_behalf": {"true"}})
 				checkForbidden(t, phrases, lang, "form errors", textOf(page))
 				v := erasureForm(formToken(t, form))
 				v.Set("locale", lang)
-				resp, _ = post(t, c, inst.URL+"/request/erasure", v)
+				resp, _ := post(t, c, inst.URL+"/request/erasure", v)
 				_, page = get(t, c, inst.URL+resp.Header.Get("Location"))
 				checkForbidden(t, phrases, lang, "receipt", textOf(page))
 
