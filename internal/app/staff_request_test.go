@@ -229,7 +229,7 @@ func TestAnAgentWorksARequestFromItsPage(t *testing.T) {
 		!strings.Contains(page, ">"+response+"</textarea>") {
 		t.Fatalf("the preview lacks the response, the download link, the file or the Send button:\n%s", text)
 	}
-	if !strings.Contains(page, "для вас (не отправляется)") {
+	if !strings.Contains(page, "Это же письмо для вас: Русский (не отправляется)") {
 		t.Error("no reference translation into the staff member's language")
 	}
 	if settled(t, inst, ref) != beforePreview {
