@@ -20,6 +20,7 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/egress"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
@@ -173,7 +174,8 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
-	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now})
+	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
+	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
@@ -225,6 +227,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			TrustedProxies:  cfg.TrustedProxies,
 			Location:        cfg.Location,
 			DevMailboxDir:   mailboxDir,
+			WebhookEgress:   webhookEgress,
 		},
 		Intake: intake,
 		Confirmer: &request.Confirmer{

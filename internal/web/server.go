@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/egress"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -45,6 +46,10 @@ type Config struct {
 	DevMailboxDir   string // non-empty when no SMTP server is configured
 	FormBodyLimit   string // e.g. "64K"
 	APIBodyLimit    string
+
+	// WebhookEgress is where webhooks may be sent (WEBHOOK_ALLOW_PRIVATE);
+	// the admin page refuses an address it can already tell is refused.
+	WebhookEgress egress.Policy
 }
 
 // Deps are the web layer's collaborators.

@@ -1,0 +1,179 @@
+package app_test
+
+// Attacks on the doors that were still open (issue 11): the dev mailbox
+// behind a proxy, webhooks pointed inside the operator's network, sign-in
+// guessing in parallel and in bulk, API keys that outlive their maker's
+// rights, and assignment to staff who cannot work requests. Each test is
+// named for the attack it stops.
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
+)
+
+// loopbackListener accepts TCP connections on this machine and counts them:
+// a database port, as an attacker hopes one answers.
+func loopbackListener(t *testing.T, network, addr string) (port string, hits *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	hits = &atomic.Int64{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			hits.Add(1)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	_, port, _ = net.SplitHostPort(ln.Addr().String())
+	return port, hits
+}
+
+// fileRequest submits a request through the public API and returns its
+// reference.
+func fileRequest(t *testing.T, inst *apptest.Instance, typ request.Type, locale string) string {
+	t.Helper()
+	code, out, _ := postJSON(t, inst, encode(t, validBody(typ, locale)))
+	if code != http.StatusCreated {
+		t.Fatalf("submit: %d %v", code, out)
+	}
+	return out["reference"].(string)
+}
+
+func TestAttackWebhooksCannotReachInternalAddresses(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
+	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	admin := inst.SignIn(t, "admin@school.example.kz")
+	p4, hits4 := loopbackListener(t, "tcp4", "127.0.0.1:0")
+	p6, hits6 := loopbackListener(t, "tcp6", "[::1]:0")
+
+	private := "отказано: адрес в частной сети"
+	metadata := "отказано: это служба метаданных облака"
+	targets := []struct{ url, code, words string }{
+		{"http://127.0.0.1:" + p4 + "/", "refused_private", private},
+		{"http://localhost:" + p4 + "/hook", "refused_private", private},
+		{"http://[::1]:" + p6 + "/", "refused_private", private},
+		{"http://[::ffff:127.0.0.1]:" + p4 + "/", "refused_private", private},
+		{"http://2130706433:" + p4 + "/", "refused_private", private}, // 127.0.0.1 in decimal
+		{"http://0x7f000001:" + p4 + "/", "refused_private", private}, // and in hex
+		{"http://0177.0.0.1:" + p4 + "/", "refused_private", private}, // and in octal
+		{"http://169.254.169.254/latest/meta-data/iam/security-credentials/", "refused_metadata", metadata},
+		{"http://10.20.30.40:5432/", "refused_private", private},
+		{"http://192.168.1.1/", "refused_private", private},
+		{"http://100.64.0.1/", "refused_private", private},
+		{"https://[fd00::1]/", "refused_private", private},
+	}
+
+	// An admin, or whoever holds an admin's session, types them in: each is
+	// refused with the reason, and nothing is stored.
+	for _, target := range targets {
+		_, page := inst.Get(t, admin, "/staff/webhooks")
+		resp, page := inst.Post(t, admin, "/staff/webhooks", url.Values{"_csrf": {apptest.CSRFToken(page)}, "url": {target.url}})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "частной сети") && !strings.Contains(page, "метаданных") {
+			t.Errorf("%s: %d, want 422 with the reason", target.url, resp.StatusCode)
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM webhook_endpoints`); n != 0 {
+		t.Fatalf("%d refused addresses were stored", n)
+	}
+
+	// The same addresses saved before this protection existed (or while
+	// WEBHOOK_ALLOW_PRIVATE was on): every delivery to them is refused at
+	// connect time, and the admin sees why in words, not the transport's.
+	for _, target := range targets {
+		if _, err := inst.Pool.Exec(context.Background(), `INSERT INTO webhook_endpoints (url, secret, created_at) VALUES ($1, $2, now())`,
+			target.url, inst.Config.Keys.SealString(sealed.WebhookSecret, "whsec_old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := newAPIKey(t, inst, "CRM", auth.Agent)
+	ref := fileRequest(t, inst, request.Objection, "ru")
+	if status, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/transitions", `{"to":"in_progress"}`); status != http.StatusOK {
+		t.Fatalf("start: %d %v", status, out)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE attempts > 0`) == len(targets)
+	})
+	for _, target := range targets {
+		var state, lastError string
+		var status int
+		if err := inst.Pool.QueryRow(context.Background(), `SELECT d.state, d.last_error, d.last_status FROM webhook_deliveries d
+			JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE e.url = $1`, target.url).Scan(&state, &lastError, &status); err != nil {
+			t.Fatal(err)
+		}
+		if state != "failed" || lastError != target.code || status != 0 {
+			t.Errorf("%s: %s %q %d, want failed %q", target.url, state, lastError, status, target.code)
+		}
+	}
+	if n := hits4.Load() + hits6.Load(); n != 0 {
+		t.Errorf("%d connections reached the loopback listeners", n)
+	}
+	_, page := inst.Get(t, admin, "/staff/webhooks")
+	for _, words := range []string{private, metadata} {
+		if !strings.Contains(page, words) {
+			t.Errorf("the webhook page does not say %q", words)
+		}
+	}
+	for _, transport := range []string{"dial tcp", "connect:", "connection refused", "i/o timeout", "refused to connect", "no answer"} {
+		if strings.Contains(page, transport) {
+			t.Errorf("the webhook page shows the transport's text %q", transport)
+		}
+	}
+	// The operator's log has the whole story, without the URL's path.
+	if logs := inst.Logs(); !strings.Contains(logs, "webhook delivery failed") || !strings.Contains(logs, "refused to connect to 127.0.0.1") ||
+		strings.Contains(logs, "security-credentials") {
+		t.Error("the log must name each refused delivery and its address, and not the endpoint's path")
+	}
+}
+
+func TestAttackWebhookErrorsDoNotMapTheNetwork(t *testing.T) {
+	// With private targets allowed, an admin can point a webhook at an
+	// internal port; what the page says must not tell which ports answer.
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false", "WEBHOOK_ALLOW_PRIVATE": "true"})
+	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	admin := inst.SignIn(t, "admin@school.example.kz")
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	_ = closed.Close()
+	receiver := newHookReceiver(t, http.StatusInternalServerError)
+	addWebhook(t, inst, admin, "http://"+closedAddr+"/")
+	addWebhook(t, inst, admin, receiver.URL+"/hook")
+	key := newAPIKey(t, inst, "CRM", auth.Agent)
+	ref := fileRequest(t, inst, request.Objection, "ru")
+	if status, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/transitions", `{"to":"in_progress"}`); status != http.StatusOK {
+		t.Fatalf("start: %d %v", status, out)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE attempts > 0 AND last_error <> ''`) == 2
+	})
+	if n := inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE last_error = 'connect' OR (last_error = 'status' AND last_status = 500)`); n != 2 {
+		t.Errorf("%d deliveries recorded as could not connect / answered 500, want 2", n)
+	}
+	_, page := inst.Get(t, admin, "/staff/webhooks")
+	if !strings.Contains(page, "не удалось подключиться") || !strings.Contains(page, "ответ 500") {
+		t.Error("the page must say: could not connect; answered 500")
+	}
+	if strings.Contains(page, "connection refused") || strings.Contains(page, "dial tcp") {
+		t.Error("the page shows the transport's text")
+	}
+}
