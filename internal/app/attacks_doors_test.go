@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,6 +56,52 @@ func fileRequest(t *testing.T, inst *apptest.Instance, typ request.Type, locale 
 		t.Fatalf("submit: %d %v", code, out)
 	}
 	return out["reference"].(string)
+}
+
+func TestAttackDevMailboxIsNotReadThroughAProxy(t *testing.T) {
+	// No SMTP server: every email, a staff invitation's one-time link
+	// included, lands in the dev mailbox.
+	inst := apptest.Start(t, map[string]string{"SMTP_URL": ""})
+	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	admin := inst.SignIn(t, "admin@school.example.kz")
+	_, page := inst.Get(t, admin, "/staff/users")
+	if resp, _ := inst.Post(t, admin, "/staff/users", url.Values{"_csrf": {apptest.CSRFToken(page)}, "name": {"Нурлан"},
+		"email": {"nurlan@school.example.kz"}, "role": {"admin"}, "locale": {"ru"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("invite: %d", resp.StatusCode)
+	}
+	// At the machine itself, it is the developer's inbox.
+	waitFor(t, 30*time.Second, func() bool {
+		resp, page := get(t, browser(t), inst.URL+"/dev/mailbox")
+		return resp.StatusCode == http.StatusOK && passwordLink.MatchString(page)
+	})
+	// Through a proxy on the same machine, the peer is loopback too: any
+	// header a proxy adds closes the door, whatever its value.
+	for _, h := range [][2]string{
+		{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-For", ""}, {"Forwarded", "for=203.0.113.7;proto=https"},
+		{"X-Real-IP", "203.0.113.7"}, {"Via", "1.1 edge"}, {"X-Forwarded-Proto", "https"},
+	} {
+		resp, page := get(t, browser(t), inst.URL+"/dev/mailbox", h[0], h[1])
+		if resp.StatusCode != http.StatusNotFound || passwordLink.MatchString(page) {
+			t.Errorf("%s: %q: %d, want 404 and no link", h[0], h[1], resp.StatusCode)
+		}
+	}
+}
+
+func TestAttackDevMailboxIsOffWhenThePortalIsPublished(t *testing.T) {
+	// A public BASE_URL means visitors come through a proxy, which may add
+	// no header at all (plain proxy_pass, TLS passthrough): the peer is
+	// then loopback for everyone, so the mailbox must not be served.
+	inst := apptest.Start(t, map[string]string{"SMTP_URL": "", "BASE_URL": "https://portal.example"})
+	fileRequest(t, inst, request.Access, "ru")
+	dir := filepath.Join(inst.Config.DataDir, "mailbox")
+	waitFor(t, 30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		return len(files) > 0
+	})
+	resp, page := get(t, browser(t), inst.URL+"/dev/mailbox")
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(page, "/confirm/") {
+		t.Errorf("dev mailbox with BASE_URL https://portal.example: %d, want 404", resp.StatusCode)
+	}
 }
 
 func TestAttackWebhooksCannotReachInternalAddresses(t *testing.T) {

@@ -1,0 +1,70 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+func TestDevMailboxIsServedOnlyToThisMachineThroughNoProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name, base, peer string
+		header           map[string]string
+		served           bool
+	}{
+		{"at the machine", "http://localhost:8080", "127.0.0.1:50000", nil, true},
+		{"at the machine, IPv6", "http://[::1]:8080", "[::1]:50000", nil, true},
+		{"at the machine, any 127/8 base", "http://127.0.0.2:8080", "127.0.0.1:50000", nil, true},
+		{"mapped loopback peer", "http://localhost:8080", "[::ffff:127.0.0.1]:50000", nil, true},
+		{"another machine", "http://localhost:8080", "192.0.2.10:50000", nil, false},
+		{"another machine, IPv6", "http://localhost:8080", "[2001:db8::1]:50000", nil, false},
+		{"public BASE_URL, loopback peer (a same-host proxy adding nothing)", "https://portal.example", "127.0.0.1:50000", nil, false},
+		{"BASE_URL on the LAN", "http://192.168.1.5:8080", "127.0.0.1:50000", nil, false},
+		{"BASE_URL a name under localhost", "http://mail.localhost.example:8080", "127.0.0.1:50000", nil, false},
+		{"X-Forwarded-For", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": "203.0.113.7"}, false},
+		{"X-Forwarded-For, empty", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": ""}, false},
+		{"Forwarded", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Forwarded": "for=203.0.113.7"}, false},
+		{"X-Real-IP", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Real-IP": "203.0.113.7"}, false},
+		{"Via", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Via": "1.1 proxy"}, false},
+		{"X-Forwarded-Proto", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-Proto": "https"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{cfg: Config{BaseURL: tc.base, DevMailboxDir: t.TempDir()}}
+			e := echo.New()
+			req := httptest.NewRequest(http.MethodGet, "/dev/mailbox", nil)
+			req.RemoteAddr = tc.peer
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			c := e.NewContext(req, httptest.NewRecorder())
+			served := false
+			err := s.devOnly(func(echo.Context) error { served = true; return nil })(c)
+			if served != tc.served || (!served && err != echo.ErrNotFound) {
+				t.Errorf("served %v (%v), want %v", served, err, tc.served)
+			}
+		})
+	}
+	// Without a dev mailbox (SMTP configured) nothing is served.
+	s := &Server{cfg: Config{BaseURL: "http://localhost:8080"}}
+	req := httptest.NewRequest(http.MethodGet, "/dev/mailbox", nil)
+	req.RemoteAddr = "127.0.0.1:50000"
+	if err := s.devOnly(func(echo.Context) error { return nil })(echo.New().NewContext(req, httptest.NewRecorder())); err != echo.ErrNotFound {
+		t.Errorf("with SMTP configured: %v", err)
+	}
+}
+
+func TestServeSaysWhyTheDevMailboxIsOff(t *testing.T) {
+	for base, off := range map[string]bool{
+		"http://localhost:8080": false, "http://LOCALHOST:8080": false, "http://127.0.0.1:8092": false, "http://[::1]:8080": false,
+		"https://portal.example": true, "http://10.0.0.5:8080": true, "http://0.0.0.0:8080": true, "http://localhost.example.kz": true,
+	} {
+		if why := DevMailboxRefusal(base); (why != "") != off {
+			t.Errorf("%s: %q", base, why)
+		}
+	}
+	if why := DevMailboxRefusal("https://portal.example"); why != "BASE_URL's host portal.example is not a loopback address (localhost, 127.0.0.0/8, ::1)" {
+		t.Errorf("reason: %q", why)
+	}
+}
