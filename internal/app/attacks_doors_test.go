@@ -224,3 +224,73 @@ func TestAttackWebhookErrorsDoNotMapTheNetwork(t *testing.T) {
 		t.Error("the page shows the transport's text")
 	}
 }
+
+func TestAttackAPIKeyOutlivesTheAdminWhoMadeIt(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	maker := inst.AddStaff(t, "aidos@school.example.kz", "Айдос", auth.Admin)
+	inst.AddStaff(t, "gulnara@school.example.kz", "Гульнара", auth.Admin)
+	mc := inst.SignIn(t, "aidos@school.example.kz")
+	_, page := inst.Get(t, mc, "/staff/apikeys")
+	resp, page := inst.Post(t, mc, "/staff/apikeys", url.Values{"_csrf": {apptest.CSRFToken(page)}, "name": {"CRM"}, "role": {"agent"}})
+	m := keyOnPage.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("create a key in the workspace: %d", resp.StatusCode)
+	}
+	key := m[1]
+	cliKey := newAPIKey(t, inst, "Backup", auth.Agent) // no maker: the operator at the server
+	works := func(k string) bool {
+		status, _ := apiCall(t, inst, k, "GET", "/api/v1/requests", "")
+		return status == http.StatusOK
+	}
+	if !works(key) || !works(cliKey) {
+		t.Fatal("fresh keys do not work")
+	}
+
+	// Another admin disables the maker: whoever kept the key (the maker
+	// themselves, leaving) can no longer use it.
+	other := inst.SignIn(t, "gulnara@school.example.kz")
+	_, page = inst.Get(t, other, "/staff/users")
+	token := apptest.CSRFToken(page)
+	act := func(action string, form url.Values) {
+		t.Helper()
+		form.Set("_csrf", token)
+		if resp, _ := inst.Post(t, other, "/staff/users/"+itoa(maker.ID)+"/"+action, form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %d", action, resp.StatusCode)
+		}
+	}
+	act("disable", url.Values{})
+	if status, out := apiCall(t, inst, key, "GET", "/api/v1/requests", ""); status != http.StatusUnauthorized {
+		t.Errorf("key of a disabled admin: %d %v, want 401", status, out)
+	}
+	if status, _ := apiCall(t, inst, key, "POST", "/api/v1/requests/RD-0000-0000-0000/notes", `{"text":"x"}`); status != http.StatusUnauthorized {
+		t.Errorf("a write with the key of a disabled admin: %d, want 401", status)
+	}
+	if !works(cliKey) {
+		t.Error("a key from the command line stopped with an admin it has nothing to do with")
+	}
+	_, page = inst.Get(t, other, "/staff/apikeys")
+	if !strings.Contains(page, "Приостановлен: создавший его сотрудник Айдос отключён") {
+		t.Error("the API keys page does not show the key as suspended, with the reason")
+	}
+
+	// Enabled again, then made an agent: the key follows the maker's rights.
+	act("enable", url.Values{})
+	if !works(key) {
+		t.Error("the key does not work again once its maker is enabled")
+	}
+	act("role", url.Values{"role": {"agent"}})
+	if status, _ := apiCall(t, inst, key, "GET", "/api/v1/requests", ""); status != http.StatusUnauthorized {
+		t.Errorf("key of a demoted admin: %d, want 401", status)
+	}
+	_, page = inst.Get(t, other, "/staff/apikeys")
+	if !strings.Contains(page, "Приостановлен: создавший его сотрудник Айдос больше не администратор") {
+		t.Error("the API keys page does not say the maker is no longer an admin")
+	}
+	if !works(cliKey) {
+		t.Error("the command line's key stopped")
+	}
+	code, stdout, _ := runCLI(inst, "", "apikey", "list")
+	if code != 0 || !strings.Contains(stdout, "suspended (maker demoted)") {
+		t.Errorf("apikey list does not show the suspension: %q", stdout)
+	}
+}
