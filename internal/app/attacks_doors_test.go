@@ -294,3 +294,60 @@ func TestAttackAPIKeyOutlivesTheAdminWhoMadeIt(t *testing.T) {
 		t.Errorf("apikey list does not show the suspension: %q", stdout)
 	}
 }
+
+func TestAttackAuditorOrDisabledMemberIsMadeAssignee(t *testing.T) {
+	// An assignee is who the deadline reminders go to and who is expected
+	// to act: handing a request to someone who cannot work it (an
+	// auditor, someone who left) hides it from everyone who can.
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
+	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	agent := inst.AddStaff(t, "aruzhan@school.example.kz", "Аружан", auth.Agent)
+	auditor := inst.AddStaff(t, "dana@school.example.kz", "Дана Аудитор", auth.Auditor)
+	gone := inst.AddStaff(t, "erlan@school.example.kz", "Ерлан Ушедший", auth.Agent)
+	admin := inst.SignIn(t, "admin@school.example.kz")
+	_, page := inst.Get(t, admin, "/staff/users")
+	if resp, _ := inst.Post(t, admin, "/staff/users/"+itoa(gone.ID)+"/disable", url.Values{"_csrf": {apptest.CSRFToken(page)}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disable: %d", resp.StatusCode)
+	}
+	ref := fileRequest(t, inst, request.Erasure, "ru")
+	reqPath := "/staff/requests/" + ref
+
+	// The assignee list offers only those who can work requests.
+	_, page = inst.Get(t, admin, reqPath)
+	list := page[strings.Index(page, `<select id="assign-to"`):]
+	list = list[:strings.Index(list, "</select>")]
+	if !strings.Contains(list, "Аружан") || !strings.Contains(list, "Админ") || strings.Contains(list, "Дана") || strings.Contains(list, "Ерлан") {
+		t.Errorf("the assignee list: %s", list)
+	}
+
+	key := newAPIKey(t, inst, "Helpdesk", auth.Admin)
+	for _, who := range []auth.Staff{auditor, gone} {
+		// From the workspace, with a hand-made form.
+		_, page = inst.Get(t, admin, reqPath)
+		resp, page := inst.Post(t, admin, reqPath+"/assign", url.Values{"_csrf": {apptest.CSRFToken(page)}, "to": {itoa(who.ID)}})
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("workspace, %s: %d, want 422", who.Name, resp.StatusCode)
+		}
+		if who.ID == auditor.ID && !strings.Contains(page, "Назначить запрос можно только сотруднику, который работает с запросами") {
+			t.Error("the workspace does not say why an auditor cannot be assigned")
+		}
+		// From the staff API.
+		status, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/assign", `{"staff_id":`+itoa(who.ID)+`}`)
+		if status != http.StatusUnprocessableEntity || errorsOf(out)["staff_id"] == nil {
+			t.Errorf("API, %s: %d %v, want 422 naming staff_id", who.Name, status, out)
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND assignee_id IS NOT NULL`, ref); n != 0 {
+		t.Error("a refused assignment changed the assignee")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id WHERE r.reference = $1 AND e.kind = 'assigned'`, ref); n != 0 {
+		t.Errorf("%d assignment events for refused assignments", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'assigned'`); n != 0 {
+		t.Errorf("%d assignment emails for refused assignments", n)
+	}
+	// Those who work requests are assigned as before.
+	if status, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/assign", `{"staff_id":`+itoa(agent.ID)+`}`); status != http.StatusOK {
+		t.Errorf("assign to an agent: %d %v", status, out)
+	}
+}
