@@ -211,7 +211,13 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 
-	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links})
+	// Device cookies are signed with a subkey of ENCRYPTION_KEY, so every
+	// instance trusts the same browsers.
+	var devices auth.Signer
+	if cfg.Keys != nil {
+		devices = cfg.Keys
+	}
+	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links, Devices: devices})
 	if err != nil {
 		return nil, fmt.Errorf("staff accounts: %w", err)
 	}

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -349,5 +351,199 @@ func TestAttackAuditorOrDisabledMemberIsMadeAssignee(t *testing.T) {
 	// Those who work requests are assigned as before.
 	if status, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/assign", `{"staff_id":`+itoa(agent.ID)+`}`); status != http.StatusOK {
 		t.Errorf("assign to an agent: %d %v", status, out)
+	}
+}
+
+// postForm sends a form with c and extra headers, and returns the answer.
+func postForm(t *testing.T, inst *apptest.Instance, c *http.Client, path string, form url.Values, header ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, inst.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp
+}
+
+func TestAttackParallelGuessesAreCheckedNoMoreThanTheLimit(t *testing.T) {
+	// The throttle used to count failures before the check and add them
+	// after it: forty guesses sent at once all passed the count.
+	inst := apptest.Start(t, nil)
+	admin := inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	c := apptest.Client(t)
+	token := inst.StaffToken(t, c)
+	const guesses = 40
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	codes := make(chan int, guesses)
+	for i := range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := c.PostForm(inst.URL+"/staff/login", signInForm(token, "admin@school.example.kz", "guess number "+strconv.Itoa(i)))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	answers := map[int]int{}
+	for code := range codes {
+		answers[code]++
+	}
+	checked := 0
+	for _, e := range staffEvents(t, inst, "staff_signin_failed") {
+		if e.Data["reason"] == "bad_password" && dataID(e, "staff_id") == admin.ID {
+			checked++
+		}
+	}
+	if checked > 5 || answers[http.StatusTooManyRequests] < guesses-5 {
+		t.Errorf("%d of %d parallel guesses had their password checked (answers %v), want at most 5", checked, guesses, answers)
+	}
+	if checked+answers[http.StatusTooManyRequests] != guesses {
+		t.Errorf("checked %d, refused %d of %d", checked, answers[http.StatusTooManyRequests], guesses)
+	}
+}
+
+func deviceCookie(t *testing.T, inst *apptest.Instance, c *http.Client) *http.Cookie {
+	t.Helper()
+	u, _ := url.Parse(inst.URL + "/staff/login")
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "rd_device" {
+			return ck
+		}
+	}
+	return nil
+}
+
+func TestAttackGuessingLocksOutOnlyUntrustedClients(t *testing.T) {
+	// Five wrong passwords used to lock the account for everyone, its
+	// owner too: anyone could keep the admin out. Now they lock out only
+	// clients the account has not signed in from.
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
+	inst.AddStaff(t, "bolat@school.example.kz", "Болат", auth.Agent)
+	owner := inst.SignIn(t, "admin@school.example.kz") // the owner's own browser
+	ck := deviceCookie(t, inst, owner)
+	if ck == nil || strings.Contains(ck.Value, "admin@") {
+		t.Fatalf("no device cookie after signing in, or one naming the account: %+v", ck)
+	}
+	resp, _ := inst.Post(t, owner, "/staff/login", signInForm(inst.StaffToken(t, owner), "admin@school.example.kz", apptest.StaffPassword))
+	for _, set := range resp.Cookies() {
+		if set.Name == "rd_device" && (!set.HttpOnly || set.Path != "/staff/login" || set.SameSite != http.SameSiteStrictMode || set.MaxAge < 80*24*3600) {
+			t.Errorf("device cookie: %+v", set)
+		}
+	}
+
+	attacker := apptest.Client(t)
+	token := inst.StaffToken(t, attacker)
+	for i := range 5 {
+		if resp, _ := inst.Post(t, attacker, "/staff/login", signInForm(token, "admin@school.example.kz", "guess number "+strconv.Itoa(i))); resp.StatusCode != http.StatusOK {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	// The guesser is held back, even with the right password now...
+	if resp, _ := inst.Post(t, attacker, "/staff/login", signInForm(token, "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sixth try from the guesser: %d, want 429", resp.StatusCode)
+	}
+	// ...and so is any other browser the account never signed in from...
+	fresh := apptest.Client(t)
+	if resp, _ := inst.Post(t, fresh, "/staff/login", signInForm(inst.StaffToken(t, fresh), "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a new browser during the lock: %d, want 429", resp.StatusCode)
+	}
+	// ...a forged device cookie or one of another account included...
+	forged := apptest.Client(t)
+	u, _ := url.Parse(inst.URL + "/staff/login")
+	v := []byte(ck.Value)
+	v[10] ^= 1
+	forged.Jar.SetCookies(u, []*http.Cookie{{Name: "rd_device", Value: string(v), Path: "/staff/login"}})
+	if resp, _ := inst.Post(t, forged, "/staff/login", signInForm(inst.StaffToken(t, forged), "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a tampered device cookie: %d, want 429", resp.StatusCode)
+	}
+	colleague := inst.SignIn(t, "bolat@school.example.kz")
+	if resp, _ := inst.Post(t, colleague, "/staff/login", signInForm(inst.StaffToken(t, colleague), "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("another account's device cookie: %d, want 429", resp.StatusCode)
+	}
+	// ...but the owner, at the browser they signed in from, comes in.
+	if resp, _ := inst.Post(t, owner, "/staff/login", signInForm(inst.StaffToken(t, owner), "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the owner at their own browser during the attack: %d, want 303", resp.StatusCode)
+	}
+
+	// The guesser's delays grow: one try after the first minute, then two
+	// minutes' wait.
+	inst.Clock.Advance(time.Minute)
+	if resp, _ := inst.Post(t, attacker, "/staff/login", signInForm(token, "admin@school.example.kz", "guess after a minute")); resp.StatusCode != http.StatusOK {
+		t.Errorf("a try after the first lock: %d", resp.StatusCode)
+	}
+	resp, page := inst.Post(t, attacker, "/staff/login", signInForm(token, "admin@school.example.kz", "guess at once"))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "120" || !strings.Contains(page, "Подождите 2 минуты") {
+		t.Errorf("the second lock: %d, Retry-After %q, want 429 for 120 s", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	// A trusted client has a small bucket of its own: a thief holding the
+	// cookie gets five guesses, and locks only that cookie.
+	ownerToken := inst.StaffToken(t, owner)
+	for i := range 5 {
+		if resp, _ := inst.Post(t, owner, "/staff/login", signInForm(ownerToken, "admin@school.example.kz", "typo "+strconv.Itoa(i))); resp.StatusCode != http.StatusOK {
+			t.Fatalf("typo %d at the owner's browser: %d", i, resp.StatusCode)
+		}
+	}
+	if resp, _ := inst.Post(t, owner, "/staff/login", signInForm(ownerToken, "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a trusted client after five failures of its own: %d, want 429", resp.StatusCode)
+	}
+
+	// Signing out everywhere ends the trust of every browser.
+	inst.Clock.Advance(2 * time.Hour)
+	other := inst.SignIn(t, "admin@school.example.kz")
+	_, page = inst.Get(t, other, "/staff/account")
+	inst.Post(t, other, "/staff/account/signout-everywhere", url.Values{"_csrf": {apptest.CSRFToken(page)}})
+	for i := range 5 {
+		inst.Post(t, attacker, "/staff/login", signInForm(token, "admin@school.example.kz", "later guess "+strconv.Itoa(i)))
+	}
+	if resp, _ := inst.Post(t, other, "/staff/login", signInForm(inst.StaffToken(t, other), "admin@school.example.kz", apptest.StaffPassword)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a browser trusted before 'sign out everywhere': %d, want 429", resp.StatusCode)
+	}
+
+	trusted := 0
+	for _, e := range staffEvents(t, inst, "staff_signed_in") {
+		if e.Data["trusted_device"] == true {
+			trusted++
+		}
+	}
+	if trusted < 2 {
+		t.Errorf("%d sign-ins logged as from a trusted device, want the owner's", trusted)
+	}
+}
+
+func TestAttackForgedForwardedForDoesNotEscapeTheAddressLimit(t *testing.T) {
+	// With TRUSTED_PROXIES set, Echo also trusted every loopback, private
+	// and link-local peer: a client on the operator's network (here, on
+	// loopback) named a new address in X-Forwarded-For for every guess.
+	inst := apptest.Start(t, map[string]string{"TRUSTED_PROXIES": "192.0.2.1"})
+	c := apptest.Client(t)
+	token := inst.StaffToken(t, c)
+	for i := range 20 {
+		form := signInForm(token, "guess"+strconv.Itoa(i)+"@school.example.kz", "wrong password here")
+		if resp := postForm(t, inst, c, "/staff/login", form, "X-Forwarded-For", "198.51.100."+strconv.Itoa(i+1)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	form := signInForm(token, "another@school.example.kz", "wrong password here")
+	if resp := postForm(t, inst, c, "/staff/login", form, "X-Forwarded-For", "198.51.100.200"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("the 21st guess from one address behind forged X-Forwarded-For: %d, want 429", resp.StatusCode)
 	}
 }

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -66,5 +69,58 @@ func TestServeSaysWhyTheDevMailboxIsOff(t *testing.T) {
 	}
 	if why := DevMailboxRefusal("https://portal.example"); why != "BASE_URL's host portal.example is not a loopback address (localhost, 127.0.0.0/8, ::1)" {
 		t.Errorf("reason: %q", why)
+	}
+}
+
+func TestOnlyTrustedProxiesNameTheClient(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("2001:db8:ff::/48")}
+	extract := ipExtractor(trusted)
+	for _, tc := range []struct {
+		peer, xff, want string
+	}{
+		{"10.0.0.1:4000", "203.0.113.5", "203.0.113.5"},         // the proxy
+		{"[2001:db8:ff::7]:4000", "203.0.113.5", "203.0.113.5"}, // a proxy in a trusted range
+		{"10.0.0.1:4000", "198.51.100.1, 10.0.0.2", "10.0.0.2"}, // an untrusted hop is the client
+		{"10.0.0.2:4000", "203.0.113.5", "10.0.0.2"},            // private, not listed: not a proxy
+		{"127.0.0.1:4000", "203.0.113.5", "127.0.0.1"},          // loopback, not listed
+		{"[::1]:4000", "203.0.113.5", "::1"},                    // nor IPv6 loopback
+		{"169.254.1.1:4000", "203.0.113.5", "169.254.1.1"},      // nor link-local
+		{"192.168.1.10:4000", "203.0.113.5", "192.168.1.10"},    // nor the office LAN
+		{"[fd00::1]:4000", "203.0.113.5", "fd00::1"},            // nor unique local
+		{"203.0.113.9:4000", "198.51.100.1", "203.0.113.9"},     // the internet
+		{"10.0.0.1:4000", "", "10.0.0.1"},                       // the proxy's own request
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = tc.peer
+		if tc.xff != "" {
+			req.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if got := extract(req); got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: client %q, want %q", tc.peer, tc.xff, got, tc.want)
+		}
+	}
+	// Without TRUSTED_PROXIES the peer is the client, whatever it says.
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.RemoteAddr = "127.0.0.1:4000"
+	req.Header.Set("X-Forwarded-For", "203.0.113.5")
+	if got := ipExtractor(nil)(req); got != "127.0.0.1" {
+		t.Errorf("no trusted proxies: %q", got)
+	}
+}
+
+func TestAProxyWithoutTrustedProxiesIsReportedOnce(t *testing.T) {
+	var logs strings.Builder
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	extract := s.warnUntrustedProxy(ipExtractor(nil))
+	for range 3 {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr = "127.0.0.1:4000"
+		req.Header.Set("X-Forwarded-For", "203.0.113.5")
+		if got := extract(req); got != "127.0.0.1" {
+			t.Errorf("client %q", got)
+		}
+	}
+	if n := strings.Count(logs.String(), "TRUSTED_PROXIES is empty"); n != 1 {
+		t.Errorf("warned %d times, want once: %s", n, logs.String())
 	}
 }
