@@ -234,6 +234,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		code = he.Code
 	case errors.Is(err, store.ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, auth.ErrBusy):
+		// Every password hashing slot stayed taken: try again shortly.
+		code = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, context.Canceled):
 		code = 499 // the client went away; nothing to answer
 	}
