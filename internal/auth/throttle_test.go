@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,7 +99,6 @@ type memRepo struct {
 	staff   map[string]Staff
 	buckets map[string]BucketState
 	events  []SignInAttempt
-	verify  atomic.Int64 // reservations granted
 }
 
 func newMemRepo(st ...Staff) *memRepo {

@@ -22,7 +22,7 @@ const apiKeyColumns = `a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0)
 	coalesce(a.last_used_at, 'epoch'), coalesce(a.revoked_at, 'epoch'),
 	coalesce(m.role, ''), m.disabled_at IS NOT NULL`
 
-const apiKeysWithMaker = ` FROM api_keys a LEFT JOIN staff m ON m.id = a.created_by`
+const apiKeysWithMaker = ` FROM api_keys a LEFT JOIN staff m ON m.id = a.created_by` // #nosec G101 -- a FROM clause, not a credential
 
 func scanAPIKey(row pgx.Row) (auth.APIKey, error) {
 	var k auth.APIKey

@@ -90,7 +90,7 @@ func (s *Server) signedIn(c echo.Context, me auth.Staff) error {
 	if err != nil || value == "" {
 		return err
 	}
-	c.SetCookie(&http.Cookie{
+	c.SetCookie(&http.Cookie{ // #nosec G124 -- HttpOnly and SameSite=Strict set; Secure follows BASE_URL (https in production, http on a developer's machine)
 		Name: auth.DeviceCookie, Value: value, Path: "/staff/login",
 		MaxAge: int(auth.DeviceFor / time.Second), HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode,
 	})
