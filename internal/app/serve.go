@@ -140,8 +140,7 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	if cfg.SMTPURL == "" {
 		if why := rdweb.DevMailboxRefusal(cfg.BaseURL); why != "" {
-			logger.Warn("the dev mailbox is off: "+why+"; emails without SMTP_URL are only written to "+filepath.Join(cfg.DataDir, "mailbox"),
-				"reason", why)
+			logger.Warn("the dev mailbox is off: " + why + "; without SMTP_URL emails are only written to " + filepath.Join(cfg.DataDir, "mailbox"))
 		} else {
 			attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
 		}
