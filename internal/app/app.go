@@ -20,6 +20,7 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/egress"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
@@ -175,7 +176,8 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
-	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now})
+	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
+	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
@@ -211,7 +213,13 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 
-	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links})
+	// Device cookies are signed with a subkey of ENCRYPTION_KEY, so every
+	// instance trusts the same browsers.
+	var devices auth.Signer
+	if cfg.Keys != nil {
+		devices = cfg.Keys
+	}
+	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links, Devices: devices})
 	if err != nil {
 		return nil, fmt.Errorf("staff accounts: %w", err)
 	}
@@ -228,6 +236,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			Location:        cfg.Location,
 			Preset:          cfg.DeadlinePreset,
 			DevMailboxDir:   mailboxDir,
+			WebhookEgress:   webhookEgress,
 		},
 		Intake: intake,
 		Confirmer: &request.Confirmer{

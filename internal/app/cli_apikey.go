@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -88,6 +89,8 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 				}
 				if !k.Active() {
 					state = "revoked " + k.RevokedAt.UTC().Format(time.RFC3339)
+				} else if why := k.Suspension(); why != "" {
+					state = "suspended (" + strings.ReplaceAll(why, "_", " ") + ")"
 				}
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s…\t%s\t%s\t%s\n", k.ID, k.Name, k.Role, k.Prefix,
 					k.CreatedAt.UTC().Format(time.RFC3339), used, state)

@@ -15,6 +15,7 @@ import (
 
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/pglocal"
+	rdweb "rightsdesk/internal/web"
 	"rightsdesk/migrations"
 )
 
@@ -138,7 +139,11 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		attrs = append(attrs, "metrics_addr", ops.ln.Addr().String())
 	}
 	if cfg.SMTPURL == "" {
-		attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
+		if why := rdweb.DevMailboxRefusal(cfg.BaseURL); why != "" {
+			logger.Warn("the dev mailbox is off: " + why + "; without SMTP_URL emails are only written to " + filepath.Join(cfg.DataDir, "mailbox"))
+		} else {
+			attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
+		}
 	}
 	logger.Info("rightsdesk is serving", attrs...)
 

@@ -98,8 +98,12 @@ type hookBody struct {
 	ID, Type, Reference, From, To, At string
 }
 
+// receiverOnLoopback is the setting the tests' receivers need: they listen
+// on this machine, which webhooks reach only when the operator allows it.
+var receiverOnLoopback = map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"}
+
 func TestEveryStateChangeIsAnnouncedOnceSigned(t *testing.T) {
-	inst := apptest.Start(t, nil)
+	inst := apptest.Start(t, receiverOnLoopback)
 	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
 	admin := inst.SignIn(t, "admin@school.example.kz")
 	receiver := newHookReceiver(t)
@@ -200,7 +204,7 @@ func TestEveryStateChangeIsAnnouncedOnceSigned(t *testing.T) {
 }
 
 func TestAFailedWebhookIsRetriedUntilTheReceiverTakesIt(t *testing.T) {
-	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false", "WEBHOOK_ALLOW_PRIVATE": "true"})
 	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
 	receiver := newHookReceiver(t, http.StatusInternalServerError, http.StatusBadGateway, http.StatusOK)
 	secret := addWebhook(t, inst, inst.SignIn(t, "admin@school.example.kz"), receiver.URL)
@@ -211,7 +215,7 @@ func TestAFailedWebhookIsRetriedUntilTheReceiverTakesIt(t *testing.T) {
 	}
 	// Between failures the delivery shows as failing, with why.
 	waitFor(t, 30*time.Second, func() bool {
-		return inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE state = 'failed' AND last_status = 500 AND last_error LIKE '%500%'`) == 1 ||
+		return inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE state = 'failed' AND last_status = 500 AND last_error = 'status'`) == 1 ||
 			len(receiver.received()) >= 2
 	})
 	waitFor(t, 60*time.Second, func() bool {

@@ -31,13 +31,45 @@ type APIKey struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero until first used
 	RevokedAt  time.Time // zero while the key works
+	// MakerRole and MakerDisabled are the maker's role and state as they
+	// are now (the store reads them with the key); empty and false for a
+	// key from the command line.
+	MakerRole     Role
+	MakerDisabled bool
 }
 
-// Active reports whether the key still works.
+// Active reports whether the key is not revoked.
 func (k APIKey) Active() bool { return k.RevokedAt.IsZero() }
 
-// Can reports whether the key's role holds perm (a revoked key holds nothing).
-func (k APIKey) Can(p Perm) bool { return k.Active() && Can(k.Role, p) }
+// Why a key made by an admin is suspended.
+const (
+	SuspendedMakerDisabled = "maker_disabled" // the admin's account was disabled
+	SuspendedMakerDemoted  = "maker_demoted"  // the admin is no longer an admin
+)
+
+// Suspension says why the key does not work while its maker lacks the
+// rights it was made with, or "" when it works. A key can do no more than
+// the admin who made it still may: disabling or demoting that admin
+// suspends it, re-enabling or promoting them lifts that. A key from the
+// command line has no maker: the operator who ran it holds the server.
+func (k APIKey) Suspension() string {
+	switch {
+	case k.CreatedBy == 0:
+		return ""
+	case k.MakerDisabled:
+		return SuspendedMakerDisabled
+	case !Can(k.MakerRole, PermStaffManage):
+		return SuspendedMakerDemoted
+	}
+	return ""
+}
+
+// Works reports whether the key authenticates: not revoked, not suspended.
+func (k APIKey) Works() bool { return k.Active() && k.Suspension() == "" }
+
+// Can reports whether the key's role holds perm (a revoked or suspended key
+// holds nothing).
+func (k APIKey) Can(p Perm) bool { return k.Works() && Can(k.Role, p) }
 
 // NewAPIKey is a key to store: everything but the secret, and its hash.
 type NewAPIKey struct {
@@ -59,9 +91,9 @@ type APIKeyRepository interface {
 
 // Errors of API keys.
 var (
-	// ErrBadAPIKey is the one answer for a missing, malformed, unknown and
-	// revoked key.
-	ErrBadAPIKey = errors.New("missing, unknown or revoked API key")
+	// ErrBadAPIKey is the one answer for a missing, malformed, unknown,
+	// revoked and suspended key.
+	ErrBadAPIKey = errors.New("missing, unknown, revoked or suspended API key")
 	// ErrAPIKeyRevoked is returned when revoking a key revoked before.
 	ErrAPIKeyRevoked = errors.New("API key already revoked")
 )
@@ -131,8 +163,10 @@ func (s *APIKeys) Revoke(ctx context.Context, actor Staff, id int64) (APIKey, er
 	return s.Repo.RevokeAPIKey(ctx, Audit{ActorID: actor.ID, At: s.Clock.Now()}, id)
 }
 
-// Authenticate returns the active key a bearer token is. It is checked
-// against the database on every call, so a revoked key fails at once.
+// Authenticate returns the working key a bearer token is. It is checked
+// against the database on every call, with its maker's rights as they are
+// now, so a revoked key, or one whose admin was disabled or demoted, fails
+// at once.
 func (s *APIKeys) Authenticate(ctx context.Context, token string) (APIKey, error) {
 	rest, ok := strings.CutPrefix(token, APIKeyPrefix)
 	if !ok || base64.RawURLEncoding.DecodedLen(len(rest)) != apiKeyBytes {
@@ -145,5 +179,11 @@ func (s *APIKeys) Authenticate(ctx context.Context, token string) (APIKey, error
 	if errors.Is(err, ErrNotFound) {
 		return APIKey{}, ErrBadAPIKey
 	}
-	return k, err
+	if err != nil {
+		return APIKey{}, err
+	}
+	if !k.Works() {
+		return APIKey{}, ErrBadAPIKey
+	}
+	return k, nil
 }

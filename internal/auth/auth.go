@@ -71,15 +71,19 @@ type NewStaff struct {
 	CreatedByAdmin bool
 }
 
-// SignInAttempt is one sign-in outcome to record.
+// SignInAttempt is one sign-in outcome to record. Failures were counted
+// before the check (Repository.UpdateThrottle); a success clears buckets.
 type SignInAttempt struct {
 	StaffID int64    // 0 when the email matched no account
-	Buckets []string // throttle buckets a failure counts against
 	Clear   []string // buckets a success clears
 	OK      bool
-	Reason  string // for failures: bad_password, unknown, disabled, no_password, bad_code, throttled
+	Reason  string // for failures: bad_password, unknown, disabled, no_password, bad_code, throttled, busy
 	Method  string // for successes: password, password+totp
+	Trusted bool   // the client sent a device cookie that holds for the account
 	At      time.Time
+	// ForgetBefore: with a success, buckets without a failure since then
+	// are deleted (the throttle would start them over anyway).
+	ForgetBefore time.Time
 }
 
 // Repository keeps staff accounts. Each write records its event in the same
@@ -89,7 +93,11 @@ type Repository interface {
 	StaffByEmail(ctx context.Context, email string) (Staff, error)
 	ListStaff(ctx context.Context) ([]Staff, error)
 	CreateStaff(ctx context.Context, n NewStaff) (Staff, error)
-	SignInFailures(ctx context.Context, buckets []string, since time.Time) ([]int, error)
+	// UpdateThrottle locks the buckets (missing ones start at zero), hands
+	// their states, in the order given, to update, and stores what it
+	// returns, in one transaction: attempts on one bucket are counted one
+	// after the other, however many arrive at once.
+	UpdateThrottle(ctx context.Context, buckets []string, update func([]BucketState) ([]BucketState, error)) error
 	RecordSignIn(ctx context.Context, a SignInAttempt) error
 	RecordSignOut(ctx context.Context, staffID int64, at time.Time) error
 	UpdatePasswordHash(ctx context.Context, staffID int64, hash string) error

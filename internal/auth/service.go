@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	netmail "net/mail"
@@ -14,18 +12,6 @@ import (
 	"rightsdesk/internal/request"
 )
 
-// Throttle limits failed sign-ins in a sliding window, counted in the
-// database so that every instance sees the same numbers.
-type Throttle struct {
-	Window     time.Duration
-	PerAccount int // failures per email address (known or not)
-	PerAddress int // failures per client address
-}
-
-// DefaultThrottle allows a person a few typos and a shared office address
-// several people's worth, while a guesser gets 5 tries per quarter hour.
-var DefaultThrottle = Throttle{Window: 15 * time.Minute, PerAccount: 5, PerAddress: 20}
-
 // Config is how a deployment runs staff accounts.
 type Config struct {
 	OrgName   string        // the issuer shown in authenticator apps and emails
@@ -33,6 +19,14 @@ type Config struct {
 	InviteFor time.Duration // how long an invitation link works
 	Throttle  Throttle
 	Params    Params
+	// Devices signs device cookies (the keyring); nil trusts no client,
+	// so every sign-in is throttled as an untrusted one.
+	Devices Signer
+	// HashSlots is how many passwords are hashed at once; 0 sizes it for
+	// the machine (gateSize). HashWait is how long a sign-in waits for a
+	// slot before it is asked to try again (0: hashWait).
+	HashSlots int
+	HashWait  time.Duration
 }
 
 // Service runs staff accounts and sign-in.
@@ -41,9 +35,16 @@ type Service struct {
 	composer request.Composer
 	clock    Clock
 	cfg      Config
+	gate     *hashGate
 	// dummy is verified against when the email matches no account, so that
 	// an unknown email costs the same time as a wrong password.
 	dummy string
+}
+
+// Client is who is signing in, as far as the server can tell.
+type Client struct {
+	Address string // the client's IP address (as TRUSTED_PROXIES let it be read)
+	Device  string // the device cookie it sent (DeviceCookie), "" for none
 }
 
 // NewService builds the service; zero Config fields take the defaults.
@@ -57,11 +58,31 @@ func NewService(repo Repository, composer request.Composer, clock Clock, cfg Con
 	if cfg.Params == (Params{}) {
 		cfg.Params = DefaultParams
 	}
+	if cfg.HashSlots <= 0 {
+		cfg.HashSlots = gateSize(cfg.Params)
+	}
+	if cfg.HashWait <= 0 {
+		cfg.HashWait = hashWait
+	}
 	dummy, err := HashPassword("not a password: timing equaliser", cfg.Params)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{repo: repo, composer: composer, clock: clock, cfg: cfg, dummy: dummy}, nil
+	return &Service{repo: repo, composer: composer, clock: clock, cfg: cfg, dummy: dummy,
+		gate: newHashGate(cfg.HashSlots, cfg.HashWait)}, nil
+}
+
+// HashSlots is how many passwords this instance hashes at once.
+func (s *Service) HashSlots() int { return cap(s.gate.slots) }
+
+// hashPassword hashes pw in a hashing slot.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	var hash string
+	var err error
+	if gerr := s.gate.do(ctx, func() { hash, err = HashPassword(pw, s.cfg.Params) }); gerr != nil {
+		return "", gerr
+	}
+	return hash, err
 }
 
 // Errors of the account forms.
@@ -144,7 +165,7 @@ func (s *Service) CreateWithPassword(ctx context.Context, in AccountInput) (Staf
 	if err != nil {
 		return Staff{}, err
 	}
-	st.PasswordHash, err = HashPassword(in.Password, s.cfg.Params)
+	st.PasswordHash, err = s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return Staff{}, err
 	}
@@ -217,7 +238,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 	if err := CheckPassword(password); err != nil {
 		return Staff{}, passwordError(err)
 	}
-	hash, err := HashPassword(password, s.cfg.Params)
+	hash, err := s.hashPassword(ctx, password)
 	if err != nil {
 		return Staff{}, err
 	}
@@ -241,36 +262,76 @@ func (s *Service) List(ctx context.Context, actor Staff) ([]Staff, error) {
 	return s.repo.ListStaff(ctx)
 }
 
-// bucket names a throttle counter without keeping what it counts: an email
-// typed at the sign-in form, or a client address.
-func bucket(kind, value string) string {
-	sum := sha256.Sum256([]byte("signin\x00" + kind + "\x00" + value))
-	return "signin:" + kind + ":" + hex.EncodeToString(sum[:16])
-}
-
-func accountBucket(email string) string {
-	return bucket("account", strings.ToLower(strings.TrimSpace(email)))
-}
-func addressBucket(addr string) string { return bucket("address", addr) }
-
-// throttled reports whether the account or the address has used up its
-// failures in the window.
-func (s *Service) throttled(ctx context.Context, now time.Time, acct, addr string) (bool, error) {
-	n, err := s.repo.SignInFailures(ctx, []string{acct, addr}, now.Add(-s.cfg.Throttle.Window))
-	if err != nil {
-		return false, err
+// attemptBuckets are the throttle buckets an attempt at st's account is
+// counted in, with each one's free failures: a trusted client's own bucket
+// only, or the account's untrusted bucket and the address's.
+func (s *Service) attemptBuckets(email string, st Staff, client Client, now time.Time) ([]string, []int, bool) {
+	t := s.cfg.Throttle
+	if d, ok := s.trustedDevice(client.Device, st, now); ok {
+		return []string{deviceBucket(st.ID, d.nonce)}, []int{t.Device}, true
 	}
-	return n[0] >= s.cfg.Throttle.PerAccount || n[1] >= s.cfg.Throttle.PerAddress, nil
+	return []string{accountBucket(email), addressBucket(client.Address)}, []int{t.Account, t.Address}, false
 }
 
-// RetryAfter is how long a throttled client should wait, at most.
-func (s *Service) RetryAfter() time.Duration { return s.cfg.Throttle.Window }
+// reserve counts one attempt in every bucket before it is checked, in one
+// transaction that locks the buckets, so parallel attempts are counted one
+// after the other and no more than a bucket allows are ever checked. When
+// any bucket refuses, the attempt counts in none and a *ThrottledError
+// says how long to wait.
+func (s *Service) reserve(ctx context.Context, buckets []string, free []int, now time.Time) error {
+	var wait time.Duration
+	err := s.repo.UpdateThrottle(ctx, buckets, func(states []BucketState) ([]BucketState, error) {
+		wait = 0
+		var retry time.Duration
+		next := make([]BucketState, len(states))
+		admitted := make([]bool, len(states))
+		refused := false
+		for i, st := range states {
+			next[i], retry, admitted[i] = s.cfg.Throttle.admit(st, free[i], now)
+			if !admitted[i] {
+				refused = true
+				wait = max(wait, retry)
+			}
+		}
+		if refused {
+			// The attempt counts nowhere; only the refusing buckets
+			// change (their lock).
+			for i, st := range states {
+				if admitted[i] {
+					next[i] = st
+				}
+			}
+		}
+		return next, nil
+	})
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// giveBack refunds an attempt reserve counted that was not checked after
+// all, or whose password was right on an account that still needs its code.
+func (s *Service) giveBack(ctx context.Context, buckets []string) error {
+	return s.repo.UpdateThrottle(ctx, buckets, func(states []BucketState) ([]BucketState, error) {
+		for i := range states {
+			states[i] = refund(states[i])
+		}
+		return states, nil
+	})
+}
 
 // SignIn checks an email and password. needCode says the account has a
 // second factor and SignInCode must follow. Every outcome is logged.
-func (s *Service) SignIn(ctx context.Context, email, password, client string) (st Staff, needCode bool, err error) {
+//
+// The attempt is counted before the password is checked (reserve), and the
+// check waits for a hashing slot: neither a burst of parallel guesses nor a
+// flood of sign-ins gets more checks, or more memory, than the limits give.
+func (s *Service) SignIn(ctx context.Context, email, password string, client Client) (st Staff, needCode bool, err error) {
 	now := s.clock.Now()
-	acct, addr := accountBucket(email), addressBucket(client)
 	st, err = s.repo.StaffByEmail(ctx, strings.TrimSpace(email))
 	found := err == nil
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -279,19 +340,40 @@ func (s *Service) SignIn(ctx context.Context, email, password, client string) (s
 	if !found {
 		st = Staff{}
 	}
-	if limited, err := s.throttled(ctx, now, acct, addr); err != nil {
-		return Staff{}, false, err
-	} else if limited {
-		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "throttled", At: now}); err != nil {
-			return Staff{}, false, err
+	buckets, free, trusted := s.attemptBuckets(email, st, client, now)
+	if err := s.reserve(ctx, buckets, free, now); errors.Is(err, ErrThrottled) {
+		if rerr := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "throttled", Trusted: trusted, At: now}); rerr != nil {
+			return Staff{}, false, rerr
 		}
-		return Staff{}, false, ErrThrottled
+		return Staff{}, false, err
+	} else if err != nil {
+		return Staff{}, false, err
 	}
 	hash := s.dummy
 	if found && st.PasswordHash != "" {
 		hash = st.PasswordHash
 	}
-	ok, rehash, verr := VerifyPassword(hash, password, s.cfg.Params)
+	var ok, rehash bool
+	var verr error
+	var newHash string
+	if gerr := s.gate.do(ctx, func() {
+		ok, rehash, verr = VerifyPassword(hash, password, s.cfg.Params)
+		if ok && rehash && found && st.Active() {
+			// In the same slot: the password is known only now.
+			newHash, _ = HashPassword(password, s.cfg.Params)
+		}
+	}); gerr != nil {
+		// Not checked: the attempt does not count.
+		if err := s.giveBack(ctx, buckets); err != nil {
+			return Staff{}, false, err
+		}
+		if errors.Is(gerr, ErrBusy) {
+			if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "busy", Trusted: trusted, At: now}); err != nil {
+				return Staff{}, false, err
+			}
+		}
+		return Staff{}, false, gerr
+	}
 	reason := ""
 	switch {
 	case !found:
@@ -306,33 +388,47 @@ func (s *Service) SignIn(ctx context.Context, email, password, client string) (s
 		reason = "disabled"
 	}
 	if reason != "" {
-		err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Buckets: []string{acct, addr}, Reason: reason, At: now})
-		if err != nil {
+		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: reason, Trusted: trusted, At: now}); err != nil {
 			return Staff{}, false, err
 		}
 		return Staff{}, false, ErrBadCredentials
 	}
-	if rehash {
-		if h, err := HashPassword(password, s.cfg.Params); err == nil {
-			if err := s.repo.UpdatePasswordHash(ctx, st.ID, h); err != nil {
-				return Staff{}, false, err
-			}
-			st.PasswordHash = h
+	if newHash != "" {
+		if err := s.repo.UpdatePasswordHash(ctx, st.ID, newHash); err != nil {
+			return Staff{}, false, err
 		}
+		st.PasswordHash = newHash
 	}
 	if st.HasTOTP() {
+		// The password was right: only a wrong code will count.
+		if err := s.giveBack(ctx, buckets); err != nil {
+			return Staff{}, false, err
+		}
 		return st, true, nil
 	}
-	err = s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, OK: true, Method: "password", Clear: []string{acct}, At: now})
-	if err != nil {
+	if err := s.succeeded(ctx, st, "password", buckets, trusted, now); err != nil {
 		return Staff{}, false, err
 	}
 	return st, false, nil
 }
 
+// succeeded records a complete sign-in. It clears the account's bucket the
+// attempt was counted in and gives the address's back its one attempt,
+// never more: signing in to one's own account must not reset what a
+// guesser at the same address has spent.
+func (s *Service) succeeded(ctx context.Context, st Staff, method string, buckets []string, trusted bool, now time.Time) error {
+	if len(buckets) > 1 {
+		if err := s.giveBack(ctx, buckets[1:]); err != nil {
+			return err
+		}
+	}
+	return s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, OK: true, Method: method, Trusted: trusted, Clear: buckets[:1],
+		At: now, ForgetBefore: now.Add(-s.cfg.Throttle.Forget)})
+}
+
 // SignInCode completes a sign-in with the second factor. Wrong codes count
 // against the same limits as wrong passwords.
-func (s *Service) SignInCode(ctx context.Context, staffID int64, code, client string) (Staff, error) {
+func (s *Service) SignInCode(ctx context.Context, staffID int64, code string, client Client) (Staff, error) {
 	now := s.clock.Now()
 	st, err := s.repo.StaffByID(ctx, staffID)
 	if errors.Is(err, ErrNotFound) {
@@ -344,27 +440,26 @@ func (s *Service) SignInCode(ctx context.Context, staffID int64, code, client st
 	if !st.Active() || !st.HasTOTP() {
 		return Staff{}, ErrBadCredentials
 	}
-	acct, addr := accountBucket(st.Email), addressBucket(client)
-	if limited, err := s.throttled(ctx, now, acct, addr); err != nil {
-		return Staff{}, err
-	} else if limited {
-		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "throttled", At: now}); err != nil {
-			return Staff{}, err
+	buckets, free, trusted := s.attemptBuckets(st.Email, st, client, now)
+	if err := s.reserve(ctx, buckets, free, now); errors.Is(err, ErrThrottled) {
+		if rerr := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "throttled", Trusted: trusted, At: now}); rerr != nil {
+			return Staff{}, rerr
 		}
-		return Staff{}, ErrThrottled
+		return Staff{}, err
+	} else if err != nil {
+		return Staff{}, err
 	}
 	ok, err := s.useCode(ctx, st, code, now)
 	if err != nil {
 		return Staff{}, err
 	}
 	if !ok {
-		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Buckets: []string{acct, addr}, Reason: "bad_code", At: now}); err != nil {
+		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, Reason: "bad_code", Trusted: trusted, At: now}); err != nil {
 			return Staff{}, err
 		}
 		return Staff{}, ErrBadCode
 	}
-	err = s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: st.ID, OK: true, Method: "password+totp", Clear: []string{acct}, At: now})
-	if err != nil {
+	if err := s.succeeded(ctx, st, "password+totp", buckets, trusted, now); err != nil {
 		return Staff{}, err
 	}
 	return st, nil
@@ -470,23 +565,27 @@ func (s *Service) ConfirmTOTP(ctx context.Context, me Staff, code string) error 
 
 // DisableTOTP switches the second factor off; it takes a current code, so a
 // borrowed session alone cannot do it. Wrong codes count as failed sign-ins.
-func (s *Service) DisableTOTP(ctx context.Context, me Staff, code, client string) error {
+func (s *Service) DisableTOTP(ctx context.Context, me Staff, code string) error {
 	if !me.HasTOTP() {
 		return ErrTOTPNotActive
 	}
 	now := s.clock.Now()
-	acct, addr := accountBucket(me.Email), addressBucket(client)
-	if limited, err := s.throttled(ctx, now, acct, addr); err != nil {
+	// The session already proves a signed-in client; its own bucket keeps
+	// a borrowed session from trying codes, without spending the
+	// account's sign-in bucket.
+	buckets := []string{totpBucket(me.ID)}
+	if err := s.reserve(ctx, buckets, []int{s.cfg.Throttle.Device}, now); err != nil {
 		return err
-	} else if limited {
-		return ErrThrottled
 	}
 	step, ok := MatchTOTP(me.TOTPSecret, code, now)
 	if !ok || step <= me.TOTPLastStep {
-		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: me.ID, Buckets: []string{acct, addr}, Reason: "bad_code", At: now}); err != nil {
+		if err := s.repo.RecordSignIn(ctx, SignInAttempt{StaffID: me.ID, Reason: "bad_code", At: now}); err != nil {
 			return err
 		}
 		return ErrBadCode
+	}
+	if err := s.giveBack(ctx, buckets); err != nil {
+		return err
 	}
 	return s.repo.DisableTOTP(ctx, me.ID, step, now)
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// EmailWorkers is how many emails one instance delivers at a time
 	// (EMAIL_WORKERS).
 	EmailWorkers int
+
+	// WebhookAllowPrivate lets webhooks reach the operator's private
+	// network (WEBHOOK_ALLOW_PRIVATE): loopback, RFC 1918, fc00::/7, CGNAT.
+	WebhookAllowPrivate bool
 }
 
 // Age is a retention period in whole calendar years or whole days: "3y"
@@ -261,6 +265,9 @@ func Load(env Env) (Config, error) {
 	}
 	if c.TrustedProxies, err = parsePrefixes(r.str("TRUSTED_PROXIES", "")); err != nil {
 		return Config{}, &Error{"TRUSTED_PROXIES", err.Error()}
+	}
+	if c.WebhookAllowPrivate, err = parseBool(r.str("WEBHOOK_ALLOW_PRIVATE", "false")); err != nil {
+		return Config{}, &Error{"WEBHOOK_ALLOW_PRIVATE", err.Error()}
 	}
 	c.StaffLocale = request.Locale(r.str("STAFF_LOCALE", "ru"))
 	if !c.StaffLocale.Valid() {

@@ -288,3 +288,13 @@ func TestMetricsAddr(t *testing.T) {
 		t.Errorf("METRICS_ADDR on a port LISTEN_ADDR does not use: %v", err)
 	}
 }
+
+func TestWebhooksReachPrivateAddressesOnlyWhenAllowed(t *testing.T) {
+	if c, ok := loadCase(t, nil, ""); ok && c.WebhookAllowPrivate {
+		t.Error("private webhook targets must be refused by default")
+	}
+	if c, ok := loadCase(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "true"}, ""); ok && !c.WebhookAllowPrivate {
+		t.Error("WEBHOOK_ALLOW_PRIVATE=true was not read")
+	}
+	loadCase(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "internal"}, "WEBHOOK_ALLOW_PRIVATE")
+}

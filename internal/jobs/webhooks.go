@@ -9,13 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"rightsdesk/internal/egress"
 	"rightsdesk/internal/store"
 )
 
@@ -73,11 +76,21 @@ const webhookTimeout = 10 * time.Second
 // DeliverWebhookWorker POSTs a recorded event to its endpoint, signed, and
 // records the outcome. Anything but a 2xx answer is a failure retried with
 // backoff. Delivery is at least once: receivers drop repeats by the event id.
+//
+// Endpoints are addresses an admin typed, so every connection goes through
+// the egress policy (internal addresses refused after resolution, no proxy,
+// no redirect), and what is recorded for the admin is a failure code, never
+// the transport's text: "connection refused" against "timed out" is how a
+// port scanner reads a network.
 type DeliverWebhookWorker struct {
 	river.WorkerDefaults[DeliverWebhookArgs]
 	Store  WebhookStore
-	Client *http.Client // nil: a client with webhookTimeout that follows no redirects
+	Egress egress.Policy
+	Client *http.Client // nil: Egress.Client(webhookTimeout)
 	Now    func() time.Time
+	Logger *slog.Logger // nil: no log of failures
+	once   sync.Once
+	client *http.Client
 }
 
 // Timeout implements river.Worker: a little more than one HTTP attempt.
@@ -100,56 +113,63 @@ func (w *DeliverWebhookWorker) Work(ctx context.Context, job *river.Job[DeliverW
 	if !d.Active {
 		return river.JobCancel(fmt.Errorf("webhook endpoint %d is disabled", d.EndpointID))
 	}
-	status, failure := w.post(ctx, d)
+	status, failure, cause := w.post(ctx, d)
 	if err := w.Store.RecordWebhookAttempt(ctx, d.ID, w.Now(), status, failure); err != nil {
 		return fmt.Errorf("record webhook attempt %d: %w", d.ID, err)
 	}
 	if failure != "" {
-		return errors.New(failure)
+		if w.Logger != nil && cause != nil {
+			// The cause names an address and a port, never a requester.
+			w.Logger.WarnContext(ctx, "webhook delivery failed", "endpoint_id", d.EndpointID, "delivery_id", d.ID,
+				"attempt", job.Attempt, "failure", failure, "error", cause)
+		}
+		return fmt.Errorf("webhook delivery %d: %s", d.ID, failure)
 	}
 	return nil
 }
 
 // post sends the delivery once and returns the receiver's status and, when
-// the attempt failed, why (without the receiver's answer, which is theirs).
-func (w *DeliverWebhookWorker) post(ctx context.Context, d store.WebhookDelivery) (int, string) {
+// the attempt failed, a failure code for the admin (an egress.Failure, or
+// store.WebhookFailureStatus) and the error behind it for the log.
+func (w *DeliverWebhookWorker) post(ctx context.Context, d store.WebhookDelivery) (int, string, error) {
+	if err := w.Egress.CheckURL(d.URL); err != nil {
+		return 0, string(egress.FailureOf(err)), err
+	}
 	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 	defer cancel()
 	ts := strconv.FormatInt(w.Now().Unix(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return 0, "bad endpoint URL: " + err.Error()
+		return 0, string(egress.FailBadURL), err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "rightsdesk-webhooks/1")
 	req.Header.Set(WebhookEventHeader, store.WebhookEventStatusChanged)
 	req.Header.Set(WebhookTimestampHeader, ts)
 	req.Header.Set(WebhookSignatureHeader, WebhookSignature(d.Secret, ts, d.Body))
-	client := w.Client
-	if client == nil {
-		client = defaultWebhookClient
-	}
-	resp, err := client.Do(req)
+	resp, err := w.httpClient().Do(req)
 	if err != nil {
-		// The *url.Error's cause, without the URL: the admin knows it.
+		// The *url.Error's cause, without the URL (its query may hold a
+		// receiver's token).
 		cause := err
 		if inner := errors.Unwrap(err); inner != nil {
 			cause = inner
 		}
-		return 0, fmt.Sprintf("no answer: %v", cause)
+		return 0, string(egress.FailureOf(err)), cause
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, "answered " + resp.Status
+		// The receiver's answer itself is theirs: only its status is kept.
+		return resp.StatusCode, store.WebhookFailureStatus, nil
 	}
-	return resp.StatusCode, ""
+	return resp.StatusCode, "", nil
 }
 
-// defaultWebhookClient follows no redirects: a receiver that moved answers
-// 3xx, which is a failure the admin sees, rather than a POST re-sent
-// somewhere the admin never configured.
-var defaultWebhookClient = &http.Client{
-	Timeout:       webhookTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+func (w *DeliverWebhookWorker) httpClient() *http.Client {
+	if w.Client != nil {
+		return w.Client
+	}
+	w.once.Do(func() { w.client = w.Egress.Client(webhookTimeout) })
+	return w.client
 }

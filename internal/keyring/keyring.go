@@ -59,6 +59,7 @@ type key struct {
 	id    [idSize]byte
 	aead  cipher.AEAD
 	index []byte // HMAC key for blind index terms
+	sign  []byte // HMAC key for what the server signs and reads back (cookies)
 }
 
 // Parse reads ENCRYPTION_KEY: base64 keys separated by commas, the current
@@ -113,8 +114,8 @@ func newKey(raw []byte) (key, error) {
 	if len(raw) != KeySize {
 		return key{}, fmt.Errorf("is %d bytes, want %d", len(raw), KeySize)
 	}
-	// One master key, three independent subkeys: a leaked index key or id
-	// says nothing about the encryption key.
+	// One master key, independent subkeys: a leaked index key, signing key
+	// or id says nothing about the encryption key.
 	derive := func(purpose string) ([]byte, error) {
 		return hkdf.Key(sha256.New, raw, nil, "rightsdesk "+purpose, KeySize)
 	}
@@ -130,6 +131,10 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("derive key: %w", err)
 	}
+	sig, err := derive("signing v1")
+	if err != nil {
+		return key{}, fmt.Errorf("derive key: %w", err)
+	}
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
@@ -138,7 +143,7 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
 	}
-	k := key{aead: aead, index: idx}
+	k := key{aead: aead, index: idx, sign: sig}
 	copy(k.id[:], idb)
 	return k, nil
 }
@@ -223,6 +228,29 @@ func (kr *Keyring) keyOf(sealed []byte) (*key, error) {
 		}
 	}
 	return nil, fmt.Errorf("key %x: %w", id, ErrUnknownKey)
+}
+
+// Sign is the HMAC-SHA256 of msg under the current key's signing subkey:
+// for values the server hands out and reads back (the staff device
+// cookie), whose integrity matters and which hold no secret.
+func (kr *Keyring) Sign(msg []byte) []byte {
+	mac := hmac.New(sha256.New, kr.keys[0].sign)
+	mac.Write(msg)
+	return mac.Sum(nil)
+}
+
+// Verify reports whether sig is Sign(msg) under any key of the ring, so
+// what was signed before a rotation still verifies while the old key is
+// configured.
+func (kr *Keyring) Verify(msg, sig []byte) bool {
+	for _, k := range kr.keys {
+		mac := hmac.New(sha256.New, k.sign)
+		mac.Write(msg)
+		if hmac.Equal(mac.Sum(nil), sig) {
+			return true
+		}
+	}
+	return false
 }
 
 // Term is the blind index term of one normalised value with the current

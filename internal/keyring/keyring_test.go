@@ -84,6 +84,27 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+func TestSignaturesHoldAcrossRotationAndCatchChanges(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	before, during, after := mustParse(t, oldKey), mustParse(t, newKey+","+oldKey), mustParse(t, newKey)
+	msg := []byte("device 7 epoch 3")
+	sig := before.Sign(msg)
+	if !during.Verify(msg, sig) || after.Verify(msg, sig) {
+		t.Error("a signature must verify while its key is configured, and only then")
+	}
+	if !after.Verify(msg, during.Sign(msg)) {
+		t.Error("the current key signs")
+	}
+	if before.Verify([]byte("device 8 epoch 3"), sig) || before.Verify(msg, sig[:31]) {
+		t.Error("a changed message or a cut signature verifies")
+	}
+	// The signing key is none of the others: a blind index term of the
+	// same bytes is not the signature's beginning.
+	if bytes.HasPrefix(sig, before.Term(string(msg))) {
+		t.Error("signing reuses the blind index key")
+	}
+}
+
 func TestParseRefusesBadKeys(t *testing.T) {
 	k := keyring.Generate()
 	for _, s := range []string{"", "not base64!", "c2hvcnQ=", k + "," + k, k + ",,"} {

@@ -20,6 +20,9 @@ type StaffMember struct {
 	Email  string
 	Locale Locale
 	Active bool
+	// CanWork says the member's role may work requests (an auditor's may
+	// not): only they can be given one.
+	CanWork bool
 }
 
 // StaffDirectory finds staff members.
@@ -103,6 +106,7 @@ var (
 	ErrTextRequired     = errors.New("a text is required")
 	ErrReasonRequired   = errors.New("a reason is required")
 	ErrUnknownStaff     = errors.New("no such active staff member")
+	ErrNotAssignable    = errors.New("this member of staff cannot work requests")
 	ErrNoExtensionLeft  = errors.New("the deadline cannot be extended")
 	ErrDeadlinePassed   = errors.New("the deadline has passed")
 	ErrResponseFileType = errors.New("response file type not accepted")
@@ -190,14 +194,23 @@ func (d *Desk) staffChange(r Request, to Status, event string, by int64, now tim
 }
 
 // Assign gives the request to a member of staff (or to nobody when to is
-// 0) and emails them. Assignment never changes the state.
+// 0) and emails them. Assignment never changes the state. Only an active
+// member whose role works requests can be given one: an auditor holding a
+// request would be asked to act on it and could not, and its deadline
+// would be nobody's.
 func (d *Desk) Assign(ctx context.Context, reference string, by, to int64) (Request, error) {
 	var member StaffMember
 	if to != 0 {
 		var err error
 		member, err = d.Staff.StaffMember(ctx, to)
-		if err != nil || !member.Active {
+		if errors.Is(err, ErrNotFound) || err == nil && !member.Active {
 			return Request{}, ErrUnknownStaff
+		}
+		if err != nil {
+			return Request{}, err
+		}
+		if !member.CanWork {
+			return Request{}, ErrNotAssignable
 		}
 	}
 	now := d.Clock.Now()

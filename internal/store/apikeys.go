@@ -13,13 +13,21 @@ import (
 	"rightsdesk/internal/sealed"
 )
 
+// apiKeyColumns are a key's columns (api_keys a) and its maker's role and
+// state (staff m, LEFT JOINed on created_by: keys from the command line
+// have none).
+//
 // #nosec G101 -- column names; keys are stored as hashes
-const apiKeyColumns = `id, name, role, prefix, coalesce(created_by, 0), created_at,
-	coalesce(last_used_at, 'epoch'), coalesce(revoked_at, 'epoch')`
+const apiKeyColumns = `a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
+	coalesce(a.last_used_at, 'epoch'), coalesce(a.revoked_at, 'epoch'),
+	coalesce(m.role, ''), m.disabled_at IS NOT NULL`
+
+const apiKeysWithMaker = ` FROM api_keys a LEFT JOIN staff m ON m.id = a.created_by` // #nosec G101 -- a FROM clause, not a credential
 
 func scanAPIKey(row pgx.Row) (auth.APIKey, error) {
 	var k auth.APIKey
-	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt,
+		&k.MakerRole, &k.MakerDisabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, ErrNotFound
 	}
@@ -51,7 +59,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, n auth.NewAPIKey) (auth.APIKey
 
 // APIKeys lists every key, newest first.
 func (s *Store) APIKeys(ctx context.Context) ([]auth.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id DESC`)
+	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` ORDER BY a.id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
@@ -63,7 +71,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, a auth.Audit, id int64) (auth.
 	var k auth.APIKey
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id = $1 FOR UPDATE`, id))
+		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` WHERE a.id = $1 FOR UPDATE OF a`, id))
 		if err != nil {
 			return err
 		}
@@ -83,9 +91,11 @@ func (s *Store) RevokeAPIKey(ctx context.Context, a auth.Audit, id int64) (auth.
 // apiKeyTouchEvery is how stale last_used_at may get before a use refreshes it.
 const apiKeyTouchEvery = time.Minute
 
-// UseAPIKey finds the active key with this hash and refreshes its
-// last_used_at when older than a minute: one round trip, and at most one
-// row version a minute however busy the key.
+// UseAPIKey finds the unrevoked key with this hash, with its maker's role
+// and state as they are now (auth.APIKeys.Authenticate decides whether a
+// key whose maker lost the rights to make it still works), and refreshes
+// its last_used_at when older than a minute: one round trip, and at most
+// one row version a minute however busy the key.
 func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.APIKey, error) {
 	k, err := scanAPIKey(s.pool.QueryRow(ctx, `
 		WITH k AS (SELECT id, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL),
@@ -95,8 +105,8 @@ func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.
 			RETURNING api_keys.id)
 		SELECT a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
 			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE coalesce(a.last_used_at, 'epoch') END,
-			'epoch'::timestamptz
-		FROM k JOIN api_keys a ON a.id = k.id`, hash, at, at.Add(-apiKeyTouchEvery)))
+			'epoch'::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
+		FROM k JOIN api_keys a ON a.id = k.id LEFT JOIN staff m ON m.id = a.created_by`, hash, at, at.Add(-apiKeyTouchEvery)))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return k, fmt.Errorf("find API key: %w", err)
 	}

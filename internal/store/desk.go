@@ -8,14 +8,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"rightsdesk/internal/auth"
 	"rightsdesk/internal/request"
 )
 
-// StaffMember finds a member of staff for the desk (assignment emails).
+// StaffMember finds a member of staff for the desk (assignment emails),
+// with whether their role works requests (the permission table's answer).
 func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
 	var m request.StaffMember
-	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL FROM staff WHERE id = $1`, id).
-		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active)
+	var role auth.Role
+	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL, role FROM staff WHERE id = $1`, id).
+		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active, &role)
+	m.CanWork = auth.Can(role, auth.PermRequestsWork)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, ErrNotFound
 	}

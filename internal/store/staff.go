@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,51 +116,88 @@ func (s *Store) CreateStaff(ctx context.Context, n auth.NewStaff) (auth.Staff, e
 	return st, nil
 }
 
-// SignInFailures counts the failures of each bucket since a time, in order.
-func (s *Store) SignInFailures(ctx context.Context, buckets []string, since time.Time) ([]int, error) {
-	out := make([]int, len(buckets))
-	rows, err := s.pool.Query(ctx, `
-		SELECT u.i, (SELECT count(*) FROM signin_failures f WHERE f.bucket = u.b AND f.failed_at > $2)
-		FROM unnest($1::text[]) WITH ORDINALITY AS u(b, i)`, buckets, since)
-	if err != nil {
-		return nil, fmt.Errorf("count sign-in failures: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i int64
-		var n int
-		if err := rows.Scan(&i, &n); err != nil {
-			return nil, fmt.Errorf("count sign-in failures: %w", err)
-		}
-		out[i-1] = n
-	}
-	return out, rows.Err()
-}
-
-// RecordSignIn logs a sign-in attempt and keeps the throttle's counts: a
-// failure counts against its buckets, a success clears the account's.
-func (s *Store) RecordSignIn(ctx context.Context, a auth.SignInAttempt) error {
+// UpdateThrottle locks the sign-in throttle's buckets, creating missing
+// ones, hands their states to update in the order given and stores what it
+// returns, in one transaction. Rows are created and locked in the order of
+// their names, so two attempts sharing buckets never wait on each other in
+// a circle.
+func (s *Store) UpdateThrottle(ctx context.Context, buckets []string, update func([]auth.BucketState) ([]auth.BucketState, error)) error {
+	sorted := slices.Clone(buckets)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		for _, b := range a.Buckets {
-			if _, err := tx.Exec(ctx, `INSERT INTO signin_failures (bucket, failed_at) VALUES ($1, $2)`, b, a.At); err != nil {
-				return fmt.Errorf("count sign-in failure: %w", err)
+		if _, err := tx.Exec(ctx, `INSERT INTO signin_throttle (bucket) SELECT b FROM unnest($1::text[]) AS u(b) ORDER BY b
+			ON CONFLICT (bucket) DO NOTHING`, sorted); err != nil {
+			return fmt.Errorf("add throttle buckets: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT bucket, failures, lockouts, coalesce(last_failure, 'epoch'), coalesce(locked_until, 'epoch')
+			FROM signin_throttle WHERE bucket = ANY($1) ORDER BY bucket FOR UPDATE`, sorted)
+		if err != nil {
+			return fmt.Errorf("lock throttle buckets: %w", err)
+		}
+		byName := map[string]auth.BucketState{}
+		var name string
+		var st auth.BucketState
+		if _, err := pgx.ForEachRow(rows, []any{&name, &st.Failures, &st.Lockouts, &st.LastFailure, &st.LockedUntil}, func() error {
+			st.LastFailure, st.LockedUntil = zeroEpoch(st.LastFailure), zeroEpoch(st.LockedUntil)
+			byName[name] = st
+			return nil
+		}); err != nil {
+			return fmt.Errorf("lock throttle buckets: %w", err)
+		}
+		states := make([]auth.BucketState, len(buckets))
+		for i, b := range buckets {
+			states[i] = byName[b]
+		}
+		next, err := update(states)
+		if err != nil {
+			return err
+		}
+		for i, b := range buckets {
+			n := next[i]
+			if _, err := tx.Exec(ctx, `UPDATE signin_throttle SET failures = $2, lockouts = $3, last_failure = $4, locked_until = $5
+				WHERE bucket = $1`, b, n.Failures, n.Lockouts, nullTime(n.LastFailure), nullTime(n.LockedUntil)); err != nil {
+				return fmt.Errorf("count in throttle bucket: %w", err)
 			}
 		}
+		return nil
+	})
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// RecordSignIn logs a sign-in attempt; a success clears the buckets it
+// names and forgets buckets and sessions nobody can use any more.
+func (s *Store) RecordSignIn(ctx context.Context, a auth.SignInAttempt) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if len(a.Clear) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM signin_failures WHERE bucket = ANY($1)`, a.Clear); err != nil {
+			if _, err := tx.Exec(ctx, `DELETE FROM signin_throttle WHERE bucket = ANY($1)`, a.Clear); err != nil {
 				return fmt.Errorf("clear sign-in failures: %w", err)
 			}
 		}
 		if a.OK {
-			// Sign-ins are rare: a good moment to forget old counts and
-			// sessions nobody can use any more (scs expires them in real time).
-			if _, err := tx.Exec(ctx, `DELETE FROM signin_failures WHERE failed_at < $1`, a.At.Add(-24*time.Hour)); err != nil {
-				return fmt.Errorf("prune sign-in failures: %w", err)
+			// Sign-ins are rare: a good moment to forget buckets the
+			// throttle would start over anyway, and sessions nobody can use
+			// any more (scs expires them in real time).
+			if !a.ForgetBefore.IsZero() {
+				if _, err := tx.Exec(ctx, `DELETE FROM signin_throttle WHERE (last_failure IS NULL OR last_failure < $1) AND (locked_until IS NULL OR locked_until < $2)`,
+					a.ForgetBefore, a.At); err != nil {
+					return fmt.Errorf("prune sign-in failures: %w", err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE expiry < now()`); err != nil {
 				return fmt.Errorf("prune sessions: %w", err)
 			}
-			_, err := staffEvent(ctx, tx, "staff_signed_in", a.StaffID, map[string]any{"method": a.Method}, a.At)
+			data := map[string]any{"method": a.Method}
+			if a.Trusted {
+				data["trusted_device"] = true
+			}
+			_, err := staffEvent(ctx, tx, "staff_signed_in", a.StaffID, data, a.At)
 			return err
 		}
 		// The typed email is not kept: data names the account only when the
@@ -167,6 +205,9 @@ func (s *Store) RecordSignIn(ctx context.Context, a auth.SignInAttempt) error {
 		data := map[string]any{"reason": a.Reason}
 		if a.StaffID != 0 {
 			data["staff_id"] = a.StaffID
+		}
+		if a.Trusted {
+			data["trusted_device"] = true
 		}
 		_, err := insertEvent(ctx, tx, event{Kind: "staff_signin_failed", Actor: request.ActorStaff, Data: data, At: a.At})
 		return err

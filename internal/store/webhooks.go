@@ -174,6 +174,12 @@ const (
 	WebhookFailed    = "failed"
 )
 
+// WebhookFailureStatus is the failure recorded for a delivery the receiver
+// answered with something other than 2xx (a redirect included), its status
+// beside it. The other failures are egress.Failure codes: last_error holds
+// a code, never a transport's text.
+const WebhookFailureStatus = "status"
+
 // WebhookDelivery returns a delivery with its endpoint's URL and secret.
 func (s *Store) WebhookDelivery(ctx context.Context, id int64) (WebhookDelivery, error) {
 	var d WebhookDelivery

@@ -16,6 +16,9 @@ type apiKeyRow struct {
 	Name, Role, Prefix           string
 	Created, LastUsed, RevokedAt string
 	Active                       bool
+	// Suspended says, in words, why a key that is not revoked does not
+	// work: its maker lost the rights it was made with.
+	Suspended string
 }
 
 type apiKeysView struct {
@@ -39,6 +42,14 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, v apiKeysView) error 
 	if err != nil {
 		return err
 	}
+	staff, err := s.auth.List(c.Request().Context(), staffOf(c))
+	if err != nil {
+		return err
+	}
+	makers := map[int64]string{}
+	for _, st := range staff {
+		makers[st.ID] = st.Name
+	}
 	p := s.catalog.Printer(localeOf(c))
 	loc := s.cfg.Location
 	for _, k := range keys {
@@ -49,6 +60,8 @@ func (s *Server) renderAPIKeys(c echo.Context, status int, v apiKeysView) error 
 		}
 		if !k.Active() {
 			row.RevokedAt = p.DateTime(k.RevokedAt.In(loc))
+		} else if why := k.Suspension(); why != "" {
+			row.Suspended = p.T("api.keys.suspended."+why, "Maker", makers[k.CreatedBy])
 		}
 		v.Keys = append(v.Keys, row)
 	}

@@ -190,7 +190,7 @@ func (s *Server) openAPIDocument() obj {
 			"reason": obj{"type": "string", "enum": request.RejectionReasons(), "description": "rejected only: the ground, one of the request's own rule set (docs/api.md)."},
 		}),
 		"Assign": object([]string{"staff_id"}, obj{
-			"staff_id": nullable("integer", "An active member of staff, or null for nobody. They are emailed."),
+			"staff_id": nullable("integer", "An active member of staff who works requests (an admin or an agent, never an auditor), or null for nobody. They are emailed."),
 		}),
 		"NewNote": object([]string{"text"}, obj{
 			"text": obj{"type": "string", "maxLength": request.MaxReplyLength, "description": "Seen by staff only."},

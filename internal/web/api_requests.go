@@ -459,7 +459,7 @@ func (s *Server) apiActed(c echo.Context, ref string, r request.Request, err err
 	switch {
 	case errors.Is(err, request.ErrReasonRequired):
 		field = "reason"
-	case errors.Is(err, request.ErrUnknownStaff):
+	case errors.Is(err, request.ErrUnknownStaff), errors.Is(err, request.ErrNotAssignable):
 		field = "staff_id"
 	}
 	return c.JSON(status, apiErrors{map[string]string{field: text}})

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"rightsdesk/internal/egress"
+	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/store"
 )
 
@@ -34,13 +37,36 @@ const webhookDeliveriesShown = 10
 
 type webhookRow struct {
 	store.WebhookEndpoint
-	Created    string
-	Deliveries []webhookDeliveryRow
+	Created     string
+	LastFailure string // why the latest attempt failed, in the admin's words
+	Deliveries  []webhookDeliveryRow
 }
 
 type webhookDeliveryRow struct {
 	store.WebhookDeliverySummary
-	Created, LastAttempt string
+	Created, LastAttempt, Failure string
+}
+
+// webhookFailure says why an attempt failed: the recorded code (an
+// egress.Failure, or "status" with the receiver's status) in words. The
+// transport's own text is never recorded, so never shown.
+func webhookFailure(p *i18n.Printer, code string, status int) string {
+	if code == "" {
+		return ""
+	}
+	if !slices.Contains(webhookFailureCodes(), code) {
+		code = "unknown"
+	}
+	return p.T("api.webhooks.failure."+code, "Status", status)
+}
+
+// webhookFailureCodes are the codes delivery records.
+func webhookFailureCodes() []string {
+	out := []string{store.WebhookFailureStatus}
+	for _, f := range egress.Failures() {
+		out = append(out, string(f))
+	}
+	return out
 }
 
 type webhooksView struct {
@@ -65,13 +91,13 @@ func (s *Server) renderWebhooks(c echo.Context, status int, v webhooksView) erro
 	p := s.catalog.Printer(localeOf(c))
 	loc := s.cfg.Location
 	for _, e := range endpoints {
-		row := webhookRow{WebhookEndpoint: e, Created: p.DateTime(e.CreatedAt.In(loc))}
+		row := webhookRow{WebhookEndpoint: e, Created: p.DateTime(e.CreatedAt.In(loc)), LastFailure: webhookFailure(p, e.LastError, e.LastStatus)}
 		ds, err := s.webhooks.WebhookDeliveries(ctx, e.ID, webhookDeliveriesShown)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
-			dr := webhookDeliveryRow{WebhookDeliverySummary: d, Created: p.DateTime(d.CreatedAt.In(loc))}
+			dr := webhookDeliveryRow{WebhookDeliverySummary: d, Created: p.DateTime(d.CreatedAt.In(loc)), Failure: webhookFailure(p, d.LastError, d.LastStatus)}
 			if !d.LastAttemptAt.IsZero() {
 				dr.LastAttempt = p.DateTime(d.LastAttemptAt.In(loc))
 			}
@@ -91,9 +117,20 @@ func validWebhookURL(raw string) bool {
 
 func (s *Server) staffCreateWebhook(c echo.Context) error {
 	raw := strings.TrimSpace(c.FormValue("url"))
+	p := s.catalog.Printer(localeOf(c))
 	if !validWebhookURL(raw) {
-		p := s.catalog.Printer(localeOf(c))
 		return s.renderWebhooks(c, http.StatusUnprocessableEntity, webhooksView{URL: raw, Err: p.T("api.webhooks.error.url")})
+	}
+	// An address that is refused whatever it resolves to (an internal IP,
+	// however written, or localhost) is refused now; a name is checked on
+	// every connection, after it is resolved.
+	if err := s.cfg.WebhookEgress.CheckURL(raw); err != nil {
+		key := "api.webhooks.error.url"
+		switch f := egress.FailureOf(err); f {
+		case egress.FailRefusedPrivate, egress.FailRefusedMetadata, egress.FailRefusedReserved, egress.FailBadURL:
+			key = "api.webhooks.error." + string(f)
+		}
+		return s.renderWebhooks(c, http.StatusUnprocessableEntity, webhooksView{URL: raw, Err: p.T(key)})
 	}
 	buf := make([]byte, 32)
 	if _, err := rand.Read(buf); err != nil {

@@ -2,8 +2,11 @@ package web
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -70,14 +73,50 @@ func (s *Server) RouteAccess() map[string]string {
 	return out
 }
 
+// proxyHeaders are the headers a proxy adds to what it forwards. The browser
+// of someone at this machine sends none of them.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+	"X-Real-IP", "Via", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP"}
+
+// DevMailboxRefusal says why the development mailbox is not served with
+// this BASE_URL, or "" when it is: only a portal whose own address is on
+// this machine (localhost, 127.0.0.0/8, ::1) serves it. A same-host proxy
+// that adds no header makes every visitor look like a loopback peer, but a
+// portal published through a proxy has a public BASE_URL.
+func DevMailboxRefusal(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "BASE_URL cannot be read"
+	}
+	if loopbackHost(u.Hostname()) {
+		return ""
+	}
+	return "BASE_URL's host " + u.Hostname() + " is not a loopback address (localhost, 127.0.0.0/8, ::1)"
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
 // devOnly hides the development mailbox unless mail really stays on this
-// machine and the visitor sits at it (no proxy in between).
+// machine, the portal's address is on it too, and the visitor sits at it:
+// a loopback peer, through no proxy (none of the headers one adds).
 func (s *Server) devOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.cfg.DevMailboxDir == "" || c.Request().Header.Get("X-Forwarded-For") != "" {
+		req := c.Request()
+		if s.cfg.DevMailboxDir == "" || DevMailboxRefusal(s.cfg.BaseURL) != "" {
 			return echo.ErrNotFound
 		}
-		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+		for _, h := range proxyHeaders {
+			if _, ok := req.Header[http.CanonicalHeaderKey(h)]; ok {
+				return echo.ErrNotFound
+			}
+		}
+		host, _, err := net.SplitHostPort(req.RemoteAddr)
 		if err != nil {
 			return echo.ErrNotFound
 		}

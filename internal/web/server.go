@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -17,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/egress"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -46,6 +48,10 @@ type Config struct {
 	DevMailboxDir   string // non-empty when no SMTP server is configured
 	FormBodyLimit   string // e.g. "64K"
 	APIBodyLimit    string
+
+	// WebhookEgress is where webhooks may be sent (WEBHOOK_ALLOW_PRIVATE);
+	// the admin page refuses an address it can already tell is refused.
+	WebhookEgress egress.Policy
 }
 
 // Deps are the web layer's collaborators.
@@ -91,7 +97,8 @@ type MailState interface {
 	DeliveryPausedAt(ctx context.Context) (time.Time, error)
 }
 
-// Server holds the handlers' shared state; it is immutable after New.
+// Server holds the handlers' shared state; it is immutable after New, but
+// for the flag of a warning logged once.
 type Server struct {
 	cfg       Config
 	intake    *request.Intake
@@ -119,6 +126,8 @@ type Server struct {
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
+	// proxyWarned is set once the missing TRUSTED_PROXIES has been logged.
+	proxyWarned atomic.Bool
 }
 
 // New builds the HTTP handler with every route.
@@ -151,7 +160,7 @@ func New(d Deps) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.IPExtractor = s.warnUntrustedProxy(ipExtractor(d.Config.TrustedProxies))
 	e.Use(requestID, s.observe, s.accessLog, middleware.Recover(), s.securityHeaders, s.negotiateLocale)
 	s.echo = e
 	s.routes(e)
@@ -165,15 +174,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.Serv
 func (s *Server) Routes() []*echo.Route { return s.echo.Routes() }
 
 // ipExtractor believes X-Forwarded-For only from the configured proxies.
+// Echo would also trust every loopback, link-local and private address by
+// default: then anyone on the operator's network, or any client of a
+// same-host proxy that passes the header on, could name their own address
+// and start afresh at every throttle.
 func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}
-	var opts []echo.TrustOption
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
 	for _, p := range trusted {
 		opts = append(opts, echo.TrustIPRange(prefixToIPNet(p)))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// warnUntrustedProxy logs once when requests arrive through a proxy while
+// TRUSTED_PROXIES is empty: every client then has the proxy's address, so
+// the intake limit and the sign-in throttle's address bucket are shared by
+// all of them (trusted sign-in clients keep their own buckets).
+func (s *Server) warnUntrustedProxy(extract echo.IPExtractor) echo.IPExtractor {
+	if len(s.cfg.TrustedProxies) != 0 {
+		return extract
+	}
+	return func(r *http.Request) string {
+		if r.Header.Get("X-Forwarded-For") != "" && s.proxyWarned.CompareAndSwap(false, true) {
+			s.log.Warn("requests carry X-Forwarded-For but TRUSTED_PROXIES is empty: every client counts as the proxy's address; set TRUSTED_PROXIES to the proxy's addresses")
+		}
+		return extract(r)
+	}
 }
 
 // csrf protects every form: browsers that send Sec-Fetch-Site are checked by
@@ -206,6 +235,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		code = he.Code
 	case errors.Is(err, store.ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, auth.ErrBusy):
+		// Every password hashing slot stayed taken: try again shortly.
+		code = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "5")
 	case errors.Is(err, context.Canceled):
 		code = 499 // the client went away; nothing to answer
 	}

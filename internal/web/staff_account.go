@@ -66,7 +66,7 @@ func (s *Server) staffTOTPConfirm(c echo.Context) error {
 }
 
 func (s *Server) staffTOTPDisable(c echo.Context) error {
-	err := s.auth.DisableTOTP(c.Request().Context(), staffOf(c), c.FormValue("code"), c.RealIP())
+	err := s.auth.DisableTOTP(c.Request().Context(), staffOf(c), c.FormValue("code"))
 	switch {
 	case errors.Is(err, auth.ErrBadCode):
 		return s.renderAccount(c, http.StatusUnprocessableEntity, "staff.account.totp.bad_code")

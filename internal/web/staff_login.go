@@ -40,10 +40,12 @@ func (s *Server) staffLogin(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := s.catalog.Printer(localeOf(c))
 	v := loginView{Email: c.FormValue("email"), Next: staffNext(c.FormValue("next"))}
-	me, needCode, err := s.auth.SignIn(ctx, v.Email, c.FormValue("password"), c.RealIP())
+	me, needCode, err := s.auth.SignIn(ctx, v.Email, c.FormValue("password"), s.signInClient(c))
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
-		return s.throttledLogin(c, v)
+		return s.throttledLogin(c, v, err)
+	case errors.Is(err, auth.ErrBusy):
+		return s.busyLogin(c, v)
 	case errors.Is(err, auth.ErrBadCredentials):
 		v.Error = p.T("staff.login.failed")
 		return s.renderStaff(c, http.StatusOK, "login", p.T("staff.login.title"), v)
@@ -61,17 +63,55 @@ func (s *Server) staffLogin(c echo.Context) error {
 		s.sessions.Put(ctx, sessNext, v.Next)
 		return c.Redirect(http.StatusSeeOther, "/staff/login/code")
 	}
-	if err := s.startSession(c, me); err != nil {
+	if err := s.signedIn(c, me); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, v.Next)
 }
 
-func (s *Server) throttledLogin(c echo.Context, v loginView) error {
+// signInClient is who is signing in: the client's address and the device
+// cookie it sent.
+func (s *Server) signInClient(c echo.Context) auth.Client {
+	cl := auth.Client{Address: c.RealIP()}
+	if ck, err := c.Cookie(auth.DeviceCookie); err == nil {
+		cl.Device = ck.Value
+	}
+	return cl
+}
+
+// signedIn starts the session of a complete sign-in and marks this browser
+// as a trusted client of the account (the device cookie), so that a
+// guesser locking out other clients does not lock out this one.
+func (s *Server) signedIn(c echo.Context, me auth.Staff) error {
+	if err := s.startSession(c, me); err != nil {
+		return err
+	}
+	value, err := s.auth.TrustDevice(me, s.signInClient(c).Device)
+	if err != nil || value == "" {
+		return err
+	}
+	c.SetCookie(&http.Cookie{ // #nosec G124 -- HttpOnly and SameSite=Strict set; Secure follows BASE_URL (https in production, http on a developer's machine)
+		Name: auth.DeviceCookie, Value: value, Path: "/staff/login",
+		MaxAge: int(auth.DeviceFor / time.Second), HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
+func (s *Server) throttledLogin(c echo.Context, v loginView, err error) error {
 	p := s.catalog.Printer(localeOf(c))
-	c.Response().Header().Set("Retry-After", strconv.Itoa(int(s.auth.RetryAfter()/time.Second)))
-	v.Error = p.N("staff.login.throttled", int(s.auth.RetryAfter()/time.Minute))
+	wait := auth.RetryAfterOf(err)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	v.Error = p.N("staff.login.throttled", int((wait+time.Minute-1)/time.Minute))
 	return s.renderStaff(c, http.StatusTooManyRequests, "login", p.T("staff.login.title"), v)
+}
+
+// busyLogin answers a sign-in whose password could not be checked in time
+// because every hashing slot was taken: nothing was counted against it.
+func (s *Server) busyLogin(c echo.Context, v loginView) error {
+	p := s.catalog.Printer(localeOf(c))
+	c.Response().Header().Set("Retry-After", "5")
+	v.Error = p.T("staff.login.busy")
+	return s.renderStaff(c, http.StatusServiceUnavailable, "login", p.T("staff.login.title"), v)
 }
 
 // pendingStaff is the account that passed the password step in this
@@ -101,10 +141,10 @@ func (s *Server) staffCode(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/staff/login")
 	}
 	p := s.catalog.Printer(localeOf(c))
-	me, err := s.auth.SignInCode(ctx, id, c.FormValue("code"), c.RealIP())
+	me, err := s.auth.SignInCode(ctx, id, c.FormValue("code"), s.signInClient(c))
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
-		return s.throttledLogin(c, loginView{Next: s.sessions.GetString(ctx, sessNext)})
+		return s.throttledLogin(c, loginView{Next: s.sessions.GetString(ctx, sessNext)}, err)
 	case errors.Is(err, auth.ErrBadCode):
 		return s.renderStaff(c, http.StatusOK, "code", p.T("staff.code.title"), loginView{Error: p.T("staff.code.failed")})
 	case errors.Is(err, auth.ErrBadCredentials):
@@ -115,7 +155,7 @@ func (s *Server) staffCode(c echo.Context) error {
 		return err
 	}
 	next := staffNext(s.sessions.PopString(ctx, sessNext))
-	if err := s.startSession(c, me); err != nil {
+	if err := s.signedIn(c, me); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)

@@ -40,6 +40,8 @@ func refusal(err error) (status int, key string, ok bool) {
 		return http.StatusUnprocessableEntity, "staff.request.error.reason_required", true
 	case errors.Is(err, request.ErrUnknownStaff):
 		return http.StatusUnprocessableEntity, "staff.request.error.unknown_staff", true
+	case errors.Is(err, request.ErrNotAssignable):
+		return http.StatusUnprocessableEntity, "staff.request.error.not_assignable", true
 	case errors.Is(err, request.ErrResponseFileType):
 		return http.StatusUnprocessableEntity, "staff.request.error.file_type", true
 	case errors.Is(err, errFileTooLarge):
