@@ -59,6 +59,7 @@ type key struct {
 	id    [idSize]byte
 	aead  cipher.AEAD
 	index []byte // HMAC key for blind index terms
+	mac   []byte // HMAC key for values the portal signs (Sign)
 }
 
 // Parse reads ENCRYPTION_KEY: base64 keys separated by commas, the current
@@ -113,8 +114,8 @@ func newKey(raw []byte) (key, error) {
 	if len(raw) != KeySize {
 		return key{}, fmt.Errorf("is %d bytes, want %d", len(raw), KeySize)
 	}
-	// One master key, three independent subkeys: a leaked index key or id
-	// says nothing about the encryption key.
+	// One master key, independent subkeys: a leaked index key, signing key
+	// or id says nothing about the encryption key.
 	derive := func(purpose string) ([]byte, error) {
 		return hkdf.Key(sha256.New, raw, nil, "rightsdesk "+purpose, KeySize)
 	}
@@ -130,6 +131,10 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("derive key: %w", err)
 	}
+	mac, err := derive("signature v1")
+	if err != nil {
+		return key{}, fmt.Errorf("derive key: %w", err)
+	}
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
@@ -138,7 +143,7 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
 	}
-	k := key{aead: aead, index: idx}
+	k := key{aead: aead, index: idx, mac: mac}
 	copy(k.id[:], idb)
 	return k, nil
 }
@@ -223,6 +228,33 @@ func (kr *Keyring) keyOf(sealed []byte) (*key, error) {
 		}
 	}
 	return nil, fmt.Errorf("key %x: %w", id, ErrUnknownKey)
+}
+
+// Sign is an HMAC-SHA256 of msg for purpose under the current key: a value
+// the portal hands out and must recognise later (a receipt page's address),
+// without storing it. The purpose is part of what is signed, so a signature
+// made for one purpose is worth nothing for another.
+func (kr *Keyring) Sign(purpose string, msg []byte) []byte {
+	return sign(kr.keys[0].mac, purpose, msg)
+}
+
+// Verify reports whether sig is Sign's signature of msg for purpose under
+// any key of the ring, so that values signed before a rotation still hold.
+// The comparison takes constant time.
+func (kr *Keyring) Verify(purpose string, msg, sig []byte) bool {
+	ok := false
+	for _, k := range kr.keys {
+		ok = hmac.Equal(sign(k.mac, purpose, msg), sig) || ok
+	}
+	return ok
+}
+
+func sign(k []byte, purpose string, msg []byte) []byte {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // Term is the blind index term of one normalised value with the current

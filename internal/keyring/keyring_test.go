@@ -168,3 +168,31 @@ func TestSearchDuringRotation(t *testing.T) {
 		t.Error("a row indexed under the old key is not found during rotation")
 	}
 }
+
+// TestSignaturesHoldForTheirPurposeAndAcrossRotation: a signature checks
+// for its message and purpose only, under the key that made it, also while
+// a newer key signs.
+func TestSignaturesHoldForTheirPurposeAndAcrossRotation(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	before := mustParse(t, oldKey)
+	sig := before.Sign("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"))
+	if !before.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Fatal("a signature does not verify")
+	}
+	if before.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427601"), sig) {
+		t.Error("a signature verifies for another message")
+	}
+	if before.Verify("download", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature verifies for another purpose")
+	}
+	if bytes.Equal(sig, before.Term("RD-7K4M-9QXT-2HV5.1772427600")) || len(sig) != 32 {
+		t.Error("signatures share the blind index key or are truncated")
+	}
+	during := mustParse(t, newKey+", "+oldKey)
+	if !during.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature made before the rotation fails while the old key is kept")
+	}
+	if mustParse(t, newKey).Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature verifies under a key that did not make it")
+	}
+}
