@@ -286,8 +286,9 @@ func (s *Server) openAPIDocument() obj {
 		"/api/v1/requests/{reference}/transitions": obj{
 			"post": obj{
 				"operationId": "transitionRequest",
-				"summary":     "Move the request: start work, ask the requester, complete or reject (the same rules as the staff workspace). " + work,
-				"security":    bearer, "parameters": withRef, "requestBody": jsonBody(ref("Transition")),
+				"summary": "Move the request: start work, ask the requester, complete or reject (the same rules as the staff workspace; " +
+					"completing a request whose type needs an identity check is 409 until one is recorded). " + work,
+				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("Transition")),
 				"responses": staffAnswers(obj{"200": requestDetail, "400": malformed, "404": notFound, "409": refused,
 					"415": answer("Not application/json.", ref("Error")), "422": invalid}),
 			},
