@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -207,6 +208,11 @@ func TestEveryAPIRouteAnswersEveryKeyAsThePermissionTableSays(t *testing.T) {
 	routes, writes := 0, 0
 	for key, access := range inst.App.Web.RouteAccess() {
 		perm, ok := strings.CutPrefix(access, "apikey:")
+		// Open to anyone, but a key that is sent must be good and allowed.
+		orPublic := false
+		if p, open := strings.CutPrefix(access, "public+apikey:"); open {
+			perm, ok, orPublic = p, true, true
+		}
 		if !ok {
 			if strings.HasPrefix(key, "GET /api/") || strings.HasPrefix(key, "POST /api/") {
 				if key != "POST /api/v1/requests" && key != "GET /api/v1/openapi.json" {
@@ -249,6 +255,11 @@ func TestEveryAPIRouteAnswersEveryKeyAsThePermissionTableSays(t *testing.T) {
 			}
 			role := auth.Role(who)
 			switch {
+			case orPublic && (who == "none" || who == "cookie"):
+				// No key: the public door, which refuses the empty body on its merits.
+				if status != http.StatusUnprocessableEntity {
+					t.Errorf("%s without a key: %d %v, want the public answer 422", key, status, out)
+				}
 			case !slices.Contains(auth.Roles(), role):
 				if status != http.StatusUnauthorized || out["error"] == nil {
 					t.Errorf("%s with %s key: %d %v, want 401", key, who, status, out)
@@ -342,10 +353,39 @@ func TestAPITransitionsFollowTheWorkspaceRules(t *testing.T) {
 	if status, out := move(`{"to":"completed","reason":"no_data","note":"Done."}`); status != http.StatusUnprocessableEntity || errorsOf(out)["reason"] == nil {
 		t.Errorf("a ground on a completion: %d %v", status, out)
 	}
+	// Erasure needs a recorded identity check (IDENTITY_CHECK's default):
+	// refused until the key records one, as in the workspace.
+	before := events()
+	if status, out := move(`{"to":"completed","note":"Your data was deleted."}`); status != http.StatusConflict ||
+		!strings.Contains(fmt.Sprint(out["error"]), "needs an identity check") || events() != before {
+		t.Fatalf("completing without an identity check: %d %v", status, out)
+	}
+	identity := func(body string) (int, map[string]any) {
+		t.Helper()
+		return apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/identity", body, "Accept-Language", "en")
+	}
+	if status, out := identity(`{"method":"telepathy","note":"Sure."}`); status != http.StatusUnprocessableEntity || errorsOf(out)["method"] == nil {
+		t.Errorf("an identity check by a method not on the list: %d %v", status, out)
+	}
+	if status, out := identity(`{"method":"video_call"}`); status != http.StatusUnprocessableEntity || errorsOf(out)["note"] == nil {
+		t.Errorf("an identity check without a note: %d %v", status, out)
+	}
+	status, out = identity(`{"method":"video_call","note":"Student card shown on a call."}`)
+	check, _ := out["identity_check"].(map[string]any)
+	if status != http.StatusOK || check["state"] != "done" || check["method"] != "video_call" || check["by"] != "API: CRM" {
+		t.Fatalf("identity check: %d %v", status, out)
+	}
+	if status, _ := identity(`{"method":"in_person","note":"Again."}`); status != http.StatusConflict {
+		t.Errorf("a second identity check: %d", status)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'identity_checked' AND actor = 'staff' AND actor_id IS NULL
+		AND (data->>'api_key_id')::bigint = $1 AND data->>'method' = 'video_call' AND NOT data::text LIKE '%Student%'`, keyID); n != 1 {
+		t.Errorf("%d identity check events naming the key and the method, without the note", n)
+	}
 	if status, out := move(`{"to":"completed","note":"Your data was deleted."}`); status != http.StatusOK || out["status"] != "completed" {
 		t.Fatalf("complete: %d %v", status, out)
 	}
-	before := events()
+	before = events()
 	status, out = move(`{"to":"in_progress"}`)
 	if status != http.StatusConflict || out["error"] != "This cannot be done while the request is “Completed”." {
 		t.Errorf("reopening a completed request: %d %v", status, out)
@@ -509,10 +549,18 @@ func TestOpenAPIDocumentMatchesTheRoutes(t *testing.T) {
 		}
 		security, _ := op["security"].([]any)
 		needsKey := strings.HasPrefix(access[r.Method+" "+r.Path], "apikey:")
-		if needsKey != (len(security) > 0) {
+		mayKey := strings.HasPrefix(access[r.Method+" "+r.Path], "public+apikey:")
+		switch {
+		case mayKey:
+			// Optional: an empty requirement (anyone) beside the key's.
+			b, _ := json.Marshal(security)
+			if string(b) != `[{},{"apiKey":[]}]` {
+				t.Errorf("%s %s: the document's security %s does not say a key is optional", r.Method, path, b)
+			}
+		case needsKey != (len(security) > 0):
 			t.Errorf("%s %s: the document's security %v does not match the route's access %q", r.Method, path, op["security"], access[r.Method+" "+r.Path])
 		}
-		if needsKey {
+		if needsKey || mayKey {
 			responses, _ := op["responses"].(map[string]any)
 			if responses["401"] == nil || responses["403"] == nil {
 				t.Errorf("%s %s: 401 and 403 undocumented", r.Method, path)

@@ -181,7 +181,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	desk := &request.Desk{
 		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
-			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset},
+			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset, Identity: cfg.IdentityCheck},
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
@@ -245,13 +245,15 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		},
 		Requester: &request.Requester{
 			Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
+			DownloadFor: cfg.DownloadLinkTTL,
 		},
-		Store:   st,
-		Catalog: catalog,
-		Clock:   clock,
-		Logger:  logger,
-		Files:   web.Files,
-		Auth:    staffAuth,
+		Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
+		Store:    st,
+		Catalog:  catalog,
+		Clock:    clock,
+		Logger:   logger,
+		Files:    web.Files,
+		Auth:     staffAuth,
 		// No cleanup goroutine: sign-ins prune expired sessions (store.RecordSignIn).
 		Sessions:  pgxstore.NewWithCleanupInterval(pool, 0),
 		StaffHome: st,

@@ -244,7 +244,7 @@ func TestAttackStoredXSSIsShownAsText(t *testing.T) {
 					t.Fatalf("submit: %d %v", code, out)
 				}
 				ref := out["reference"].(string)
-				statusPath := strings.TrimPrefix(out["status_url"].(string), inst.URL)
+				statusPath := mailedStatusPath(t, inst, b["email"].(string), ref)
 
 				// The requester answers with the payload and a file named after it.
 				c := browser(t)

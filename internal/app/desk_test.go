@@ -124,7 +124,15 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 		t.Errorf("second extension: %v", err)
 	}
 
+	// A copy of the data leaves only once staff have recorded who the
+	// requester is (IDENTITY_CHECK's default).
 	export := &request.File{Name: "data.json", ContentType: "application/json", Size: 13, Content: []byte(`{"courses":2}`)}
+	if _, err := desk.Complete(ctx, ref, agent, "Деректеріңіздің көшірмесі қоса беріліп отыр.", export); !errors.Is(err, request.ErrIdentityCheckMissing) {
+		t.Fatalf("completing an access copy without an identity check: %v", err)
+	}
+	if _, err := desk.RecordIdentityCheck(ctx, ref, agent, request.IdentityVideoCall, "Жеке куәлік бейнебайланыста көрсетілді"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := desk.Complete(ctx, ref, agent, "Деректеріңіздің көшірмесі қоса беріліп отыр.", export); err != nil {
 		t.Fatal(err)
 	}
@@ -142,17 +150,15 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(got[:n]) != `{"courses":2}` || !strings.Contains(resp.Header.Get("Content-Disposition"), "data.json") {
 		t.Fatalf("download: %d %q %q", resp.StatusCode, got[:n], resp.Header.Get("Content-Disposition"))
 	}
-	// The status page offers the same file while the links work.
+	// The status page says the link went by email, with its last day, and
+	// serves no file itself.
 	_, page = get(t, c, statusLink)
-	fileLink := regexp.MustCompile(`href="(/s/[^"]+/files/\d+)"`).FindStringSubmatch(page)
-	if fileLink == nil || !strings.Contains(page, "2026 жылғы 9 наурызға дейін") {
-		t.Fatal("the status page does not offer the response file with its last day")
+	sendLink := regexp.MustCompile(`action="(/s/[^"]+/files/\d+/link)"`).FindStringSubmatch(page)
+	if sendLink == nil || !strings.Contains(page, "2026 жылғы 9 наурызға дейін") || strings.Contains(page, "/d/") || strings.Contains(page, `{"courses":2}`) {
+		t.Fatal("the status page does not say the download link was emailed, with its last day, and offer a new one")
 	}
-	if resp, body := get(t, c, inst.URL+fileLink[1]); resp.StatusCode != http.StatusOK || body != `{"courses":2}` {
-		t.Errorf("download from the status page: %d %q", resp.StatusCode, body)
-	}
-	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 2 {
-		t.Errorf("%d downloads logged, want 2", n)
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 1 {
+		t.Errorf("%d downloads logged, want 1", n)
 	}
 	inst.Clock.Advance(7*24*time.Hour + time.Minute)
 	// The expired page speaks the request's language.
@@ -160,11 +166,27 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if resp.StatusCode != http.StatusGone || !strings.Contains(page, "Сілтеменің мерзімі өтті") {
 		t.Errorf("expired download: %d", resp.StatusCode)
 	}
-	if resp, _ := get(t, c, inst.URL+fileLink[1]); resp.StatusCode != http.StatusGone {
-		t.Errorf("status-page download after expiry: %d", resp.StatusCode)
-	}
-	if _, page = get(t, c, statusLink); !strings.Contains(page, "Жүктеп алу мерзімі өтті") {
+	if _, page = get(t, c, statusLink); !strings.Contains(page, "жүктеп алу сілтемесінің мерзімі өтті") || !strings.Contains(page, "Поштаға жаңа сілтеме жіберу") {
 		t.Error("the status page does not say how to get the file again")
+	}
+	// A fresh link, on request, goes to the mailbox; the browser is only
+	// told so.
+	resp, page = post(t, c, inst.URL+sendLink[1], url.Values{"_csrf": {formToken(t, page)}})
+	if resp.StatusCode != http.StatusSeeOther || strings.Contains(page, "/d/") {
+		t.Fatalf("asking for a new download link: %d", resp.StatusCode)
+	}
+	if _, page = get(t, c, inst.URL+resp.Header.Get("Location")); !strings.Contains(page, "Жүктеп алуға жаңа сілтемені сұрауда көрсетілген мекенжайға жібердік.") || strings.Contains(page, "/d/") {
+		t.Error("the status page does not say the new link was emailed")
+	}
+	_, text, _, fresh := lastMailTo(t, inst, requester, "жүктеп алу сілтемесі")
+	if fresh == "" || fresh == download || !strings.Contains(text, "2026 жылғы 16 наурызға дейін") {
+		t.Fatalf("the new download link email:\n%s", text)
+	}
+	if resp, body := get(t, c, fresh); resp.StatusCode != http.StatusOK || body != `{"courses":2}` {
+		t.Errorf("download through the new link: %d %q", resp.StatusCode, body)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 2 {
+		t.Errorf("%d downloads logged, want 2", n)
 	}
 	if _, err := desk.Reject(ctx, ref, agent, "excessive", "x"); !errors.Is(err, request.ErrTransitionNotAllowed) {
 		t.Errorf("rejecting a completed request: %v", err)

@@ -15,15 +15,30 @@ import (
 	"rightsdesk/internal/request"
 )
 
-// filed submits a request through the API and returns its reference and
-// the path of its status page.
+// filed submits a request through the public API and returns its reference
+// and the path of its status page, read from the acknowledgement in the
+// requester's mailbox: the only place the link goes.
 func filed(t *testing.T, inst *apptest.Instance, typ request.Type, locale string) (string, string) {
 	t.Helper()
-	code, out, _ := postJSON(t, inst, encode(t, validBody(typ, locale)))
+	body := validBody(typ, locale)
+	code, out, _ := postJSON(t, inst, encode(t, body))
 	if code != http.StatusCreated {
 		t.Fatalf("submit: %d %v", code, out)
 	}
-	return out["reference"].(string), strings.TrimPrefix(out["status_url"].(string), inst.URL)
+	ref := out["reference"].(string)
+	return ref, mailedStatusPath(t, inst, body["email"].(string), ref)
+}
+
+// mailedStatusPath waits for the newest email about ref in addr's mailbox
+// (the test SMTP server) and returns the path of the status link it carries.
+func mailedStatusPath(t *testing.T, inst *apptest.Instance, addr, ref string) string {
+	t.Helper()
+	m := inst.SMTP.WaitForMail(t, addr, ref, 20*time.Second)
+	link := m.Links().Status
+	if !strings.HasPrefix(link, inst.URL+"/s/") {
+		t.Fatalf("the email %q to %s carries no status link:\n%s", m.Subject, addr, m.Text)
+	}
+	return strings.TrimPrefix(link, inst.URL)
 }
 
 func setStatus(t *testing.T, inst *apptest.Instance, ref, status string) {

@@ -74,12 +74,12 @@ func TestMetricsShowTrafficRequestsAndDeliveries(t *testing.T) {
 			t.Fatalf("submit %d: %d %v", i, code, out)
 		}
 		ref, _ := out["reference"].(string)
-		statusURL, _ := out["status_url"].(string)
-		token := statusURL[strings.LastIndex(statusURL, "/")+1:]
+		statusPath := mailedStatusPath(t, inst, body["email"].(string), ref)
+		token := statusPath[strings.LastIndex(statusPath, "/")+1:]
 		secrets = append(secrets, body["email"].(string), ref, token)
 		// The status page by its link: the route is "/s/:token".
 		if i == 0 {
-			if resp, _ := get(t, browser(t), statusURL); resp.StatusCode != http.StatusOK {
+			if resp, _ := get(t, browser(t), inst.URL+statusPath); resp.StatusCode != http.StatusOK {
 				t.Fatalf("status page: %d", resp.StatusCode)
 			}
 		}

@@ -216,8 +216,22 @@ func TestAnAgentWorksARequestFromItsPage(t *testing.T) {
 		t.Error("a second extension is still offered")
 	}
 
-	// Complete with a file: preview first, then send exactly that.
+	// A copy of the data needs an identity check first: the page says so,
+	// and refuses even the preview until one is recorded.
 	response := "Деректеріңіздің көшірмесі қоса беріліп отыр."
+	if _, page := d.get(); !strings.Contains(page, "Требуется до отправки ответа") || !strings.Contains(page, `action="/staff/requests/`+ref+`/identity#identity"`) {
+		t.Fatal("the page does not say an identity check is needed, or offers no way to record it")
+	}
+	resp, page = d.complete(map[string]string{"response": response, "step": "preview"}, "my data.json", responseJSON)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(refusedText(page), "нужна проверка личности") {
+		t.Fatalf("completing without the identity check: %d %q", resp.StatusCode, refusedText(page))
+	}
+	d.done(d.post("identity", url.Values{"method": {"video_call"}, "note": {"Удостоверение показано по видеосвязи"}}))
+	if _, page := d.get(); !strings.Contains(page, `<dd id="identity-method">Видеосвязь</dd>`) || !strings.Contains(page, `<dd id="identity-by">Данияр Агентов</dd>`) {
+		t.Error("the page does not show the identity check with its method and who made it")
+	}
+
+	// Complete with a file: preview first, then send exactly that.
 	beforePreview := settled(t, inst, ref)
 	resp, page = d.complete(map[string]string{"response": response, "step": "preview"}, "my data.json", responseJSON)
 	if resp.StatusCode != http.StatusOK {
@@ -408,6 +422,22 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 	refused("assign to a stranger", http.StatusUnprocessableEntity, "действующего сотрудника", resp, page)
 	resp, page = d.post("notes", url.Values{"note": {""}})
 	refused("empty note", http.StatusUnprocessableEntity, "Напишите заметку", resp, page)
+	// Erasure needs a staff-recorded identity check (IDENTITY_CHECK's default).
+	resp, page = d.complete(map[string]string{"response": "Готово", "step": "preview"}, "", nil)
+	refused("completing without an identity check", http.StatusConflict, "нужна проверка личности", resp, page)
+	resp, page = d.post("identity", url.Values{"method": {""}, "note": {"Паспорт"}})
+	refused("identity check without a method", http.StatusUnprocessableEntity, "Выберите из списка, как проверена личность", resp, page)
+	resp, page = d.post("identity", url.Values{"method": {"a_hunch"}, "note": {"Паспорт"}})
+	refused("identity check by a method not on the list", http.StatusUnprocessableEntity, "Выберите из списка, как проверена личность", resp, page)
+	resp, page = d.post("identity", url.Values{"method": {"in_person"}, "note": {"  "}})
+	refused("identity check without a note", http.StatusUnprocessableEntity, "Напишите примечание к проверке (до 2000 символов)", resp, page)
+	if after := settled(t, inst, ref); after != before {
+		t.Errorf("refused actions changed the request: %s → %s", before, after)
+	}
+	d.done(d.post("identity", url.Values{"method": {"in_person"}, "note": {"Пришёл в офис с удостоверением"}}))
+	before = settled(t, inst, ref)
+	resp, page = d.post("identity", url.Values{"method": {"video_call"}, "note": {"Ещё раз"}})
+	refused("a second identity check", http.StatusConflict, "уже отмечена", resp, page)
 	resp, page = d.complete(map[string]string{"response": "Готово", "step": "preview"}, "notes.txt", []byte("just some text"))
 	refused("a text file", http.StatusUnprocessableEntity, "Этот файл отправить нельзя", resp, page)
 	resp, page = d.complete(map[string]string{"response": "Готово", "step": "preview"}, "fake.pdf", []byte("MZ\x90\x00 not a pdf"))
@@ -557,8 +587,7 @@ func TestStaffDownloadsAreLoggedAndNotesNeverReachTheRequester(t *testing.T) {
 	}
 	ref := found.Rows[0].Reference
 	setStatus(t, inst, ref, "in_progress")
-	statusPath := resp.Header.Get("Location") // the thank-you page: its token opens the status page too
-	statusPath = strings.Replace(statusPath, "/thanks/", "/s/", 1)
+	statusPath := mailedStatusPath(t, inst, "asel@example.kz", ref)
 
 	d := openRequest(t, inst, "daniyar@school.example.kz", ref)
 	_, page := d.get()

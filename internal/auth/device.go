@@ -11,8 +11,8 @@ import (
 // Signer signs what the server hands out and reads back, and checks it
 // (the keyring: a subkey of ENCRYPTION_KEY, so every instance agrees).
 type Signer interface {
-	Sign(msg []byte) []byte
-	Verify(msg, sig []byte) bool
+	Sign(purpose string, msg []byte) []byte
+	Verify(purpose string, msg, sig []byte) bool
 }
 
 // Device cookies follow OWASP's "Slow Down Online Guessing Attacks with
@@ -31,6 +31,8 @@ const (
 )
 
 const (
+	// devicePurpose is what the cookie's signatures are for (keyring.Sign).
+	devicePurpose = "staff device"
 	deviceVersion = 1
 	deviceNonce   = 16
 	// version, staff id, session epoch, expiry, nonce
@@ -55,7 +57,7 @@ func (d device) payload() []byte {
 
 func (d device) encode(sig Signer) string {
 	p := d.payload()
-	return base64.RawURLEncoding.EncodeToString(p) + "." + base64.RawURLEncoding.EncodeToString(sig.Sign(p))
+	return base64.RawURLEncoding.EncodeToString(p) + "." + base64.RawURLEncoding.EncodeToString(sig.Sign(devicePurpose, p))
 }
 
 // parseDevices reads the cookie's entries whose signature holds, in order;
@@ -72,7 +74,7 @@ func parseDevices(cookie string, sig Signer) []device {
 		}
 		p, err1 := base64.RawURLEncoding.DecodeString(enc)
 		m, err2 := base64.RawURLEncoding.DecodeString(mac)
-		if err1 != nil || err2 != nil || len(p) != devicePayload || p[0] != deviceVersion || !sig.Verify(p, m) {
+		if err1 != nil || err2 != nil || len(p) != devicePayload || p[0] != deviceVersion || !sig.Verify(devicePurpose, p, m) {
 			continue
 		}
 		out = append(out, device{

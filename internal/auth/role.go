@@ -36,6 +36,10 @@ const (
 	PermRequestsRead Perm = "requests:read"
 	// PermRequestsWork: assign, transition, note, extend, answer requests.
 	PermRequestsWork Perm = "requests:work"
+	// PermRequestsVouch: file a request for a requester whom the operator's
+	// own sign-in has proved (the intake with an API key): it starts
+	// confirmed, with its identity check done by the key.
+	PermRequestsVouch Perm = "requests:vouch"
 	// PermStaffRead: see the staff list.
 	PermStaffRead Perm = "staff:read"
 	// PermStaffManage: invite staff, change roles, disable and enable them.
@@ -51,13 +55,13 @@ const (
 // permissions is the whole access policy in one table: role → permissions.
 var permissions = map[Role]map[Perm]bool{
 	Admin: {
-		PermRequestsRead: true, PermRequestsWork: true,
+		PermRequestsRead: true, PermRequestsWork: true, PermRequestsVouch: true,
 		PermStaffRead: true, PermStaffManage: true,
 		PermDeadlinesRecompute: true,
 		PermSelf:               true,
 	},
 	Agent: {
-		PermRequestsRead: true, PermRequestsWork: true,
+		PermRequestsRead: true, PermRequestsWork: true, PermRequestsVouch: true,
 		PermSelf: true,
 	},
 	Auditor: {
@@ -68,14 +72,14 @@ var permissions = map[Role]map[Perm]bool{
 }
 
 // writes marks the permissions that change the operator's data.
-var writes = map[Perm]bool{PermRequestsWork: true, PermStaffManage: true, PermDeadlinesRecompute: true}
+var writes = map[Perm]bool{PermRequestsWork: true, PermRequestsVouch: true, PermStaffManage: true, PermDeadlinesRecompute: true}
 
 // Can reports whether role holds perm. Unknown roles hold nothing.
 func Can(role Role, perm Perm) bool { return permissions[role][perm] }
 
 // Perms lists every permission (for tests and documentation).
 func Perms() []Perm {
-	return []Perm{PermRequestsRead, PermRequestsWork, PermStaffRead, PermStaffManage, PermDeadlinesRecompute, PermSelf}
+	return []Perm{PermRequestsRead, PermRequestsWork, PermRequestsVouch, PermStaffRead, PermStaffManage, PermDeadlinesRecompute, PermSelf}
 }
 
 // Writes reports whether perm changes the operator's data.

@@ -42,6 +42,9 @@ type Config struct {
 	Location       *time.Location
 	EnabledTypes   []request.Type
 	VerifyEmail    bool
+	// IdentityCheck says which answers need a staff-recorded identity check
+	// before they are sent (IDENTITY_CHECK).
+	IdentityCheck request.IdentityRule
 	// PauseWhileAwaiting stops the deadline clock while staff wait for the
 	// requester; the due date moves by the days it waited.
 	PauseWhileAwaiting bool
@@ -231,6 +234,15 @@ func Load(env Env) (Config, error) {
 	}
 	if c.VerifyEmail, err = parseBool(r.str("VERIFY_EMAIL", "true")); err != nil {
 		return Config{}, &Error{"VERIFY_EMAIL", err.Error()}
+	}
+	var identityErrs []error
+	if c.IdentityCheck, identityErrs = request.ParseIdentityRule(r.str("IDENTITY_CHECK", request.DefaultIdentityRule)); identityErrs != nil {
+		// Every mistake in the list on a line of its own.
+		lines := make([]error, len(identityErrs))
+		for i, e := range identityErrs {
+			lines[i] = &Error{"IDENTITY_CHECK", e.Error()}
+		}
+		return Config{}, errors.Join(lines...)
 	}
 	if c.PauseWhileAwaiting, err = parseBool(r.str("PAUSE_WHILE_AWAITING", "false")); err != nil {
 		return Config{}, &Error{"PAUSE_WHILE_AWAITING", err.Error()}

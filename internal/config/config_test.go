@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"rightsdesk/internal/keyring"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/request"
 )
 
 func envOf(m map[string]string) Env {
@@ -297,4 +299,70 @@ func TestWebhooksReachPrivateAddressesOnlyWhenAllowed(t *testing.T) {
 		t.Error("WEBHOOK_ALLOW_PRIVATE=true was not read")
 	}
 	loadCase(t, map[string]string{"WEBHOOK_ALLOW_PRIVATE": "internal"}, "WEBHOOK_ALLOW_PRIVATE")
+}
+
+func TestIdentityCheckSetting(t *testing.T) {
+	needs := func(c Config, typ request.Type, scope string) bool {
+		return c.IdentityCheck.Needed(request.Request{Type: typ, AccessScope: scope})
+	}
+	c, ok := loadCase(t, nil, "")
+	if !ok {
+		t.Fatal("defaults do not load")
+	}
+	// By default an answer that hands the data out, or destroys it, needs
+	// the staff check; the others need the email proof only.
+	for _, want := range []struct {
+		typ   request.Type
+		scope string
+		need  bool
+	}{
+		{request.Access, "copy", true}, {request.Access, "information", false}, {request.Portability, "", true},
+		{request.Erasure, "", true}, {request.Rectification, "", false}, {request.Restriction, "", false},
+		{request.Objection, "", false}, {request.ConsentWithdrawal, "", false},
+	} {
+		if got := needs(c, want.typ, want.scope); got != want.need {
+			t.Errorf("default: %s %s needs a check: %v, want %v", want.typ, want.scope, got, want.need)
+		}
+	}
+	if c, ok := loadCase(t, map[string]string{"IDENTITY_CHECK": "none"}, ""); ok {
+		for _, typ := range request.AllTypes() {
+			if needs(c, typ, "copy") {
+				t.Errorf("none: %s needs a check", typ)
+			}
+		}
+	}
+	if c, ok := loadCase(t, map[string]string{"IDENTITY_CHECK": " rectification , access "}, ""); ok {
+		if !needs(c, request.Access, "information") || !needs(c, request.Access, "copy") || !needs(c, request.Rectification, "") || needs(c, request.Erasure, "") {
+			t.Error("access and rectification: not read as written")
+		}
+	}
+	if c, ok := loadCase(t, map[string]string{"IDENTITY_CHECK": "access:information"}, ""); ok {
+		if !needs(c, request.Access, "information") || needs(c, request.Access, "copy") {
+			t.Error("access:information: not read as written")
+		}
+	}
+	// Each mistake gets its own line naming the variable.
+	for value, lines := range map[string][]string{
+		"acess,erasure,teleport": {`IDENTITY_CHECK: unknown request type "acess"`, `IDENTITY_CHECK: unknown request type "teleport"`},
+		"none,erasure":           {`IDENTITY_CHECK: "none" cannot be combined with request types`},
+		"erasure,,access:copy":   {`IDENTITY_CHECK: an empty entry`},
+		"access:everything":      {`IDENTITY_CHECK: unknown request type "access:everything"`},
+	} {
+		_, err := Load(envOf(map[string]string{"IDENTITY_CHECK": value}))
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != "IDENTITY_CHECK" {
+			t.Errorf("%q: %v, want an error naming IDENTITY_CHECK", value, err)
+			continue
+		}
+		got := strings.Split(err.Error(), "\n")
+		if len(got) != len(lines) {
+			t.Errorf("%q: %d lines, want %d:\n%v", value, len(got), len(lines), err)
+			continue
+		}
+		for i, want := range lines {
+			if !strings.HasPrefix(got[i], want) {
+				t.Errorf("%q: line %q, want it to start %q", value, got[i], want)
+			}
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -216,7 +217,7 @@ func mailAbout(t *testing.T, inst *apptest.Instance, addr, part string) (testkit
 type filed struct {
 	Reference string
 	Email     string
-	Token     string // the status-page secret of the API's status_url
+	Token     string // the status-page secret, from the acknowledgement in the requester's mailbox
 }
 
 // fileRequest submits a valid request of type typ in locale through the API.
@@ -251,16 +252,52 @@ func postRequest(t *testing.T, inst *apptest.Instance, body map[string]any) file
 	defer resp.Body.Close()
 	var out struct {
 		Reference string `json:"reference"`
-		StatusURL string `json:"status_url"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit through the API: %s (%v)", resp.Status, err)
 	}
-	i := strings.LastIndex(out.StatusURL, "/s/")
+	// The answer holds no link: the mailbox does.
+	email := body["email"].(string)
+	_, links := mailAbout(t, inst, email, out.Reference)
+	i := strings.LastIndex(links.Status, "/s/")
 	if i < 0 {
-		t.Fatalf("status_url %q has no /s/ token", out.StatusURL)
+		t.Fatalf("the acknowledgement to %s carries no status link", email)
 	}
-	return filed{Reference: out.Reference, Email: body["email"].(string), Token: out.StatusURL[i+len("/s/"):]}
+	return filed{Reference: out.Reference, Email: email, Token: links.Status[i+len("/s/"):]}
+}
+
+// thanksPage files an access request through the form, as a browser without
+// JavaScript would post it, and returns its reference and the thank-you
+// page the form redirects to.
+func thanksPage(t *testing.T, inst *apptest.Instance, email string) (ref, path string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(inst.URL + "/request/access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="_csrf" value="([^"]+)"`).FindSubmatch(page)
+	if csrf == nil {
+		t.Fatal("the access form has no CSRF token")
+	}
+	resp, err = client.PostForm(inst.URL+"/request/access", url.Values{
+		"_csrf": {string(csrf[1])}, "locale": {"ru"}, "full_name": {"Айгерим Нурланқызы"}, "email": {email},
+		"access_scope": {"copy"}, "consent": {"true"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	path = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(path, "/thanks/") {
+		t.Fatalf("the form: %s to %q", resp.Status, path)
+	}
+	ref, _, _ = strings.Cut(strings.TrimPrefix(path, "/thanks/"), ".")
+	return ref, path
 }
 
 // addStaff creates a member of staff directly in the database (the desk

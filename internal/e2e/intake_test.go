@@ -250,12 +250,16 @@ func TestPagesWorkWithoutJavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := strings.TrimPrefix(thanks.Path, "/thanks/")
+	_, links := mailAbout(t, inst, "ivan@example.kz", ref)
+	status, err := url.Parse(links.Status)
+	if err != nil || links.Status == "" {
+		t.Fatalf("the acknowledgement carries no status link: %v", err)
+	}
 
 	pages := []string{
 		"/", "/request/access", "/request/rectification", "/request/erasure", "/request/restriction",
 		"/request/objection", "/request/consent_withdrawal", "/request/portability",
-		"/thanks/" + token, "/s/" + token, "/s/not-a-token",
+		thanks.Path, status.Path, "/s/not-a-token",
 	}
 	for _, path := range pages {
 		body := fetch(t, inst.URL+path)

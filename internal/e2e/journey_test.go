@@ -31,6 +31,8 @@ type journeyTexts struct {
 
 	ackSubject      string // part of the acknowledgement's subject
 	thanksTitle     string
+	thanksCheck     string // the thank-you page's "check your email"
+	confirmedSubj   string // part of the "confirmed" email's subject
 	confirmAsk      string // the confirmation page's heading
 	confirmButton   string
 	confirmed       string // heading once confirmed
@@ -44,6 +46,9 @@ type journeyTexts struct {
 	completedSubj   string
 	statusCompleted string
 	expiredTitle    string
+	sendLink        string // the status page's button that emails a new download link
+	linkSent        string // what the page says once it has
+	linkSubj        string // part of that email's subject
 }
 
 func TestJourneyInRussian(t *testing.T) {
@@ -56,6 +61,8 @@ func TestJourneyInRussian(t *testing.T) {
 
 		ackSubject:      "получен",
 		thanksTitle:     "Запрос принят",
+		thanksCheck:     "Проверьте почту",
+		confirmedSubj:   "Адрес подтверждён",
 		confirmAsk:      "Подтвердите адрес электронной почты",
 		confirmButton:   "Да, это мой запрос",
 		confirmed:       "Спасибо, адрес подтверждён",
@@ -69,6 +76,9 @@ func TestJourneyInRussian(t *testing.T) {
 		completedSubj:   "Ответ на ваш запрос",
 		statusCompleted: "Ответ дан",
 		expiredTitle:    "Срок действия ссылки истёк",
+		sendLink:        "Прислать новую ссылку на почту",
+		linkSent:        "Мы отправили новую ссылку для скачивания на адрес, указанный в запросе.",
+		linkSubj:        "Ссылка для скачивания",
 	})
 }
 
@@ -83,6 +93,8 @@ func TestJourneyInKazakh(t *testing.T) {
 
 		ackSubject:      "сұрауыңыз қабылданды",
 		thanksTitle:     "Сұрауыңыз қабылданды",
+		thanksCheck:     "Поштаңызды тексеріңіз",
+		confirmedSubj:   "Мекенжай расталды",
 		confirmAsk:      "Электрондық пошта мекенжайын растаңыз",
 		confirmButton:   "Иә, бұл менің сұрауым",
 		confirmed:       "Рақмет, мекенжайыңыз расталды",
@@ -96,6 +108,9 @@ func TestJourneyInKazakh(t *testing.T) {
 		completedSubj:   "сұрауыңызға жауап",
 		statusCompleted: "Жауап берілді",
 		expiredTitle:    "Сілтеменің мерзімі өтті",
+		sendLink:        "Поштаға жаңа сілтеме жіберу",
+		linkSent:        "Жүктеп алуға жаңа сілтемені сұрауда көрсетілген мекенжайға жібердік.",
+		linkSubj:        "жүктеп алу сілтемесі",
 	})
 }
 
@@ -147,6 +162,14 @@ func walkJourney(t *testing.T, w journeyTexts) {
 	if !referencePattern.MatchString(ref) {
 		t.Fatalf("reference on the thank-you page = %q, want the pattern %s", ref, referencePattern)
 	}
+	// The browser that filed it holds no way into the request: the page
+	// sends the person to their email.
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href*="/s/"], a[href*="/confirm/"], a[href*="/d/"]').length`)); n != 0 {
+		t.Errorf("the thank-you page carries %d secret links", n)
+	}
+	if got := text(t, ctx, "#check-email h2"); got != w.thanksCheck {
+		t.Errorf("the thank-you page says %q, want %q", got, w.thanksCheck)
+	}
 	statusOf := func() string {
 		t.Helper()
 		var s string
@@ -186,8 +209,13 @@ func walkJourney(t *testing.T, w journeyTexts) {
 		t.Fatalf("after confirming the request is %s, want new", s)
 	}
 
-	// 3. The status link from the acknowledgement shows where it stands.
-	open(t, ctx, links.Status)
+	// 3. Confirming sent a fresh status link and retired the first one.
+	confirmedMail, confirmedLinks := mailAbout(t, inst, w.email, w.confirmedSubj)
+	if confirmedLinks.Status == "" || confirmedLinks.Status == links.Status {
+		t.Fatalf("the confirmed email carries no new status link:\n%s", confirmedMail.Text)
+	}
+	openAnswering(t, ctx, links.Status, http.StatusNotFound)
+	open(t, ctx, confirmedLinks.Status)
 	if got := pageLang(t, ctx); got != w.lang {
 		t.Errorf("the status page is in %q, want %q", got, w.lang)
 	}
@@ -269,8 +297,12 @@ func walkJourney(t *testing.T, w journeyTexts) {
 		t.Errorf("after the reply the request is %s, want in_progress", s)
 	}
 
-	// 6. Staff answer with the copy of the data; the completion email
-	// carries a download link.
+	// 6. Staff check who the requester is (a copy of the data needs it),
+	// then answer with the copy; the completion email carries a download
+	// link.
+	if _, err := desk.RecordIdentityCheck(bg, ref, agent, request.IdentityDocumentSeen, "Удостоверение личности в ответе сверено с учётной записью"); err != nil {
+		t.Fatalf("identity check: %v", err)
+	}
 	export := []byte(`{"student":"` + w.name + `","courses":2}`)
 	if _, err := desk.Complete(bg, ref, agent, w.response, &request.File{
 		Name: "dannye.json", ContentType: "application/json", Content: export,
@@ -320,5 +352,36 @@ func walkJourney(t *testing.T, w journeyTexts) {
 	testkit.Axe(t, ctx)
 	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 1 {
 		t.Errorf("downloads logged after the expired attempt: %d, want still 1", n)
+	}
+
+	// 9. The status page serves no file; its button emails a new link,
+	// which the mailbox receives and which downloads the file again.
+	open(t, ctx, doneLinks.Status)
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href*="/d/"], a[href*="/files/"]').length`)); n != 0 {
+		t.Errorf("the status page links the file itself (%d links)", n)
+	}
+	run(t, ctx,
+		chromedp.Click(`//main//button[starts-with(normalize-space(), "`+w.sendLink+`")]`),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	if got := text(t, ctx, ".notice"); got != w.linkSent {
+		t.Errorf("after asking for a new link the page says %q, want %q", got, w.linkSent)
+	}
+	testkit.Axe(t, ctx)
+	_, fresh := mailAbout(t, inst, w.email, w.linkSubj)
+	if fresh.Download == "" || fresh.Download == doneLinks.Download {
+		t.Fatalf("the new download link email carries no new link: %+v", fresh)
+	}
+	resp, err = http.Get(fresh.Download)
+	if err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, export) {
+		t.Fatalf("download through the new link: %s, %q", resp.Status, got)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 2 {
+		t.Errorf("downloads logged: %d, want 2", n)
 	}
 }

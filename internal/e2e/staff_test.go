@@ -142,6 +142,22 @@ func TestAgentWorksARequestInTheBrowser(t *testing.T) {
 		t.Error("a second extension is still offered")
 	}
 
+	// A copy of the data needs an identity check: the page says so, and
+	// the agent records how they established who the requester is.
+	if got := text(t, ctx, "#identity-state"); !strings.HasPrefix(got, "Требуется до отправки ответа") {
+		t.Errorf("the identity check reads %q, want it needed", got)
+	}
+	run(t, ctx,
+		chromedp.SetValue(chromedp.CSS("#identity-method-select"), "video_call"),
+		chromedp.SendKeys(chromedp.CSS("#identity-note"), "Жеке куәлік бейнебайланыста көрсетілді"),
+		chromedp.Click(`//section[@id="identity"]//button[normalize-space()="Отметить проверку"]`),
+		chromedp.WaitVisible(chromedp.CSS("#identity-method")),
+	)
+	if got := text(t, ctx, "#identity-method"); got != "Видеосвязь" {
+		t.Errorf("the recorded method reads %q", got)
+	}
+	testkit.Axe(t, ctx)
+
 	// Complete with a PDF: preview the exact email first, then send it.
 	pdf := filepath.Join(t.TempDir(), "otvet.pdf")
 	if err := os.WriteFile(pdf, []byte(replyPDF), 0o600); err != nil {

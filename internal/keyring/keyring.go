@@ -59,7 +59,7 @@ type key struct {
 	id    [idSize]byte
 	aead  cipher.AEAD
 	index []byte // HMAC key for blind index terms
-	sign  []byte // HMAC key for what the server signs and reads back (cookies)
+	mac   []byte // HMAC key for values the portal signs (Sign)
 }
 
 // Parse reads ENCRYPTION_KEY: base64 keys separated by commas, the current
@@ -131,7 +131,7 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("derive key: %w", err)
 	}
-	sig, err := derive("signing v1")
+	mac, err := derive("signature v1")
 	if err != nil {
 		return key{}, fmt.Errorf("derive key: %w", err)
 	}
@@ -143,7 +143,7 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
 	}
-	k := key{aead: aead, index: idx, sign: sig}
+	k := key{aead: aead, index: idx, mac: mac}
 	copy(k.id[:], idb)
 	return k, nil
 }
@@ -230,27 +230,31 @@ func (kr *Keyring) keyOf(sealed []byte) (*key, error) {
 	return nil, fmt.Errorf("key %x: %w", id, ErrUnknownKey)
 }
 
-// Sign is the HMAC-SHA256 of msg under the current key's signing subkey:
-// for values the server hands out and reads back (the staff device
-// cookie), whose integrity matters and which hold no secret.
-func (kr *Keyring) Sign(msg []byte) []byte {
-	mac := hmac.New(sha256.New, kr.keys[0].sign)
-	mac.Write(msg)
-	return mac.Sum(nil)
+// Sign is an HMAC-SHA256 of msg for purpose under the current key: a value
+// the portal hands out and must recognise later (a receipt page's address),
+// without storing it. The purpose is part of what is signed, so a signature
+// made for one purpose is worth nothing for another.
+func (kr *Keyring) Sign(purpose string, msg []byte) []byte {
+	return sign(kr.keys[0].mac, purpose, msg)
 }
 
-// Verify reports whether sig is Sign(msg) under any key of the ring, so
-// what was signed before a rotation still verifies while the old key is
-// configured.
-func (kr *Keyring) Verify(msg, sig []byte) bool {
+// Verify reports whether sig is Sign's signature of msg for purpose under
+// any key of the ring, so that values signed before a rotation still hold.
+// The comparison takes constant time.
+func (kr *Keyring) Verify(purpose string, msg, sig []byte) bool {
+	ok := false
 	for _, k := range kr.keys {
-		mac := hmac.New(sha256.New, k.sign)
-		mac.Write(msg)
-		if hmac.Equal(mac.Sum(nil), sig) {
-			return true
-		}
+		ok = hmac.Equal(sign(k.mac, purpose, msg), sig) || ok
 	}
-	return false
+	return ok
+}
+
+func sign(k []byte, purpose string, msg []byte) []byte {
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write(msg)
+	return m.Sum(nil)
 }
 
 // Term is the blind index term of one normalised value with the current

@@ -88,14 +88,14 @@ func TestSignaturesHoldAcrossRotationAndCatchChanges(t *testing.T) {
 	oldKey, newKey := keyring.Generate(), keyring.Generate()
 	before, during, after := mustParse(t, oldKey), mustParse(t, newKey+","+oldKey), mustParse(t, newKey)
 	msg := []byte("device 7 epoch 3")
-	sig := before.Sign(msg)
-	if !during.Verify(msg, sig) || after.Verify(msg, sig) {
+	sig := before.Sign("device", msg)
+	if !during.Verify("device", msg, sig) || after.Verify("device", msg, sig) {
 		t.Error("a signature must verify while its key is configured, and only then")
 	}
-	if !after.Verify(msg, during.Sign(msg)) {
+	if !after.Verify("device", msg, during.Sign("device", msg)) {
 		t.Error("the current key signs")
 	}
-	if before.Verify([]byte("device 8 epoch 3"), sig) || before.Verify(msg, sig[:31]) {
+	if before.Verify("device", []byte("device 8 epoch 3"), sig) || before.Verify("device", msg, sig[:31]) {
 		t.Error("a changed message or a cut signature verifies")
 	}
 	// The signing key is none of the others: a blind index term of the
@@ -187,5 +187,33 @@ func TestSearchDuringRotation(t *testing.T) {
 	}
 	if !found {
 		t.Error("a row indexed under the old key is not found during rotation")
+	}
+}
+
+// TestSignaturesHoldForTheirPurposeAndAcrossRotation: a signature checks
+// for its message and purpose only, under the key that made it, also while
+// a newer key signs.
+func TestSignaturesHoldForTheirPurposeAndAcrossRotation(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	before := mustParse(t, oldKey)
+	sig := before.Sign("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"))
+	if !before.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Fatal("a signature does not verify")
+	}
+	if before.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427601"), sig) {
+		t.Error("a signature verifies for another message")
+	}
+	if before.Verify("download", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature verifies for another purpose")
+	}
+	if bytes.Equal(sig, before.Term("RD-7K4M-9QXT-2HV5.1772427600")) || len(sig) != 32 {
+		t.Error("signatures share the blind index key or are truncated")
+	}
+	during := mustParse(t, newKey+", "+oldKey)
+	if !during.Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature made before the rotation fails while the old key is kept")
+	}
+	if mustParse(t, newKey).Verify("receipt", []byte("RD-7K4M-9QXT-2HV5.1772427600"), sig) {
+		t.Error("a signature verifies under a key that did not make it")
 	}
 }

@@ -49,7 +49,7 @@ func TestEveryEmailRendersInEveryLanguage(t *testing.T) {
 				"StaffURL": "https://desk.example.kz/staff/requests/RD-7K3M-9QX2-P", "DownloadBy": now.AddDate(0, 0, 7),
 				"DownloadURL": "https://desk.example.kz/d/x", "Name": "Ерлан", "Inviter": "Админ", "Role": "agent",
 				"Reason": "identity_not_confirmed", "Response": "Ответ", "Message": "Нужен документ", "ComplaintURL": "https://eotinish.kz",
-				"HomeURL": "https://desk.example.kz", "QueueURL": "https://desk.example.kz/staff", "URL": "https://desk.example.kz/x",
+				"HomeURL": "https://desk.example.kz", "ResendURL": "https://desk.example.kz/status", "QueueURL": "https://desk.example.kz/staff", "URL": "https://desk.example.kz/x",
 				"Text": "Текст", "Items": []any{}, "Count": 0,
 			} {
 				data[k] = v

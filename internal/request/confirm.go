@@ -51,8 +51,11 @@ type Change struct {
 	Extended bool
 	// OutcomeReason is why a request was rejected.
 	OutcomeReason string
-	// Download creates an expiring link to the change's (single) file.
+	// Download creates an expiring link to the change's (single) file, or
+	// to the response file it names.
 	Download *NewDownload
+	// Identity records an identity check of the requester.
+	Identity *IdentityCheck
 	// Pause stops the deadline clock at At; Resume clears the pause (the
 	// due date has moved by DueAt).
 	Pause, Resume bool
@@ -107,11 +110,17 @@ func (cf *Confirmer) Peek(ctx context.Context, token string) (Request, error) {
 }
 
 // Confirm uses a confirmation link: the request becomes new, the event is
-// logged and the requester is told. A used, expired or unknown link changes
-// nothing.
+// logged and the requester is told. The "confirmed" email carries a fresh
+// status link and every earlier one stops working: from here on only the
+// mailbox that confirmed holds a way in. A used, expired or unknown link
+// changes nothing.
 func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error) {
 	if !WellFormedToken(token) {
 		return Request{}, ErrNotFound
+	}
+	link, err := NewToken(cf.Random)
+	if err != nil {
+		return Request{}, err
 	}
 	now := cf.Clock.Now()
 	return cf.Repo.Confirm(ctx, HashToken(token), func(r Request, c Confirmation) (Change, error) {
@@ -132,11 +141,14 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		}
 		email, err := composeEmail(cf.Composer, cf.Random, cf.Links, EmailConfirmed, r.Email, r.Locale, map[string]any{
 			"Org": cf.OrgName, "Reference": r.Reference, "Type": string(r.Type), "DueAt": r.DueAt,
+			"StatusURL": cf.Links.Status(SecretPlaceholder(SecretStatus)),
 		})
 		if err != nil {
 			return Change{}, err
 		}
+		email.Secrets = map[string]string{SecretStatus: link.Plain}
 		ch.Emails = []OutboxEmail{email}
+		ch.RevokeStatusLinks, ch.AddStatusLink = true, link.Hash
 		return ch, nil
 	})
 }

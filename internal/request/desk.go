@@ -134,6 +134,9 @@ type DeskConfig struct {
 	// Preset is the deployment's deadline preset (DEADLINE_PRESET): the rule
 	// set of records that do not name their own.
 	Preset string
+	// Identity says which answers need a staff-recorded identity check
+	// (IDENTITY_CHECK).
+	Identity IdentityRule
 }
 
 // Desk carries out what staff do to a request. Every action goes through
@@ -323,6 +326,9 @@ func (d *Desk) Complete(ctx context.Context, reference string, by int64, respons
 		}
 	}
 	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		if err := d.CheckAnswer(r); err != nil {
+			return Change{}, err
+		}
 		ch, err := d.staffChange(r, Completed, "completed", by, now)
 		if err != nil {
 			return Change{}, err
@@ -348,6 +354,36 @@ func (d *Desk) Complete(ctx context.Context, reference string, by int64, respons
 		return withStatusLink(ch, mail, statusLink), nil
 	})
 }
+
+// RecordIdentityCheck records that a member of staff established who the
+// requester is, how, with a note (which may name the person, so it is kept
+// sealed beside the log). A request is checked once, while it is open and
+// its address confirmed.
+func (d *Desk) RecordIdentityCheck(ctx context.Context, reference string, by int64, method IdentityMethod, note string) (Request, error) {
+	note, err := checkIdentityInput(method, note)
+	if err != nil {
+		return Request{}, err
+	}
+	now := d.Clock.Now()
+	return d.Repo.ChangeRequest(ctx, RequestKey{Reference: reference}, func(r Request) (Change, error) {
+		return identityChange(r, method, note, by, now)
+	})
+}
+
+// CheckAnswer returns nil when r may be completed now: the lifecycle
+// allows it and, where the deployment wants one (IDENTITY_CHECK), a check
+// of who the requester is has been recorded. Data leaves, or is destroyed,
+// only for a requester proven as the deployment requires. Rejecting stays
+// possible without a check: "identity not confirmed" is one of its grounds.
+func (d *Desk) CheckAnswer(r Request) error {
+	if err := CheckTransition(r.Status, Completed, ActorStaff); err != nil {
+		return err
+	}
+	return d.Config.Identity.AllowsAnswer(r)
+}
+
+// IdentityState says whether r needs an identity check and has one.
+func (d *Desk) IdentityState(r Request) IdentityState { return d.Config.Identity.State(r) }
 
 // Reject refuses the request on one of its RejectionGrounds, with a text;
 // the requester is told why, on what legal ground, and how to complain.
@@ -439,4 +475,7 @@ const SecretDownload = "download"
 type NewDownload struct {
 	TokenHash []byte
 	ExpiresAt time.Time
+	// FileID names an earlier response file of the request; 0 is the file
+	// the change adds.
+	FileID int64
 }

@@ -47,7 +47,10 @@ type Requester struct {
 	Clock     Clock
 	Links     Links
 	Config    IntakeConfig
-	Random    ioReader
+	// DownloadFor is how long a download link sent on request works
+	// (DOWNLOAD_LINK_TTL).
+	DownloadFor time.Duration
+	Random      ioReader
 }
 
 // staffRecipient is who hears of a requester's action: the assignee, or the
@@ -189,8 +192,44 @@ func (rq *Requester) ResendLink(ctx context.Context, reference, email string) er
 	return err
 }
 
+// SendDownloadLink emails a fresh expiring link to a response file of the
+// request behind a status link, to the request's own address. The status
+// page never serves the file itself: whoever holds a status link (which may
+// have been forwarded, or shown on a shared screen) can have the link sent,
+// and only the mailbox receives it. Every download through it is logged.
+// A file of another request, or one whose content is gone, is ErrNotFound.
+func (rq *Requester) SendDownloadLink(ctx context.Context, token string, fileID int64) (Request, error) {
+	if !WellFormedToken(token) || fileID <= 0 {
+		return Request{}, ErrNotFound
+	}
+	link, err := NewToken(rq.Random)
+	if err != nil {
+		return Request{}, err
+	}
+	now := rq.Clock.Now()
+	until := now.Add(rq.DownloadFor)
+	return rq.Repo.ChangeRequest(ctx, RequestKey{StatusTokenHash: HashToken(token)}, func(r Request) (Change, error) {
+		data := rq.data(r)
+		data["DownloadURL"] = rq.Links.BaseURL + "/d/" + SecretPlaceholder(SecretDownload)
+		data["DownloadBy"] = until
+		data["ResendURL"] = rq.Links.BaseURL + "/status"
+		mail, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailDownloadLink, r.Email, r.Locale, data)
+		if err != nil {
+			return Change{}, err
+		}
+		mail.Secrets = map[string]string{SecretDownload: link.Plain}
+		return Change{
+			To: r.Status, Event: "download_link_sent", Actor: ActorRequester, At: now,
+			Data:     map[string]any{"file_id": fileID},
+			Download: &NewDownload{TokenHash: link.Hash, ExpiresAt: until, FileID: fileID},
+			Emails:   []OutboxEmail{mail},
+		}, nil
+	})
+}
+
 // Email kinds of the requester's journey.
 const (
+	EmailDownloadLink   = "download_link"
 	EmailWithdrawn      = "withdrawn"
 	EmailStaffWithdrawn = "staff_withdrawn"
 	EmailStaffReply     = "staff_reply"

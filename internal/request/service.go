@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"rightsdesk/internal/deadline"
@@ -49,6 +50,8 @@ type Request struct {
 	OutcomeReason string
 	// PausedAt is when the clock stopped while staff wait for the requester.
 	PausedAt time.Time
+	// Identity is the check of who the requester is, when one was recorded.
+	Identity IdentityCheck
 }
 
 // Email kinds the intake produces.
@@ -79,9 +82,15 @@ type NewRequest struct {
 	ConfirmExpiresAt time.Time
 	Emails           []OutboxEmail
 	Files            []File // proof of authority
-	// Idempotency: a hash of the client's key and of what it submitted.
+	// Idempotency: a hash of the client's key (scoped to the client) and of
+	// what it submitted.
 	IdempotencyKeyHash []byte
 	BodyHash           []byte
+	// VouchedBy is the API key of the operator's system that filed the
+	// request for a requester its own sign-in proved (0: the public intake).
+	// The "received" event names it, and Request.Identity holds the check
+	// it stands for.
+	VouchedBy int64
 }
 
 // ErrRepeated is returned by CreateRequest, with the request stored the first
@@ -174,20 +183,49 @@ type Intake struct {
 	Random    ioReader // nil = crypto/rand
 }
 
-// Receipt is what the requester is told once the request is stored.
+// Receipt is what the submitter is told once the request is stored. The
+// submitter may not be the person whose address the request names, so the
+// receipt carries no secret link: status, confirmation and download links
+// travel only by email, to that address.
 type Receipt struct {
-	Reference  string    `json:"reference"`
-	Status     Status    `json:"status"`
-	ReceivedAt time.Time `json:"received_at"`
-	DueAt      time.Time `json:"due_at"`
-	StatusURL  string    `json:"status_url"`
-	// StatusToken lets the web layer send the person straight to their pages.
-	StatusToken string `json:"-"`
+	Reference  string
+	Status     Status
+	ReceivedAt time.Time
+	DueAt      time.Time
+	// StatusURL is the requester's status page, given only to an operator's
+	// system that vouched for the requester (SubmitVouched); empty for the
+	// public intake.
+	StatusURL string
 }
 
-// Submit validates a submission and stores it with its deadline, event and
-// emails. Invalid input returns a *ValidationError and stores nothing.
+// Voucher is an operator's own system that files a request for a requester
+// its own sign-in has already proved (the staff API with a key whose role
+// allows it). Such a request needs no email confirmation, and the check of
+// who the requester is counts as done by the key.
+type Voucher struct {
+	APIKeyID int64
+}
+
+// Submit validates a submission from the public intake (the form or the
+// API without a key) and stores it with its deadline, event and emails.
+// Invalid input returns a *ValidationError and stores nothing.
 func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Receipt, error) {
+	return in.submit(ctx, s, fallback, nil)
+}
+
+// SubmitVouched files a request for a requester the operator's own system
+// has proved, as Submit does, except that it starts confirmed, records the
+// identity check as made by the key (the operator's own account sign-in),
+// sends no confirmation link (the acknowledgement still goes, with the
+// status link), and answers with the status link.
+func (in *Intake) SubmitVouched(ctx context.Context, s Submission, fallback Locale, v Voucher) (Receipt, error) {
+	if v.APIKeyID == 0 {
+		return Receipt{}, errors.New("vouched submission without a key")
+	}
+	return in.submit(ctx, s, fallback, &v)
+}
+
+func (in *Intake) submit(ctx context.Context, s Submission, fallback Locale, v *Voucher) (Receipt, error) {
 	s.Normalize()
 	if err := in.Validator.Validate(&s); err != nil {
 		return Receipt{}, err
@@ -196,8 +234,9 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 		s.Locale = fallback
 	}
 	now := in.Clock.Now()
+	verify := in.Config.VerifyEmail && v == nil
 	status, confirmed := New, now // without verification, receipt is confirmation
-	if in.Config.VerifyEmail {
+	if verify {
 		status, confirmed = Unverified, time.Time{}
 	}
 	due, err := in.Deadlines.Due(deadline.Input{Type: string(s.Type), ReceivedAt: now, ConfirmedAt: confirmed})
@@ -217,40 +256,54 @@ func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Re
 		Relationship: s.Relationship, AccessScope: s.AccessScope,
 		Correction: s.Correction, Processing: s.Processing,
 	}
+	if v != nil {
+		req.Identity = IdentityCheck{At: now, Method: IdentityOperatorAccount, APIKeyID: v.APIKeyID}
+	}
 
 	// A collision among 2^55 references is all but impossible; retrying a few
 	// times keeps it from ever reaching the person.
 	for attempt := 0; ; attempt++ {
-		nr, statusToken, err := in.prepare(req)
+		nr, statusToken, err := in.prepare(req, verify)
 		if err != nil {
 			return Receipt{}, err
 		}
 		nr.Files = s.proofFiles
+		if v != nil {
+			nr.VouchedBy = v.APIKeyID
+		}
 		if s.IdempotencyKey != "" {
-			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s)
+			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s, v)
 		}
 		stored, err := in.Repo.CreateRequest(ctx, nr)
 		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
 			continue
 		}
 		if errors.Is(err, ErrRepeated) {
-			return in.repeat(ctx, stored)
+			return in.repeat(ctx, stored, v)
 		}
 		if err != nil {
 			return Receipt{}, fmt.Errorf("store request: %w", err)
 		}
-		return Receipt{
-			Reference: stored.Reference, Status: stored.Status,
-			ReceivedAt: stored.ReceivedAt, DueAt: stored.DueAt,
-			StatusURL: in.Links.Status(statusToken), StatusToken: statusToken,
-		}, nil
+		out := Receipt{Reference: stored.Reference, Status: stored.Status, ReceivedAt: stored.ReceivedAt, DueAt: stored.DueAt}
+		if v != nil {
+			out.StatusURL = in.Links.Status(statusToken)
+		}
+		return out, nil
 	}
 }
 
 // idempotencyHashes hash the client's key and what was submitted with it;
-// only hashes are stored.
-func idempotencyHashes(s Submission) (key, body []byte) {
-	k := sha256.Sum256([]byte("idempotency\x00" + s.IdempotencyKey))
+// only hashes are stored. The key is scoped to its client: the public
+// intake's keys to the address the request names, a vouching system's to
+// its API key as well. So one client's key never lands on another's
+// request, and a replay reveals nothing to someone who could not file the
+// same request anyway.
+func idempotencyHashes(s Submission, v *Voucher) (key, body []byte) {
+	scope := "public"
+	if v != nil {
+		scope = fmt.Sprintf("api key %d", v.APIKeyID)
+	}
+	k := sha256.Sum256([]byte("idempotency v2\x00" + scope + "\x00" + strings.ToLower(s.Email) + "\x00" + s.IdempotencyKey))
 	h := sha256.New()
 	proof := s.Proof
 	s.Proof, s.proofFiles, s.IdempotencyKey = nil, nil, ""
@@ -263,29 +316,38 @@ func idempotencyHashes(s Submission) (key, body []byte) {
 	return k[:], h.Sum(nil)
 }
 
-// repeat answers a repeated submission with the first one's receipt. Only
-// the hash of its status link was kept, so the answer carries a fresh link
-// to the same request; nothing is emailed again.
-func (in *Intake) repeat(ctx context.Context, first Request) (Receipt, error) {
-	token, err := NewToken(in.Random)
-	if err != nil {
-		return Receipt{}, err
-	}
+// repeat answers a repeated submission with the first one's reference,
+// status and dates, and emails nothing. The public caller gets no link (it
+// got none the first time either); a vouching system gets a fresh status
+// link, since only the hash of the first one was kept.
+func (in *Intake) repeat(ctx context.Context, first Request, v *Voucher) (Receipt, error) {
 	now := in.Clock.Now()
+	var token Token
+	if v != nil {
+		var err error
+		if token, err = NewToken(in.Random); err != nil {
+			return Receipt{}, err
+		}
+	}
 	r, err := in.Repo.ChangeRequest(ctx, RequestKey{ID: first.ID}, func(r Request) (Change, error) {
-		return Change{To: r.Status, Event: "submission_repeated", Actor: ActorRequester, At: now, AddStatusLink: token.Hash}, nil
+		ch := Change{To: r.Status, Event: "submission_repeated", Actor: ActorRequester, At: now}
+		if v != nil {
+			ch.Actor, ch.Data, ch.AddStatusLink = ActorStaff, map[string]any{"api_key_id": v.APIKeyID}, token.Hash
+		}
+		return ch, nil
 	})
 	if err != nil {
 		return Receipt{}, err
 	}
-	return Receipt{
-		Reference: r.Reference, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt,
-		StatusURL: in.Links.Status(token.Plain), StatusToken: token.Plain,
-	}, nil
+	out := Receipt{Reference: r.Reference, Status: r.Status, ReceivedAt: r.ReceivedAt, DueAt: r.DueAt}
+	if v != nil {
+		out.StatusURL = in.Links.Status(token.Plain)
+	}
+	return out, nil
 }
 
 // prepare draws the reference and tokens and renders the intake emails.
-func (in *Intake) prepare(req Request) (NewRequest, string, error) {
+func (in *Intake) prepare(req Request, verify bool) (NewRequest, string, error) {
 	ref, err := NewReference(in.Random)
 	if err != nil {
 		return NewRequest{}, "", err
@@ -303,10 +365,10 @@ func (in *Intake) prepare(req Request) (NewRequest, string, error) {
 		"Type":      string(req.Type),
 		"DueAt":     req.DueAt,
 		"StatusURL": in.Links.Status(SecretPlaceholder(SecretStatus)),
-		"Verify":    in.Config.VerifyEmail,
+		"Verify":    verify,
 		"OnBehalf":  req.OnBehalf,
 	}
-	if in.Config.VerifyEmail {
+	if verify {
 		confirm, err := NewToken(in.Random)
 		if err != nil {
 			return NewRequest{}, "", err
@@ -332,7 +394,7 @@ func (in *Intake) prepare(req Request) (NewRequest, string, error) {
 			"Type":      string(req.Type),
 			"DueAt":     req.DueAt,
 			"StaffURL":  in.Links.Staff(req.Reference),
-			"Verify":    in.Config.VerifyEmail,
+			"Verify":    verify,
 			"OnBehalf":  req.OnBehalf,
 		}
 		notice, err := in.compose(EmailStaffNew, in.Config.PrivacyContact, in.Config.StaffLocale, staffData)

@@ -41,14 +41,6 @@ func (s *Store) Download(ctx context.Context, tokenHash []byte, now time.Time) (
 		WHERE l.token_hash = $1`, tokenHash)
 }
 
-// DownloadByStatusLink returns a response file of the request behind a live
-// status link while its download links still work, and logs the download.
-func (s *Store) DownloadByStatusLink(ctx context.Context, tokenHash []byte, fileID int64, now time.Time) (request.File, request.Locale, error) {
-	return s.download(ctx, now, `FROM files f JOIN requests r ON r.id = f.request_id
-		JOIN LATERAL (SELECT max(expires_at) AS expires_at FROM download_links WHERE file_id = f.id) l ON true
-		WHERE r.id = `+byStatusLink+` AND f.id = $2 AND f.purpose = 'response' AND l.expires_at IS NOT NULL`, tokenHash, fileID)
-}
-
 func (s *Store) download(ctx context.Context, now time.Time, from string, args ...any) (request.File, request.Locale, error) {
 	var f request.File
 	var locale request.Locale

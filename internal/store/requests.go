@@ -22,13 +22,19 @@ const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.receive
 	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
 	r.personal, r.on_behalf, r.relationship, r.access_scope, coalesce(r.duplicate_of, 0),
 	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
-	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason, coalesce(r.paused_at, 'epoch')`
+	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason, coalesce(r.paused_at, 'epoch'),
+	coalesce(r.identity_checked_at, 'epoch'), coalesce(r.identity_method, ''), coalesce(r.identity_checked_by, 0),
+	coalesce(r.identity_api_key_id, 0), coalesce(ic.name, 'API: ' || ik.name, '')`
 
 // byStatusLink finds the request of a live status link ($1, its hash).
 const byStatusLink = `(SELECT request_id FROM status_links WHERE token_hash = $1 AND revoked_at IS NULL)`
 
 // requestFrom is the request with its assignee.
-const requestFrom = ` FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id `
+const requestFrom = ` FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id ` + identityJoins
+
+// identityJoins name who checked the requester's identity: a member of
+// staff or an API key.
+const identityJoins = ` LEFT JOIN staff ic ON ic.id = r.identity_checked_by LEFT JOIN api_keys ik ON ik.id = r.identity_api_key_id `
 
 func (s *Store) scanRequest(row pgx.Row) (request.Request, error) {
 	return s.scanRequestWith(row)
@@ -42,7 +48,8 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
 		&personal, &r.OnBehalf, &r.Relationship, &r.AccessScope, &r.DuplicateOf,
 		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale,
-		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason, &r.PausedAt}, extra...)
+		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason, &r.PausedAt,
+		&r.Identity.At, &r.Identity.Method, &r.Identity.StaffID, &r.Identity.APIKeyID, &r.Identity.ByName}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
@@ -53,6 +60,7 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
 	r.OriginalDueAt = zeroEpoch(r.OriginalDueAt)
 	r.PausedAt = zeroEpoch(r.PausedAt)
+	r.Identity.At = zeroEpoch(r.Identity.At)
 	return r, s.openPersonal(personal, &r)
 }
 
@@ -75,14 +83,19 @@ WITH dup AS (
 	INSERT INTO requests (reference, type, status, locale, received_at,
 		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
 		search_index, on_behalf, relationship, access_scope,
-		duplicate_of, updated_at, confirmed_at)
+		duplicate_of, updated_at, confirmed_at,
+		identity_checked_at, identity_method, identity_api_key_id)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ($11::bytea[])[1], $12, $13, $14, $15,
-		dup.id, $5, nullif($16::timestamptz, 'epoch')
+		dup.id, $5, nullif($16::timestamptz, 'epoch'),
+		CASE WHEN $39::text <> '' THEN $5::timestamptz END, nullif($39::text, ''), nullif($40::bigint, 0)
 	FROM dup
 	RETURNING id, duplicate_of
 ), ev AS (
+	-- Filed by an operator's system with its key (identity_api_key_id), the
+	-- event is that key's, as every key action is: staff, with no staff id.
 	INSERT INTO events (request_id, kind, actor, to_status, data, created_at)
-	SELECT r.id, 'received', 'requester', $3, $17::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
+	SELECT r.id, 'received', CASE WHEN $40::bigint <> 0 THEN 'staff' ELSE 'requester' END, $3,
+		$17::jsonb || CASE WHEN r.duplicate_of IS NULL THEN '{}'::jsonb
 		ELSE jsonb_build_object('possible_duplicate_of', r.duplicate_of) END, $5
 	FROM r
 	RETURNING id, request_id
@@ -152,6 +165,10 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		return request.Request{}, err
 	}
 	job := s.outbox.DeliveryJob()
+	received := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)}
+	if nr.VouchedBy != 0 {
+		received["api_key_id"], received["identity_method"] = nr.VouchedBy, r.Identity.Method
+	}
 	var woken int
 	err = s.pool.QueryRow(ctx, CreateRequestSQL,
 		r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
@@ -159,12 +176,13 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		// The current key's term first: it is the one stored.
 		sealed.EmailIndexes(s.keys, r.Email), index,
 		r.OnBehalf, r.Relationship, r.AccessScope, orEpoch(r.ConfirmedAt),
-		map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)},
+		received,
 		nr.StatusTokenHash, nr.ConfirmTokenHash, nr.ConfirmExpiresAt,
 		nr.IdempotencyKeyHash, nr.BodyHash,
 		f.purpose, f.name, f.contentType, f.size, f.sha256, f.content,
 		m.kind, m.locale, m.messageID, m.sealed, m.secrets,
 		job.IDsField, job.Kind, job.MaxAttempts, job.Queue, job.Notify,
+		string(r.Identity.Method), nr.VouchedBy,
 	).Scan(&r.ID, &r.DuplicateOf, &woken)
 	switch {
 	case isUniqueViolation(err, "requests_reference_key"):
@@ -302,7 +320,7 @@ func (s *Store) confirmation(ctx context.Context, q querier, tokenHash []byte, l
 	var used time.Time
 	r, err := s.scanRequestWith(q.QueryRow(ctx, `
 		SELECT `+requestColumns+`, c.expires_at, coalesce(c.used_at, 'epoch')
-		FROM confirmations c JOIN requests r ON r.id = c.request_id LEFT JOIN staff a ON a.id = r.assignee_id
+		FROM confirmations c JOIN requests r ON r.id = c.request_id LEFT JOIN staff a ON a.id = r.assignee_id `+identityJoins+`
 		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, &used)
 	if err != nil {
 		return r, c, err
@@ -343,6 +361,10 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if setAssignee {
 		assign = *ch.Assign
 	}
+	var identity request.IdentityCheck
+	if ch.Identity != nil {
+		identity = *ch.Identity
+	}
 	_, err := tx.Exec(ctx, `
 		UPDATE requests SET status = $2, updated_at = $3,
 			confirmed_at = coalesce(nullif($4::timestamptz, 'epoch'), confirmed_at),
@@ -355,13 +377,18 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 			paused_at = CASE WHEN $11 THEN $3 WHEN $12 THEN NULL ELSE paused_at END,
 			deadline_rule = coalesce($13, deadline_rule),
 			deadline_legal_ref = coalesce($14, deadline_legal_ref),
-			deadline_basis = coalesce($15, deadline_basis)
+			deadline_basis = coalesce($15, deadline_basis),
+			identity_checked_at = coalesce(nullif($16::timestamptz, 'epoch'), identity_checked_at),
+			identity_method = coalesce(nullif($17, ''), identity_method),
+			identity_checked_by = coalesce(nullif($18::bigint, 0), identity_checked_by),
+			identity_api_key_id = coalesce(nullif($19::bigint, 0), identity_api_key_id)
 		WHERE id = $1`,
 		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
 		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
-		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }))
+		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }),
+		orEpoch(identity.At), string(identity.Method), identity.StaffID, identity.APIKeyID)
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
@@ -406,7 +433,21 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 			return r, fmt.Errorf("insert file: %w", err)
 		}
 	}
-	if ch.Download != nil && fileID != 0 {
+	switch {
+	case ch.Download != nil && ch.Download.FileID != 0:
+		// A new link to an answer sent before: only to a response file of
+		// this request whose content is still held.
+		tag, err := tx.Exec(ctx, `INSERT INTO download_links (token_hash, file_id, expires_at, created_at)
+			SELECT $1, f.id, $3, $4 FROM files f
+			WHERE f.id = $2 AND f.request_id = $5 AND f.purpose = 'response' AND f.content IS NOT NULL`,
+			ch.Download.TokenHash, ch.Download.FileID, ch.Download.ExpiresAt, ch.At, r.ID)
+		if err != nil {
+			return r, fmt.Errorf("insert download link: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return r, ErrNotFound
+		}
+	case ch.Download != nil && fileID != 0:
 		if _, err := tx.Exec(ctx, `INSERT INTO download_links (token_hash, file_id, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
 			ch.Download.TokenHash, fileID, ch.Download.ExpiresAt, ch.At); err != nil {
 			return r, fmt.Errorf("insert download link: %w", err)
@@ -424,6 +465,9 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	}
 	if !ch.ConfirmedAt.IsZero() {
 		r.ConfirmedAt = ch.ConfirmedAt
+	}
+	if ch.Identity != nil {
+		r.Identity = *ch.Identity
 	}
 	return r, nil
 }
@@ -523,6 +567,7 @@ type MessageFile struct {
 	Size           int64
 	Purpose        string
 	AvailableUntil *time.Time // for a response file: until when its download links work
+	Deleted        bool       // its content was deleted after the retention period
 }
 
 // Messages lists a request's conversation, oldest first, with the files
@@ -547,7 +592,7 @@ func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error
 	}
 	rows, err = s.pool.Query(ctx, `
 		SELECT f.message_id, f.id, f.name, f.content_type, f.size, f.purpose,
-			(SELECT max(expires_at) FROM download_links l WHERE l.file_id = f.id)
+			(SELECT max(expires_at) FROM download_links l WHERE l.file_id = f.id), f.content IS NULL
 		FROM files f WHERE f.request_id = $1 AND f.message_id IS NOT NULL ORDER BY f.id`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("list message files: %w", err)
@@ -556,7 +601,7 @@ func (s *Store) Messages(ctx context.Context, requestID int64) ([]Message, error
 	var messageID int64
 	var f MessageFile
 	var name []byte
-	if _, err := pgx.ForEachRow(rows, []any{&messageID, &f.ID, &name, &f.ContentType, &f.Size, &f.Purpose, &f.AvailableUntil}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&messageID, &f.ID, &name, &f.ContentType, &f.Size, &f.Purpose, &f.AvailableUntil, &f.Deleted}, func() error {
 		var file request.File
 		file.ID, file.Purpose = f.ID, f.Purpose
 		if err := s.openFileName(name, &file); err != nil {

@@ -12,7 +12,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	rdmail "rightsdesk/internal/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +21,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	rdmail "rightsdesk/internal/mail"
 )
 
 // SMTPOptions configures StartSMTP. The zero value is a plain server without
@@ -239,6 +241,68 @@ func (s *SMTPServer) WaitForMessages(tb testing.TB, n int, timeout time.Duration
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Mailbox lists what arrived for addr (any letter case), oldest first: what
+// the owner of that mailbox reads.
+func (s *SMTPServer) Mailbox(addr string) []ReceivedMessage {
+	var out []ReceivedMessage
+	for _, m := range s.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// WaitForMail waits for the newest message to addr whose subject contains
+// part and returns it; on timeout it fails the test, listing what addr got.
+func (s *SMTPServer) WaitForMail(tb testing.TB, addr, part string, timeout time.Duration) ReceivedMessage {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		box := s.Mailbox(addr)
+		for i := len(box) - 1; i >= 0; i-- {
+			if strings.Contains(box[i].Subject, part) {
+				return box[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			var subjects []string
+			for _, m := range box {
+				subjects = append(subjects, strconv.Quote(m.Subject))
+			}
+			tb.Fatalf("testkit: waited %v for mail to %s about %q, got [%s]", timeout, addr, part, strings.Join(subjects, ", "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// secretLinkPattern matches the secret links rightsdesk's emails carry:
+// confirmation (/confirm/), status page (/s/) and download (/d/).
+var secretLinkPattern = regexp.MustCompile(`https?://[^\s"<>]+?/(confirm|s|d)/[A-Za-z0-9_-]{43}`)
+
+// MailLinks are the secret links of one email's plain-text part, by kind
+// (the last of each kind).
+type MailLinks struct{ Confirm, Status, Download string }
+
+// Links finds the secret links in the message's plain-text part.
+func (m ReceivedMessage) Links() MailLinks {
+	var l MailLinks
+	for _, match := range secretLinkPattern.FindAllStringSubmatch(m.Text, -1) {
+		switch match[1] {
+		case "confirm":
+			l.Confirm = match[0]
+		case "s":
+			l.Status = match[0]
+		case "d":
+			l.Download = match[0]
+		}
+	}
+	return l
 }
 
 func (s *SMTPServer) listen() error {

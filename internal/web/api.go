@@ -12,21 +12,26 @@ import (
 )
 
 // apiReceipt is the 201 answer: times in RFC 3339 in the operator's zone.
+// status_url is there only for a caller whose key vouched for the requester:
+// the public caller may not be the owner of the address, so its link goes
+// by email only.
 type apiReceipt struct {
 	Reference  string `json:"reference"`
 	Status     string `json:"status"`
 	ReceivedAt string `json:"received_at"`
 	DueAt      string `json:"due_at"`
-	StatusURL  string `json:"status_url"`
+	StatusURL  string `json:"status_url,omitempty"`
 }
 
 type apiErrors struct {
 	Errors map[string]string `json:"errors"`
 }
 
-// apiSubmit is the public intake over JSON: the same fields and rules as
-// the form. Unknown fields are refused, not ignored, so a client's typo
-// never silently drops data.
+// apiSubmit is the intake over JSON: the same fields and rules as the
+// form. Unknown fields are refused, not ignored, so a client's typo never
+// silently drops data. Without a key it is the public intake; with a key
+// whose role may vouch (optionalAPIKey), the operator's own system files
+// for a requester its sign-in proved.
 func (s *Server) apiSubmit(c echo.Context) error {
 	p := s.catalog.Printer(localeOf(c))
 	var sub request.Submission
@@ -44,7 +49,13 @@ func (s *Server) apiSubmit(c echo.Context) error {
 		}
 		sub.IdempotencyKey = "api\x00" + key
 	}
-	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	var receipt request.Receipt
+	key, vouched := vouchingKey(c)
+	if vouched {
+		receipt, err = s.intake.SubmitVouched(c.Request().Context(), sub, localeOf(c), request.Voucher{APIKeyID: key.ID})
+	} else {
+		receipt, err = s.intake.Submit(c.Request().Context(), sub, localeOf(c))
+	}
 	if errors.Is(err, request.ErrIdempotencyMismatch) {
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"Idempotency-Key": p.T("error.idempotency_mismatch")}})
 	}
@@ -59,7 +70,10 @@ func (s *Server) apiSubmit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, receipt.StatusURL)
+	if vouched {
+		// The request as the staff API serves it: no secret in a header.
+		c.Response().Header().Set(echo.HeaderLocation, s.cfg.BaseURL+"/api/v1/requests/"+receipt.Reference)
+	}
 	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 	return c.JSON(http.StatusCreated, apiReceipt{
 		Reference:  receipt.Reference,

@@ -112,12 +112,24 @@ func (s *Server) openAPIDocument() obj {
 			"correction":   obj{"type": "string", "maxLength": 5000, "description": "Required for rectification: what is wrong and what is right."},
 			"processing":   obj{"type": "string", "maxLength": 2000, "description": "Required for restriction, objection and consent_withdrawal: which processing."},
 		}),
-		"Receipt": object([]string{"reference", "status", "received_at", "due_at", "status_url"}, obj{
+		"Receipt": object([]string{"reference", "status", "received_at", "due_at"}, obj{
 			"reference":   str("The request's reference."),
 			"status":      strEnum([]request.Status{request.Unverified, request.New}),
 			"received_at": dateTime("When it was received."),
 			"due_at":      dateTime("When the answer is due."),
-			"status_url":  obj{"type": "string", "format": "uri", "description": "The requester's secret status page."},
+			"status_url": obj{"type": "string", "format": "uri", "description": "The requester's secret status page: only in the answer to a caller " +
+				"whose API key vouched for the requester. The public intake never gets it; the link goes to the requester's address by email."},
+		}),
+		"IdentityCheck": object([]string{"state", "method", "by", "at"}, obj{
+			"state": obj{"type": "string", "enum": []request.IdentityState{request.IdentityNotNeeded, request.IdentityMissing, request.IdentityDone},
+				"description": "Whether completing the request needs a staff-recorded identity check (IDENTITY_CHECK), and whether one was recorded."},
+			"method": obj{"oneOf": []obj{strEnum(request.IdentityMethods()), {"type": "null"}}},
+			"by":     nullable("string", "The member of staff who checked, or \"API: \" and the key's name."),
+			"at":     nullableDateTime("When."),
+		}),
+		"NewIdentityCheck": object([]string{"method", "note"}, obj{
+			"method": strEnum(request.IdentityMethods()),
+			"note":   obj{"type": "string", "maxLength": request.MaxIdentityNote, "description": "What was seen or done; seen by staff only, kept sealed."},
 		}),
 		"StaffRef": object([]string{"id", "name"}, obj{"id": obj{"type": "integer"}, "name": obj{"type": "string"}}),
 		"RequestSummary": object([]string{"reference", "type", "status", "full_name", "email", "on_behalf", "received_at", "due_at", "closed_at", "assignee", "possible_duplicate", "email_failed"}, obj{
@@ -180,6 +192,7 @@ func (s *Server) openAPIDocument() obj {
 			"access_scope":    obj{"type": "string"},
 			"correction":      obj{"type": "string"},
 			"processing":      obj{"type": "string"},
+			"identity_check":  ref("IdentityCheck"),
 			"events":          obj{"type": "array", "items": ref("Event")},
 			"notes":           obj{"type": "array", "items": ref("Note")},
 		}),
@@ -225,7 +238,7 @@ func (s *Server) openAPIDocument() obj {
 		}
 		return out + "."
 	}
-	read, work := roleNote(auth.PermRequestsRead), roleNote(auth.PermRequestsWork)
+	read, work, vouch := roleNote(auth.PermRequestsRead), roleNote(auth.PermRequestsWork), roleNote(auth.PermRequestsVouch)
 	withRef := []any{referenceParam()}
 
 	paths := obj{
@@ -235,15 +248,26 @@ func (s *Server) openAPIDocument() obj {
 		},
 		"/api/v1/requests": obj{
 			"post": obj{
-				"operationId": "submitRequest", "summary": "File a request (public intake: the same fields and rules as the form).",
-				"security": []obj{},
+				"operationId": "submitRequest",
+				"summary":     "File a request (the same fields and rules as the form).",
+				"description": "Without a key: the public intake. The answer carries no link: the status page (and, with VERIFY_EMAIL, the " +
+					"confirmation link) reaches the requester only by email, to the address given, so that filing in someone else's name gives " +
+					"the filer nothing. With an API key (" + vouch[:len(vouch)-1] + "): the operator's own system files for a requester its " +
+					"sign-in already proved; the request starts confirmed (new), its identity check is recorded as done by the key, no " +
+					"confirmation email is sent (the acknowledgement is), the per-address limit does not apply, and the answer includes " +
+					"status_url. A key that is sent but unknown, revoked or of another role is refused: never taken as no key.",
+				"security": []obj{{}, {"apiKey": []string{}}},
 				"parameters": []any{obj{"name": "Idempotency-Key", "in": "header", "required": false, "schema": obj{"type": "string", "maxLength": 255},
-					"description": "A retry with the same key and body returns the first answer; another body is refused."}},
+					"description": "A retry with the same key and body answers with the first request's reference, status and dates, and emails nothing; " +
+						"another body is refused. Keys are scoped to the requester's address (and to the API key that sent them), so clients never collide."}},
 				"requestBody": jsonBody(ref("Submission")),
 				"responses": obj{
-					"201": answer("Filed. Location is the status page.", ref("Receipt")),
-					"400": malformed, "413": answer("Too large.", ref("Error")), "415": answer("Not application/json.", ref("Error")),
-					"422": invalid, "429": answer("Too many from this address.", ref("Error")),
+					"201": answer("Filed. With a vouching key, Location is the request in the staff API.", ref("Receipt")),
+					"400": malformed,
+					"401": answer("An Authorization header with a key that is malformed, unknown or revoked.", ref("Error")),
+					"403": answer("The key's role may not vouch for requesters.", ref("Error")),
+					"413": answer("Too large.", ref("Error")), "415": answer("Not application/json.", ref("Error")),
+					"422": invalid, "429": answer("Too many from this address (the public intake only).", ref("Error")),
 				},
 			},
 			"get": obj{
@@ -262,8 +286,9 @@ func (s *Server) openAPIDocument() obj {
 		"/api/v1/requests/{reference}/transitions": obj{
 			"post": obj{
 				"operationId": "transitionRequest",
-				"summary":     "Move the request: start work, ask the requester, complete or reject (the same rules as the staff workspace). " + work,
-				"security":    bearer, "parameters": withRef, "requestBody": jsonBody(ref("Transition")),
+				"summary": "Move the request: start work, ask the requester, complete or reject (the same rules as the staff workspace; " +
+					"completing a request whose type needs an identity check is 409 until one is recorded). " + work,
+				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("Transition")),
 				"responses": staffAnswers(obj{"200": requestDetail, "400": malformed, "404": notFound, "409": refused,
 					"415": answer("Not application/json.", ref("Error")), "422": invalid}),
 			},
@@ -273,6 +298,16 @@ func (s *Server) openAPIDocument() obj {
 				"operationId": "assignRequest", "summary": "Give the request to a member of staff, or to nobody. " + work,
 				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("Assign")),
 				"responses": staffAnswers(obj{"200": requestDetail, "400": malformed, "404": notFound,
+					"415": answer("Not application/json.", ref("Error")), "422": invalid}),
+			},
+		},
+		"/api/v1/requests/{reference}/identity": obj{
+			"post": obj{
+				"operationId": "recordIdentityCheck",
+				"summary": "Record how the requester's identity was established (a method and a note), as the workspace's identity check form does. " +
+					"Completing a request whose type needs a check (IDENTITY_CHECK) is refused until one is recorded. Once per request. " + work,
+				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("NewIdentityCheck")),
+				"responses": staffAnswers(obj{"200": requestDetail, "400": malformed, "404": notFound, "409": refused,
 					"415": answer("Not application/json.", ref("Error")), "422": invalid}),
 			},
 		},

@@ -86,8 +86,19 @@ type apiRequestDetail struct {
 	AccessScope   string       `json:"access_scope"`
 	Correction    string       `json:"correction"`
 	Processing    string       `json:"processing"`
-	Events        []apiEvent   `json:"events"`
-	Notes         []apiNote    `json:"notes"`
+	// Identity is the check of who the requester is (IDENTITY_CHECK).
+	Identity apiIdentity `json:"identity_check"`
+	Events   []apiEvent  `json:"events"`
+	Notes    []apiNote   `json:"notes"`
+}
+
+// apiIdentity says whether the request needs an identity check before it
+// is completed and, once made, how and by whom.
+type apiIdentity struct {
+	State  string  `json:"state"` // not_needed, missing, done
+	Method *string `json:"method"`
+	By     *string `json:"by"`
+	At     *string `json:"at"`
 }
 
 type apiEvent struct {
@@ -281,6 +292,11 @@ func (s *Server) apiRequestAnswer(c echo.Context, status int, r request.Request)
 	if r.AssigneeID != 0 {
 		out.Assignee = &apiStaffRef{ID: r.AssigneeID, Name: r.AssigneeName}
 	}
+	out.Identity.State = string(s.desk.IdentityState(r))
+	if id := r.Identity; id.Done() {
+		method, by := string(id.Method), id.ByName
+		out.Identity.Method, out.Identity.By, out.Identity.At = &method, &by, s.apiTimeOrNull(id.At)
+	}
 	for _, e := range events {
 		ae := apiEvent{ID: e.ID, Kind: e.Kind, Actor: string(e.Actor), ActorName: e.ActorName,
 			From: string(e.FromStatus), To: string(e.ToStatus), Data: e.Data, At: s.apiTime(e.At)}
@@ -373,6 +389,11 @@ func (k keyChanges) ChangeRequest(ctx context.Context, key request.RequestKey, d
 		}
 		data["api_key_id"] = k.keyID
 		ch.Data, ch.ActorID = data, 0
+		if ch.Identity != nil {
+			id := *ch.Identity
+			id.StaffID, id.APIKeyID = 0, k.keyID
+			ch.Identity = &id
+		}
 		return ch, nil
 	})
 }
@@ -451,7 +472,7 @@ func (s *Server) apiActed(c echo.Context, ref string, r request.Request, err err
 		r = fresh
 	}
 	p := s.catalog.Printer(localeOf(c))
-	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "Max", request.MaxReplyLength)
+	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "Max", refusalMax(err))
 	if status != http.StatusUnprocessableEntity {
 		return c.JSON(status, apiError{text})
 	}
@@ -461,6 +482,8 @@ func (s *Server) apiActed(c echo.Context, ref string, r request.Request, err err
 		field = "reason"
 	case errors.Is(err, request.ErrUnknownStaff), errors.Is(err, request.ErrNotAssignable):
 		field = "staff_id"
+	case errors.Is(err, request.ErrIdentityMethod):
+		field = "method"
 	}
 	return c.JSON(status, apiErrors{map[string]string{field: text}})
 }
@@ -496,6 +519,26 @@ func (s *Server) apiAssign(c echo.Context) error {
 	}
 	ref := c.Param("reference")
 	r, err := s.deskFor(apiKeyOf(c)).Assign(c.Request().Context(), ref, 0, body.StaffID.ID)
+	return s.apiActed(c, ref, r, err)
+}
+
+// apiIdentityBody records an identity check: a method from the list and a
+// note (seen by staff only).
+type apiIdentityBody struct {
+	Method string `json:"method"`
+	Note   string `json:"note"`
+}
+
+// apiRecordIdentity records that the operator established who the
+// requester is, made by the key.
+func (s *Server) apiRecordIdentity(c echo.Context) error {
+	var body apiIdentityBody
+	if err := decodeAPIBody(c, &body); err != nil {
+		return s.apiBodyRefused(c, err)
+	}
+	ref := c.Param("reference")
+	r, err := s.deskFor(apiKeyOf(c)).RecordIdentityCheck(c.Request().Context(), ref, 0,
+		request.IdentityMethod(body.Method), request.StaffText(body.Note))
 	return s.apiActed(c, ref, r, err)
 }
 

@@ -113,7 +113,9 @@ func localeOf(c echo.Context) request.Locale {
 // PostgreSQL, so the limit holds across instances.
 func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.cfg.IntakeRateLimit <= 0 {
+		if _, vouched := vouchingKey(c); s.cfg.IntakeRateLimit <= 0 || vouched {
+			// An operator's own system with a valid key is not a stranger
+			// filing in bulk: the per-address limit is for the public.
 			return next(c)
 		}
 		// The address is hashed: the table needs a key, not a person's IP.

@@ -93,8 +93,10 @@ func (s *Server) submitForm(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Post/redirect/get: reloading the thank-you page never resubmits.
-	return c.Redirect(http.StatusSeeOther, "/thanks/"+receipt.StatusToken)
+	// Post/redirect/get: reloading the thank-you page never resubmits. Its
+	// address is a receipt of its own, not a way into the request: the
+	// browser that filed it may not be the owner of the address it names.
+	return c.Redirect(http.StatusSeeOther, "/thanks/"+s.receipts.Issue(receipt.Reference))
 }
 
 // requestByToken finds the request behind a secret link. Every failure —
@@ -136,17 +138,36 @@ func (s *Server) withLinkedRequest(c echo.Context, page func(r request.Request) 
 	return page(r)
 }
 
+// thanks is the thank-you page: the reference, type and dates of the
+// request just filed, and where its link went: to the mailbox it names.
+// Nothing on it says whether that address had filed before (a duplicate is
+// staff's business), whether it was confirmed since, or anything else the
+// request holds; and the page opens for an hour only (request.Receipts).
 func (s *Server) thanks(c echo.Context) error {
-	return s.withLinkedRequest(c, func(r request.Request) error { return s.thanksPage(c, r) })
-}
-
-func (s *Server) thanksPage(c echo.Context, r request.Request) error {
+	ref, err := s.receipts.Check(c.Param("receipt"))
+	if errors.Is(err, request.ErrLinkExpired) {
+		p := s.catalog.Printer(localeOf(c))
+		return s.render(c, http.StatusGone, "message", p.T("thanks.expired.title"), map[string]string{"Text": p.T("thanks.expired.text")})
+	}
+	if err != nil {
+		return s.invalidLink(c)
+	}
+	r, err := s.store.RequestByReference(c.Request().Context(), ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	speakRequestersLanguage(c, r)
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "thanks", p.T("thanks.title"), map[string]any{
-		"Request":       r,
+		"Reference":     r.Reference,
+		"Type":          r.Type,
 		"ReceivedLocal": r.ReceivedAt.In(s.cfg.Location),
 		"DueLocal":      r.DueAt.In(s.cfg.Location),
-		"StatusPath":    "/s/" + c.Param("token"),
+		// What the deployment does, not what this request has become.
+		"Verify": s.intake.Config.VerifyEmail,
 	})
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"rightsdesk/internal/auth"
 )
 
 // Access levels. Every route states one; a test walks the table so that a
@@ -18,6 +20,10 @@ const (
 	accessPublic = "public" // anyone
 	accessDev    = "dev"    // only when no SMTP server is configured, only from this machine
 	accessStaff  = "staff:" // signed-in staff, followed by the permission needed (routes_staff.go)
+	// accessPublicOrAPIKey is anyone, or, when an API key is sent, a key
+	// whose role holds the permission that follows. A key that is sent is
+	// always checked: a bad one is refused, never taken for no key at all.
+	accessPublicOrAPIKey = "public+apikey:"
 )
 
 type route struct {
@@ -33,24 +39,26 @@ func (s *Server) routeTable() []route {
 	intakeForm := append(append([]echo.MiddlewareFunc{}, form...), s.rateLimitIntake)
 	// Forms that carry files: five of 10 MB and the fields.
 	uploadForm := []echo.MiddlewareFunc{middleware.BodyLimit(strconv.Itoa(maxReplyBody)), s.csrf()}
-	api := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.APIBodyLimit), s.rateLimitIntake}
+	// The JSON intake: public, or an operator's system vouching with its key
+	// for a requester its own sign-in proved (no per-address limit then).
+	api := []echo.MiddlewareFunc{middleware.BodyLimit(s.cfg.APIBodyLimit), s.optionalAPIKey(auth.PermRequestsVouch), s.rateLimitIntake}
 	return append([]route{
 		{"GET", "/", accessPublic, s.landing, nil},
 		{"GET", "/request/:type", accessPublic, s.requestForm, form},
 		{"POST", "/request/:type", accessPublic, s.submitForm, []echo.MiddlewareFunc{uploadForm[0], uploadForm[1], s.rateLimitIntake}},
-		{"GET", "/thanks/:token", accessPublic, s.thanks, nil},
+		{"GET", "/thanks/:receipt", accessPublic, s.thanks, nil},
 		{"GET", "/s/:token", accessPublic, s.status, form},
 		{"POST", "/s/:token/reply", accessPublic, s.reply, uploadForm},
 		{"GET", "/s/:token/withdraw", accessPublic, s.withdrawPage, form},
 		{"POST", "/s/:token/withdraw", accessPublic, s.withdraw, form},
 		{"GET", "/d/:token", accessPublic, s.download, nil},
-		{"GET", "/s/:token/files/:id", accessPublic, s.statusDownload, nil},
+		{"POST", "/s/:token/files/:id/link", accessPublic, s.emailDownloadLink, form},
 		{"GET", "/status", accessPublic, s.resendPage, form},
 		{"POST", "/status", accessPublic, s.resend, intakeForm},
 		{"GET", "/confirm/:token", accessPublic, s.confirmPage, form},
 		{"POST", "/confirm/:token", accessPublic, s.confirm, form},
 		{"GET", "/lang/:locale", accessPublic, s.setLanguage, nil},
-		{"POST", "/api/v1/requests", accessPublic, s.apiSubmit, api},
+		{"POST", "/api/v1/requests", accessPublicOrAPIKey + string(auth.PermRequestsVouch), s.apiSubmit, api},
 		{"GET", "/healthz", accessPublic, s.health, nil},
 		{"GET", "/readyz", accessPublic, s.readiness, nil},
 		{"GET", "/static/*", accessPublic, s.assets.serve, nil},

@@ -35,6 +35,7 @@ func (s *Server) apiRoutes() []route {
 		key("POST", "/api/v1/requests/:reference/transitions", s.apiTransition, auth.PermRequestsWork),
 		key("POST", "/api/v1/requests/:reference/assign", s.apiAssign, auth.PermRequestsWork),
 		key("POST", "/api/v1/requests/:reference/notes", s.apiAddNote, auth.PermRequestsWork),
+		key("POST", "/api/v1/requests/:reference/identity", s.apiRecordIdentity, auth.PermRequestsWork),
 
 		pm("GET", "/staff/apikeys", s.staffAPIKeys, auth.PermStaffManage),
 		pm("POST", "/staff/apikeys", s.staffCreateAPIKey, auth.PermStaffManage),

@@ -50,6 +50,7 @@ func (s *Server) staffRoutes() []route {
 		pmUpload("POST", "/staff/requests/:reference/complete", s.staffRequestComplete, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/reject", s.staffRequestReject, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/notes", s.staffRequestNote, auth.PermRequestsWork),
+		pm("POST", "/staff/requests/:reference/identity", s.staffRequestIdentity, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/emails/:id/retry", s.staffRequestRetry, auth.PermRequestsWork),
 		pm("POST", "/staff/requests/:reference/recompute", s.staffRequestRecompute, auth.PermDeadlinesRecompute),
 

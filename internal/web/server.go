@@ -27,10 +27,10 @@ import (
 // Store is what the handlers read directly; writes go through the domain.
 type Store interface {
 	RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error)
+	RequestByReference(ctx context.Context, reference string) (request.Request, error)
 	Messages(ctx context.Context, requestID int64) ([]store.Message, error)
 	Events(ctx context.Context, requestID int64) ([]store.Event, error)
 	Download(ctx context.Context, tokenHash []byte, now time.Time) (request.File, request.Locale, error)
-	DownloadByStatusLink(ctx context.Context, tokenHash []byte, fileID int64, now time.Time) (request.File, request.Locale, error)
 	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
 	Ping(ctx context.Context) error
 }
@@ -60,11 +60,13 @@ type Deps struct {
 	Intake    *request.Intake
 	Confirmer *request.Confirmer
 	Requester *request.Requester
-	Store     Store
-	Catalog   *i18n.Catalog
-	Clock     request.Clock
-	Logger    *slog.Logger
-	Files     fs.FS // templates and static files (web.Templates merged with web.Static)
+	// Receipts sign the thank-you page's address.
+	Receipts request.Receipts
+	Store    Store
+	Catalog  *i18n.Catalog
+	Clock    request.Clock
+	Logger   *slog.Logger
+	Files    fs.FS // templates and static files (web.Templates merged with web.Static)
 	// Ready reports whether the instance can serve (database reachable,
 	// jobs running); nil means always ready.
 	Ready func(ctx context.Context) error
@@ -104,6 +106,7 @@ type Server struct {
 	intake    *request.Intake
 	confirmer *request.Confirmer
 	requester *request.Requester
+	receipts  request.Receipts
 	store     Store
 	catalog   *i18n.Catalog
 	clock     request.Clock
@@ -147,7 +150,7 @@ func New(d Deps) (*Server, error) {
 		d.Config.APIBodyLimit = "64K"
 	}
 	s := &Server{
-		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, store: d.Store, catalog: d.Catalog, clock: d.Clock,
+		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, receipts: d.Receipts, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,

@@ -78,11 +78,26 @@ type requestView struct {
 	Staff        []staffOption
 	Reasons      []reasonOption
 
+	// Identity is how the request stands with the identity check
+	// (IDENTITY_CHECK); CanCheckIdentity offers the form that records one.
+	Identity         identityView
+	CanCheckIdentity bool
+	IdentityMethods  []reasonOption
+
 	Form    actionForm
 	Error   string // a refused action, in words
 	ErrorAt string // the id of the form the error belongs to
 	Preview *previewView
 	Boxes   map[string]fieldView // each action form's text box, by the form's id
+}
+
+// identityView is the identity check as the request page shows it.
+type identityView struct {
+	State  string // not_needed, missing or done (request.IdentityState)
+	Text   string // the state in words
+	Method string // done: how, by whom and when
+	By, At string
+	Note   string // what the member of staff wrote (sealed; gone once purged)
 }
 
 type duplicateView struct {
@@ -140,6 +155,8 @@ type actionForm struct {
 	RejectReason    string
 	RejectText      string
 	Note            string
+	IdentityMethod  string
+	IdentityNote    string
 }
 
 // actionBoxes are the text boxes of the page's forms: the form's id (as in
@@ -165,6 +182,8 @@ var actionBoxes = []struct {
 		func(f actionForm) string { return f.RejectText }, false},
 	{"note", "note-body", "note", "note.label", "note.hint", 3, request.MaxReplyLength,
 		func(f actionForm) string { return f.Note }, true},
+	{"identity", "identity-note", "note", "identity.note", "identity.note_hint", 3, request.MaxIdentityNote,
+		func(f actionForm) string { return f.IdentityNote }, false},
 }
 
 // boxes draws the action forms' text boxes with what staff typed and the
@@ -359,6 +378,15 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		if e.Event != nil && e.Event.Kind == store.EventPersonalDataPurged {
 			v.PurgedAt = p.DateTime(e.At.In(loc))
 		}
+		if e.Event != nil && e.Event.Kind == request.EventIdentityChecked {
+			v.Identity.Note = e.Event.Text
+		}
+	}
+	v.Identity.State = string(s.desk.IdentityState(r))
+	v.Identity.Text = p.T("staff.request.identity." + v.Identity.State)
+	if id := r.Identity; id.Done() {
+		v.Identity.Method = p.T("staff.identity.method." + string(id.Method))
+		v.Identity.By, v.Identity.At = id.ByName, p.DateTime(id.At.In(loc))
 	}
 
 	v.CanRecompute = me.Can(auth.PermDeadlinesRecompute) && r.Status.Open()
@@ -367,6 +395,10 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		v.CanStart = request.CheckTransition(r.Status, request.InProgress, request.ActorStaff) == nil
 		v.CanAsk = request.CheckTransition(r.Status, request.AwaitingRequester, request.ActorStaff) == nil
 		v.CanComplete = request.CheckTransition(r.Status, request.Completed, request.ActorStaff) == nil
+		v.CanCheckIdentity = r.Status.Open() && r.Status != request.Unverified && !r.Identity.Done()
+		for _, m := range request.IdentityMethods() {
+			v.IdentityMethods = append(v.IdentityMethods, reasonOption{Code: string(m), Label: p.T("staff.identity.method." + string(m))})
+		}
 		v.CanReject = request.CheckTransition(r.Status, request.Rejected, request.ActorStaff) == nil
 		if ext, ok := s.extensionFor(r, now); ok {
 			v.CanExtend = true
@@ -486,6 +518,14 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 		text, detail = p.T("staff.event.deadline_recomputed", "Date", due), e.Text
 	case "rejected":
 		text = p.T("staff.event.rejected", "Reason", p.T("staff.reject."+str("reason")))
+	case request.EventIdentityChecked:
+		text, detail = p.T("staff.event.identity_checked", "Method", p.T("staff.identity.method."+str("method"))), e.Text
+	case "received":
+		text = p.T("staff.event.received")
+		if m := str("identity_method"); m != "" {
+			// Filed by the operator's own system, which vouched for the requester.
+			text = p.T("staff.event.received_vouched", "Method", p.T("staff.identity.method."+m))
+		}
 	case "file_downloaded":
 		text = p.T("staff.event.file_downloaded", "Name", files[id("file_id")])
 	case "email_sent", "email_retried":

@@ -26,6 +26,14 @@ func refusal(err error) (status int, key string, ok bool) {
 	switch {
 	case errors.Is(err, request.ErrTransitionNotAllowed):
 		return http.StatusConflict, "staff.request.error.transition", true
+	case errors.Is(err, request.ErrIdentityCheckMissing):
+		return http.StatusConflict, "staff.request.error.identity_missing", true
+	case errors.Is(err, request.ErrIdentityChecked):
+		return http.StatusConflict, "staff.request.error.identity_checked", true
+	case errors.Is(err, request.ErrIdentityMethod):
+		return http.StatusUnprocessableEntity, "staff.request.error.identity_method", true
+	case errors.Is(err, request.ErrIdentityNote):
+		return http.StatusUnprocessableEntity, "staff.request.error.identity_note", true
 	case errors.Is(err, request.ErrNoExtensionLeft):
 		return http.StatusConflict, "staff.request.error.no_extension", true
 	case errors.Is(err, request.ErrDeadlinePassed):
@@ -52,6 +60,14 @@ func refusal(err error) (status int, key string, ok bool) {
 		return http.StatusUnprocessableEntity, "staff.request.error.note", true
 	}
 	return 0, "", false
+}
+
+// refusalMax is the length limit a refusal names.
+func refusalMax(err error) int {
+	if errors.Is(err, request.ErrIdentityNote) {
+		return request.MaxIdentityNote
+	}
+	return request.MaxReplyLength
 }
 
 // afterAction answers an action's form: back to the page with a line
@@ -81,7 +97,7 @@ func (s *Server) afterAction(c echo.Context, r request.Request, form actionForm,
 		key = "staff.request.error.extend_reason"
 	}
 	p := s.catalog.Printer(localeOf(c))
-	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "MaxMB", maxResponseFile>>20, "Max", request.MaxReplyLength)
+	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "MaxMB", maxResponseFile>>20, "Max", refusalMax(err))
 	return s.renderRequest(c, status, r, form, text, formID, nil)
 }
 
@@ -174,6 +190,17 @@ func (s *Server) staffRequestNote(c echo.Context) error {
 			_, err = s.deskStore.AddNote(c.Request().Context(), r.ID, staffOf(c).ID, form.Note, s.clock.Now())
 		}
 		return s.afterAction(c, r, form, "note", err, "staff.request.done.note")
+	})
+}
+
+// staffRequestIdentity records how a member of staff established who the
+// requester is (a method from the list and a note).
+func (s *Server) staffRequestIdentity(c echo.Context) error {
+	return s.withRequest(c, func(r request.Request) error {
+		form := actionForm{IdentityMethod: c.FormValue("method"), IdentityNote: formText(c, "note")}
+		_, err := s.desk.RecordIdentityCheck(c.Request().Context(), r.Reference, staffOf(c).ID,
+			request.IdentityMethod(form.IdentityMethod), form.IdentityNote)
+		return s.afterAction(c, r, form, "identity", err, "staff.request.done.identity")
 	})
 }
 

@@ -148,7 +148,7 @@ func (s *Server) staffRequestComplete(c echo.Context) error {
 		ctx := c.Request().Context()
 		me := staffOf(c)
 		form := actionForm{Response: formText(c, "response")}
-		if err := request.CheckTransition(r.Status, request.Completed, request.ActorStaff); err != nil {
+		if err := s.desk.CheckAnswer(r); err != nil {
 			return s.afterAction(c, r, form, "complete", err, "")
 		}
 		if form.Response == "" {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -26,13 +25,15 @@ type messageView struct {
 }
 
 type fileView struct {
+	ID     int64
 	Name   string
 	SizeKB int64
-	// For a response file: where to download it while that is allowed,
-	// and until when (zero once the time has passed).
-	URL   string
-	Until time.Time
-	Gone  bool
+	// Response files are downloaded only through links sent by email: the
+	// page says until when the last one works (zero once it has passed)
+	// and offers to email a fresh one while the file is held.
+	Response bool
+	Until    time.Time
+	Gone     bool // the file was deleted after the retention period
 }
 
 type historyItem struct {
@@ -71,6 +72,8 @@ func (s *Server) statusPage(c echo.Context, r request.Request) error {
 		notice = p.T("status.reply.sent")
 	case "withdrawn":
 		notice = p.T("withdraw.done")
+	case "download_link":
+		notice = p.T("status.file.link_sent")
 	}
 	return s.renderStatus(c, http.StatusOK, r, notice, "", nil)
 }
@@ -96,14 +99,9 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 	for _, m := range msgs {
 		mv := messageView{Author: m.Author, Body: m.Body, At: m.At.In(s.cfg.Location)}
 		for _, f := range m.Files {
-			fv := fileView{Name: f.Name, SizeKB: (f.Size + 1023) / 1024}
-			if f.Purpose == request.FileResponse && f.AvailableUntil != nil {
-				if s.clock.Now().Before(*f.AvailableUntil) {
-					fv.URL = fmt.Sprintf("%s/files/%d", v.Base, f.ID)
-					fv.Until = f.AvailableUntil.In(s.cfg.Location)
-				} else {
-					fv.Gone = true
-				}
+			fv := fileView{ID: f.ID, Name: f.Name, SizeKB: (f.Size + 1023) / 1024, Response: f.Purpose == request.FileResponse, Gone: f.Deleted}
+			if fv.Response && f.AvailableUntil != nil && s.clock.Now().Before(*f.AvailableUntil) {
+				fv.Until = f.AvailableUntil.In(s.cfg.Location)
 			}
 			mv.Files = append(mv.Files, fv)
 		}
@@ -265,16 +263,23 @@ func (s *Server) download(c echo.Context) error {
 	return s.sendFile(c, f, locale, err)
 }
 
-// statusDownload serves a response file from the status page while its
-// download links still work.
-func (s *Server) statusDownload(c echo.Context) error {
+// emailDownloadLink sends a fresh download link for a response file to the
+// request's address, and tells the page it went there: the browser never
+// gets the file or the link.
+func (s *Server) emailDownloadLink(c echo.Context) error {
 	token := c.Param("token")
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if !request.WellFormedToken(token) || err != nil {
+	if err != nil {
 		return s.invalidLink(c)
 	}
-	f, locale, err := s.store.DownloadByStatusLink(c.Request().Context(), request.HashToken(token), id, s.clock.Now())
-	return s.sendFile(c, f, locale, err)
+	_, err = s.requester.SendDownloadLink(c.Request().Context(), token, id)
+	if errors.Is(err, request.ErrNotFound) {
+		return s.invalidLink(c)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=download_link")
 }
 
 func (s *Server) sendFile(c echo.Context, f request.File, locale request.Locale, err error) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 
 	"rightsdesk/internal/deadline"
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/mail"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -79,11 +80,24 @@ func (s *fuzzStore) RequestByStatusToken(_ context.Context, hash []byte) (reques
 	if string(hash) != string(request.HashToken(fuzzKnownToken)) {
 		return request.Request{}, store.ErrNotFound
 	}
+	return fuzzKnownRequest(), nil
+}
+
+// fuzzKnownRequest is the one request the fake store holds.
+func fuzzKnownRequest() request.Request {
 	at := fuzzClock{}.Now()
 	return request.Request{
 		ID: 1, Reference: "RD-7K4M-9QXT-2HV5", Type: request.Erasure, Status: request.InProgress, Locale: request.Russian,
 		ReceivedAt: at, ConfirmedAt: at, DueAt: at.Add(30 * 24 * time.Hour), FullName: "Ерлан", Email: "e@example.kz",
-	}, nil
+	}
+}
+
+// RequestByReference finds whatever reference the intake just stored (the
+// thank-you page reads its request by reference).
+func (s *fuzzStore) RequestByReference(_ context.Context, reference string) (request.Request, error) {
+	r := fuzzKnownRequest()
+	r.Reference = reference
+	return r, nil
 }
 
 func (s *fuzzStore) Messages(context.Context, int64) ([]store.Message, error) {
@@ -101,10 +115,6 @@ func (s *fuzzStore) Events(context.Context, int64) ([]store.Event, error) {
 }
 
 func (s *fuzzStore) Download(context.Context, []byte, time.Time) (request.File, request.Locale, error) {
-	return request.File{}, "", store.ErrNotFound
-}
-
-func (s *fuzzStore) DownloadByStatusLink(context.Context, []byte, int64, time.Time) (request.File, request.Locale, error) {
 	return request.File{}, "", store.ErrNotFound
 }
 
@@ -140,6 +150,10 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 		tb.Fatal(err)
 	}
 	repo, st := &fuzzRepo{}, &fuzzStore{}
+	keys, err := keyring.New(make([]byte, keyring.KeySize))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	links := request.Links{BaseURL: "https://rightsdesk.example"}
 	validator := request.NewValidator(request.AllTypes())
 	srv, err := New(Deps{
@@ -152,6 +166,7 @@ func newFuzzServer(tb testing.TB) *fuzzServer {
 		},
 		Confirmer: &request.Confirmer{Repo: repo, Deadlines: policy, Composer: composer, Clock: fuzzClock{}, Links: links},
 		Requester: &request.Requester{Repo: repo, Composer: composer, Clock: fuzzClock{}, Links: links},
+		Receipts:  request.Receipts{Signer: keys, Clock: fuzzClock{}},
 		Store:     st,
 		Catalog:   catalog,
 		Clock:     fuzzClock{},
@@ -269,9 +284,11 @@ func FuzzFormSubmit(f *testing.F) {
 			t.Fatalf("%d for %s %q: %s", rec.Code, typ, body, rec.Body.String())
 		}
 		if rec.Code == http.StatusSeeOther {
+			// To the thank-you page of the request just stored, by a
+			// receipt that names it and opens nothing else.
 			loc := rec.Header().Get("Location")
-			tok, found := strings.CutPrefix(loc, "/thanks/")
-			if !found || !request.WellFormedToken(tok) {
+			receipt, found := strings.CutPrefix(loc, "/thanks/")
+			if ref, err := srv.receipts.Check(receipt); !found || err != nil || ref != srv.repo.last.Request.Reference {
 				t.Fatalf("303 to %q", loc)
 			}
 			if stored := srv.repo.last.Request; strings.ContainsFunc(stored.FullName+stored.Email, unicode.IsControl) {

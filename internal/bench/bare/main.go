@@ -78,7 +78,6 @@ type server struct {
 	ack      body
 	notice   body
 	personal personal
-	base     string
 }
 
 func main() {
@@ -100,7 +99,7 @@ func run(listen, script string) error {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer pool.Close()
-	s := &server{pool: pool, base: "http://" + listen}
+	s := &server{pool: pool}
 	if s.ack, err = newestBody(ctx, pool, "acknowledgement"); err != nil {
 		return err
 	}
@@ -175,6 +174,7 @@ func (s *server) submit(c echo.Context) error {
 		[]string{token(19)[:26] + "@127.0.0.1", token(19)[:26] + "@127.0.0.1"},
 		[][]byte{s.ack.sealed, s.notice.sealed}, [][]byte{s.ack.secrets, s.notice.secrets},
 		"email_ids", "deliver_email", 500, "email", "", // the job; no workers to wake
+		"", int64(0), // no identity check, no vouching key: the public intake
 	).Scan(&id, &duplicateOf, &woken)
 	if err != nil {
 		return c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -184,7 +184,6 @@ func (s *server) submit(c echo.Context) error {
 		"status":      "unverified",
 		"received_at": now.Format(time.RFC3339),
 		"due_at":      due.Format(time.RFC3339),
-		"status_url":  s.base + "/s/" + status,
 	})
 }
 
@@ -241,6 +240,7 @@ func (s *server) pgbenchScript() string {
 		"32": "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
 		"33": "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
 		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
+		"39": "''", "40": "0",
 	}
 	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
 		v, ok := values[p[1:]]
