@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -152,6 +153,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 
 	sender := opts.Sender
 	mailboxDir := ""
+	sendTimeout := mail.DefaultSMTPTimeout
 	if sender == nil {
 		if cfg.SMTPURL != "" {
 			smtpCfg, err := mail.ParseSMTPURL(cfg.SMTPURL)
@@ -163,6 +165,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 				senderOpts = append(senderOpts, opts.TLSRoots)
 			}
 			sender = mail.NewSMTPSender(smtpCfg, senderOpts...)
+			sendTimeout = cmp.Or(smtpCfg.Timeout, sendTimeout)
 		} else {
 			mailboxDir = filepath.Join(cfg.DataDir, "mailbox")
 			sender = mail.DevMailbox{Dir: mailboxDir}
@@ -171,7 +174,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	now := clock.Now
 	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met})
+	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
 	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now})
 	desk := &request.Desk{
@@ -204,6 +207,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		PollInterval: opts.PollInterval,
 		PeriodicJobs: periodic,
 		EmailWorkers: cfg.EmailWorkers,
+		Instances:    st,
 	})
 	if err != nil {
 		return nil, err
