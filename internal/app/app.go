@@ -148,6 +148,9 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			PrivacyContact: cfg.PrivacyContact,
 			StaffLocale:    cfg.StaffLocale,
 			OrgName:        cfg.OrgName,
+
+			AcknowledgementsPerDay: cfg.AcknowledgementsPerDay,
+			Location:               cfg.Location,
 		},
 	}
 

@@ -175,6 +175,7 @@ func (s *server) submit(c echo.Context) error {
 		[]string{token(19)[:26] + "@127.0.0.1", token(19)[:26] + "@127.0.0.1"},
 		[][]byte{s.ack.sealed, s.notice.sealed}, [][]byte{s.ack.secrets, s.notice.secrets},
 		"email_ids", "deliver_email", 500, "email", "", // the job; no workers to wake
+		now.Format(time.DateOnly), 5, // the acknowledgement counted, as with the default ACKNOWLEDGEMENTS_PER_DAY
 	).Scan(&id, &duplicateOf, &woken)
 	if err != nil {
 		return c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -241,6 +242,7 @@ func (s *server) pgbenchScript() string {
 		"32": "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
 		"33": "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
 		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
+		"39": "current_date", "40": "5",
 	}
 	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
 		v, ok := values[p[1:]]
