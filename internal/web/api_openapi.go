@@ -243,7 +243,7 @@ func (s *Server) openAPIDocument() obj {
 				"responses": obj{
 					"201": answer("Filed. Location is the status page.", ref("Receipt")),
 					"400": malformed, "413": answer("Too large.", ref("Error")), "415": answer("Not application/json.", ref("Error")),
-					"422": invalid, "429": answer("Too many from this address.", ref("Error")),
+					"422": invalid, "429": answer("Too many from this client address (INTAKE_RATE_LIMIT), or the email address has had its acknowledgements for today (ACKNOWLEDGEMENTS_PER_DAY); Retry-After says when to try again.", ref("Error")),
 				},
 			},
 			"get": obj{

@@ -16,15 +16,16 @@ type kill struct {
 	orphans []string // Message-IDs of their emails not yet sent
 }
 
-// sigkill kills serve twice under load and starts a new one at once each
-// time. The jobs the dead instance had running are orphans: the new
-// instance must deliver their emails within a minute of its start (it
-// finds them by their instance lock, jobs.Runner), each exactly once.
+// sigkill kills serve twice under load, while the relay holds its answers
+// so that deliveries are under way, and starts a new one at once each time.
+// The jobs the dead instance had running are orphans: the new instance must
+// deliver their emails within a minute of its start (it finds them by the
+// dead instance's lock, jobs.Runner), each exactly once.
 func (d *driver) sigkill() row {
 	const name = "3. Server killed (SIGKILL) under load, restarted"
 	port := d.cfg.basePort + 3
 	const rate, load = 15.0, 25 * time.Second
-	done := fmt.Sprintf("%.0f/s for %.0f s; SIGKILL at t=8 s and at t=16 s, each followed by a new `serve` at once", rate, load.Seconds())
+	done := fmt.Sprintf("%.0f/s for %.0f s; SIGKILL at t=8 s and at t=16 s, each followed by a new `serve` at once; the SMTP sink holds its answers from 1 s before each kill until just after it, so that deliveries are under way when the process dies", rate, load.Seconds())
 	say("%s", name)
 	dbURL, err := d.createDB("faults_kill")
 	if err != nil {
@@ -43,10 +44,23 @@ func (d *driver) sigkill() row {
 	var killErr error
 	var kills []kill
 	go func() {
-		for _, at := range []time.Duration{8 * time.Second, 8 * time.Second} {
+		for _, at := range []time.Duration{7 * time.Second, 7 * time.Second} {
 			time.Sleep(at)
+			// The relay stops answering for a moment: the deliveries the
+			// instance takes meanwhile are mid-way when it is killed.
+			if err := d.sinkCtl("hold"); err != nil {
+				killErr = err
+				return
+			}
+			time.Sleep(time.Second)
 			pmu.Lock()
 			cur.kill()
+			// The dead instance's sessions go with it; nothing of theirs was accepted.
+			if err := d.sinkCtl("release"); err != nil {
+				killErr = err
+				pmu.Unlock()
+				return
+			}
 			var k kill
 			// Read after the kill: nothing of the dead instance moves any more.
 			k.running, _ = queryInt(dbURL, `SELECT count(*) FROM river_job WHERE state = 'running'`)
