@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,12 +28,7 @@ type child struct {
 // startChild starts serve with env and waits until it is ready.
 func startChild(t *testing.T, env []string) *child {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
+	addr := freePort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$") // #nosec G204 -- this test binary
 	cmd.Env = append(append([]string{childServe + "=1", "LISTEN_ADDR=" + addr, "BASE_URL=http://" + addr}, env...),
 		"PATH="+os.Getenv("PATH"), "HOME="+os.Getenv("HOME"))
