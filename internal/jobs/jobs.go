@@ -310,35 +310,44 @@ func (r *Runner) Stop(ctx context.Context) error {
 // watchOrphans looks for instances that are gone at once and then every
 // OrphansEvery, and makes their running jobs available again once an
 // instance's lock was free on two looks in a row. It looks only while it
-// holds its own lock.
+// holds its own lock; a lost lock is taken again within a second, well
+// inside the two looks another instance needs to presume this one gone.
 func (r *Runner) watchOrphans(ctx context.Context) {
 	defer close(r.stopped)
-	tick := time.NewTicker(r.cfg.OrphansEvery)
-	defer tick.Stop()
 	suspects := map[string]bool{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		suspects = r.lookForOrphans(ctx, suspects)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
+		var held bool
+		suspects, held = r.lookForOrphans(ctx, suspects)
+		next := r.cfg.OrphansEvery
+		if !held {
+			next = min(time.Second, next)
+		}
+		timer.Reset(next)
 	}
 }
 
-func (r *Runner) lookForOrphans(ctx context.Context, suspects map[string]bool) map[string]bool {
+// lookForOrphans is one look; it says whether this instance's own lock is
+// held.
+func (r *Runner) lookForOrphans(ctx context.Context, suspects map[string]bool) (map[string]bool, bool) {
 	if err := r.lock.Check(ctx); err != nil {
 		if ctx.Err() == nil {
 			r.warn(ctx, "instance lock lost; taking it again", err)
 		}
-		return map[string]bool{}
+		return map[string]bool{}, false
 	}
 	free, err := r.cfg.Instances.GoneInstances(ctx, instancePrefix, r.id)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.warn(ctx, "look for jobs of instances that are gone", err)
 		}
-		return suspects
+		return suspects, true
 	}
 	var gone []string
 	next := map[string]bool{}
@@ -350,19 +359,19 @@ func (r *Runner) lookForOrphans(ctx context.Context, suspects map[string]bool) m
 		}
 	}
 	if len(gone) == 0 {
-		return next
+		return next, true
 	}
 	n, err := r.cfg.Instances.RescueJobsOf(ctx, gone)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.warn(ctx, "rescue the jobs of instances that are gone", err)
 		}
-		return suspects
+		return suspects, true
 	}
 	if r.cfg.Logger != nil {
 		r.cfg.Logger.InfoContext(ctx, "rescued the jobs of instances that are gone", "instances", gone, "jobs", n)
 	}
-	return next
+	return next, true
 }
 
 func (r *Runner) warn(ctx context.Context, msg string, err error) {
