@@ -97,7 +97,11 @@ func (l *InstanceLock) Release(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conn != nil {
-		_ = l.conn.Close(ctx) // closing the session releases the lock
+		// Unlocked before the session closes, so the lock is free when
+		// Release returns; closing alone frees it once the server has seen
+		// the session end, a moment later.
+		_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1::int4, hashtext($2))`, instanceLockSpace, l.id)
+		_ = l.conn.Close(ctx)
 		l.conn = nil
 	}
 }
