@@ -91,7 +91,7 @@ func (d *driver) sigkill() row {
 	if err != nil {
 		return fail(name, done, err)
 	}
-	m, waited, err := d.waitMail(dbURL, 90*time.Second)
+	_, waited, err := d.waitMail(dbURL, 90*time.Second)
 	if err != nil {
 		return fail(name, done, err)
 	}
@@ -103,7 +103,8 @@ func (d *driver) sigkill() row {
 			break
 		}
 	}
-	if m, err = d.checkMail(dbURL); err != nil { // counted again once everything settled
+	m, err := d.checkMail(dbURL) // counted once everything settled
+	if err != nil {
 		return fail(name, done, err)
 	}
 	arrivals, err := d.sinkArrivals()
