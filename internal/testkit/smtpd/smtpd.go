@@ -35,24 +35,24 @@ type Options struct {
 	// Without TLS the server still offers AUTH, so tests can check that a
 	// client refuses to send credentials in the clear.
 	Username, Password string
-	// HeadersOnly keeps of each message only its envelope and header, not
-	// its content: for load runs, where thousands of bodies would be kept
-	// and decoded for nothing.
+	// HeadersOnly keeps of each message only its envelope, Message-ID and
+	// subject: for load runs, where thousands of messages would be kept and
+	// decoded for nothing.
 	HeadersOnly bool
 }
 
 // Message is one message the server accepted, decoded.
 type Message struct {
-	From      string   // envelope sender (MAIL FROM)
-	To        []string // envelope recipients (RCPT TO)
-	Raw       []byte   // the DATA as received (nil with HeadersOnly)
-	Header    mail.Header
-	Subject   string // RFC 2047 decoded
-	MessageID string // without angle brackets
-	Text      string // first text/plain part, transfer-decoded (charset assumed UTF-8)
-	HTML      string // first text/html part, likewise
-	TLS       bool   // the session was encrypted (STARTTLS or implicit)
-	AuthUser  string // the user name the session authenticated as, if any
+	From      string      // envelope sender (MAIL FROM)
+	To        []string    // envelope recipients (RCPT TO)
+	Raw       []byte      // the DATA as received (nil with HeadersOnly)
+	Header    mail.Header // nil with HeadersOnly
+	Subject   string      // RFC 2047 decoded
+	MessageID string      // without angle brackets
+	Text      string      // first text/plain part, transfer-decoded (charset assumed UTF-8)
+	HTML      string      // first text/html part, likewise
+	TLS       bool        // the session was encrypted (STARTTLS or implicit)
+	AuthUser  string      // the user name the session authenticated as, if any
 	At        time.Time
 	// ParseErr is set when Raw could not be decoded; the other decoded fields
 	// are then partial.
@@ -461,7 +461,7 @@ func decodeMessage(raw []byte) Message {
 	return m
 }
 
-// decodeHeader reads only the header of raw.
+// decodeHeader reads only the Message-ID and subject of raw.
 func decodeHeader(raw []byte) Message {
 	var m Message
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
@@ -469,7 +469,6 @@ func decodeHeader(raw []byte) Message {
 		m.ParseErr = err
 		return m
 	}
-	m.Header = msg.Header
 	m.MessageID = strings.Trim(strings.TrimSpace(msg.Header.Get("Message-Id")), "<>")
 	m.Subject = msg.Header.Get("Subject")
 	return m
