@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -150,11 +151,15 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 			PrivacyContact: cfg.PrivacyContact,
 			StaffLocale:    cfg.StaffLocale,
 			OrgName:        cfg.OrgName,
+
+			AcknowledgementsPerDay: cfg.AcknowledgementsPerDay,
+			Location:               cfg.Location,
 		},
 	}
 
 	sender := opts.Sender
 	mailboxDir := ""
+	sendTimeout := mail.DefaultSMTPTimeout
 	if sender == nil {
 		if cfg.SMTPURL != "" {
 			smtpCfg, err := mail.ParseSMTPURL(cfg.SMTPURL)
@@ -166,6 +171,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 				senderOpts = append(senderOpts, opts.TLSRoots)
 			}
 			sender = mail.NewSMTPSender(smtpCfg, senderOpts...)
+			sendTimeout = cmp.Or(smtpCfg.Timeout, sendTimeout)
 		} else {
 			mailboxDir = filepath.Join(cfg.DataDir, "mailbox")
 			sender = mail.DevMailbox{Dir: mailboxDir}
@@ -174,7 +180,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	now := clock.Now
 	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met})
+	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
 	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
 	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
@@ -208,6 +214,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		PollInterval: opts.PollInterval,
 		PeriodicJobs: periodic,
 		EmailWorkers: cfg.EmailWorkers,
+		Instances:    st,
 	})
 	if err != nil {
 		return nil, err

@@ -65,6 +65,12 @@ type Config struct {
 	IntakeRateLimit int // per minute per client address; 0 = off
 	TrustedProxies  []netip.Prefix
 	StaffLocale     request.Locale
+
+	// AcknowledgementsPerDay is how many acknowledgements one recipient
+	// address receives per calendar day (ACKNOWLEDGEMENTS_PER_DAY); 0 = no
+	// limit.
+	AcknowledgementsPerDay int
+
 	// ReminderThresholds are the days before a due day at which staff are
 	// reminded (REMINDER_THRESHOLDS), largest first; ReminderInterval is
 	// how often the sweep runs (REMINDER_INTERVAL).
@@ -270,6 +276,10 @@ func Load(env Env) (Config, error) {
 	limit := r.str("INTAKE_RATE_LIMIT", "10")
 	if c.IntakeRateLimit, err = strconv.Atoi(limit); err != nil || c.IntakeRateLimit < 0 {
 		return Config{}, &Error{"INTAKE_RATE_LIMIT", fmt.Sprintf("want a whole number of submissions per minute, 0 to switch off; got %q", limit)}
+	}
+	acks := r.str("ACKNOWLEDGEMENTS_PER_DAY", "5")
+	if c.AcknowledgementsPerDay, err = strconv.Atoi(acks); err != nil || c.AcknowledgementsPerDay < 0 || c.AcknowledgementsPerDay > 1000 {
+		return Config{}, &Error{"ACKNOWLEDGEMENTS_PER_DAY", fmt.Sprintf("want a whole number of acknowledgements per address and day from 1 to 1000, 0 to switch off; got %q", acks)}
 	}
 	workers := r.str("EMAIL_WORKERS", "20")
 	if c.EmailWorkers, err = strconv.Atoi(workers); err != nil || c.EmailWorkers < 1 || c.EmailWorkers > 500 {

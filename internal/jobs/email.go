@@ -76,7 +76,15 @@ type DeliverEmailWorker struct {
 	Now    func() time.Time
 	// Outcomes, when set, is told the outcome of every attempt.
 	Outcomes OutcomeRecorder
+	// SendTimeout is the longest one email may take to send (the SMTP
+	// sender's timeout): no email is begun with less than that left of the
+	// attempt's time, so an attempt ends within its Timeout.
+	SendTimeout time.Duration
 }
+
+// Timeout is a delivery attempt's time: JobTimeout, within which River's
+// rescuer never takes the job for a lost one (RescueStuckAfter).
+func (w *DeliverEmailWorker) Timeout(*river.Job[DeliverEmailArgs]) time.Duration { return JobTimeout }
 
 // Work implements river.Worker. Emails already sent (by an earlier attempt)
 // are skipped. When the server cannot be reached, the attempt ends there: the
@@ -100,6 +108,11 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 	for _, e := range emails {
 		if e.State == store.EmailSent {
 			continue
+		}
+		if dl, ok := ctx.Deadline(); ok && w.SendTimeout > 0 && time.Until(dl) < w.SendTimeout {
+			// The rest waits for the next attempt rather than run past this one's time.
+			retry = errors.Join(retry, fmt.Errorf("email %d: no time left in this attempt", e.ID))
+			break
 		}
 		err := w.Sender.Send(ctx, w.message(e))
 		if err == nil {

@@ -5,11 +5,15 @@ package jobs
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,17 +141,62 @@ func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 
 // RunnerConfig is how the job runner works.
 type RunnerConfig struct {
-	Logger        *slog.Logger
-	RetryMax      time.Duration // the longest wait between delivery attempts
-	EmailWorkers  int
-	PeriodicJobs  []*river.PeriodicJob
-	PollInterval  time.Duration // 0 = River's default; tests use a short one
-	RescueStuckIn time.Duration // a job running longer is presumed lost with its instance
+	Logger       *slog.Logger
+	RetryMax     time.Duration // the longest wait between delivery attempts
+	EmailWorkers int
+	PeriodicJobs []*river.PeriodicJob
+	PollInterval time.Duration // 0 = River's default; tests use a short one
+	// Instances, when set, gives this instance a lock for its lifetime and
+	// lets it find the jobs of instances that died (Runner.Start).
+	Instances Instances
+	// OrphansEvery is how often this instance looks for them
+	// (DefaultOrphansEvery when 0).
+	OrphansEvery time.Duration
+}
+
+// The timeouts of a job, from the inside out. A delivery sends each email
+// within mail.DefaultSMTPTimeout (30 s, connect to QUIT) and starts none
+// with less than that left of its own JobTimeout; River cancels a job's
+// context at JobTimeout and gives it JobStuckThreshold (10 s) more. Only
+// past all that may River's own rescuer presume the instance dead and run
+// the job again: RescueStuckAfter is that last resort, for an instance
+// whose lock outlived it (docs/operations.md); the lock finds the jobs of
+// a dead instance within seconds.
+const (
+	JobTimeout       = 2 * time.Minute
+	RescueStuckAfter = JobTimeout + time.Minute
+)
+
+// DefaultOrphansEvery is how often an instance looks for running jobs of
+// instances that are gone. An instance is presumed gone once its lock has
+// been found free on two looks in a row, so the jobs of an instance that
+// died are running again 5 to 10 s after another one (or its own
+// replacement) is up, and a live instance whose lock's connection broke
+// (PostgreSQL restarting) has a look's time to take it again.
+const DefaultOrphansEvery = 5 * time.Second
+
+// instancePrefix starts the River client id of every instance that holds
+// an instance lock; jobs of clients without it (versions before the lock)
+// are left to River's rescuer.
+const instancePrefix = "rd_"
+
+// Instances is what the runner needs to tell live instances from dead ones
+// (store.Store).
+type Instances interface {
+	LockInstance(ctx context.Context, id string) (*store.InstanceLock, error)
+	GoneInstances(ctx context.Context, prefix, self string) ([]string, error)
+	RescueJobsOf(ctx context.Context, instances []string) (int, error)
 }
 
 // Runner works the queues.
 type Runner struct {
 	client *river.Client[pgx.Tx]
+	id     string
+	cfg    RunnerConfig
+
+	lock    *store.InstanceLock
+	stopped chan struct{} // closed when the orphan watch has stopped
+	cancel  context.CancelFunc
 }
 
 // NewRunner builds the River client that executes jobs with workers.
@@ -160,10 +209,15 @@ func NewRunner(pool *pgxpool.Pool, workers *river.Workers, cfg RunnerConfig) (*R
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = 10 * time.Minute
 	}
-	if cfg.RescueStuckIn == 0 {
-		cfg.RescueStuckIn = 5 * time.Minute
+	if cfg.OrphansEvery == 0 {
+		cfg.OrphansEvery = DefaultOrphansEvery
+	}
+	id, err := instanceID()
+	if err != nil {
+		return nil, err
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:     id,
 		Logger: cfg.Logger,
 		Queues: map[string]river.QueueConfig{
 			QueueDefault: {MaxWorkers: 2},
@@ -177,21 +231,154 @@ func NewRunner(pool *pgxpool.Pool, workers *river.Workers, cfg RunnerConfig) (*R
 		// capped delivery at MaxWorkers per 100 ms - measured: 50 emails/s
 		// against 100/s offered by 50 submissions/s (docs/benchmarks.md).
 		FetchCooldown:        10 * time.Millisecond,
-		RescueStuckJobsAfter: cfg.RescueStuckIn,
-		JobTimeout:           2 * time.Minute,
+		RescueStuckJobsAfter: RescueStuckAfter,
+		JobTimeout:           JobTimeout,
 		ErrorHandler:         errorLogger{cfg.Logger},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
-	return &Runner{client: client}, nil
+	return &Runner{client: client, id: id, cfg: cfg}, nil
 }
 
-// Start begins working jobs; it returns once the client is running.
-func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+// instanceID names this instance for River (its client id, recorded on
+// every job it takes) and for its lock: the host, for people reading
+// river_job, and 64 random bits, for uniqueness.
+func instanceID() (string, error) {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, host)
+	if len(host) > 40 {
+		host = host[:40]
+	}
+	b := make([]byte, 8)
+	if _, err := crand.Read(b); err != nil {
+		return "", fmt.Errorf("instance id: %w", err)
+	}
+	return instancePrefix + host + "_" + hex.EncodeToString(b), nil
+}
 
-// Stop finishes the jobs in hand and stops fetching new ones.
-func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+// ID is this instance's River client id.
+func (r *Runner) ID() string { return r.id }
+
+// Start takes the instance's lock, begins working jobs, and watches for
+// jobs that instances which died left running; it returns once the client
+// is running. The lock is taken before the first job is: every job this
+// instance ever runs is covered by it.
+func (r *Runner) Start(ctx context.Context) error {
+	if r.cfg.Instances != nil {
+		lock, err := r.cfg.Instances.LockInstance(ctx, r.id)
+		if err != nil {
+			return err
+		}
+		r.lock = lock
+	}
+	if err := r.client.Start(ctx); err != nil {
+		if r.lock != nil {
+			r.lock.Release(context.WithoutCancel(ctx))
+		}
+		return err
+	}
+	if r.lock != nil {
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		r.cancel, r.stopped = cancel, make(chan struct{})
+		go r.watchOrphans(wctx)
+	}
+	return nil
+}
+
+// Stop finishes the jobs in hand and stops fetching new ones, then gives
+// the instance's lock up.
+func (r *Runner) Stop(ctx context.Context) error {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.stopped
+	}
+	err := r.client.Stop(ctx)
+	if r.lock != nil && err == nil {
+		// With jobs still running (the stop timed out) the lock stays until
+		// the process ends, so nobody runs them twice meanwhile.
+		r.lock.Release(context.WithoutCancel(ctx))
+	}
+	return err
+}
+
+// watchOrphans looks for instances that are gone at once and then every
+// OrphansEvery, and makes their running jobs available again once an
+// instance's lock was free on two looks in a row. It looks only while it
+// holds its own lock; a lost lock is taken again within a second, well
+// inside the two looks another instance needs to presume this one gone.
+func (r *Runner) watchOrphans(ctx context.Context) {
+	defer close(r.stopped)
+	suspects := map[string]bool{}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		var held bool
+		suspects, held = r.lookForOrphans(ctx, suspects)
+		next := r.cfg.OrphansEvery
+		if !held {
+			next = min(time.Second, next)
+		}
+		timer.Reset(next)
+	}
+}
+
+// lookForOrphans is one look; it says whether this instance's own lock is
+// held.
+func (r *Runner) lookForOrphans(ctx context.Context, suspects map[string]bool) (map[string]bool, bool) {
+	if err := r.lock.Check(ctx); err != nil {
+		if ctx.Err() == nil {
+			r.warn(ctx, "instance lock lost; taking it again", err)
+		}
+		return map[string]bool{}, false
+	}
+	free, err := r.cfg.Instances.GoneInstances(ctx, instancePrefix, r.id)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.warn(ctx, "look for jobs of instances that are gone", err)
+		}
+		return suspects, true
+	}
+	var gone []string
+	next := map[string]bool{}
+	for _, id := range free {
+		if suspects[id] {
+			gone = append(gone, id)
+		} else {
+			next[id] = true
+		}
+	}
+	if len(gone) == 0 {
+		return next, true
+	}
+	n, err := r.cfg.Instances.RescueJobsOf(ctx, gone)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.warn(ctx, "rescue the jobs of instances that are gone", err)
+		}
+		return suspects, true
+	}
+	if r.cfg.Logger != nil {
+		r.cfg.Logger.InfoContext(ctx, "rescued the jobs of instances that are gone", "instances", gone, "jobs", n)
+	}
+	return next, true
+}
+
+func (r *Runner) warn(ctx context.Context, msg string, err error) {
+	if r.cfg.Logger != nil {
+		r.cfg.Logger.WarnContext(ctx, msg, "error", err)
+	}
+}
 
 // Client exposes the River client (for retrying a job from the staff UI).
 func (r *Runner) Client() *river.Client[pgx.Tx] { return r.client }

@@ -17,10 +17,12 @@ func (PruneRateLimitsArgs) Kind() string { return "prune_rate_limits" }
 type RateLimitPruner interface {
 	PruneRateLimits(ctx context.Context, cutoff time.Time) (int64, error)
 	PruneIdempotencyKeys(ctx context.Context, cutoff time.Time) (int64, error)
+	PruneAcknowledgementCounts(ctx context.Context, cutoff time.Time) (int64, error)
 }
 
-// PruneRateLimitsWorker deletes rate-limit windows older than an hour and
-// idempotency keys older than a day.
+// PruneRateLimitsWorker deletes rate-limit windows older than an hour,
+// idempotency keys older than a day and acknowledgement counts two days
+// after their day (whatever the operator's time zone, the day is over).
 type PruneRateLimitsWorker struct {
 	river.WorkerDefaults[PruneRateLimitsArgs]
 	Store RateLimitPruner
@@ -32,7 +34,10 @@ func (w *PruneRateLimitsWorker) Work(ctx context.Context, _ *river.Job[PruneRate
 	if _, err := w.Store.PruneRateLimits(ctx, w.Now().Add(-time.Hour)); err != nil {
 		return err
 	}
-	_, err := w.Store.PruneIdempotencyKeys(ctx, w.Now().Add(-24*time.Hour))
+	if _, err := w.Store.PruneIdempotencyKeys(ctx, w.Now().Add(-24*time.Hour)); err != nil {
+		return err
+	}
+	_, err := w.Store.PruneAcknowledgementCounts(ctx, w.Now().Add(-48*time.Hour))
 	return err
 }
 

@@ -61,6 +61,9 @@ type Change struct {
 	Pause, Resume bool
 	// Rule replaces the rule recorded with the request (a recomputation).
 	Rule *deadline.Result
+	// DeleteFiles deletes the content of the request's files and their
+	// download links with the change, logged as a files_deleted event.
+	DeleteFiles bool
 }
 
 // ConfirmRepository applies confirmations. Confirm locks the link and its

@@ -38,9 +38,24 @@ var (
 	ErrAlreadyClosed = errors.New("request already closed")
 )
 
+// ReplyRepository adds replies. AddReply locks the request behind a live
+// status link, counts what its replies used (ReplyUsage: since linkSince
+// through this link, since requestSince through any), asks decide, and
+// applies the change with the link recorded on its event, in one
+// transaction; an error from decide changes nothing.
+type ReplyRepository interface {
+	AddReply(ctx context.Context, statusTokenHash []byte, linkSince, requestSince time.Time, decide func(Request, ReplyUsage) (Change, error)) (Request, error)
+}
+
+// RequesterRepository is what the requester's actions need.
+type RequesterRepository interface {
+	ChangeRepository
+	ReplyRepository
+}
+
 // Requester carries out what a person does from their status page.
 type Requester struct {
-	Repo ChangeRepository
+	Repo RequesterRepository
 	// Deadlines moves the due date when a paused clock restarts.
 	Deadlines Extender
 	Composer  Composer
@@ -83,7 +98,7 @@ func (rq *Requester) Withdraw(ctx context.Context, token string) (Request, error
 		if err := CheckTransition(r.Status, Withdrawn, ActorRequester); err != nil {
 			return Change{}, err
 		}
-		ch := Change{To: Withdrawn, Event: "withdrawn", Actor: ActorRequester, At: now}
+		ch := Change{To: Withdrawn, Event: "withdrawn", Actor: ActorRequester, At: now, DeleteFiles: r.Status == Unverified}
 		mine, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailWithdrawn, r.Email, r.Locale, rq.data(r))
 		if err != nil {
 			return Change{}, err
@@ -104,7 +119,9 @@ func (rq *Requester) Withdraw(ctx context.Context, token string) (Request, error
 const MaxReplyLength = 5000
 
 // Reply adds the requester's message and files to an open, confirmed
-// request. When staff were waiting for the requester, work resumes.
+// request. When staff were waiting for the requester, work resumes. A reply
+// beyond MaxRepliesPerLink or MaxRepliesPerRequest is refused with a
+// *LimitReached, files beyond MaxStoredPerRequest with a *ValidationError.
 func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Upload) (Request, error) {
 	if !WellFormedToken(token) {
 		return Request{}, ErrNotFound
@@ -126,9 +143,16 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		return Request{}, verr
 	}
 	now := rq.Clock.Now()
-	return rq.Repo.ChangeRequest(ctx, RequestKey{StatusTokenHash: HashToken(token)}, func(r Request) (Change, error) {
+	linkSince, requestSince := ReplyWindows(now)
+	return rq.Repo.AddReply(ctx, HashToken(token), linkSince, requestSince, func(r Request, used ReplyUsage) (Change, error) {
 		if !r.Status.Open() || r.Status == Unverified {
 			return Change{}, ErrNotOpen
+		}
+		if err := checkReplyRate(used); err != nil {
+			return Change{}, err
+		}
+		if checkStorage("files", used.Stored, files, verr); len(verr.Fields) > 0 {
+			return Change{}, verr
 		}
 		to := r.Status
 		if r.Status == AwaitingRequester {
@@ -138,7 +162,7 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 			}
 		}
 		ch, err := resumeClock(rq.Deadlines, r, Change{
-			To: to, Event: "requester_replied", Actor: ActorRequester, At: now,
+			To: to, Event: EventRequesterReplied, Actor: ActorRequester, At: now,
 			Data:     map[string]any{"files": len(files)},
 			Messages: []NewMessage{{Author: ActorRequester, Body: text}},
 			Files:    files,
@@ -156,6 +180,10 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		return ch, nil
 	})
 }
+
+// EventRequesterReplied is the event of a reply; the store counts replies
+// by it (ReplyUsage).
+const EventRequesterReplied = "requester_replied"
 
 // ResendLink emails a fresh status link when reference and email match a
 // request. It answers the same way whether they match or not, so it tells
@@ -245,7 +273,12 @@ type ExpiryRepository interface {
 	ExpireUnconfirmed(ctx context.Context, now time.Time, limit int, decide func(Request) (Change, error)) (int, error)
 }
 
-// Expirer closes requests that were never confirmed.
+// Expirer closes requests that were never confirmed. The files of a
+// request that closes unverified - expired, or withdrawn before its
+// address was confirmed - go with the change that closes it
+// (Change.DeleteFiles): whoever sent them never showed they hold the
+// address, and nobody will work the request. The daily retention sweep
+// deletes any left behind (store.PurgeFiles).
 type Expirer struct {
 	Repo     ExpiryRepository
 	Composer Composer
@@ -271,7 +304,7 @@ func (ex *Expirer) Sweep(ctx context.Context) (int, error) {
 			if err != nil {
 				return Change{}, err
 			}
-			return Change{To: Expired, Event: "expired", Actor: ActorSystem, At: now, Emails: []OutboxEmail{mail}}, nil
+			return Change{To: Expired, Event: "expired", Actor: ActorSystem, At: now, Emails: []OutboxEmail{mail}, DeleteFiles: true}, nil
 		})
 		total += n
 		if err != nil || n < 100 {

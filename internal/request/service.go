@@ -91,6 +91,12 @@ type NewRequest struct {
 	// The "received" event names it, and Request.Identity holds the check
 	// it stands for.
 	VouchedBy int64
+	// The acknowledgement is counted against its address's limit of
+	// AcknowledgementLimit a day (0: none) on AcknowledgementDay
+	// ("2006-01-02" in the operator's zone); past it, CreateRequest stores
+	// nothing and returns ErrAcknowledgementLimit.
+	AcknowledgementDay   string
+	AcknowledgementLimit int
 }
 
 // ErrRepeated is returned by CreateRequest, with the request stored the first
@@ -169,6 +175,11 @@ type IntakeConfig struct {
 	PrivacyContact string
 	StaffLocale    Locale
 	OrgName        string
+	// AcknowledgementsPerDay is how many acknowledgements one address
+	// receives in a calendar day of Location (ACKNOWLEDGEMENTS_PER_DAY);
+	// a submission beyond it is refused. 0: no limit.
+	AcknowledgementsPerDay int
+	Location               *time.Location
 }
 
 // Intake accepts new requests.
@@ -208,7 +219,10 @@ type Voucher struct {
 
 // Submit validates a submission from the public intake (the form or the
 // API without a key) and stores it with its deadline, event and emails.
-// Invalid input returns a *ValidationError and stores nothing.
+// Invalid input returns a *ValidationError and stores nothing; a
+// submission whose acknowledgement would go beyond the address's limit
+// returns a *LimitReached and stores nothing: whoever files in someone
+// else's name cannot fill that person's mailbox.
 func (in *Intake) Submit(ctx context.Context, s Submission, fallback Locale) (Receipt, error) {
 	return in.submit(ctx, s, fallback, nil)
 }
@@ -274,9 +288,15 @@ func (in *Intake) submit(ctx context.Context, s Submission, fallback Locale, v *
 		if s.IdempotencyKey != "" {
 			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s, v)
 		}
+		day, nextDay := acknowledgementDay(now, in.Config.Location)
+		nr.AcknowledgementDay, nr.AcknowledgementLimit = day, in.Config.AcknowledgementsPerDay
 		stored, err := in.Repo.CreateRequest(ctx, nr)
 		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
 			continue
+		}
+		if errors.Is(err, ErrAcknowledgementLimit) {
+			return Receipt{}, &LimitReached{Field: "email", Key: "error.acknowledgements_per_day", RetryAt: nextDay,
+				Params: map[string]any{"Max": in.Config.AcknowledgementsPerDay}}
 		}
 		if errors.Is(err, ErrRepeated) {
 			return in.repeat(ctx, stored, v)

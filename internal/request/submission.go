@@ -197,6 +197,7 @@ func (v *Validator) Validate(s *Submission) error {
 			verr.Add("proof", "error.proof_without_behalf", nil)
 		} else {
 			s.proofFiles = CheckUploads("proof", FileProof, s.Proof, 0, verr)
+			checkStorage("proof", 0, s.proofFiles, verr)
 		}
 	}
 	if len(verr.Fields) > 0 {

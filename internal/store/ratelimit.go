@@ -29,3 +29,13 @@ func (s *Store) PruneRateLimits(ctx context.Context, cutoff time.Time) (int64, e
 	}
 	return tag.RowsAffected(), nil
 }
+
+// PruneAcknowledgementCounts drops the acknowledgement counts of days that
+// ended before cutoff.
+func (s *Store) PruneAcknowledgementCounts(ctx context.Context, cutoff time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM acknowledgement_counts WHERE day < $1::date`, cutoff.Format(time.DateOnly))
+	if err != nil {
+		return 0, fmt.Errorf("prune acknowledgement counts: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -72,10 +72,20 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 // duplicate (oldest first, so chains point at the original); staff decide.
 // The job row is written as River's clients in other languages write theirs
 // (River's jobs table is its interface between languages), with River's
-// insert notification (store.DeliveryJob). Exported for the baselines of
+// insert notification (store.DeliveryJob). The acknowledgement is counted
+// against its address's limit for the day in the same statement; past it
+// nothing is written and no row comes back. Exported for the baselines of
 // scripts/bench (internal/bench/bare), which commit the same rows with it.
 const CreateRequestSQL = `
-WITH dup AS (
+WITH acknowledged AS (
+	-- Counts the acknowledgement against its address's day ($41) when there
+	-- is a limit ($42): past it, no row, and then nothing below is written.
+	INSERT INTO acknowledgement_counts (email_index, day, sent)
+	SELECT ($11::bytea[])[1], $41::date, 1 WHERE $42::int > 0
+	ON CONFLICT (email_index, day) DO UPDATE SET sent = acknowledgement_counts.sent + 1
+		WHERE acknowledgement_counts.sent < $42::int
+	RETURNING sent
+), dup AS (
 	SELECT min(id) AS id FROM requests
 	WHERE email_index = ANY($11) AND type = $2
 	  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
@@ -89,6 +99,7 @@ WITH dup AS (
 		dup.id, $5, nullif($16::timestamptz, 'epoch'),
 		CASE WHEN $39::text <> '' THEN $5::timestamptz END, nullif($39::text, ''), nullif($40::bigint, 0)
 	FROM dup
+	WHERE $42::int <= 0 OR EXISTS (SELECT FROM acknowledged)
 	RETURNING id, duplicate_of
 ), ev AS (
 	-- Filed by an operator's system with its key (identity_api_key_id), the
@@ -183,8 +194,11 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		m.kind, m.locale, m.messageID, m.sealed, m.secrets,
 		job.IDsField, job.Kind, job.MaxAttempts, job.Queue, job.Notify,
 		string(r.Identity.Method), nr.VouchedBy,
+		nullable(nr.AcknowledgementDay), nr.AcknowledgementLimit,
 	).Scan(&r.ID, &r.DuplicateOf, &woken)
 	switch {
+	case errors.Is(err, pgx.ErrNoRows) && nr.AcknowledgementLimit > 0:
+		return request.Request{}, request.ErrAcknowledgementLimit
 	case isUniqueViolation(err, "requests_reference_key"):
 		return request.Request{}, request.ErrReferenceTaken
 	case isUniqueViolation(err, "idempotency_keys_pkey"):
@@ -195,6 +209,14 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}
 	return r, nil
+}
+
+// nullable is NULL for "".
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // intakeFiles are proof files as CreateRequestSQL takes them: a column each.
@@ -456,6 +478,11 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if err := s.insertEmails(ctx, tx, r.ID, eventID, ch.At, ch.Emails); err != nil {
 		return r, err
 	}
+	if ch.DeleteFiles {
+		if _, err := deleteFiles(ctx, tx, []int64{r.ID}, ch.At); err != nil {
+			return r, err
+		}
+	}
 	if err := s.recordWebhooks(ctx, tx, r, ch, eventID); err != nil {
 		return r, err
 	}
@@ -627,4 +654,56 @@ func ruleField(r *deadline.Result, get func(*deadline.Result) string) *string {
 	}
 	v := get(r)
 	return &v
+}
+
+// AddReply adds a requester's reply through a live status link, as
+// request.ReplyRepository says: the request is locked, what its replies
+// used is counted, decide decides, and the change is applied with the link
+// recorded on the reply's event (by its row id), which is what the next
+// count per link reads.
+func (s *Store) AddReply(ctx context.Context, tokenHash []byte, linkSince, requestSince time.Time,
+	decide func(request.Request, request.ReplyUsage) (request.Change, error)) (request.Request, error) {
+	var out request.Request
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var linkID int64
+		r, err := s.scanRequestWith(tx.QueryRow(ctx, `SELECT `+requestColumns+`, l.id`+requestFrom+`
+			JOIN status_links l ON l.request_id = r.id
+			WHERE l.token_hash = $1 AND l.revoked_at IS NULL`+lockRequest, tokenHash), &linkID)
+		if err != nil {
+			return err
+		}
+		out = r
+		var u request.ReplyUsage
+		var firstLink, firstRequest *time.Time
+		err = tx.QueryRow(ctx, `
+			SELECT count(*) FILTER (WHERE created_at > $2 AND (data->>'status_link')::bigint = $3),
+				count(*) FILTER (WHERE created_at > $4),
+				min(created_at) FILTER (WHERE created_at > $2 AND (data->>'status_link')::bigint = $3),
+				min(created_at) FILTER (WHERE created_at > $4),
+				(SELECT coalesce(sum(size), 0) FROM files WHERE request_id = $1 AND purpose = ANY($6))
+			FROM events WHERE request_id = $1 AND kind = $5 AND created_at > least($2, $4)`,
+			r.ID, linkSince, linkID, requestSince, request.EventRequesterReplied,
+			[]string{request.FileProof, request.FileRequester}).
+			Scan(&u.LinkReplies, &u.RequestReplies, &firstLink, &firstRequest, &u.Stored)
+		if err != nil {
+			return fmt.Errorf("count replies: %w", err)
+		}
+		if firstLink != nil {
+			u.FirstLinkReply = *firstLink
+		}
+		if firstRequest != nil {
+			u.FirstRequestReply = *firstRequest
+		}
+		ch, err := decide(r, u)
+		if err != nil {
+			return err
+		}
+		if ch.Data == nil {
+			ch.Data = map[string]any{}
+		}
+		ch.Data["status_link"] = linkID
+		out, err = s.applyChange(ctx, tx, r, ch)
+		return err
+	})
+	return out, err
 }

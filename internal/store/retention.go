@@ -49,34 +49,28 @@ type FilesBatch struct {
 // closed before cutoff (their names and sizes stay for the record until
 // the personal data goes), and their download links, and logs a
 // files_deleted event per request. A batch smaller than limit is the last.
+// Requests that closed unverified (expired, or withdrawn before their
+// address was confirmed, as the event log says) lose their files however
+// recently they closed: the change that closed them deleted them already
+// (request.Change.DeleteFiles), and this catches any left behind.
 func (s *Store) PurgeFiles(ctx context.Context, cutoff, now time.Time, limit int) (FilesBatch, error) {
 	var b FilesBatch
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		ids, err := lockRequests(ctx, tx, `
 			SELECT r.id FROM requests r
 			WHERE r.id IN (SELECT request_id FROM files WHERE content IS NOT NULL)
-			  AND `+closedStatuses+` AND r.closed_at < $1
+			  AND `+closedStatuses+` AND (r.closed_at < $1 OR r.status = 'expired'
+				OR r.status = 'withdrawn' AND EXISTS (SELECT FROM events e
+					WHERE e.request_id = r.id AND e.kind = 'withdrawn' AND e.from_status = 'unverified'))
 			ORDER BY r.id LIMIT $2`+retentionLock, cutoff, limit)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM download_links WHERE file_id IN
-			(SELECT id FROM files WHERE request_id = ANY($1))`, ids); err != nil {
-			return fmt.Errorf("retention: delete download links: %w", err)
-		}
-		files, err := countByRequest(ctx, tx, `
-			UPDATE files SET content = NULL, deleted_at = $2
-			WHERE request_id = ANY($1) AND content IS NOT NULL RETURNING request_id`, ids, now)
+		files, err := deleteFiles(ctx, tx, ids, now)
 		if err != nil {
-			return fmt.Errorf("retention: delete file contents: %w", err)
+			return err
 		}
 		for _, id := range ids {
-			if _, err := insertEvent(ctx, tx, event{
-				RequestID: id, Kind: EventFilesDeleted, Actor: request.ActorSystem,
-				Data: map[string]any{"files": files[id]}, At: now,
-			}); err != nil {
-				return err
-			}
 			b.Files += files[id]
 		}
 		b.Requests = len(ids)
@@ -86,6 +80,34 @@ func (s *Store) PurgeFiles(ctx context.Context, cutoff, now time.Time, limit int
 		return FilesBatch{}, err
 	}
 	return b, nil
+}
+
+// deleteFiles deletes the content of the files of requests ids and their
+// download links, and logs a files_deleted event (with the count) for each
+// request that had any; it returns the counts.
+func deleteFiles(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time) (map[int64]int, error) {
+	if _, err := tx.Exec(ctx, `DELETE FROM download_links WHERE file_id IN
+		(SELECT id FROM files WHERE request_id = ANY($1))`, ids); err != nil {
+		return nil, fmt.Errorf("delete download links: %w", err)
+	}
+	files, err := countByRequest(ctx, tx, `
+		UPDATE files SET content = NULL, deleted_at = $2
+		WHERE request_id = ANY($1) AND content IS NOT NULL RETURNING request_id`, ids, now)
+	if err != nil {
+		return nil, fmt.Errorf("delete file contents: %w", err)
+	}
+	for _, id := range ids {
+		if files[id] == 0 {
+			continue
+		}
+		if _, err := insertEvent(ctx, tx, event{
+			RequestID: id, Kind: EventFilesDeleted, Actor: request.ActorSystem,
+			Data: map[string]any{"files": files[id]}, At: now,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
 }
 
 // PurgeBatch is what one PurgePersonalData batch did.

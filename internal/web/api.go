@@ -67,6 +67,11 @@ func (s *Server) apiSubmit(c echo.Context) error {
 		}
 		return c.JSON(http.StatusUnprocessableEntity, out)
 	}
+	var limit *request.LimitReached
+	if errors.As(err, &limit) {
+		fe := s.limitReached(c, limit).Fields[limit.Field]
+		return c.JSON(http.StatusTooManyRequests, map[string]string{"error": p.Params(fe.Key, fe.Params)})
+	}
 	if err != nil {
 		return err
 	}

@@ -267,7 +267,7 @@ func (s *Server) openAPIDocument() obj {
 					"401": answer("An Authorization header with a key that is malformed, unknown or revoked.", ref("Error")),
 					"403": answer("The key's role may not vouch for requesters.", ref("Error")),
 					"413": answer("Too large.", ref("Error")), "415": answer("Not application/json.", ref("Error")),
-					"422": invalid, "429": answer("Too many from this address (the public intake only).", ref("Error")),
+					"422": invalid, "429": answer("Too many from this client address (INTAKE_RATE_LIMIT, the public intake only), or the email address has had its acknowledgements for today (ACKNOWLEDGEMENTS_PER_DAY); Retry-After says when to try again.", ref("Error")),
 				},
 			},
 			"get": obj{

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -119,7 +120,7 @@ func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		// The address is hashed: the table needs a key, not a person's IP.
-		sum := sha256.Sum256([]byte("intake\x00" + c.RealIP()))
+		sum := sha256.Sum256([]byte("intake\x00" + clientKey(c.RealIP())))
 		now := s.clock.Now()
 		hits, err := s.store.CountHit(c.Request().Context(), "intake:"+hex.EncodeToString(sum[:12]), now, time.Minute)
 		if err != nil {
@@ -135,4 +136,25 @@ func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// clientKey is what the intake limit counts by: an IPv4 address as it is
+// (also written IPv4-mapped, ::ffff:192.0.2.1), an IPv6 address by its /64.
+// A subscriber, a phone or a virtual server is given a whole /64 and picks
+// any address in it, so counting single IPv6 addresses would give one
+// client 2^64 limits.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.WithZone("").Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, err := addr.Prefix(64)
+	if err != nil {
+		return addr.String()
+	}
+	return prefix.String()
 }

@@ -90,6 +90,12 @@ func (s *Server) submitForm(c echo.Context) error {
 		v.Period = s.periodForType(p, t)
 		return s.render(c, http.StatusUnprocessableEntity, "form", p.T("type."+string(t)+".name"), v)
 	}
+	var limit *request.LimitReached
+	if errors.As(err, &limit) {
+		p := s.catalog.Printer(localeOf(c))
+		sub.Normalize()
+		return s.render(c, http.StatusTooManyRequests, "form", p.T("type."+string(t)+".name"), newFormView(p, t, sub, s.limitReached(c, limit)))
+	}
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"io"
+	"maps"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -167,6 +169,7 @@ func (s *Server) reply(c echo.Context) error {
 	}
 	r, err := s.requester.Reply(c.Request().Context(), token, text, uploads)
 	var verr *request.ValidationError
+	var limit *request.LimitReached
 	switch {
 	case err == nil:
 		return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=reply")
@@ -177,6 +180,9 @@ func (s *Server) reply(c echo.Context) error {
 		}
 		speakRequestersLanguage(c, r)
 		return s.renderStatus(c, http.StatusUnprocessableEntity, r, "", text, verr)
+	case errors.As(err, &limit):
+		speakRequestersLanguage(c, r)
+		return s.renderStatus(c, http.StatusTooManyRequests, r, "", text, s.limitReached(c, limit))
 	case errors.Is(err, request.ErrNotFound):
 		return s.invalidLink(c)
 	case errors.Is(err, request.ErrNotOpen):
@@ -299,4 +305,21 @@ func (s *Server) sendFile(c echo.Context, f request.File, locale request.Locale,
 	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
 	h.Set(echo.HeaderCacheControl, "no-store")
 	return c.Blob(http.StatusOK, f.ContentType, f.Content)
+}
+
+// limitReached answers an action refused by a limit: Retry-After says when
+// it is accepted again, and the refusal becomes the error shown at its
+// field, with that time in the reader's language and the operator's zone.
+func (s *Server) limitReached(c echo.Context, limit *request.LimitReached) *request.ValidationError {
+	wait := limit.RetryAt.Sub(s.clock.Now())
+	c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	p := s.catalog.Printer(localeOf(c))
+	params := maps.Clone(limit.Params)
+	if params == nil {
+		params = map[string]any{}
+	}
+	params["At"] = p.DateTime(limit.RetryAt.In(s.cfg.Location))
+	verr := &request.ValidationError{}
+	verr.Add(limit.Field, limit.Key, params)
+	return verr
 }

@@ -60,6 +60,10 @@ func (r *fuzzRepo) ChangeRequest(context.Context, request.RequestKey, func(reque
 	return request.Request{}, request.ErrNotFound
 }
 
+func (r *fuzzRepo) AddReply(context.Context, []byte, time.Time, time.Time, func(request.Request, request.ReplyUsage) (request.Change, error)) (request.Request, error) {
+	return request.Request{}, request.ErrNotFound
+}
+
 func (r *fuzzRepo) Confirmation(context.Context, []byte) (request.Request, request.Confirmation, error) {
 	return request.Request{}, request.Confirmation{}, request.ErrNotFound
 }

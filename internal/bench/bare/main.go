@@ -175,6 +175,7 @@ func (s *server) submit(c echo.Context) error {
 		[][]byte{s.ack.sealed, s.notice.sealed}, [][]byte{s.ack.secrets, s.notice.secrets},
 		"email_ids", "deliver_email", 500, "email", "", // the job; no workers to wake
 		"", int64(0), // no identity check, no vouching key: the public intake
+		now.Format(time.DateOnly), 5, // the acknowledgement counted, as with the default ACKNOWLEDGEMENTS_PER_DAY
 	).Scan(&id, &duplicateOf, &woken)
 	if err != nil {
 		return c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
@@ -240,7 +241,7 @@ func (s *server) pgbenchScript() string {
 		"32": "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
 		"33": "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
 		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
-		"39": "''", "40": "0",
+		"39": "''", "40": "0", "41": "current_date", "42": "5",
 	}
 	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
 		v, ok := values[p[1:]]

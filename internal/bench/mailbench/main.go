@@ -1,5 +1,5 @@
 // Command mailbench is the email part of scripts/bench, next to the SMTP sink
-// (internal/faults/smtpsink) on loopback.
+// (tools/faults/smtpsink) on loopback.
 //
 // Raw go-mail baseline: -n messages like the portal's (subject, text and
 // HTML bodies from files), one SMTP connection per message as the portal's
