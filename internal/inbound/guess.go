@@ -36,8 +36,8 @@ func GuessLanguage(text string) request.Locale {
 		return request.English
 	// One Kazakh letter in fifty is far more than a Russian letter that
 	// only names "Нұрлан" has, and far less than Kazakh prose (one in ten
-	// to twenty); two at least, so a lone "і" typed for "i" is not enough.
-	case kaz >= 2 && kaz*50 >= cyr:
+	// to twenty); two at least, unless the text is a word or two ("Сәлем").
+	case kaz >= 2 && kaz*50 >= cyr, kaz*10 >= cyr:
 		return request.Kazakh
 	default:
 		return request.Russian
@@ -65,7 +65,9 @@ type cue struct {
 	weight int
 }
 
-func c(t request.Type, weight int, stems ...string) cue { return cue{typ: t, stems: stems, weight: weight} }
+func c(t request.Type, weight int, stems ...string) cue {
+	return cue{typ: t, stems: stems, weight: weight}
+}
 
 // cues is the one table of words that suggest a request type, in Russian,
 // Kazakh and English. Weight 3 is a word that names the right itself,
@@ -79,7 +81,7 @@ var cues = []cue{
 	c(request.Erasure, 2, "remove", "data"), c(request.Erasure, 3, "forgotten"),
 	// access
 	c(request.Access, 2, "доступ"), c(request.Access, 1, "копи"), c(request.Access, 2, "копи", "данн"),
-	c(request.Access, 2, "какие", "данн"), c(request.Access, 2, "ознаком"), c(request.Access, 1, "сведени"),
+	c(request.Access, 2, "какие", "данн"), c(request.Access, 2, "ознаком"), c(request.Access, 2, "предостав", "сведени"),
 	c(request.Access, 2, "көшірме"), c(request.Access, 2, "қол", "жеткіз"), c(request.Access, 2, "қандай", "дерек"), c(request.Access, 2, "таныс"),
 	c(request.Access, 2, "access"), c(request.Access, 1, "copy"), c(request.Access, 2, "copy", "data"), c(request.Access, 2, "what", "data"),
 	// rectification

@@ -51,10 +51,10 @@ const (
 // one of these with errors.Is; it is permanent: the same letter is refused
 // again, so the SMTP listener answers 5xx and the poller sets it aside.
 var (
-	ErrTooLarge            = errors.New("letter too large")
-	ErrTooManyAttachments  = errors.New("too many attachments")
-	ErrAttachmentTooLarge  = errors.New("attachment too large")
-	ErrMalformed           = errors.New("not a readable email message")
+	ErrTooLarge             = errors.New("letter too large")
+	ErrTooManyAttachments   = errors.New("too many attachments")
+	ErrAttachmentTooLarge   = errors.New("attachment too large")
+	ErrMalformed            = errors.New("not a readable email message")
 	errUnexpectedRefusalKey = errors.New("attachment refused")
 )
 

@@ -308,7 +308,7 @@ func TestParseRefusesTooManyAttachments(t *testing.T) {
 }
 
 func TestParseRefusesAnAttachmentOverTheFormsSize(t *testing.T) {
-	_, err := Parse(multipartLetter([2]string{"scan.pdf", string(pdf(10<<20))}), Envelope{})
+	_, err := Parse(multipartLetter([2]string{"scan.pdf", string(pdf(10 << 20))}), Envelope{})
 	if RefusalReason(err) != "attachment_too_large" {
 		t.Fatalf("err = %v, want attachment_too_large", err)
 	}

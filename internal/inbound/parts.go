@@ -24,12 +24,12 @@ const inlineImageKeep = 64 << 10
 
 // walker collects a letter's text, files and reports from its MIME tree.
 type walker struct {
-	letter *Letter
-	parts  int
-	plain  []string
-	html   []string
+	letter  *Letter
+	parts   int
+	plain   []string
+	html    []string
 	uploads []request.Upload
-	cut    bool // some text was cut at MaxTextSize
+	cut     bool // some text was cut at MaxTextSize
 }
 
 func malformed(detail string) error {

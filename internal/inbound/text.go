@@ -75,47 +75,35 @@ func cleanLine(s string, max int) string {
 // HTMLToText renders an HTML letter as plain text: the words a reader sees,
 // paragraphs and line breaks kept, list items marked, a link's address
 // after its words, tables a row a line; scripts, styles and the head
-// dropped. The result is text, never markup.
+// dropped. The result is text, never markup. It runs in time linear in
+// the input.
 func HTMLToText(src string) string {
 	z := html.NewTokenizer(strings.NewReader(src))
-	var b strings.Builder
+	var out textBuffer
 	skip := 0 // depth inside script, style, head, title
 	var links []string
-	newline := func(n int) {
-		s := b.String()
-		have := len(s) - len(strings.TrimRight(s, "\n"))
-		if len(s) == 0 {
-			return
-		}
-		for ; have < n; have++ {
-			b.WriteByte('\n')
-		}
-	}
 	for {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			return CleanText(b.String())
+			return CleanText(string(out.b))
 		case html.TextToken:
 			if skip > 0 {
 				continue
 			}
-			text := string(z.Text())
+			raw := z.Raw()
 			// Whitespace in HTML is one space, except between blocks.
-			text = strings.Join(strings.FieldsFunc(text, unicode.IsSpace), " ")
+			text := strings.Join(strings.FieldsFunc(string(z.Text()), unicode.IsSpace), " ")
 			if text == "" {
-				if s := b.String(); s != "" && !strings.HasSuffix(s, "\n") && !strings.HasSuffix(s, " ") {
-					b.WriteByte(' ')
-				}
+				out.space()
 				continue
 			}
-			if s := b.String(); s != "" && !strings.HasSuffix(s, "\n") && !strings.HasSuffix(s, " ") &&
-				unicode.IsSpace(rune(z.Raw()[0])) {
-				b.WriteByte(' ')
+			if len(raw) > 0 && unicode.IsSpace(rune(raw[0])) {
+				out.space()
 			}
-			b.WriteString(text)
-			if raw := z.Raw(); len(raw) > 0 && unicode.IsSpace(rune(raw[len(raw)-1])) {
-				b.WriteByte(' ')
+			out.b = append(out.b, text...)
+			if len(raw) > 0 && unicode.IsSpace(rune(raw[len(raw)-1])) {
+				out.space()
 			}
 		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
 			name, hasAttr := z.TagName()
@@ -135,61 +123,79 @@ func HTMLToText(src string) string {
 			}
 			switch a {
 			case atom.Br:
-				trimSpace(&b)
-				b.WriteByte('\n')
-			case atom.P, atom.Div, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6,
-				atom.Blockquote, atom.Pre, atom.Table, atom.Ul, atom.Ol, atom.Hr, atom.Section, atom.Article,
+				out.trimSpace()
+				out.b = append(out.b, '\n')
+			case atom.P, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6,
+				atom.Blockquote, atom.Pre, atom.Ul, atom.Ol, atom.Hr, atom.Section, atom.Article,
 				atom.Header, atom.Footer:
-				trimSpace(&b)
-				if a == atom.Div || a == atom.Table {
-					newline(1)
-				} else {
-					newline(2)
-				}
-			case atom.Tr:
-				trimSpace(&b)
-				newline(1)
+				out.newlines(2)
+			case atom.Div, atom.Table, atom.Tr:
+				out.newlines(1)
 			case atom.Td, atom.Th:
-				if !end {
-					if s := b.String(); s != "" && !strings.HasSuffix(s, "\n") {
-						trimSpace(&b)
-						b.WriteString("\t")
-					}
+				if !end && len(out.b) > 0 && out.b[len(out.b)-1] != '\n' {
+					out.trimSpace()
+					out.b = append(out.b, '\t')
 				}
 			case atom.Li:
 				if !end {
-					trimSpace(&b)
-					newline(1)
-					b.WriteString("- ")
+					out.newlines(1)
+					out.b = append(out.b, "- "...)
 				}
 			case atom.A:
-				if !end && hasAttr {
-					links = append(links, attr(z, "href"))
-				} else if end && len(links) > 0 {
+				switch {
+				case !end:
+					href := ""
+					if hasAttr {
+						href = strings.TrimSpace(attr(z, "href"))
+					}
+					links = append(links, href)
+				case len(links) > 0:
 					href := links[len(links)-1]
 					links = links[:len(links)-1]
-					if u := strings.TrimSpace(href); (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) &&
-						!strings.Contains(b.String()[max(0, b.Len()-len(u)-2):], u) {
-						trimSpace(&b)
-						b.WriteString(" <" + u + ">")
+					// A link whose words are its address is written once.
+					tail := out.b[max(0, len(out.b)-len(href)-2):]
+					if (strings.HasPrefix(href, "http://") || strings.HasPrefix(href, "https://")) && !strings.Contains(string(tail), href) {
+						out.trimSpace()
+						out.b = append(out.b, " <"+href+">"...)
 					}
-				} else if !end {
-					links = append(links, "")
 				}
 			case atom.Img:
 				if alt := strings.TrimSpace(attr(z, "alt")); alt != "" {
-					b.WriteString("[" + alt + "]")
+					out.b = append(out.b, "["+alt+"]"...)
 				}
 			}
 		}
 	}
 }
 
-func trimSpace(b *strings.Builder) {
-	s := b.String()
-	if t := strings.TrimRight(s, " \t"); len(t) != len(s) {
-		b.Reset()
-		b.WriteString(t)
+// textBuffer is the text HTMLToText writes, edited only at its end.
+type textBuffer struct{ b []byte }
+
+// space writes one space, unless the text is empty or ends in whitespace.
+func (t *textBuffer) space() {
+	if n := len(t.b); n > 0 && t.b[n-1] != ' ' && t.b[n-1] != '\n' && t.b[n-1] != '\t' {
+		t.b = append(t.b, ' ')
+	}
+}
+
+func (t *textBuffer) trimSpace() {
+	for n := len(t.b); n > 0 && (t.b[n-1] == ' ' || t.b[n-1] == '\t'); n-- {
+		t.b = t.b[:n-1]
+	}
+}
+
+// newlines ends the text with at least n line breaks (none at the start).
+func (t *textBuffer) newlines(n int) {
+	t.trimSpace()
+	if len(t.b) == 0 {
+		return
+	}
+	have := 0
+	for i := len(t.b) - 1; i >= 0 && t.b[i] == '\n' && have < n; i-- {
+		have++
+	}
+	for ; have < n; have++ {
+		t.b = append(t.b, '\n')
 	}
 }
 
