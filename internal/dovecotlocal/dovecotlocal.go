@@ -161,7 +161,7 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("dovecotlocal: %w", err)
 	}
-	defer logFile.Close() // the child has its own descriptor
+	defer logFile.Close()                          // the child has its own descriptor
 	cmd := exec.Command(bin, "-F", "-c", confPath) // #nosec G204 -- the machine's dovecot binary with our generated configuration
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
