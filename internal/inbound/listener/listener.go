@@ -315,5 +315,7 @@ func refusalReply(err error) error {
 // errorLog sends go-smtp's own error lines to slog.
 type errorLog struct{ logger *slog.Logger }
 
-func (e errorLog) Printf(format string, v ...any) { e.logger.Warn("smtp: " + fmt.Sprintf(format, v...)) }
-func (e errorLog) Println(v ...any)               { e.logger.Warn("smtp: " + strings.TrimSpace(fmt.Sprintln(v...))) }
+func (e errorLog) Printf(format string, v ...any) {
+	e.logger.Warn("smtp: " + fmt.Sprintf(format, v...))
+}
+func (e errorLog) Println(v ...any) { e.logger.Warn("smtp: " + strings.TrimSpace(fmt.Sprintln(v...))) }
