@@ -77,6 +77,9 @@ type Config struct {
 	// EmailWorkers is how many emails one instance delivers at a time
 	// (EMAIL_WORKERS).
 	EmailWorkers int
+
+	// Inbound is how letters arrive by email (INBOUND_*, inbound.go).
+	Inbound Inbound
 }
 
 // Age is a retention period in whole calendar years or whole days: "3y"
@@ -289,6 +292,9 @@ func Load(env Env) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("want debug, info, warn or error, got %q", c.LogLevel)}
+	}
+	if c.Inbound, err = loadInbound(&r, &c); err != nil {
+		return Config{}, err
 	}
 	if r.err != nil {
 		return Config{}, r.err
