@@ -76,7 +76,7 @@ func NewMetrics() *Metrics {
 		}),
 		imapQueue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "rightsdesk", Name: "inbound_imap_waiting_letters",
-			Help: "Letters left in the mailbox after this instance's last poll (not yet stored: the store failed or the poll was cut).",
+			Help: "Letters left in the mailbox after this instance's last poll (not yet stored: the store failed or the poll was cut); 0 on instances that do not poll.",
 		}),
 		smtpRcpt: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "rightsdesk", Name: "inbound_smtp_rejected_recipients_total",
@@ -144,14 +144,20 @@ func (m *Metrics) IMAPFailed(stage string) {
 	m.imapUp.Set(0)
 }
 
-// IMAPPolled records a poll that ran to the end with waiting letters left.
-func (m *Metrics) IMAPPolled(at time.Time, waiting int) {
+// IMAPPolled records a poll that ran to the end.
+func (m *Metrics) IMAPPolled(at time.Time) {
 	if m == nil {
 		return
 	}
 	m.imapUp.Set(1)
 	m.imapLast.Set(float64(at.Unix()))
-	m.imapQueue.Set(float64(waiting))
+}
+
+// IMAPWaiting records how many letters a poll left in the mailbox.
+func (m *Metrics) IMAPWaiting(n int) {
+	if m != nil {
+		m.imapQueue.Set(float64(n))
+	}
 }
 
 // IMAPActive records whether this instance holds the poller lock.
@@ -161,9 +167,12 @@ func (m *Metrics) IMAPActive(active bool) {
 	}
 	if active {
 		m.imapLeader.Set(1)
-	} else {
-		m.imapLeader.Set(0)
+		return
 	}
+	// An instance that does not poll says nothing of the mailbox.
+	m.imapLeader.Set(0)
+	m.imapUp.Set(0)
+	m.imapQueue.Set(0)
 }
 
 // SMTPRecipientRejected counts a refused RCPT TO.

@@ -203,12 +203,12 @@ func (p *Poller) Poll(ctx context.Context) (Result, error) {
 		p.opts.Metrics.IMAPFailed(se.stage)
 		p.closeSession()
 	case err == nil:
-		p.opts.Metrics.IMAPPolled(p.opts.Now(), res.Waiting)
+		p.opts.Metrics.IMAPPolled(p.opts.Now())
 	}
 	return res, err
 }
 
-func (p *Poller) poll(ctx context.Context) (Result, error) {
+func (p *Poller) poll(ctx context.Context) (res Result, err error) {
 	c, err := p.session(ctx)
 	if err != nil {
 		return Result{}, err
@@ -218,7 +218,8 @@ func (p *Poller) poll(ctx context.Context) (Result, error) {
 		return Result{}, &stageError{inbound.StageFetch, err}
 	}
 	uids := data.AllUIDs()
-	res := Result{Waiting: len(uids)}
+	res.Waiting = len(uids)
+	defer func() { p.opts.Metrics.IMAPWaiting(res.Waiting) }()
 	if len(uids) == 0 {
 		return res, nil
 	}

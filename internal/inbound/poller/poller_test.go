@@ -366,8 +366,8 @@ func TestALetterStaysInTheMailboxWhileTheSinkFailsAndComesWithTheNextPoll(t *tes
 	if n := len(f.acc.Letters(t, "Processed")); n != 0 {
 		t.Errorf("Processed has %d", n)
 	}
-	if f.metric(t, "rightsdesk_inbound_store_failures_total", "source", "imap") != 1 {
-		t.Error("store failure not counted")
+	if f.metric(t, "rightsdesk_inbound_store_failures_total", "source", "imap") != 1 || f.metric(t, "rightsdesk_inbound_imap_waiting_letters") != 2 {
+		t.Error("store failure or waiting letters not in the metrics")
 	}
 
 	f.sink.setFail(nil)
@@ -377,6 +377,9 @@ func TestALetterStaysInTheMailboxWhileTheSinkFailsAndComesWithTheNextPoll(t *tes
 	}
 	if res.Stored != 2 || len(f.sink.stored()) != 2 || len(f.acc.Letters(t, "INBOX")) != 0 || len(f.acc.Letters(t, "Processed")) != 2 {
 		t.Errorf("after recovery: result %+v, stored %d", res, len(f.sink.stored()))
+	}
+	if f.metric(t, "rightsdesk_inbound_imap_waiting_letters") != 0 {
+		t.Error("waiting letters not back to 0")
 	}
 }
 
