@@ -19,7 +19,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
@@ -467,20 +466,20 @@ func (a *account) credential() *syscall.Credential {
 	return &syscall.Credential{Uid: a.uid, Gid: a.gid, Groups: []uint32{a.gid}}
 }
 
-// handOver gives the folder to the account, and makes the temporary
-// folder's parents traversable for it (os.TempDir is).
+// handOver gives the folder and what start wrote into it to the account.
+// The paths are named, not walked: nothing else is in the folder yet.
 func (a *account) handOver(dir string) error {
 	if a == nil {
 		return nil
 	}
-	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	paths := []string{dir}
+	for _, name := range []string{"run", "state", "home", "users", "cert.pem", "key.pem", "dovecot.conf"} {
+		paths = append(paths, filepath.Join(dir, name))
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, int(a.uid), int(a.gid)); err != nil {
+			return fmt.Errorf("dovecotlocal: hand %s to user %s: %w", p, a.name, err)
 		}
-		return os.Lchown(path, int(a.uid), int(a.gid))
-	})
-	if err != nil {
-		return fmt.Errorf("dovecotlocal: hand %s to user %s: %w", dir, a.name, err)
 	}
 	return nil
 }

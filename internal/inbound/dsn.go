@@ -162,9 +162,7 @@ func nonStandardBounce(l *Letter) *Bounce {
 	}
 	var addrs []string
 	for _, v := range l.header.Values("X-Failed-Recipients") {
-		for _, a := range strings.Split(v, ",") {
-			addrs = append(addrs, a)
-		}
+		addrs = append(addrs, strings.Split(v, ",")...)
 	}
 	if len(addrs) == 0 {
 		for _, m := range bodyRecipient.FindAllStringSubmatch(l.Text, 10) {

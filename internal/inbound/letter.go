@@ -236,9 +236,7 @@ func (l *Letter) readHeader() {
 	rcpts := l.Recipients
 	if len(rcpts) == 0 {
 		for _, key := range []string{"Delivered-To", "X-Original-To"} {
-			for _, v := range h.Values(key) {
-				rcpts = append(rcpts, v)
-			}
+			rcpts = append(rcpts, h.Values(key)...)
 		}
 	}
 	seen := map[string]bool{}

@@ -36,7 +36,7 @@ func IMAP(tb testing.TB) IMAPAccount {
 	if usersDir != "" {
 		acc.Addr = os.Getenv(dovecotlocal.EnvAddr)
 		acc.TLSAddr = os.Getenv(dovecotlocal.EnvTLSAddr)
-		pem, err := os.ReadFile(os.Getenv(dovecotlocal.EnvCertFile))
+		pem, err := os.ReadFile(os.Getenv(dovecotlocal.EnvCertFile)) // #nosec G703 -- the test run's own certificate file, named by withpg
 		if err != nil {
 			tb.Fatalf("testkit: the test Dovecot's certificate: %v", err)
 		}
