@@ -8,6 +8,23 @@
 //
 // It knows nothing of IMAP, SMTP or SQL: the ways in (inbound/poller,
 // inbound/listener) hand each raw letter to Read and the result to a Sink.
+//
+// Wiring them (from serve, with config.Inbound):
+//
+//	m := inbound.NewMetrics()             // register m.Collectors() on the app's registry
+//	if mb := cfg.Inbound.IMAP; mb != nil {
+//		p, _ := poller.New(poller.Options{Mailbox: *mb, Sink: sink, Metrics: m, Logger: logger,
+//			Lock: poller.NewPGLock(pool, poller.LockKey(*mb))})
+//		go p.Run(ctx)
+//	}
+//	if cfg.Inbound.SMTPAddr != "" {
+//		l, _ := listener.New(listener.Options{Addr: cfg.Inbound.SMTPAddr, Accept: cfg.Inbound.SMTPAccept,
+//			Hostname: cfg.Inbound.SMTPHostname, TLSConfig: cfg.Inbound.SMTPTLS, Sink: sink, Metrics: m, Logger: logger})
+//		go l.Run(ctx)
+//	}
+//
+// where sink stores each letter in one transaction and returns after the
+// commit (see Sink).
 package inbound
 
 import (

@@ -239,6 +239,7 @@ func (p *Poller) poll(ctx context.Context) (res Result, err error) {
 		}
 		res.Waiting--
 		switch outcome {
+		case vanished:
 		case inbound.Stored:
 			res.Stored++
 		case inbound.Duplicate:
@@ -250,8 +251,12 @@ func (p *Poller) poll(ctx context.Context) (res Result, err error) {
 	return res, nil
 }
 
-// refusedOutcome marks a letter moved to the refused folder.
-const refusedOutcome inbound.Outcome = 0
+// Outcomes of handle besides the sink's: moved to the refused folder, or
+// gone from the mailbox before it was fetched.
+const (
+	refusedOutcome inbound.Outcome = 0
+	vanished       inbound.Outcome = -1
+)
 
 // handle takes one letter through: fetch, read, store, move.
 func (p *Poller) handle(ctx context.Context, c *imapclient.Client, m *imapclient.FetchMessageBuffer) (inbound.Outcome, error) {
@@ -267,7 +272,8 @@ func (p *Poller) handle(ctx context.Context, c *imapclient.Client, m *imapclient
 			return 0, &stageError{inbound.StageFetch, err}
 		}
 		if len(bufs) == 0 {
-			return 0, &stageError{inbound.StageFetch, fmt.Errorf("letter uid %d vanished", uid)}
+			// Deleted by a person (webmail) since the search: nothing to do.
+			return vanished, nil
 		}
 		raw := bufs[0].FindBodySection(section)
 		received := m.InternalDate

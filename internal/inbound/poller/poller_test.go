@@ -37,6 +37,8 @@ type memSink struct {
 	// commit succeeded but whose answer never arrived.
 	loseAnswer bool
 	delivered  chan *inbound.Letter
+	// onDeliver runs inside Deliver, before the letter is stored.
+	onDeliver func(*inbound.Letter)
 }
 
 func newSink() *memSink {
@@ -47,6 +49,9 @@ func (s *memSink) Deliver(_ context.Context, l *inbound.Letter) (inbound.Outcome
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
+	if s.onDeliver != nil {
+		s.onDeliver(l)
+	}
 	if s.fail != nil {
 		return 0, s.fail
 	}
@@ -706,4 +711,41 @@ func countAll(t *testing.T, acc testkit.IMAPAccount, folder string) uint32 {
 		t.Fatal(err)
 	}
 	return data.NumMessages
+}
+
+func TestALetterAPersonDeletesDuringAPollIsSkipped(t *testing.T) {
+	f := newFixture(t)
+	f.acc.Append(t, "INBOX", kazakhLetter("kk-10"), time.Now())
+	f.acc.Append(t, "INBOX", replyByInReplyTo(), time.Now())
+	f.acc.Append(t, "INBOX", replyBySubject(), time.Now())
+	// While the first letter is being stored, someone deletes the second
+	// in webmail.
+	other := f.acc.Client(t)
+	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	f.sink.onDeliver = func(l *inbound.Letter) {
+		if l.MessageID != "kk-10@mail.gmail.com" {
+			return
+		}
+		if err := other.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			t.Error(err)
+		}
+		if err := other.Expunge().Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	res, err := f.poller(t, f.acc.PlainURL("")).Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (Result{Stored: 2}) {
+		t.Errorf("result = %+v", res)
+	}
+	if got := f.sink.stored(); len(got) != 2 || got[1].MessageID != "reply-2@mail.ru" {
+		t.Errorf("stored %d", len(got))
+	}
+	if f.metric(t, "rightsdesk_inbound_imap_errors_total", "stage", "fetch") != 0 {
+		t.Error("a vanished letter counted as a failed poll")
+	}
 }
