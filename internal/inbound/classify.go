@@ -86,6 +86,10 @@ func Classify(l *Letter) Class {
 		}
 		return Class{Kind: KindBounce, Reason: "delivery status notification", Bounce: b}
 	}
+	if strings.HasPrefix(strings.TrimSpace(ct), "multipart/report") && strings.Contains(ct, "disposition-notification") {
+		// A read receipt (RFC 8098), sent by the reader's mail client.
+		return Class{Kind: KindAutoReply, Reason: "read receipt"}
+	}
 	if looksLikeBounce(l) {
 		return Class{Kind: KindBounce, Reason: "non-standard bounce", Bounce: nonStandardBounce(l)}
 	}

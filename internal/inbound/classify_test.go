@@ -272,6 +272,12 @@ func TestClassifyRecognisesBouncesAutoRepliesAndListMail(t *testing.T) {
 		{"Auto-Submitted: no", personAutoSubmittedNo, Envelope{}, KindNew, ""},
 		{"forwarded by an inbox rule", forwardedByRule, Envelope{}, KindNew, ""},
 		{"a person's letter", kazakhErasureLetter(), Envelope{}, KindNew, ""},
+		{"Outlook read receipt", letter(`
+From: Алия <a.bekova@school.kz>
+To: no-reply@operator.kz
+Subject: Прочитано: Ваш запрос
+In-Reply-To: <rd.9.ack.a@operator.kz>
+Content-Type: multipart/report; report-type=disposition-notification; boundary=R`, "--R\nContent-Type: text/plain\n\nВаше сообщение прочитано.\n--R\nContent-Type: message/disposition-notification\n\nFinal-Recipient: rfc822;a.bekova@school.kz\nDisposition: manual-action/MDN-sent-manually; displayed\n--R--\n"), Envelope{}, KindAutoReply, "read receipt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
