@@ -38,6 +38,7 @@ import (
 const (
 	startTimeout = 30 * time.Second
 	stopTimeout  = 10 * time.Second
+	stopGrace    = 500 * time.Millisecond
 )
 
 // Options configure Start. The zero value is a server with Dovecot's own
@@ -218,6 +219,10 @@ last_valid_uid = 0
 first_valid_gid = %[4]d
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests of a wrong password need not wait. (Dovecot's anvil still slows
+# every login from an address with recent failures: a test that logs in
+# wrongly uses a server of its own.)
+auth_failure_delay = 0
 ssl = yes
 ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
@@ -343,21 +348,27 @@ func AddUserIn(usersDir, name, password string) error {
 }
 
 // Stop stops the server and removes its folder. It is safe to call twice.
+// Dovecot's master waits up to several seconds for its services after
+// SIGTERM; a test server has nothing to save, so after a short grace the
+// whole process group is killed.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		if s.cmd != nil && s.cmd.Process != nil {
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM) // the whole group; it may be gone already
+			pid := s.cmd.Process.Pid
+			_ = syscall.Kill(pid, syscall.SIGTERM) // it may be gone already
+			select {
+			case <-s.exited:
+			case <-time.After(stopGrace):
+			case <-ctx.Done():
+			}
+			_ = syscall.Kill(-pid, syscall.SIGKILL) // the services left, if any; the group may be gone
 			select {
 			case <-s.exited:
 			case <-time.After(stopTimeout):
-				_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // it would not stop
-				<-s.exited
-			case <-ctx.Done():
-				_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // out of time
-				<-s.exited
+				s.stopErr = fmt.Errorf("dovecotlocal: dovecot (pid %d) did not exit", pid)
 			}
 		}
-		if err := os.RemoveAll(s.dir); err != nil {
+		if err := os.RemoveAll(s.dir); err != nil && s.stopErr == nil {
 			s.stopErr = fmt.Errorf("dovecotlocal: remove %s: %w", s.dir, err)
 		}
 	})

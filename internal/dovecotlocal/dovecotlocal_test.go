@@ -61,9 +61,9 @@ func TestStartServesPlainAndTLSIMAPToItsUsersAndStopRemovesEverything(t *testing
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := imapSession(t, conn, "LOGIN alice wrong", "LOGIN alice s3cret", "SELECT INBOX", "LOGOUT")
+	a := imapSession(t, conn, "LOGIN alice s3cret", "SELECT INBOX", "LOGOUT")
 	conn.Close()
-	if !strings.Contains(a[0], "a NO") || !strings.Contains(a[1], "b OK") || !strings.Contains(a[2], "* 0 EXISTS") {
+	if !strings.Contains(a[0], "a OK") || !strings.Contains(a[1], "* 0 EXISTS") {
 		t.Errorf("plain session: %q", a)
 	}
 
@@ -80,6 +80,16 @@ func TestStartServesPlainAndTLSIMAPToItsUsersAndStopRemovesEverything(t *testing
 	if !strings.Contains(a[0], "a OK") || !strings.Contains(a[1], "MOVE") || !strings.Contains(a[1], "UIDPLUS") {
 		t.Errorf("TLS session: %q", a)
 	}
+
+	// Last: Dovecot slows later logins from an address that failed one.
+	conn, err = net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := imapSession(t, conn, "LOGIN alice wrong"); !strings.Contains(a[0], "a NO") {
+		t.Errorf("a wrong password: %q", a)
+	}
+	conn.Close()
 
 	if err := srv.Stop(context.Background()); err != nil {
 		t.Fatal(err)
