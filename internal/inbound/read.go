@@ -79,9 +79,12 @@ func (o Outcome) String() string {
 // and the way in keeps the letter to deliver it again (the poller leaves it
 // in the mailbox, the listener answers 451 so the sending server retries).
 // Because a letter may come again after a stored one whose answer was lost,
-// Deliver must be idempotent on Letter.Hash: a second delivery returns
-// Duplicate and stores nothing. It is called from several goroutines at
-// once.
+// Deliver must be idempotent on Letter.Hash (a unique key in the same
+// transaction, so that two instances racing store it once): a second
+// delivery returns Duplicate and stores nothing. The hash covers the
+// Message-ID; a sink may also take a second letter with the same
+// Message-ID from the same sender for a duplicate (a list's copy with a
+// footer added). It is called from several goroutines at once.
 type Sink interface {
 	Deliver(ctx context.Context, l *Letter) (Outcome, error)
 }
