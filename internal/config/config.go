@@ -90,6 +90,9 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks reach the operator's private
 	// network (WEBHOOK_ALLOW_PRIVATE): loopback, RFC 1918, fc00::/7, CGNAT.
 	WebhookAllowPrivate bool
+
+	// Inbound is how letters arrive by email (INBOUND_*, inbound.go).
+	Inbound Inbound
 }
 
 // Age is a retention period in whole calendar years or whole days: "3y"
@@ -318,6 +321,9 @@ func Load(env Env) (Config, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return Config{}, &Error{"LOG_LEVEL", fmt.Sprintf("want debug, info, warn or error, got %q", c.LogLevel)}
+	}
+	if c.Inbound, err = loadInbound(&r, &c); err != nil {
+		return Config{}, err
 	}
 	if r.err != nil {
 		return Config{}, r.err

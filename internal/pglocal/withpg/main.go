@@ -5,7 +5,9 @@
 //
 // The cluster lives in a new temporary folder with durability turned off. Its
 // superuser URL (database "postgres") is exported to the command as
-// RIGHTSDESK_TEST_DATABASE_URL. When the command ends, or withpg gets SIGINT
+// RIGHTSDESK_TEST_DATABASE_URL. A private Dovecot IMAP server is started
+// beside it when Dovecot is installed (internal/dovecotlocal; its address,
+// certificate and users folder exported as RIGHTSDESK_TEST_IMAP_*). When the command ends, or withpg gets SIGINT
 // or SIGTERM, the cluster is stopped and its folder removed; withpg exits with
 // the command's exit code.
 package main
@@ -21,6 +23,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"rightsdesk/internal/dovecotlocal"
 	"rightsdesk/internal/pglocal"
 )
 
@@ -58,7 +61,18 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		return 1
 	}
-	code := runCommand(flag.Args(), srv.ConnString("postgres"), signals)
+	env := []string{envURL + "=" + srv.ConnString("postgres")}
+	imapCtx, cancelIMAP := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if _, err := dovecotlocal.FindBinary(); err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v; IMAP tests will start their own or fail\n", err)
+	} else if imap, err := dovecotlocal.Start(imapCtx, dovecotlocal.Options{Logger: logger}); err != nil {
+		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+	} else {
+		defer func() { _ = imap.Stop(context.Background()) }() // a throwaway server in a throwaway folder
+		env = append(env, imap.Env()...)
+	}
+	cancelIMAP()
+	code := runCommand(flag.Args(), env, signals)
 	if err := srv.Stop(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		if code == 0 {
@@ -70,7 +84,7 @@ func run() int {
 
 // runCommand runs args with stdio passed through and returns its exit code.
 // Signals are forwarded to it (the first as sent, a second one kills it).
-func runCommand(args []string, url string, signals <-chan os.Signal) int {
+func runCommand(args []string, env []string, signals <-chan os.Signal) int {
 	select {
 	case sig := <-signals:
 		return exitCodeForSignal(sig)
@@ -78,7 +92,7 @@ func runCommand(args []string, url string, signals <-chan os.Signal) int {
 	}
 	cmd := exec.Command(args[0], args[1:]...) // #nosec G204 -- runs the command its caller gave it (a test runner), by design
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envURL+"="+url)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		return 127

@@ -1,0 +1,104 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"rightsdesk/internal/inbound/listener"
+	"rightsdesk/internal/inbound/poller"
+)
+
+// Inbound is how letters reach rightsdesk by email. Both ways are off
+// until configured.
+type Inbound struct {
+	// IMAP is the mailbox polled (INBOUND_IMAP_URL or _FILE); nil: none.
+	IMAP *poller.Mailbox
+	// SMTPAddr is where the inbound SMTP listener listens
+	// (INBOUND_SMTP_ADDR); empty: no listener.
+	SMTPAddr string
+	// SMTPAccept are the domains and addresses it takes mail for
+	// (INBOUND_SMTP_ACCEPT), required with SMTPAddr.
+	SMTPAccept []string
+	// SMTPHostname is the name it greets with (INBOUND_SMTP_HOSTNAME),
+	// default the host of BASE_URL.
+	SMTPHostname string
+	// SMTPTLS offers STARTTLS with INBOUND_SMTP_TLS_CERT_FILE and
+	// INBOUND_SMTP_TLS_KEY_FILE; nil without them.
+	SMTPTLS *tls.Config
+}
+
+// Enabled reports whether any way in is configured.
+func (i Inbound) Enabled() bool { return i.IMAP != nil || i.SMTPAddr != "" }
+
+func loadInbound(r *reader, c *Config) (Inbound, error) {
+	var in Inbound
+	if raw := r.secret("INBOUND_IMAP_URL"); raw != "" {
+		m, err := poller.ParseURL(raw)
+		if err != nil {
+			return Inbound{}, &Error{"INBOUND_IMAP_URL", err.Error()}
+		}
+		in.IMAP = &m
+	}
+	if r.err != nil {
+		return Inbound{}, r.err
+	}
+	in.SMTPAddr = r.str("INBOUND_SMTP_ADDR", "")
+	accept := r.str("INBOUND_SMTP_ACCEPT", "")
+	cert, key := r.str("INBOUND_SMTP_TLS_CERT_FILE", ""), r.str("INBOUND_SMTP_TLS_KEY_FILE", "")
+	if in.SMTPAddr == "" {
+		for name, v := range map[string]string{"INBOUND_SMTP_ACCEPT": accept, "INBOUND_SMTP_TLS_CERT_FILE": cert, "INBOUND_SMTP_TLS_KEY_FILE": key} {
+			if v != "" {
+				return Inbound{}, &Error{name, "set INBOUND_SMTP_ADDR too: without it there is no inbound SMTP listener"}
+			}
+		}
+		return in, nil
+	}
+	_, port, err := net.SplitHostPort(in.SMTPAddr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+		return Inbound{}, &Error{"INBOUND_SMTP_ADDR", fmt.Sprintf("want host:port such as :25 or 127.0.0.1:2525, got %q", in.SMTPAddr)}
+	}
+	for _, other := range []string{c.ListenAddr, c.MetricsAddr} {
+		if _, p, _ := net.SplitHostPort(other); p == port {
+			return Inbound{}, &Error{"INBOUND_SMTP_ADDR", fmt.Sprintf("port %s is taken by LISTEN_ADDR or METRICS_ADDR", port)}
+		}
+	}
+	if accept == "" {
+		return Inbound{}, &Error{"INBOUND_SMTP_ACCEPT", "required with INBOUND_SMTP_ADDR: the domains or addresses to take mail for, e.g. privacy@operator.kz"}
+	}
+	for _, e := range strings.Split(accept, ",") {
+		if _, _, err := listener.ParseAccept(e); err != nil {
+			return Inbound{}, &Error{"INBOUND_SMTP_ACCEPT", err.Error()}
+		}
+		in.SMTPAccept = append(in.SMTPAccept, strings.TrimSpace(e))
+	}
+	u, _ := url.Parse(c.BaseURL)
+	in.SMTPHostname = r.str("INBOUND_SMTP_HOSTNAME", u.Hostname())
+	if strings.ContainsAny(in.SMTPHostname, " \r\n/") {
+		return Inbound{}, &Error{"INBOUND_SMTP_HOSTNAME", fmt.Sprintf("want a host name, got %q", in.SMTPHostname)}
+	}
+	switch {
+	case cert == "" && key == "":
+	case cert == "" || key == "":
+		v := "INBOUND_SMTP_TLS_CERT_FILE"
+		if key == "" {
+			v = "INBOUND_SMTP_TLS_KEY_FILE"
+		}
+		return Inbound{}, &Error{v, "set both INBOUND_SMTP_TLS_CERT_FILE and INBOUND_SMTP_TLS_KEY_FILE, or neither"}
+	default:
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			msg := err.Error()
+			if u := errors.Unwrap(err); u != nil {
+				msg = u.Error()
+			}
+			return Inbound{}, &Error{"INBOUND_SMTP_TLS_CERT_FILE", "cannot load the certificate and key: " + msg}
+		}
+		in.SMTPTLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	return in, nil
+}
