@@ -252,7 +252,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		},
 		Requester: &request.Requester{
 			Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
-			DownloadFor: cfg.DownloadLinkTTL,
+			DownloadFor: cfg.DownloadLinkTTL, Hits: st,
 		},
 		Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
 		Store:    st,

@@ -402,3 +402,75 @@ func TestAttackLingeringFilesOfUnverifiedRequestsArePurgedAtExpiry(t *testing.T)
 		t.Error("the retention run took the documents of a confirmed request before FILE_RETENTION")
 	}
 }
+
+// TestAttackLinkEmailsAskedForAreCappedPerRequest presses the status page's
+// "email me a download link" button, and sends the lost-link form, again
+// and again: each mails the request's own address, so whoever holds a
+// forwarded status link, or knows a reference and its address, could fill
+// that mailbox. Three of each an hour reach it; the button says why it sent
+// nothing more, the lost-link form answers as ever and sends nothing; the
+// next hour they work again.
+func TestAttackLinkEmailsAskedForAreCappedPerRequest(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false", "INTAKE_RATE_LIMIT": "0"})
+	agent := inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref, statusPath := filed(t, inst, request.Access, "ru")
+	owner := "aigerim.access.ru@example.kz"
+	ctx := context.Background()
+	if _, err := inst.App.Desk.RecordIdentityCheck(ctx, ref, agent.ID, request.IdentityDocumentSeen, "Удостоверение личности"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.App.Desk.Complete(ctx, ref, agent.ID, "Ваши данные во вложении.", &request.File{Name: "data.json", ContentType: "application/json", Content: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	fileID := inst.Count(t, `SELECT max(id) FROM files WHERE purpose = 'response'`)
+	c := browser(t)
+	press := func() (*http.Response, string) {
+		_, page := get(t, c, inst.URL+statusPath)
+		return post(t, c, inst.URL+statusPath+"/files/"+strconv.Itoa(fileID)+"/link", url.Values{"_csrf": {formToken(t, page)}})
+	}
+	for i := 0; i < request.MaxLinkEmailsPerHour; i++ {
+		if resp, _ := press(); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("press %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp, body := press()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a press past the limit: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if !strings.Contains(body, "не больше 3 писем со ссылкой") {
+		t.Errorf("the refusal does not say why:\n%s", body)
+	}
+
+	// The lost-link form: the same answer whether it sent or not.
+	resend := func() string {
+		_, page := get(t, c, inst.URL+"/status")
+		_, body := post(t, c, inst.URL+"/status", url.Values{"_csrf": {formToken(t, page)}, "reference": {ref}, "email": {owner}})
+		return body
+	}
+	var answers []string
+	for i := 0; i <= request.MaxLinkEmailsPerHour; i++ {
+		answers = append(answers, resend())
+	}
+	if answers[len(answers)-1] != answers[0] {
+		t.Error("the lost-link form answers differently once it stops sending")
+	}
+	settle(t, inst)
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'download_link'`); n != request.MaxLinkEmailsPerHour {
+		t.Errorf("%d download-link emails, want %d", n, request.MaxLinkEmailsPerHour)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'status_link'`); n != request.MaxLinkEmailsPerHour {
+		t.Errorf("%d lost-link emails, want %d", n, request.MaxLinkEmailsPerHour)
+	}
+
+	// The next hour the button works again (through the newest link: the
+	// lost-link emails revoked the earlier ones).
+	inst.Clock.Advance(time.Hour)
+	statusPath = mailedStatusPath(t, inst, owner, ref)
+	if resp, _ := press(); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the button an hour later: %d", resp.StatusCode)
+	}
+	settle(t, inst)
+	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'download_link'`); n != request.MaxLinkEmailsPerHour+1 {
+		t.Errorf("%d download-link emails after an hour, want %d", n, request.MaxLinkEmailsPerHour+1)
+	}
+}

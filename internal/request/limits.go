@@ -1,6 +1,7 @@
 package request
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,14 @@ const (
 	// through all its links (a resent link is a new link).
 	MaxRepliesPerRequest = 20
 	ReplyRequestWindow   = 24 * time.Hour
+	// MaxLinkEmailsPerHour is how many emails carrying a fresh link one
+	// request sends in an hour at its requester's asking: download links
+	// from the status page's button, and status links from the lost-link
+	// form. Both go only to the request's own address, but whoever holds a
+	// forwarded status link, or knows a reference and its address, must not
+	// be able to fill that mailbox.
+	MaxLinkEmailsPerHour = 3
+	LinkEmailWindow      = time.Hour
 	// MaxStoredPerRequest is how much a requester may upload to one request
 	// in all, proof of authority and replies together: ten scans of 5 MB.
 	MaxStoredPerRequest = 50 << 20
@@ -101,4 +110,25 @@ func acknowledgementDay(now time.Time, loc *time.Location) (day string, next tim
 	l := now.In(loc)
 	start := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
 	return start.Format(time.DateOnly), start.AddDate(0, 0, 1)
+}
+
+// HitCounter counts hits in a fixed window, shared by every instance
+// (store.CountHit): how many times bucket was hit in the window holding now,
+// this hit included.
+type HitCounter interface {
+	CountHit(ctx context.Context, bucket string, now time.Time, window time.Duration) (int, error)
+}
+
+// linkEmailAllowed counts one more link email of kind for the request with
+// reference and reports whether it stays within MaxLinkEmailsPerHour, and
+// when the window lifts. A nil counter allows everything.
+func linkEmailAllowed(ctx context.Context, hits HitCounter, kind, reference string, now time.Time) (bool, time.Time, error) {
+	if hits == nil {
+		return true, time.Time{}, nil
+	}
+	n, err := hits.CountHit(ctx, "link_email:"+kind+":"+reference, now, LinkEmailWindow)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("count %s emails: %w", kind, err)
+	}
+	return n <= MaxLinkEmailsPerHour, now.Truncate(LinkEmailWindow).Add(LinkEmailWindow), nil
 }

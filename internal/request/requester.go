@@ -65,7 +65,10 @@ type Requester struct {
 	// DownloadFor is how long a download link sent on request works
 	// (DOWNLOAD_LINK_TTL).
 	DownloadFor time.Duration
-	Random      ioReader
+	// Hits bounds the link emails a requester can ask for
+	// (MaxLinkEmailsPerHour); nil means no bound.
+	Hits   HitCounter
+	Random ioReader
 }
 
 // staffRecipient is who hears of a requester's action: the assignee, or the
@@ -202,6 +205,14 @@ func (rq *Requester) ResendLink(ctx context.Context, reference, email string) er
 		if subtle.ConstantTimeCompare([]byte(strings.ToLower(strings.TrimSpace(email))), []byte(strings.ToLower(r.Email))) != 1 {
 			return Change{}, ErrNotFound
 		}
+		// Past the hour's allowance nothing is sent, and the answer is the
+		// same as ever: the form tells nobody what it did.
+		if ok, _, err := linkEmailAllowed(ctx, rq.Hits, EmailStatusLink, r.Reference, now); err != nil || !ok {
+			if err != nil {
+				return Change{}, err
+			}
+			return Change{}, ErrNotFound
+		}
 		data := rq.data(r)
 		data["StatusURL"] = rq.Links.Status(SecretPlaceholder(SecretStatus))
 		mail, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStatusLink, r.Email, r.Locale, data)
@@ -237,6 +248,14 @@ func (rq *Requester) SendDownloadLink(ctx context.Context, token string, fileID 
 	now := rq.Clock.Now()
 	until := now.Add(rq.DownloadFor)
 	return rq.Repo.ChangeRequest(ctx, RequestKey{StatusTokenHash: HashToken(token)}, func(r Request) (Change, error) {
+		ok, retry, err := linkEmailAllowed(ctx, rq.Hits, EmailDownloadLink, r.Reference, now)
+		if err != nil {
+			return Change{}, err
+		}
+		if !ok {
+			return Change{}, &LimitReached{Field: "download", Key: "error.link_emails_per_hour", RetryAt: retry,
+				Params: map[string]any{"Max": MaxLinkEmailsPerHour}}
+		}
 		data := rq.data(r)
 		data["DownloadURL"] = rq.Links.BaseURL + "/d/" + SecretPlaceholder(SecretDownload)
 		data["DownloadBy"] = until

@@ -278,9 +278,17 @@ func (s *Server) emailDownloadLink(c echo.Context) error {
 	if err != nil {
 		return s.invalidLink(c)
 	}
-	_, err = s.requester.SendDownloadLink(c.Request().Context(), token, id)
+	r, err := s.requester.SendDownloadLink(c.Request().Context(), token, id)
 	if errors.Is(err, request.ErrNotFound) {
 		return s.invalidLink(c)
+	}
+	var limit *request.LimitReached
+	if errors.As(err, &limit) {
+		// Shown where the page shows what happened, not under a form field.
+		speakRequestersLanguage(c, r)
+		p := s.catalog.Printer(localeOf(c))
+		fe := s.limitReached(c, limit).Fields[limit.Field]
+		return s.renderStatus(c, http.StatusTooManyRequests, r, p.Params(fe.Key, fe.Params), "", nil)
 	}
 	if err != nil {
 		return err
