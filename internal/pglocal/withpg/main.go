@@ -5,7 +5,10 @@
 //
 // The cluster lives in a new temporary folder with durability turned off. Its
 // superuser URL (database "postgres") is exported to the command as
-// RIGHTSDESK_TEST_DATABASE_URL. When the command ends, or withpg gets SIGINT
+// RIGHTSDESK_TEST_DATABASE_URL. When MariaDB's server binaries are installed,
+// a throwaway MariaDB (internal/mariadblocal) is started beside it and its
+// root URL exported as RIGHTSDESK_TEST_MYSQL_URL (the data map's tests use
+// it). When the command ends, or withpg gets SIGINT
 // or SIGTERM, the cluster is stopped and its folder removed; withpg exits with
 // the command's exit code.
 package main
@@ -21,10 +24,14 @@ import (
 	"os/signal"
 	"syscall"
 
+	"rightsdesk/internal/mariadblocal"
 	"rightsdesk/internal/pglocal"
 )
 
-const envURL = "RIGHTSDESK_TEST_DATABASE_URL"
+const (
+	envURL      = "RIGHTSDESK_TEST_DATABASE_URL"
+	envMySQLURL = "RIGHTSDESK_TEST_MYSQL_URL"
+)
 
 func main() {
 	os.Exit(run())
@@ -58,7 +65,22 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		return 1
 	}
-	code := runCommand(flag.Args(), srv.ConnString("postgres"), signals)
+	env := []string{envURL + "=" + srv.ConnString("postgres")}
+	if _, _, err := mariadblocal.FindBinaries(); err == nil {
+		my, err := mariadblocal.StartTemporary(context.Background(), logger)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+			_ = srv.Stop(context.Background()) // the MariaDB error is the one to report
+			return 1
+		}
+		defer func() {
+			if err := my.Stop(context.Background()); err != nil {
+				fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+			}
+		}()
+		env = append(env, envMySQLURL+"="+my.URL(""))
+	}
+	code := runCommand(flag.Args(), env, signals)
 	if err := srv.Stop(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		if code == 0 {
@@ -70,7 +92,7 @@ func run() int {
 
 // runCommand runs args with stdio passed through and returns its exit code.
 // Signals are forwarded to it (the first as sent, a second one kills it).
-func runCommand(args []string, url string, signals <-chan os.Signal) int {
+func runCommand(args []string, env []string, signals <-chan os.Signal) int {
 	select {
 	case sig := <-signals:
 		return exitCodeForSignal(sig)
@@ -78,7 +100,7 @@ func runCommand(args []string, url string, signals <-chan os.Signal) int {
 	}
 	cmd := exec.Command(args[0], args[1:]...) // #nosec G204 -- runs the command its caller gave it (a test runner), by design
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), envURL+"="+url)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
 		return 127
