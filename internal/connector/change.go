@@ -57,6 +57,22 @@ func Hash(key []byte, value string) string {
 	return HashPrefix + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
+// HashKey reads the key of keyed-hash erasure from the variable the map
+// names (hash_key_env). It must be at least 16 bytes.
+func (s *Systems) HashKey() ([]byte, error) {
+	if s.m.HashKeyEnv == "" {
+		return nil, errors.New("a field is erased by keyed hash and the map gives no hash_key_env")
+	}
+	v, err := datamap.Secret(s.env, s.m.HashKeyEnv)
+	if err != nil {
+		return nil, fmt.Errorf("the key of keyed-hash erasure: %w", err)
+	}
+	if len(v) < 16 {
+		return nil, fmt.Errorf("the key of keyed-hash erasure (%s) is shorter than 16 characters", s.m.HashKeyEnv)
+	}
+	return []byte(v), nil
+}
+
 // needs is the condition that a row still needs the change: a second run,
 // finding every row already changed, changes nothing.
 func (q *query) needs(ch *Change) string {
@@ -99,7 +115,11 @@ func (s *Systems) Apply(ctx context.Context, system string, id identifier.Identi
 		}
 		for _, a := range ch.Set {
 			if a.Op == SetHash && len(hashKey) == 0 {
-				return nil, &SystemError{System: system, Op: "change", Err: errors.New("a field is erased by keyed hash and no hash key is set (hash_key_env)")}
+				key, err := s.HashKey()
+				if err != nil {
+					return nil, &SystemError{System: system, Op: "change", Err: err}
+				}
+				hashKey = key
 			}
 		}
 		byCollection[ch.Collection] = ch

@@ -86,6 +86,9 @@ type Collection struct {
 	Name   string
 	Line   int
 	System *System
+	// Label is the collection's name as the requester reads it (zero when
+	// the map gives none).
+	Label Text
 	// Schema is empty for the connection's default schema (PostgreSQL's
 	// search path, MySQL's database).
 	Schema, Table string

@@ -47,6 +47,7 @@ type fileSystem struct {
 }
 
 type fileCollection struct {
+	Label             *fileText            `yaml:"label"`
 	System            string               `yaml:"system"`
 	Table             string               `yaml:"table"`
 	Key               string               `yaml:"key"`
@@ -411,6 +412,10 @@ func (p *parser) build(f *fileMap) {
 			}
 			tables[full] = name
 			c.System.Collections = append(c.System.Collections, c)
+		}
+		if fc.Label != nil {
+			p.text(cn, cn.at("label"), "collection "+name+": label", *fc.Label)
+			c.Label = Text{RU: fc.Label.RU, KK: fc.Label.KK, EN: fc.Label.EN}
 		}
 		if c.Key != "" && !sqlName(c.Key) {
 			p.fail(cn.at("key"), "collection %s: %q is not a column name", name, c.Key)
