@@ -82,6 +82,20 @@ type LMSServer struct {
 	Kind                   string // "postgres" or "mysql"
 	Owner, Reader, Changer string
 	DB                     *sql.DB // as the owner
+
+	readerRole, changerRole string
+}
+
+// Grant gives the reader and the changer their rights on a table created
+// after the example was loaded (MariaDB's are for the whole database).
+func (s LMSServer) Grant(tb testing.TB, quotedTable string) {
+	tb.Helper()
+	if s.Kind != "postgres" {
+		return
+	}
+	Exec(tb, s.DB,
+		"GRANT SELECT ON "+quotedTable+" TO "+pgx.Identifier{s.readerRole}.Sanitize()+", "+pgx.Identifier{s.changerRole}.Sanitize(),
+		"GRANT UPDATE, DELETE ON "+quotedTable+" TO "+pgx.Identifier{s.changerRole}.Sanitize())
 }
 
 // LMSPostgres loads the example into a fresh PostgreSQL database and makes
@@ -110,7 +124,9 @@ func LMSPostgres(tb testing.TB) LMSServer {
 		tb.Fatal(err)
 	}
 	defer sdb.Close()
-	reader, changer := dbName+"_reader", dbName+"_changer"
+	// Role names are at most 63 bytes; the database's name is long.
+	suffix := dbName[max(0, len(dbName)-16):]
+	reader, changer := "lms_reader_"+suffix, "lms_changer_"+suffix
 	Exec(tb, sdb,
 		"CREATE ROLE "+pgx.Identifier{reader}.Sanitize()+" LOGIN PASSWORD 'reader'",
 		"CREATE ROLE "+pgx.Identifier{changer}.Sanitize()+" LOGIN PASSWORD 'changer'",
@@ -133,7 +149,8 @@ func LMSPostgres(tb testing.TB) LMSServer {
 		v.User = url.UserPassword(user, pass)
 		return v.String()
 	}
-	return LMSServer{Kind: "postgres", Owner: owner, Reader: as(reader, "reader"), Changer: as(changer, "changer"), DB: db}
+	return LMSServer{Kind: "postgres", Owner: owner, Reader: as(reader, "reader"), Changer: as(changer, "changer"), DB: db,
+		readerRole: reader, changerRole: changer}
 }
 
 // LMSMySQL loads the example into a fresh MariaDB database and makes its
