@@ -14,6 +14,7 @@ package accesspack
 import (
 	"archive/zip"
 	"bufio"
+	"compress/flate"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -108,6 +109,11 @@ func (b *Builder) Write(ctx context.Context, w io.Writer, in Input) (Summary, er
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	zw := zip.NewWriter(bw)
+	// The fastest deflate: the package is built while staff wait, and rows
+	// of a table repeat enough to compress well at any level.
+	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(w, flate.BestSpeed)
+	})
 	sum := Summary{Systems: []SystemSummary{}}
 	counts := map[*datamap.Collection]int64{}
 
@@ -253,17 +259,32 @@ func writeJSON(ctx context.Context, zw *zip.Writer, in Input, counts map[*datama
 			jw.raw(`,"fields":`)
 			jw.value(fields)
 			jw.raw(`,"rows":[`)
-			obj := make(map[string]any, len(c.Fields))
+			keys := make([][]byte, len(c.Fields))
+			for i, fl := range c.Fields {
+				keys[i], _ = json.Marshal(fl.Name) // a string always marshals
+			}
 			var n int64
+			var buf []byte
 			_, err := in.Source.Rows(ctx, c, func(row connector.Row) error {
+				buf = buf[:0]
 				if n > 0 {
-					jw.raw(",")
+					buf = append(buf, ',')
 				}
 				n++
-				for i, fl := range c.Fields {
-					obj[fl.Name] = row[i]
+				buf = append(buf, '{')
+				for i, v := range row {
+					if i > 0 {
+						buf = append(buf, ',')
+					}
+					buf = append(buf, keys[i]...)
+					buf = append(buf, ':')
+					var err error
+					if buf, err = appendJSON(buf, v); err != nil {
+						return err
+					}
 				}
-				jw.value(obj)
+				buf = append(buf, '}')
+				jw.bytes(buf)
 				return jw.err
 			})
 			if err != nil {
@@ -295,6 +316,30 @@ func (j *jsonWriter) raw(s string) {
 	if j.err == nil {
 		_, j.err = io.WriteString(j.w, s)
 	}
+}
+
+func (j *jsonWriter) bytes(b []byte) {
+	if j.err == nil {
+		_, j.err = j.w.Write(b)
+	}
+}
+
+// appendJSON appends a row's value (connector.Row's types) as JSON, the
+// common types without reflection: a package has many rows.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, enc...), nil
 }
 
 func (j *jsonWriter) value(v any) {

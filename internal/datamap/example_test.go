@@ -7,7 +7,7 @@ import (
 )
 
 func TestTheExampleMapsAreValid(t *testing.T) {
-	for _, f := range []string{"../../deploy/datamaps/lms-example.yaml"} {
+	for _, f := range []string{"../../deploy/datamaps/lms-example.yaml", "../../deploy/datamaps/moodle.yaml"} {
 		m, err := datamap.Load(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
