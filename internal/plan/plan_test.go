@@ -330,7 +330,9 @@ func TestAPlanMadeUnderAnotherMapIsNotExecuted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, _ := testkit.LMSMap(t, srv, func(s string) string { return strings.Replace(s, "erase: \"null\"", "erase: value\n        value: \"\"", 1) })
+	m2, _ := testkit.LMSMap(t, srv, func(s string) string {
+		return strings.Replace(s, "erase: \"null\"", "erase: value\n        value: \"\"", 1)
+	})
 	other := connector.New(m2, env)
 	t.Cleanup(func() { other.Close() })
 	if _, err := plan.ExecuteSystem(t.Context(), other, p, "lms", plan.Options{}); err != plan.ErrStale {
