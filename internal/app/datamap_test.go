@@ -130,7 +130,7 @@ func TestServeRefusesAMapWithMistakesOrWithoutItsReadCredentials(t *testing.T) {
 	}{
 		"a mistake in the map": {map[string]string{"DATA_MAP_FILE": bad}, bad + `:5: unknown key "favourite"`},
 		"no read credentials": {map[string]string{"DATA_MAP_FILE": testkit.RepoFile("deploy", "datamaps", "lms-example.yaml")},
-			"system lms reads with: LMS_DATABASE_URL (or LMS_DATABASE_URL_FILE): not set"},
+			"system lms: read_url_env: LMS_DATABASE_URL (or LMS_DATABASE_URL_FILE): not set"},
 	} {
 		var stdout, stderr bytes.Buffer
 		tc.vars["LISTEN_ADDR"] = "127.0.0.1:0"

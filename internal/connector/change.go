@@ -159,7 +159,7 @@ func (s *Systems) apply(ctx context.Context, tx *sql.Tx, ch Change, id identifie
 		return 0, nil
 	}
 	if ch.Delete {
-		res, err := tx.ExecContext(ctx, "DELETE FROM "+q.d.table(c)+" WHERE "+cond, q.args...)
+		res, err := tx.ExecContext(ctx, "DELETE FROM "+q.d.table(c)+" WHERE "+cond, q.args...) // #nosec G202 -- names are quoted by the dialect (query.d.ident), values are placeholders
 		if err != nil {
 			return 0, err
 		}
@@ -184,7 +184,7 @@ func (s *Systems) apply(ctx context.Context, tx *sql.Tx, ch Change, id identifie
 	}
 	cond = q.owner(c, id)
 	needs := q.needs(&ch)
-	res, err := tx.ExecContext(ctx, "UPDATE "+q.d.table(c)+" SET "+strings.Join(setSQL, ", ")+" WHERE "+cond+" AND "+needs, q.args...)
+	res, err := tx.ExecContext(ctx, "UPDATE "+q.d.table(c)+" SET "+strings.Join(setSQL, ", ")+" WHERE "+cond+" AND "+needs, q.args...) // #nosec G202 -- names are quoted by the dialect (query.d.ident), values are placeholders
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +242,7 @@ func (s *Systems) applyByRow(ctx context.Context, tx *sql.Tx, ch Change, id iden
 					}
 				}
 			}
-			res, err := tx.ExecContext(ctx, "UPDATE "+d.table(c)+" SET "+strings.Join(sets, ", ")+" WHERE "+d.ident(c.Key)+" = "+u.arg(row[0]), u.args...)
+			res, err := tx.ExecContext(ctx, "UPDATE "+d.table(c)+" SET "+strings.Join(sets, ", ")+" WHERE "+d.ident(c.Key)+" = "+u.arg(row[0]), u.args...) // #nosec G202 -- names are quoted by the dialect (query.d.ident), values are placeholders
 			if err != nil {
 				return total, err
 			}

@@ -77,7 +77,7 @@ func (r *Reading) Rows(ctx context.Context, c *datamap.Collection, fn func(Row) 
 	if err != nil {
 		return 0, err
 	}
-	stmt := "SELECT " + q.columns(c) + " FROM " + q.d.table(c) + " WHERE " + cond + q.order(c)
+	stmt := "SELECT " + q.columns(c) + " FROM " + q.d.table(c) + " WHERE " + cond + q.order(c) // #nosec G202 -- names are quoted by the dialect (query.d.ident), values are placeholders
 	rows, err := tx.QueryContext(ctx, stmt, q.args...)
 	if err != nil {
 		return 0, r.s.fail(c.System.Name, "read", fmt.Errorf("%s: %w", c.Name, err))

@@ -47,6 +47,8 @@ type Map struct {
 	// Systems and Collections are in the order of the file.
 	Systems     []*System
 	Collections []*Collection
+
+	hashKeyLine int
 }
 
 // Text is a sentence the requester reads, in each language.

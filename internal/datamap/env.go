@@ -46,29 +46,30 @@ func Secret(env Env, name string) (string, error) {
 // hash key): without them gathering works and those steps fail, each with
 // its reason, until they are set.
 func (m *Map) CheckEnv(env Env) (problems, warnings []string) {
-	need := func(line int, name, what string, required bool) {
+	need := func(line int, where, key, name, waits string) {
 		if name == "" {
 			return
 		}
 		if _, err := Secret(env, name); err != nil {
-			msg := fmt.Sprintf("%s: %s: %v", m.Where(line), what, err)
-			if required {
+			msg := fmt.Sprintf("%s: %s%s: %v", m.Where(line), where, key, err)
+			if waits == "" {
 				problems = append(problems, msg)
 			} else {
-				warnings = append(warnings, msg)
+				warnings = append(warnings, msg+"; "+waits+" until it is set")
 			}
 		}
 	}
 	for _, s := range m.Systems {
+		where := "system " + s.Name + ": "
 		switch s.Kind {
 		case Postgres, MySQL:
-			need(s.Line, s.ReadURLEnv, "system "+s.Name+" reads with", true)
-			need(s.Line, s.ChangeURLEnv, "system "+s.Name+" changes with (erasure, rectification, restriction wait for it)", false)
+			need(s.Line, where, "read_url_env", s.ReadURLEnv, "")
+			need(s.Line, where, "change_url_env", s.ChangeURLEnv, "its erasure, rectification, restriction and consent withdrawal wait")
 		case HTTP:
-			need(s.Line, s.URLEnv, "system "+s.Name+" is called at", true)
-			need(s.Line, s.SecretEnv, "system "+s.Name+" signs with", true)
+			need(s.Line, where, "url_env", s.URLEnv, "")
+			need(s.Line, where, "secret_env", s.SecretEnv, "")
 		}
 	}
-	need(1, m.HashKeyEnv, "keyed-hash erasure uses the key in", false)
+	need(m.hashKeyLine, "", "hash_key_env", m.HashKeyEnv, "keyed-hash erasure waits")
 	return problems, warnings
 }

@@ -332,6 +332,7 @@ func (p *parser) build(f *fileMap) {
 		}
 	}
 	p.env(p.doc.at("hash_key_env"), "hash_key_env", f.HashKeyEnv, false)
+	m.hashKeyLine = p.doc.at("hash_key_env")
 
 	m.Purposes = p.texts("purposes", f.Purposes)
 	m.Reasons = p.texts("reasons", f.Reasons)
@@ -415,7 +416,7 @@ func (p *parser) build(f *fileMap) {
 		}
 		if fc.Label != nil {
 			p.text(cn, cn.at("label"), "collection "+name+": label", *fc.Label)
-			c.Label = Text{RU: fc.Label.RU, KK: fc.Label.KK, EN: fc.Label.EN}
+			c.Label = Text(*fc.Label)
 		}
 		if c.Key != "" && !sqlName(c.Key) {
 			p.fail(cn.at("key"), "collection %s: %q is not a column name", name, c.Key)
@@ -455,7 +456,7 @@ func (p *parser) texts(section string, in map[string]fileText) map[string]Text {
 			p.fail(line, "%s: %q: a name is lower-case letters, digits and _, starting with a letter", section, name)
 		}
 		p.text(tn, line, section+" "+name, t)
-		out[name] = Text{RU: t.RU, KK: t.KK, EN: t.EN}
+		out[name] = Text(t)
 	}
 	return out
 }
@@ -488,7 +489,7 @@ func (p *parser) fields(c *Collection, fc fileCollection, cn node) {
 		}
 		if ff.Label != nil {
 			p.text(n, n.at("label"), where+": label", *ff.Label)
-			f.Label = Text{RU: ff.Label.RU, KK: ff.Label.KK, EN: ff.Label.EN}
+			f.Label = Text(*ff.Label)
 		}
 		switch {
 		case ff.Category == "":

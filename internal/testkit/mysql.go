@@ -77,7 +77,7 @@ func MySQLDB(tb testing.TB) string {
 func OpenMySQL(tb testing.TB, rawURL string) *sql.DB {
 	tb.Helper()
 	db := openMySQL(tb, rawURL)
-	tb.Cleanup(func() { db.Close() })
+	tb.Cleanup(func() { _ = db.Close() })
 	return db
 }
 
