@@ -27,9 +27,20 @@ have_pg_server() {
   return 1
 }
 
+# have_mariadb_server tells whether MariaDB's server binaries are where
+# internal/mariadblocal.FindBinaries looks (PATH, /usr/sbin, /usr/bin).
+have_mariadb_server() {
+  local d found_install=0 found_server=0
+  for d in $(printf '%s' "$PATH" | tr ':' ' ') /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
+    { [ -x "$d/mariadb-install-db" ] || [ -x "$d/mysql_install_db" ]; } && found_install=1
+    { [ -x "$d/mariadbd" ] || [ -x "$d/mysqld" ]; } && found_server=1
+  done
+  [ "$found_install" -eq 1 ] && [ "$found_server" -eq 1 ]
+}
+
 # apt_install installs Debian packages without asking and without letting
 # their maintainer scripts start services (Debian's postgresql would start
-# its own cluster). apt-get update runs once per invocation.
+# its own cluster, mariadb-server its own server). apt-get update runs once per invocation.
 apt_updated=0 # apt-get update runs once per script
 apt_install() {
   command -v apt-get >/dev/null 2>&1 ||

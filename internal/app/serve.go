@@ -94,6 +94,9 @@ func migrated(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*pg
 // taking requests and let those in flight finish, stop the job workers,
 // close the database (and stop the private PostgreSQL).
 func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	if err := checkDataMap(ctx, cfg, logger); err != nil {
+		return err
+	}
 	pool, stop, err := migrated(ctx, &cfg, logger)
 	if err != nil {
 		return err

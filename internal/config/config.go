@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	netmail "net/mail"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"rightsdesk/internal/datamap"
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/mail"
@@ -93,6 +95,15 @@ type Config struct {
 
 	// Inbound is how letters arrive by email (INBOUND_*, inbound.go).
 	Inbound Inbound
+
+	// DataMapFile is DATA_MAP_FILE; DataMap the map, statically valid, nil
+	// when none is set (answering requests from the operator's systems is
+	// then off).
+	DataMapFile string
+	DataMap     *datamap.Map
+	// Env is the environment the configuration was read from: the data
+	// map's systems take their credentials from variables it names.
+	Env Env
 }
 
 // Age is a retention period in whole calendar years or whole days: "3y"
@@ -154,6 +165,8 @@ func Load(env Env) (Config, error) {
 		OrgName:        r.str("ORG_NAME", "rightsdesk"),
 		DeadlinePreset: r.str("DEADLINE_PRESET", "default"),
 		PolicyFile:     r.str("POLICY_FILE", ""),
+		DataMapFile:    r.str("DATA_MAP_FILE", ""),
+		Env:            env,
 		LogLevel:       r.str("LOG_LEVEL", "info"),
 	}
 	if r.err != nil {
@@ -205,6 +218,21 @@ func Load(env Env) (Config, error) {
 		if err != nil {
 			return Config{}, &Error{"POLICY_FILE", err.Error()}
 		}
+	}
+	if c.DataMapFile != "" {
+		m, err := datamap.Load(c.DataMapFile)
+		var perr *datamap.Error
+		switch {
+		case errors.As(err, &perr):
+			return Config{}, &Error{"DATA_MAP_FILE", fmt.Sprintf("the data map has %d mistake(s):\n%s", len(perr.Problems), perr.Error())}
+		case err != nil:
+			var pathErr *fs.PathError
+			if errors.As(err, &pathErr) {
+				err = pathErr.Err
+			}
+			return Config{}, &Error{"DATA_MAP_FILE", fmt.Sprintf("cannot read %s: %v", c.DataMapFile, err)}
+		}
+		c.DataMap = m
 	}
 	if days := r.str("PROMISED_DAYS", ""); days != "" {
 		n, err := strconv.Atoi(days)

@@ -366,3 +366,26 @@ func TestIdentityCheckSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestDataMapFileIsOffWhenEmptyAndRefusedWithItsMistakes(t *testing.T) {
+	c, err := Load(envOf(map[string]string{}))
+	if err != nil || c.DataMap != nil {
+		t.Fatalf("no DATA_MAP_FILE: map %v, err %v; want the feature off", c.DataMap, err)
+	}
+	c, err = Load(envOf(map[string]string{"DATA_MAP_FILE": "../../deploy/datamaps/lms-example.yaml"}))
+	if err != nil || c.DataMap == nil || c.DataMap.System("lms") == nil {
+		t.Fatalf("the example map: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "map.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\ncolour: blue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(envOf(map[string]string{"DATA_MAP_FILE": bad}))
+	if err == nil || !strings.HasPrefix(err.Error(), "DATA_MAP_FILE: ") || !strings.Contains(err.Error(), bad+`:2: unknown key "colour"`) {
+		t.Fatalf("err = %v, want DATA_MAP_FILE and the mistake's line", err)
+	}
+	_, err = Load(envOf(map[string]string{"DATA_MAP_FILE": "/nonexistent/map.yaml"}))
+	if err == nil || err.Error() != "DATA_MAP_FILE: cannot read /nonexistent/map.yaml: no such file or directory" {
+		t.Fatalf("err = %v", err)
+	}
+}

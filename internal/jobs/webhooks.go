@@ -3,9 +3,6 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,27 +16,23 @@ import (
 	"github.com/riverqueue/river"
 
 	"rightsdesk/internal/egress"
+	"rightsdesk/internal/signing"
 	"rightsdesk/internal/store"
 )
 
 // Webhook headers: the receiver checks the signature over
 // "<timestamp>.<body>" with its endpoint's secret, and may refuse old
-// timestamps to stop replays.
+// timestamps to stop replays (internal/signing).
 const (
-	WebhookTimestampHeader = "X-Rightsdesk-Timestamp"
-	WebhookSignatureHeader = "X-Rightsdesk-Signature"
+	WebhookTimestampHeader = signing.TimestampHeader
+	WebhookSignatureHeader = signing.SignatureHeader
 	WebhookEventHeader     = "X-Rightsdesk-Event"
 )
 
 // WebhookSignature is the value of WebhookSignatureHeader for a body sent
-// at timestamp (Unix seconds): "sha256=" and the hex HMAC-SHA256 of
-// "<timestamp>.<body>" under secret.
+// at timestamp (Unix seconds): signing.Signature, the one scheme.
 func WebhookSignature(secret, timestamp string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte("."))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	return signing.Signature(secret, timestamp, body)
 }
 
 // DeliverWebhookArgs is the job that delivers one recorded webhook.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"unicode"
 
-	"golang.org/x/text/unicode/norm"
+	"rightsdesk/internal/identifier"
 )
 
 // Searchable is what staff can find a request by, in the clear, before it
@@ -124,8 +124,7 @@ func (kr *Keyring) QueryTerms(query string) [][][]byte {
 // fold is the form every term is compared in: NFC, lower case, and ё as е
 // (Russian writes one for the other freely; staff should not have to guess).
 func fold(s string) string {
-	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
-	return strings.ReplaceAll(s, "ё", "е")
+	return strings.ReplaceAll(strings.ToLower(identifier.Clean(s)), "ё", "е")
 }
 
 // words splits a name into folded words at spaces, each without the
@@ -155,28 +154,9 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
 }
 
-// phoneDigits is the last ten digits of a phone number (so +7 701 … and
-// 8 701 … are one number), or "" when it has fewer than seven digits or
-// anything but digits, spaces and the usual punctuation.
-func phoneDigits(s string) string {
-	var d []rune
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			d = append(d, r)
-		case strings.ContainsRune(" +-()./", r):
-		default:
-			return ""
-		}
-	}
-	if len(d) < 7 {
-		return ""
-	}
-	if len(d) > 10 {
-		d = d[len(d)-10:]
-	}
-	return string(d)
-}
+// phoneDigits is a phone number as every part of rightsdesk matches it
+// (identifier.Phone: its last ten digits).
+func phoneDigits(s string) string { return identifier.Phone(s) }
 
 // EmailTerm is the term value of an email address alone (as IndexTerms
 // indexes it), for finding the same person's other requests.

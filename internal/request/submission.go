@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"golang.org/x/text/unicode/norm"
+
+	"rightsdesk/internal/identifier"
 )
 
 // Submission is what a person sends, through the form or the API; both use
@@ -157,7 +159,7 @@ func isBidiControl(r rune) bool {
 // sequences compare equal) and drops fields that do not belong to the type.
 func (s *Submission) Normalize() {
 	for _, p := range []*string{&s.FullName, &s.Email, &s.Phone, &s.AccountID, &s.SubjectName} {
-		*p = norm.NFC.String(strings.TrimSpace(*p))
+		*p = identifier.Clean(*p)
 	}
 	for _, p := range []*string{&s.Details, &s.Correction, &s.Processing} {
 		*p = norm.NFC.String(strings.TrimSpace(strings.ReplaceAll(*p, "\r\n", "\n")))

@@ -14,6 +14,7 @@ import (
 
 	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/spreadsheet"
 )
 
 // ExportColumns are the CSV export's header, in order: what a record-keeper
@@ -172,19 +173,9 @@ func calendarDaysBetween(a, b time.Time, loc *time.Location) int {
 	return int(days)
 }
 
-// spreadsheetSafe defuses CSV injection (OWASP): a spreadsheet runs a cell
-// that starts with = + - @ (or a tab or carriage return before one) as a
-// formula, so such a cell gets a leading single quote, which makes it text.
-func spreadsheetSafe(cell string) string {
-	if cell == "" {
-		return cell
-	}
-	switch cell[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + cell
-	}
-	return cell
-}
+// spreadsheetSafe defuses CSV injection (OWASP): spreadsheet.Cell, the one
+// rule for every CSV file rightsdesk writes.
+func spreadsheetSafe(cell string) string { return spreadsheet.Cell(cell) }
 
 // RecordExport logs that a staff member exported the queue: which filter and
 // how many rows. The search text is left out: it may be someone's name or

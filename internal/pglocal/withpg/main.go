@@ -7,7 +7,10 @@
 // superuser URL (database "postgres") is exported to the command as
 // RIGHTSDESK_TEST_DATABASE_URL. A private Dovecot IMAP server is started
 // beside it when Dovecot is installed (internal/dovecotlocal; its address,
-// certificate and users folder exported as RIGHTSDESK_TEST_IMAP_*). When the command ends, or withpg gets SIGINT
+// certificate and users folder exported as RIGHTSDESK_TEST_IMAP_*), and a
+// throwaway MariaDB (internal/mariadblocal) when MariaDB's server binaries
+// are, its root URL exported as RIGHTSDESK_TEST_MYSQL_URL (the data map's
+// tests use it). When the command ends, or withpg gets SIGINT
 // or SIGTERM, the cluster is stopped and its folder removed; withpg exits with
 // the command's exit code.
 package main
@@ -24,10 +27,14 @@ import (
 	"syscall"
 
 	"rightsdesk/internal/dovecotlocal"
+	"rightsdesk/internal/mariadblocal"
 	"rightsdesk/internal/pglocal"
 )
 
-const envURL = "RIGHTSDESK_TEST_DATABASE_URL"
+const (
+	envURL      = "RIGHTSDESK_TEST_DATABASE_URL"
+	envMySQLURL = "RIGHTSDESK_TEST_MYSQL_URL"
+)
 
 func main() {
 	os.Exit(run())
@@ -72,6 +79,20 @@ func run() int {
 		env = append(env, imap.Env()...)
 	}
 	cancelIMAP()
+	if _, _, err := mariadblocal.FindBinaries(); err == nil {
+		my, err := mariadblocal.StartTemporary(context.Background(), logger)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+			_ = srv.Stop(context.Background()) // the MariaDB error is the one to report
+			return 1
+		}
+		defer func() {
+			if err := my.Stop(context.Background()); err != nil {
+				fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
+			}
+		}()
+		env = append(env, envMySQLURL+"="+my.URL(""))
+	}
 	code := runCommand(flag.Args(), env, signals)
 	if err := srv.Stop(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)
