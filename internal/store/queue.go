@@ -131,14 +131,6 @@ type QueuePage struct {
 	Prev string
 }
 
-// The lifecycle's open and closed statuses, spelled exactly as in the partial
-// indexes of migration 00004 so that the planner can use them: a parameter
-// would hide the list from it.
-const (
-	openStatuses   = `r.status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`
-	closedStatuses = `r.status IN ('completed', 'rejected', 'withdrawn', 'expired')`
-)
-
 // queueColumns reads a QueueRow (scanQueueRow) from "requests r"; the
 // query that pages them (queueQuery) adds the assignee's name and the
 // failed-email flag.

@@ -76,7 +76,9 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 // against its address's limit for the day in the same statement; past it
 // nothing is written and no row comes back. Exported for the baselines of
 // scripts/bench (internal/bench/bare), which commit the same rows with it.
-const CreateRequestSQL = `
+func CreateRequestSQL() string { return createRequestSQL }
+
+var createRequestSQL = `
 WITH acknowledged AS (
 	-- Counts the acknowledgement against its address's day ($41) when there
 	-- is a limit ($42): past it, no row, and then nothing below is written.
@@ -88,7 +90,7 @@ WITH acknowledged AS (
 ), dup AS (
 	SELECT min(id) AS id FROM requests
 	WHERE email_index = ANY($11) AND type = $2
-	  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')
+	  AND ` + StatusIn("status", request.OpenStatuses()) + `
 ), r AS (
 	INSERT INTO requests (reference, type, status, locale, received_at,
 		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
@@ -146,7 +148,7 @@ SELECT r.id, coalesce(r.duplicate_of, 0), (SELECT count(*) FROM wake) FROM r`
 
 // CreateRequest writes a new request, its "received" event, its confirmation
 // and status link, its emails and their delivery, in one statement
-// (CreateRequestSQL).
+// (createRequestSQL).
 func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
 	r := nr.Request
 	if nr.IdempotencyKeyHash != nil {
@@ -181,7 +183,7 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		received["api_key_id"], received["identity_method"] = nr.VouchedBy, r.Identity.Method
 	}
 	var woken int
-	err = s.pool.QueryRow(ctx, CreateRequestSQL,
+	err = s.pool.QueryRow(ctx, createRequestSQL,
 		r.Reference, r.Type, r.Status, r.Locale, r.ReceivedAt,
 		r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, personal,
 		// The current key's term first: it is the one stored.

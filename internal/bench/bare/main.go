@@ -159,7 +159,7 @@ func (s *server) submit(c echo.Context) error {
 	reference := "RD-" + token(9)[:12]
 	status, confirm := token(32), token(32)
 	var id, duplicateOf, woken int64
-	err := s.pool.QueryRow(ctx, store.CreateRequestSQL,
+	err := s.pool.QueryRow(ctx, store.CreateRequestSQL(),
 		reference, sub.Type, "unverified", sub.Locale, now,
 		due, "default."+sub.Type, "", "received", s.personal.doc,
 		// The email's term differs per request, as the load's addresses do:
@@ -243,7 +243,7 @@ func (s *server) pgbenchScript() string {
 		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
 		"39": "''", "40": "0", "41": "current_date", "42": "5",
 	}
-	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
+	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL(), func(p string) string {
 		v, ok := values[p[1:]]
 		if !ok {
 			panic("bare: no pgbench value for parameter " + p)
