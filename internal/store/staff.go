@@ -67,16 +67,6 @@ func (s *Store) ListStaff(ctx context.Context) ([]auth.Staff, error) {
 	return out, rows.Err()
 }
 
-// staffEvent logs something that happened to staff accounts: no request, the
-// acting staff member as actor (the system when actorID is 0).
-func staffEvent(ctx context.Context, tx pgx.Tx, kind string, actorID int64, data map[string]any, at time.Time) (int64, error) {
-	actor := request.ActorStaff
-	if actorID == 0 {
-		actor = request.ActorSystem
-	}
-	return insertEvent(ctx, tx, event{Kind: kind, Actor: actor, ActorID: actorID, Data: data, At: at})
-}
-
 // CreateStaff writes a new account with its event and, for an invitation,
 // its one-time link and email, in one transaction.
 func (s *Store) CreateStaff(ctx context.Context, n auth.NewStaff) (auth.Staff, error) {
@@ -395,3 +385,20 @@ func (s *Store) SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash 
 
 // The store is where staff accounts live.
 var _ auth.Repository = (*Store)(nil)
+
+// StaffMember finds a member of staff for the desk (assignment emails),
+// with whether their role works requests (the permission table's answer).
+func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
+	var m request.StaffMember
+	var role auth.Role
+	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL, role FROM staff WHERE id = $1`, id).
+		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active, &role)
+	m.CanWork = auth.Can(role, auth.PermRequestsWork)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("find staff member: %w", err)
+	}
+	return m, nil
+}

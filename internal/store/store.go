@@ -1,13 +1,25 @@
 // Package store keeps rightsdesk's data in PostgreSQL through pgx. Each
 // method is one transaction: the change, the event that records it and the
 // jobs that follow from it commit together or not at all.
+//
+// A file per thing kept: requests.go reads requests, intake.go writes new
+// ones (one statement), changes.go applies the domain's decisions
+// (ChangeRequest), confirmations.go the confirmation links and their expiry,
+// messages.go the conversation and replies, events.go the append-only log,
+// timeline.go the staff timeline, emails.go the outbox, notes.go, files.go,
+// downloads.go, staff.go (accounts and sign-in), apikeys.go, webhooks.go;
+// queue.go, export.go, dashboard.go, reminders.go and retention.go hold
+// what those features read and sweep; statuses.go the status sets the
+// queries share.
 package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/keyring"
@@ -64,4 +76,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// isUniqueViolation reports whether err broke the unique constraint named.
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
