@@ -17,20 +17,18 @@ import (
 //
 // #nosec G101 -- column names; keys are stored as hashes
 const apiKeyColumns = `a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
-	coalesce(a.last_used_at, 'epoch'), coalesce(a.revoked_at, 'epoch'),
+	a.last_used_at, a.revoked_at,
 	coalesce(m.role, ''), m.disabled_at IS NOT NULL`
 
 const apiKeysWithMaker = ` FROM api_keys a LEFT JOIN staff m ON m.id = a.created_by` // #nosec G101 -- a FROM clause, not a credential
 
 func scanAPIKey(row pgx.Row) (auth.APIKey, error) {
 	var k auth.APIKey
-	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt,
+	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, orZero(&k.LastUsedAt), orZero(&k.RevokedAt),
 		&k.MakerRole, &k.MakerDisabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, ErrNotFound
 	}
-	k.LastUsedAt = zeroEpoch(k.LastUsedAt)
-	k.RevokedAt = zeroEpoch(k.RevokedAt)
 	return k, err
 }
 
@@ -102,8 +100,8 @@ func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.
 			WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < $3)
 			RETURNING api_keys.id)
 		SELECT a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
-			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE coalesce(a.last_used_at, 'epoch') END,
-			'epoch'::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
+			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE a.last_used_at END,
+			NULL::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
 		FROM k JOIN api_keys a ON a.id = k.id LEFT JOIN staff m ON m.id = a.created_by`, hash, at, at.Add(-apiKeyTouchEvery)))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return k, fmt.Errorf("find API key: %w", err)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -56,28 +55,28 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	}
 	_, err := tx.Exec(ctx, `
 		UPDATE requests SET status = $2, updated_at = $3,
-			confirmed_at = coalesce(nullif($4::timestamptz, 'epoch'), confirmed_at),
+			confirmed_at = coalesce($4::timestamptz, confirmed_at),
 			closed_at = CASE WHEN $5 AND closed_at IS NULL THEN $3 ELSE closed_at END,
 			assignee_id = CASE WHEN $6 THEN nullif($7, 0) ELSE assignee_id END,
 			original_due_at = CASE WHEN $8 THEN coalesce(original_due_at, due_at) ELSE original_due_at END,
-			due_at = coalesce(nullif($9::timestamptz, 'epoch'), due_at),
+			due_at = coalesce($9::timestamptz, due_at),
 			extensions = extensions + CASE WHEN $8 THEN 1 ELSE 0 END,
 			outcome_reason = CASE WHEN $10 <> '' THEN $10 ELSE outcome_reason END,
 			paused_at = CASE WHEN $11 THEN $3 WHEN $12 THEN NULL ELSE paused_at END,
 			deadline_rule = coalesce($13, deadline_rule),
 			deadline_legal_ref = coalesce($14, deadline_legal_ref),
 			deadline_basis = coalesce($15, deadline_basis),
-			identity_checked_at = coalesce(nullif($16::timestamptz, 'epoch'), identity_checked_at),
+			identity_checked_at = coalesce($16::timestamptz, identity_checked_at),
 			identity_method = coalesce(nullif($17, ''), identity_method),
 			identity_checked_by = coalesce(nullif($18::bigint, 0), identity_checked_by),
 			identity_api_key_id = coalesce(nullif($19::bigint, 0), identity_api_key_id)
 		WHERE id = $1`,
-		r.ID, ch.To, ch.At, orEpoch(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
-		ch.Extended, orEpoch(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
+		r.ID, ch.To, ch.At, orNull(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
+		ch.Extended, orNull(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
 		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }),
-		orEpoch(identity.At), string(identity.Method), identity.StaffID, identity.APIKeyID)
+		orNull(identity.At), string(identity.Method), identity.StaffID, identity.APIKeyID)
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
@@ -164,13 +163,6 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 		r.Identity = *ch.Identity
 	}
 	return r, nil
-}
-
-func orEpoch(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Unix(0, 0)
-	}
-	return t
 }
 
 // ruleField is one field of a replaced rule, or NULL when the rule stays.

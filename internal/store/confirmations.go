@@ -17,15 +17,14 @@ func (s *Store) Confirmation(ctx context.Context, tokenHash []byte) (request.Req
 
 func (s *Store) confirmation(ctx context.Context, q querier, tokenHash []byte, lock string) (request.Request, request.Confirmation, error) {
 	var c request.Confirmation
-	var used time.Time
 	r, err := s.scanRequestWith(q.QueryRow(ctx, `
-		SELECT `+requestColumns+`, c.expires_at, coalesce(c.used_at, 'epoch')
+		SELECT `+requestColumns+`, c.expires_at, c.used_at
 		FROM confirmations c JOIN requests r ON r.id = c.request_id LEFT JOIN staff a ON a.id = r.assignee_id `+identityJoins+`
-		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, &used)
+		WHERE c.token_hash = $1 `+lock, tokenHash), &c.ExpiresAt, orZero(&c.UsedAt))
 	if err != nil {
 		return r, c, err
 	}
-	c.RequestID, c.UsedAt = r.ID, zeroEpoch(used)
+	c.RequestID = r.ID
 	return r, c, nil
 }
 

@@ -103,7 +103,7 @@ type Email struct {
 }
 
 const emailColumns = `id, coalesce(request_id, 0), kind, locale, message_id, sealed, secrets,
-	state, attempts, last_error, created_at, coalesce(last_attempt_at, 'epoch'), coalesce(sent_at, 'epoch')`
+	state, attempts, last_error, created_at, last_attempt_at, sent_at`
 
 // scanEmail reads emailColumns; a purged email keeps its kind and
 // delivery record and says nothing more.
@@ -111,15 +111,13 @@ func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 	var e Email
 	var doc, secrets []byte
 	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.Locale, &e.MessageID, &doc, &secrets,
-		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, &e.LastAttemptAt, &e.SentAt)
+		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, orZero(&e.LastAttemptAt), orZero(&e.SentAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, ErrNotFound
 	}
 	if err != nil {
 		return e, err
 	}
-	e.LastAttemptAt = zeroEpoch(e.LastAttemptAt)
-	e.SentAt = zeroEpoch(e.SentAt)
 	if plain, err := s.keys.Open(sealed.Email, doc); err != nil {
 		return e, err
 	} else if plain != nil {
@@ -138,13 +136,6 @@ func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 		}
 	}
 	return e, nil
-}
-
-func zeroEpoch(t time.Time) time.Time {
-	if t.Equal(time.Unix(0, 0)) {
-		return time.Time{}
-	}
-	return t
 }
 
 // Emails finds the emails with these ids, oldest first; ids that do not

@@ -48,7 +48,7 @@ WITH acknowledged AS (
 		duplicate_of, updated_at, confirmed_at,
 		identity_checked_at, identity_method, identity_api_key_id)
 	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ($11::bytea[])[1], $12, $13, $14, $15,
-		dup.id, $5, nullif($16::timestamptz, 'epoch'),
+		dup.id, $5, $16::timestamptz,
 		CASE WHEN $39::text <> '' THEN $5::timestamptz END, nullif($39::text, ''), nullif($40::bigint, 0)
 	FROM dup
 	WHERE $42::int <= 0 OR EXISTS (SELECT FROM acknowledged)
@@ -138,7 +138,7 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 		r.DueAt, r.Rule, r.LegalRef, r.RuleBasis, personal,
 		// The current key's term first: it is the one stored.
 		sealed.EmailIndexes(s.keys, r.Email), index,
-		r.OnBehalf, r.Relationship, r.AccessScope, orEpoch(r.ConfirmedAt),
+		r.OnBehalf, r.Relationship, r.AccessScope, orNull(r.ConfirmedAt),
 		received,
 		nr.StatusTokenHash, nr.ConfirmTokenHash, nr.ConfirmExpiresAt,
 		nr.IdempotencyKeyHash, nr.BodyHash,

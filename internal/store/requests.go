@@ -12,11 +12,11 @@ import (
 
 // requestColumns reads a request from requestFrom.
 const requestColumns = `r.id, r.reference, r.type, r.status, r.locale, r.received_at,
-	coalesce(r.confirmed_at, 'epoch'), r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
+	r.confirmed_at, r.due_at, r.deadline_rule, r.deadline_legal_ref, r.deadline_basis,
 	r.personal, r.on_behalf, r.relationship, r.access_scope, coalesce(r.duplicate_of, 0),
 	coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
-	r.extensions, coalesce(r.original_due_at, 'epoch'), r.outcome_reason, coalesce(r.paused_at, 'epoch'),
-	coalesce(r.identity_checked_at, 'epoch'), coalesce(r.identity_method, ''), coalesce(r.identity_checked_by, 0),
+	r.extensions, r.original_due_at, r.outcome_reason, r.paused_at,
+	r.identity_checked_at, coalesce(r.identity_method, ''), coalesce(r.identity_checked_by, 0),
 	coalesce(r.identity_api_key_id, 0), coalesce(ic.name, 'API: ' || ik.name, '')`
 
 // byStatusLink finds the request of a live status link ($1, its hash).
@@ -38,11 +38,11 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 	var r request.Request
 	var personal []byte
 	dest := append([]any{&r.ID, &r.Reference, &r.Type, &r.Status, &r.Locale, &r.ReceivedAt,
-		&r.ConfirmedAt, &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
+		orZero(&r.ConfirmedAt), &r.DueAt, &r.Rule, &r.LegalRef, &r.RuleBasis,
 		&personal, &r.OnBehalf, &r.Relationship, &r.AccessScope, &r.DuplicateOf,
 		&r.AssigneeID, &r.AssigneeName, &r.AssigneeEmail, &r.AssigneeLocale,
-		&r.Extensions, &r.OriginalDueAt, &r.OutcomeReason, &r.PausedAt,
-		&r.Identity.At, &r.Identity.Method, &r.Identity.StaffID, &r.Identity.APIKeyID, &r.Identity.ByName}, extra...)
+		&r.Extensions, orZero(&r.OriginalDueAt), &r.OutcomeReason, orZero(&r.PausedAt),
+		orZero(&r.Identity.At), &r.Identity.Method, &r.Identity.StaffID, &r.Identity.APIKeyID, &r.Identity.ByName}, extra...)
 	err := row.Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
@@ -50,10 +50,6 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 	if err != nil {
 		return r, err
 	}
-	r.ConfirmedAt = zeroEpoch(r.ConfirmedAt)
-	r.OriginalDueAt = zeroEpoch(r.OriginalDueAt)
-	r.PausedAt = zeroEpoch(r.PausedAt)
-	r.Identity.At = zeroEpoch(r.Identity.At)
 	return r, s.openPersonal(personal, &r)
 }
 

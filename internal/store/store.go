@@ -17,9 +17,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/keyring"
@@ -82,6 +84,30 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 func isUniqueViolation(err error, constraint string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// Times a row may not have yet (confirmed_at, closed_at, sent_at…) are NULL
+// in the database and the zero time.Time in Go. orZero and orNull are the
+// one place that maps one onto the other, so that no query needs a sentinel
+// time.
+
+// orZero is a scan destination for a nullable timestamptz: NULL sets *t to
+// the zero time.
+func orZero(t *time.Time) pgtype.TimestamptzScanner { return zeroOrTime{t} }
+
+type zeroOrTime struct{ t *time.Time }
+
+func (z zeroOrTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	*z.t = time.Time{}
+	if v.Valid {
+		*z.t = v.Time
+	}
+	return nil
+}
+
+// orNull is t as a query argument: NULL for the zero time.
+func orNull(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
 }
 
 // querier is a pool or a transaction.

@@ -165,7 +165,7 @@ func (s *server) submit(c echo.Context) error {
 		// The email's term differs per request, as the load's addresses do:
 		// the duplicate check finds nothing, as for the portal.
 		[][]byte{randomBytes(len(s.personal.emailIndex))}, s.personal.index,
-		sub.OnBehalf, sub.Relationship, sub.AccessScope, time.Unix(0, 0),
+		sub.OnBehalf, sub.Relationship, sub.AccessScope, nil, // not confirmed
 		map[string]any{"type": sub.Type, "rule": "default." + sub.Type, "due_at": due, "proof_files": 0},
 		hash(status), hash(confirm), now.Add(7*24*time.Hour),
 		nil, nil, // no idempotency key
@@ -232,7 +232,7 @@ func (s *server) pgbenchScript() string {
 		// row by row would make the duplicate check read the whole table.
 		"11": fmt.Sprintf("(SELECT ARRAY[substr(sha256(gen_random_uuid()::text::bytea), 1, %d)])::bytea[]", len(s.personal.emailIndex)),
 		"12": "ARRAY[" + strings.Join(index, ", ") + "]",
-		"13": "false", "14": "''", "15": "'copy'", "16": "'epoch'",
+		"13": "false", "14": "''", "15": "'copy'", "16": "NULL",
 		"17": "jsonb_build_object('type', 'access', 'rule', 'default.access', 'due_at', now() + interval '30 days', 'proof_files', 0)",
 		"18": random, "19": random, "20": "now() + interval '7 days'", "21": "NULL", "22": "NULL",
 		"23": "'{}'", "24": "'{}'", "25": "'{}'", "26": "'{}'", "27": "'{}'", "28": "'{}'",
