@@ -42,6 +42,26 @@ func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decid
 	return out, err
 }
 
+// updateRequest writes a request.Change to its request's row (applyChange).
+var updateRequest = mustNamed(`
+	UPDATE requests SET status = @status, updated_at = @at,
+		confirmed_at = coalesce(@confirmed_at::timestamptz, confirmed_at),
+		closed_at = CASE WHEN @closes AND closed_at IS NULL THEN @at ELSE closed_at END,
+		assignee_id = CASE WHEN @set_assignee THEN nullif(@assignee_id, 0) ELSE assignee_id END,
+		original_due_at = CASE WHEN @extended THEN coalesce(original_due_at, due_at) ELSE original_due_at END,
+		due_at = coalesce(@due_at::timestamptz, due_at),
+		extensions = extensions + CASE WHEN @extended THEN 1 ELSE 0 END,
+		outcome_reason = CASE WHEN @outcome_reason <> '' THEN @outcome_reason ELSE outcome_reason END,
+		paused_at = CASE WHEN @pause THEN @at WHEN @resume THEN NULL ELSE paused_at END,
+		deadline_rule = coalesce(@rule, deadline_rule),
+		deadline_legal_ref = coalesce(@legal_ref, deadline_legal_ref),
+		deadline_basis = coalesce(@rule_basis, deadline_basis),
+		identity_checked_at = coalesce(@identity_at::timestamptz, identity_checked_at),
+		identity_method = coalesce(nullif(@identity_method, ''), identity_method),
+		identity_checked_by = coalesce(nullif(@identity_staff_id::bigint, 0), identity_checked_by),
+		identity_api_key_id = coalesce(nullif(@identity_api_key_id::bigint, 0), identity_api_key_id)
+	WHERE id = @id`)
+
 // applyChange moves a request to its new state and records the event and the
 // emails that go with it. The decision was made by the domain.
 func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, ch request.Change) (request.Request, error) {
@@ -53,30 +73,32 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if ch.Identity != nil {
 		identity = *ch.Identity
 	}
-	_, err := tx.Exec(ctx, `
-		UPDATE requests SET status = $2, updated_at = $3,
-			confirmed_at = coalesce($4::timestamptz, confirmed_at),
-			closed_at = CASE WHEN $5 AND closed_at IS NULL THEN $3 ELSE closed_at END,
-			assignee_id = CASE WHEN $6 THEN nullif($7, 0) ELSE assignee_id END,
-			original_due_at = CASE WHEN $8 THEN coalesce(original_due_at, due_at) ELSE original_due_at END,
-			due_at = coalesce($9::timestamptz, due_at),
-			extensions = extensions + CASE WHEN $8 THEN 1 ELSE 0 END,
-			outcome_reason = CASE WHEN $10 <> '' THEN $10 ELSE outcome_reason END,
-			paused_at = CASE WHEN $11 THEN $3 WHEN $12 THEN NULL ELSE paused_at END,
-			deadline_rule = coalesce($13, deadline_rule),
-			deadline_legal_ref = coalesce($14, deadline_legal_ref),
-			deadline_basis = coalesce($15, deadline_basis),
-			identity_checked_at = coalesce($16::timestamptz, identity_checked_at),
-			identity_method = coalesce(nullif($17, ''), identity_method),
-			identity_checked_by = coalesce(nullif($18::bigint, 0), identity_checked_by),
-			identity_api_key_id = coalesce(nullif($19::bigint, 0), identity_api_key_id)
-		WHERE id = $1`,
-		r.ID, ch.To, ch.At, orNull(ch.ConfirmedAt), !ch.To.Open(), setAssignee, assign,
-		ch.Extended, orNull(ch.DueAt), ch.OutcomeReason, ch.Pause, ch.Resume,
-		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
-		ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
-		ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }),
-		orNull(identity.At), string(identity.Method), identity.StaffID, identity.APIKeyID)
+	args, err := updateRequest.bind(map[string]any{
+		"id":     r.ID,
+		"status": ch.To,
+		"at":     ch.At,
+		"closes": !ch.To.Open(),
+		// A zero time leaves the column as it is.
+		"confirmed_at":   orNull(ch.ConfirmedAt),
+		"due_at":         orNull(ch.DueAt),
+		"set_assignee":   setAssignee,
+		"assignee_id":    assign,
+		"extended":       ch.Extended,
+		"outcome_reason": ch.OutcomeReason,
+		"pause":          ch.Pause,
+		"resume":         ch.Resume,
+		// NULL keeps the rule recorded; a recomputation replaces it.
+		"rule":                ruleField(ch.Rule, func(d *deadline.Result) string { return d.Rule }),
+		"legal_ref":           ruleField(ch.Rule, func(d *deadline.Result) string { return d.LegalRef }),
+		"rule_basis":          ruleField(ch.Rule, func(d *deadline.Result) string { return d.Terms.Encode() }),
+		"identity_at":         orNull(identity.At),
+		"identity_method":     string(identity.Method),
+		"identity_staff_id":   identity.StaffID,
+		"identity_api_key_id": identity.APIKeyID,
+	})
+	if err == nil {
+		_, err = tx.Exec(ctx, updateRequest.sql, args...)
+	}
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
