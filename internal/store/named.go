@@ -12,7 +12,7 @@ import (
 // namedSQL is a statement written with @named parameters, as pgx.NamedArgs
 // takes them, rewritten to $1, $2… once, when the program starts.
 // pgx.NamedArgs rewrites the statement on every call: for the intake's 4 kB
-// statement that cost 30 µs and 21 kB a submission (BenchmarkIntake).
+// statement that cost 30 µs and 21 kB a submission.
 type namedSQL struct {
 	named string   // as written
 	sql   string   // with $1…
