@@ -28,8 +28,7 @@ var (
 )
 
 // reminded lists the open statuses but unverified, which the reminders pass
-// over: the requester has not confirmed the request yet, and its
-// confirmation link expires long before any deadline.
+// over: the requester has not confirmed the request yet.
 func reminded() []request.Status {
 	return slices.DeleteFunc(request.OpenStatuses(), func(s request.Status) bool { return s == request.Unverified })
 }
