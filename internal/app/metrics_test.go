@@ -21,6 +21,7 @@ import (
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/metrics"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
 
@@ -144,15 +145,15 @@ func TestMetricsShowTrafficRequestsAndDeliveries(t *testing.T) {
 	}
 	rows.Close()
 	for _, typ := range request.AllTypes() {
-		for _, st := range []string{"unverified", "new", "in_progress", "awaiting_requester", "completed", "rejected", "withdrawn", "expired"} {
-			got, ok := sample(text, "rightsdesk_requests", `status="`+st+`",type="`+string(typ)+`"`)
-			if !ok || got != inDB[string(typ)+"/"+st] {
-				t.Errorf("rightsdesk_requests{%s,%s} = %v (present %v), database %v", typ, st, got, ok, inDB[string(typ)+"/"+st])
+		for _, st := range request.AllStatuses() {
+			got, ok := sample(text, "rightsdesk_requests", `status="`+string(st)+`",type="`+string(typ)+`"`)
+			if !ok || got != inDB[string(typ)+"/"+string(st)] {
+				t.Errorf("rightsdesk_requests{%s,%s} = %v (present %v), database %v", typ, st, got, ok, inDB[string(typ)+"/"+string(st)])
 			}
 		}
 		var open, overdue float64
 		if err := inst.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE due_at < $2) FROM requests
-			WHERE type = $1 AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`, typ, now).Scan(&open, &overdue); err != nil {
+			WHERE type = $1 AND `+store.StatusIn("status", request.OpenStatuses()), typ, now).Scan(&open, &overdue); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := sample(text, "rightsdesk_requests_open", `type="`+string(typ)+`"`); got != open {

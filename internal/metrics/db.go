@@ -11,34 +11,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
 )
 
-// statuses is every request status; open is the queue's "open" (the same
-// list as store's openStatuses: the clock of these requests is running or
-// about to).
-var (
-	statuses = []request.Status{
-		request.Unverified, request.New, request.InProgress, request.AwaitingRequester,
-		request.Completed, request.Rejected, request.Withdrawn, request.Expired,
-	}
-	emailStates = []string{"queued", "failed"}
-)
+// emailStates are the states of an email not yet accepted by the relay.
+var emailStates = []string{"queued", "failed"}
 
 // The scrape's queries. Each reads an index built for it, so none reads the
 // whole of a large table's heap:
 //   - open requests: the partial index requests_open_assignee_due_idx, which
 //     INCLUDEs status and type (an index-only scan of open requests only);
-//   - closed requests: requests_closed_due_idx, which INCLUDEs them too;
+//   - closed requests: requests_closed_due_idx, which INCLUDEs them too (both
+//     sets spelled by store.StatusIn, as the indexes are, for the planner);
 //   - emails not sent: the partial index emails_unsent_idx;
 //   - jobs waiting or running: River's (state, queue, …) index, so the day of
 //     completed jobs River keeps is never counted; jobs given up: River's
 //     (state, finalized_at) index over the last hour.
-const (
-	requestsQuery = `SELECT type, status, count(*), count(*) FILTER (WHERE due_at < coalesce($1::timestamptz, now()))
-	FROM requests WHERE status IN ('unverified', 'new', 'in_progress', 'awaiting_requester') GROUP BY type, status
+var requestsQuery = `SELECT type, status, count(*), count(*) FILTER (WHERE due_at < coalesce($1::timestamptz, now()))
+	FROM requests WHERE ` + store.StatusIn("status", request.OpenStatuses()) + ` GROUP BY type, status
 	UNION ALL
 	SELECT type, status, count(*), 0 FROM requests
-	WHERE status IN ('completed', 'rejected', 'withdrawn', 'expired') GROUP BY type, status`
+	WHERE ` + store.StatusIn("status", request.ClosedStatuses()) + ` GROUP BY type, status`
+
+const (
 	emailsQuery = `SELECT state, count(*) FROM emails WHERE state <> 'sent' GROUP BY state`
 	jobsQuery   = `SELECT queue, kind, state::text, count(*),
 		coalesce(extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE state = 'available' AND scheduled_at <= now())), 0)::float8
@@ -118,7 +113,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	// Known types and statuses are always exported, zero or not, so that an
 	// alert on "overdue > 0" has a series to look at from the start.
 	for _, t := range request.AllTypes() {
-		for _, st := range statuses {
+		for _, st := range request.AllStatuses() {
 			k := [2]string{string(t), string(st)}
 			ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, s.requests[k], k[0], k[1])
 		}

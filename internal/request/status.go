@@ -3,6 +3,7 @@ package request
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Status is where a request is in its lifecycle.
@@ -22,13 +23,40 @@ const (
 	Expired           Status = "expired"
 )
 
-// Open reports whether the request still waits for an answer.
+// AllStatuses lists every status, in the lifecycle's order.
+func AllStatuses() []Status {
+	return []Status{Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired}
+}
+
+// Open reports whether the request still waits for an answer. It is the one
+// definition of "open": OpenStatuses and ClosedStatuses follow from it, and
+// the store's queries and the requests table's partial indexes are spelled
+// from those (internal/store tests that the indexes agree).
 func (s Status) Open() bool {
 	switch s {
 	case Unverified, New, InProgress, AwaitingRequester:
 		return true
 	}
 	return false
+}
+
+// Answered reports whether the request was answered: completed or rejected.
+// Only an answer can be on time or late; a withdrawn or expired request was
+// owed none.
+func (s Status) Answered() bool { return s == Completed || s == Rejected }
+
+// OpenStatuses lists the statuses that are Open, in the lifecycle's order.
+func OpenStatuses() []Status {
+	return slices.DeleteFunc(AllStatuses(), func(s Status) bool { return !s.Open() })
+}
+
+// ClosedStatuses lists the statuses a request ends in (those not Open), in
+// the lifecycle's order.
+func ClosedStatuses() []Status { return slices.DeleteFunc(AllStatuses(), Status.Open) }
+
+// AnsweredStatuses lists the statuses that are Answered.
+func AnsweredStatuses() []Status {
+	return slices.DeleteFunc(AllStatuses(), func(s Status) bool { return !s.Answered() })
 }
 
 // Actor is who asks for a transition.

@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/auth"
-	"rightsdesk/internal/request"
-	"rightsdesk/internal/sealed"
 )
 
 // apiKeyColumns are a key's columns (api_keys a) and its maker's role and
@@ -19,20 +17,18 @@ import (
 //
 // #nosec G101 -- column names; keys are stored as hashes
 const apiKeyColumns = `a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
-	coalesce(a.last_used_at, 'epoch'), coalesce(a.revoked_at, 'epoch'),
+	a.last_used_at, a.revoked_at,
 	coalesce(m.role, ''), m.disabled_at IS NOT NULL`
 
 const apiKeysWithMaker = ` FROM api_keys a LEFT JOIN staff m ON m.id = a.created_by` // #nosec G101 -- a FROM clause, not a credential
 
 func scanAPIKey(row pgx.Row) (auth.APIKey, error) {
 	var k auth.APIKey
-	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt,
+	err := row.Scan(&k.ID, &k.Name, &k.Role, &k.Prefix, &k.CreatedBy, &k.CreatedAt, orZero(&k.LastUsedAt), orZero(&k.RevokedAt),
 		&k.MakerRole, &k.MakerDisabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, ErrNotFound
 	}
-	k.LastUsedAt = zeroEpoch(k.LastUsedAt)
-	k.RevokedAt = zeroEpoch(k.RevokedAt)
 	return k, err
 }
 
@@ -104,52 +100,11 @@ func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.
 			WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < $3)
 			RETURNING api_keys.id)
 		SELECT a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
-			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE coalesce(a.last_used_at, 'epoch') END,
-			'epoch'::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
+			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE a.last_used_at END,
+			NULL::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
 		FROM k JOIN api_keys a ON a.id = k.id LEFT JOIN staff m ON m.id = a.created_by`, hash, at, at.Add(-apiKeyTouchEvery)))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return k, fmt.Errorf("find API key: %w", err)
 	}
 	return k, err
-}
-
-// AddAPINote writes a note whose author is an API key and logs it, in one
-// transaction. Like a staff note, the event holds the note's id, not its text.
-func (s *Store) AddAPINote(ctx context.Context, requestID, keyID int64, body string, at time.Time) (Note, error) {
-	n := Note{Body: body, At: at}
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO notes (request_id, api_key_id, body, created_at) VALUES ($1, $2, $3, $4)
-			RETURNING id, (SELECT 'API: ' || name FROM api_keys WHERE id = $2)`,
-			requestID, keyID, s.keys.SealString(sealed.NoteBody, body), at).Scan(&n.ID, &n.StaffName)
-		if err != nil {
-			return fmt.Errorf("insert note: %w", err)
-		}
-		_, err = insertEvent(ctx, tx, event{
-			RequestID: requestID, Kind: "note_added", Actor: request.ActorStaff,
-			Data: map[string]any{"note_id": n.ID, "api_key_id": keyID}, At: at,
-		})
-		return err
-	})
-	return n, err
-}
-
-// EventLog lists a request's events, oldest first, each with the member of
-// staff or the API key behind it (for the staff API, which gives the whole
-// log, where the staff timeline folds notes and emails in).
-func (s *Store) EventLog(ctx context.Context, requestID int64) ([]TimelineEvent, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT e.id, e.kind, e.actor, coalesce(e.from_status, ''), coalesce(e.to_status, ''), e.data, e.created_at,
-			coalesce(e.actor_id, 0), coalesce(s.name, 'API: ' || k.name, '')
-		FROM events e LEFT JOIN staff s ON s.id = e.actor_id AND e.actor = 'staff'
-			LEFT JOIN api_keys k ON e.actor = 'staff' AND e.actor_id IS NULL AND k.id = (e.data->>'api_key_id')::bigint
-		WHERE e.request_id = $1 ORDER BY e.id`, requestID)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TimelineEvent, error) {
-		var e TimelineEvent
-		err := row.Scan(&e.ID, &e.Kind, &e.Actor, &e.FromStatus, &e.ToStatus, &e.Data, &e.At, &e.ActorID, &e.ActorName)
-		return e, err
-	})
 }

@@ -75,10 +75,6 @@ type Dashboard struct {
 	YearTotal YearFigures
 }
 
-// answeredStatuses are the closings that are answers, spelled with the closed
-// list too so that the planner matches requests_closed_at_idx.
-const answeredStatuses = closedStatuses + ` AND r.status IN ('completed', 'rejected')`
-
 // Dashboard computes the dashboard's figures at now: the months are calendar
 // months in loc (the operator's time zone), and year is a calendar year there.
 // Four queries, each one pass over a date range of the requests.
@@ -106,6 +102,8 @@ func (s *Store) Dashboard(ctx context.Context, now time.Time, loc *time.Location
 
 	// Answers over the months: per type, per month and in all, in one pass.
 	// grouping() tells the three sets apart: 1 per type, 2 per month, 3 all.
+	// The answers are spelled with the closed list too, so that the planner
+	// matches requests_closed_at_idx.
 	rows, err := s.pool.Query(ctx, `
 	SELECT coalesce(a.type, ''), coalesce(a.month, 0), grouping(a.type, a.month),
 		count(*), count(*) FILTER (WHERE a.on_time),
@@ -114,7 +112,7 @@ func (s *Store) Dashboard(ctx context.Context, now time.Time, loc *time.Location
 			r.closed_at <= r.due_at AS on_time,
 			(r.closed_at AT TIME ZONE $3)::date - (r.received_at AT TIME ZONE $3)::date AS days
 		FROM requests r
-		WHERE `+answeredStatuses+` AND r.closed_at >= $1 AND r.closed_at < $2) a
+		WHERE `+closedStatuses+` AND `+answeredStatuses+` AND r.closed_at >= $1 AND r.closed_at < $2) a
 	GROUP BY GROUPING SETS ((a.type), (a.month), ())`, first, end, tz, bounds)
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
@@ -225,10 +223,10 @@ func (s *Store) yearFigures(ctx context.Context, d *Dashboard, loc *time.Locatio
 		count(*) FILTER (WHERE r.status = 'completed'),
 		count(*) FILTER (WHERE r.status = 'rejected'),
 		count(*) FILTER (WHERE r.status = 'withdrawn'),
-		count(*) FILTER (WHERE r.status IN ('completed', 'rejected') AND r.closed_at <= r.due_at),
+		count(*) FILTER (WHERE `+answeredStatuses+` AND r.closed_at <= r.due_at),
 		percentile_cont(0.5) WITHIN GROUP (ORDER BY
 			(r.closed_at AT TIME ZONE $3)::date - (r.received_at AT TIME ZONE $3)::date)
-			FILTER (WHERE r.status IN ('completed', 'rejected'))
+			FILTER (WHERE `+answeredStatuses+`)
 	FROM requests r
 	WHERE `+closedStatuses+` AND r.closed_at >= $1 AND r.closed_at < $2
 	GROUP BY GROUPING SETS ((r.type), ())`, from, to, loc.String())

@@ -103,7 +103,7 @@ type Email struct {
 }
 
 const emailColumns = `id, coalesce(request_id, 0), kind, locale, message_id, sealed, secrets,
-	state, attempts, last_error, created_at, coalesce(last_attempt_at, 'epoch'), coalesce(sent_at, 'epoch')`
+	state, attempts, last_error, created_at, last_attempt_at, sent_at`
 
 // scanEmail reads emailColumns; a purged email keeps its kind and
 // delivery record and says nothing more.
@@ -111,15 +111,13 @@ func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 	var e Email
 	var doc, secrets []byte
 	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.Locale, &e.MessageID, &doc, &secrets,
-		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, &e.LastAttemptAt, &e.SentAt)
+		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, orZero(&e.LastAttemptAt), orZero(&e.SentAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, ErrNotFound
 	}
 	if err != nil {
 		return e, err
 	}
-	e.LastAttemptAt = zeroEpoch(e.LastAttemptAt)
-	e.SentAt = zeroEpoch(e.SentAt)
 	if plain, err := s.keys.Open(sealed.Email, doc); err != nil {
 		return e, err
 	} else if plain != nil {
@@ -138,13 +136,6 @@ func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 		}
 	}
 	return e, nil
-}
-
-func zeroEpoch(t time.Time) time.Time {
-	if t.Equal(time.Unix(0, 0)) {
-		return time.Time{}
-	}
-	return t
 }
 
 // Emails finds the emails with these ids, oldest first; ids that do not
@@ -233,4 +224,50 @@ func (s *Store) MarkEmailFailed(ctx context.Context, id int64, at time.Time, rea
 		return fmt.Errorf("mark email failed: %w", err)
 	}
 	return nil
+}
+
+// DeliveryRetrier makes an email's delivery job run again at once, inside
+// the transaction that records the retry (River, in production).
+type DeliveryRetrier interface {
+	RetryDelivery(ctx context.Context, tx pgx.Tx, emailID int64) error
+}
+
+// ErrEmailNotFailed is returned when asked to retry an email that has not
+// failed (it was sent, or is waiting for its turn).
+var ErrEmailNotFailed = errors.New("email has not failed")
+
+// ErrDeliveryRunning is returned when a delivery attempt of the email is
+// under way (or still being recorded): retrying now could send it twice.
+var ErrDeliveryRunning = errors.New("email delivery attempt in progress")
+
+// RetryEmail puts a failed email of a request back in the queue, has its
+// delivery job run now and logs the member of staff who asked, in one
+// transaction: a retry is either wholly recorded or not at all.
+func (s *Store) RetryEmail(ctx context.Context, requestID, emailID, staffID int64, at time.Time, retrier DeliveryRetrier) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var state, kind string
+		err := tx.QueryRow(ctx, `SELECT state, kind FROM emails WHERE id = $1 AND request_id = $2 FOR UPDATE`,
+			emailID, requestID).Scan(&state, &kind)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("find email to retry: %w", err)
+		}
+		if state != EmailFailed {
+			return ErrEmailNotFailed
+		}
+		if _, err := tx.Exec(ctx, `UPDATE emails SET state = 'queued' WHERE id = $1`, emailID); err != nil {
+			return fmt.Errorf("queue email again: %w", err)
+		}
+		if err := retrier.RetryDelivery(ctx, tx, emailID); err != nil {
+			// The whole retry rolls back: the email stays failed, nothing is logged.
+			return fmt.Errorf("retry delivery of email %d: %w", emailID, err)
+		}
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "email_retried", Actor: request.ActorStaff, ActorID: staffID,
+			Data: map[string]any{"email_id": emailID, "kind": kind}, At: at,
+		})
+		return err
+	})
 }

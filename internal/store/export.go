@@ -141,7 +141,7 @@ func exportRecord(record []string, loc *time.Location, r exportRow) {
 		daysTaken = strconv.Itoa(calendarDaysBetween(r.received, r.closed.Time, loc))
 		// Only an answer can be on time or late: a withdrawn or expired
 		// request was owed none, and counting it would flatter the rate.
-		if r.status == request.Completed || r.status == request.Rejected {
+		if r.status.Answered() {
 			onTime = strconv.FormatBool(!r.closed.Time.After(r.dueInForce))
 		}
 	}

@@ -38,40 +38,6 @@ func (s *Store) RequestFiles(ctx context.Context, requestID int64) ([]StoredFile
 	})
 }
 
-// ErrFileDeleted is returned for a file whose content is gone.
-var ErrFileDeleted = errors.New("file content deleted")
-
-// StaffDownload returns a file of a request with its content and logs that
-// the member of staff downloaded it, in one transaction: no download by
-// staff goes unrecorded.
-func (s *Store) StaffDownload(ctx context.Context, requestID, fileID, staffID int64, at time.Time) (request.File, error) {
-	var f request.File
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var name, content []byte
-		err := tx.QueryRow(ctx, `
-			SELECT id, purpose, name, content_type, size, content FROM files WHERE id = $1 AND request_id = $2`,
-			fileID, requestID).Scan(&f.ID, &f.Purpose, &name, &f.ContentType, &f.Size, &content)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("find file: %w", err)
-		}
-		if content == nil {
-			return ErrFileDeleted
-		}
-		if err := s.openFile(name, content, &f); err != nil {
-			return err
-		}
-		_, err = insertEvent(ctx, tx, event{
-			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorStaff, ActorID: staffID,
-			Data: map[string]any{"file_id": f.ID}, At: at,
-		})
-		return err
-	})
-	return f, err
-}
-
 // draftKeep is how long a previewed response file waits to be sent.
 const draftKeep = 24 * time.Hour
 

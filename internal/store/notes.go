@@ -62,3 +62,24 @@ func (s *Store) Notes(ctx context.Context, requestID int64) ([]Note, error) {
 		return n, err
 	})
 }
+
+// AddAPINote writes a note whose author is an API key and logs it, in one
+// transaction. Like a staff note, the event holds the note's id, not its text.
+func (s *Store) AddAPINote(ctx context.Context, requestID, keyID int64, body string, at time.Time) (Note, error) {
+	n := Note{Body: body, At: at}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO notes (request_id, api_key_id, body, created_at) VALUES ($1, $2, $3, $4)
+			RETURNING id, (SELECT 'API: ' || name FROM api_keys WHERE id = $2)`,
+			requestID, keyID, s.keys.SealString(sealed.NoteBody, body), at).Scan(&n.ID, &n.StaffName)
+		if err != nil {
+			return fmt.Errorf("insert note: %w", err)
+		}
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "note_added", Actor: request.ActorStaff,
+			Data: map[string]any{"note_id": n.ID, "api_key_id": keyID}, At: at,
+		})
+		return err
+	})
+	return n, err
+}

@@ -131,27 +131,18 @@ type QueuePage struct {
 	Prev string
 }
 
-// The lifecycle's open and closed statuses, spelled exactly as in the partial
-// indexes of migration 00004 so that the planner can use them: a parameter
-// would hide the list from it.
-const (
-	openStatuses   = `r.status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`
-	closedStatuses = `r.status IN ('completed', 'rejected', 'withdrawn', 'expired')`
-)
-
 // queueColumns reads a QueueRow (scanQueueRow) from "requests r"; the
 // query that pages them (queueQuery) adds the assignee's name and the
 // failed-email flag.
 const queueColumns = `r.id, r.reference, r.type, r.status, r.personal, r.received_at, r.due_at,
-	coalesce(r.closed_at, 'epoch') AS closed_at, r.assignee_id, r.on_behalf, coalesce(r.duplicate_of, 0) AS duplicate_of`
+	r.closed_at, r.assignee_id, r.on_behalf, coalesce(r.duplicate_of, 0) AS duplicate_of`
 
 func (s *Store) scanQueueRow(row pgx.Row, q *QueueRow) error {
 	var personal []byte
 	if err := row.Scan(&q.ID, &q.Reference, &q.Type, &q.Status, &personal, &q.ReceivedAt,
-		&q.DueAt, &q.ClosedAt, &q.OnBehalf, &q.DuplicateOf, &q.AssigneeID, &q.AssigneeName, &q.EmailFailed); err != nil {
+		&q.DueAt, orZero(&q.ClosedAt), &q.OnBehalf, &q.DuplicateOf, &q.AssigneeID, &q.AssigneeName, &q.EmailFailed); err != nil {
 		return err
 	}
-	q.ClosedAt = zeroEpoch(q.ClosedAt)
 	p, err := s.personal(personal)
 	q.FullName, q.Email = p.FullName, p.Email
 	return err

@@ -33,15 +33,15 @@ type ReminderCandidate struct {
 
 // reminderCandidatesQuery selects the candidates ($1 the horizon, $2 today's
 // overdue key) through requests_remind_due_idx (migration 00008). Only
-// new, in_progress and awaiting_requester count: an unverified request
-// has no confirmed requester yet, and closed ones need no answer.
-const reminderCandidatesQuery = `
+// remindedStatuses count: an unverified request has no confirmed requester
+// yet, and closed ones need no answer.
+var reminderCandidatesQuery = `
 	SELECT r.id, r.reference, r.type, r.due_at,
 		coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
 		coalesce((SELECT array_agg(l.threshold) FROM reminders l
 			WHERE l.request_id = r.id AND (l.threshold NOT LIKE 'overdue:%' OR l.threshold = $2)), '{}')
 	FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id AND a.disabled_at IS NULL
-	WHERE r.status IN ('new', 'in_progress', 'awaiting_requester') AND r.due_at <= $1
+	WHERE ` + remindedStatuses + ` AND r.due_at <= $1
 	ORDER BY r.due_at, r.id`
 
 // ReminderCandidates lists the confirmed open requests due at or before
@@ -125,7 +125,7 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 		claimed, err := tx.Query(ctx, `
 			INSERT INTO reminders (request_id, threshold, reminded_at)
 			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			JOIN requests r ON r.id = u.id AND r.status IN ('new', 'in_progress', 'awaiting_requester')
+			JOIN requests r ON r.id = u.id AND `+remindedStatuses+`
 			ORDER BY u.n
 			ON CONFLICT DO NOTHING
 			RETURNING request_id, threshold`, ids, keys, at)

@@ -46,7 +46,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 	// three days overdue to seven days ahead) and moves the rest beyond it,
 	// so that ~1% of all requests are owed a reminder.
 	var open int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM requests WHERE status IN ('new', 'in_progress', 'awaiting_requester')`).Scan(&open); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM requests r WHERE `+store.RemindedStatuses).Scan(&open); err != nil {
 		b.Fatal(err)
 	}
 	step := max(1, open/(n/100))
@@ -54,7 +54,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 		UPDATE requests SET due_at = CASE
 			WHEN id % $2 = 0 THEN $1::timestamptz + ((id / $2) % 11 - 3) * interval '1 day'
 			ELSE $1::timestamptz + interval '9 days' + (id % 30) * interval '1 day' END
-		WHERE status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`, now, step); err != nil {
+		WHERE `+store.StatusIn("status", request.OpenStatuses()), now, step); err != nil {
 		b.Fatalf("move due dates: %v", err)
 	}
 	// Autovacuum would have done this long before: the first pass prunes

@@ -18,7 +18,10 @@ import (
 
 // ReminderCandidatesQuery is the sweep's selection, for the benchmark in
 // package store_test to run as bare SQL.
-const ReminderCandidatesQuery = reminderCandidatesQuery
+var ReminderCandidatesQuery = reminderCandidatesQuery
+
+// RemindedStatuses are the statuses the sweep selects, for the benchmark.
+var RemindedStatuses = remindedStatuses
 
 // LogPlan logs a query's EXPLAIN (ANALYZE, BUFFERS), for the benchmarks of
 // package store_test too.

@@ -15,22 +15,19 @@ import (
 )
 
 const staffColumns = `s.id, s.email, s.name, s.role, s.locale, s.password_hash, s.totp_secret,
-	coalesce(s.totp_enabled_at, 'epoch'), s.totp_last_step, s.session_epoch,
-	coalesce(s.disabled_at, 'epoch'), s.created_at`
+	s.totp_enabled_at, s.totp_last_step, s.session_epoch, s.disabled_at, s.created_at`
 
 func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 	var st auth.Staff
 	var totp []byte
 	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.Locale, &st.PasswordHash, &totp,
-		&st.TOTPEnabled, &st.TOTPLastStep, &st.SessionEpoch, &st.DisabledAt, &st.CreatedAt)
+		orZero(&st.TOTPEnabled), &st.TOTPLastStep, &st.SessionEpoch, orZero(&st.DisabledAt), &st.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, ErrNotFound
 	}
 	if err != nil {
 		return st, fmt.Errorf("read staff: %w", err)
 	}
-	st.TOTPEnabled = zeroEpoch(st.TOTPEnabled)
-	st.DisabledAt = zeroEpoch(st.DisabledAt)
 	if st.TOTPSecret, err = s.openText(sealed.TOTPSecret, totp); err != nil {
 		return st, err
 	}
@@ -65,16 +62,6 @@ func (s *Store) ListStaff(ctx context.Context) ([]auth.Staff, error) {
 		out = append(out, st)
 	}
 	return out, rows.Err()
-}
-
-// staffEvent logs something that happened to staff accounts: no request, the
-// acting staff member as actor (the system when actorID is 0).
-func staffEvent(ctx context.Context, tx pgx.Tx, kind string, actorID int64, data map[string]any, at time.Time) (int64, error) {
-	actor := request.ActorStaff
-	if actorID == 0 {
-		actor = request.ActorSystem
-	}
-	return insertEvent(ctx, tx, event{Kind: kind, Actor: actor, ActorID: actorID, Data: data, At: at})
 }
 
 // CreateStaff writes a new account with its event and, for an invitation,
@@ -130,7 +117,7 @@ func (s *Store) UpdateThrottle(ctx context.Context, buckets []string, update fun
 			ON CONFLICT (bucket) DO NOTHING`, sorted); err != nil {
 			return fmt.Errorf("add throttle buckets: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT bucket, failures, lockouts, coalesce(last_failure, 'epoch'), coalesce(locked_until, 'epoch')
+		rows, err := tx.Query(ctx, `SELECT bucket, failures, lockouts, last_failure, locked_until
 			FROM signin_throttle WHERE bucket = ANY($1) ORDER BY bucket FOR UPDATE`, sorted)
 		if err != nil {
 			return fmt.Errorf("lock throttle buckets: %w", err)
@@ -138,8 +125,7 @@ func (s *Store) UpdateThrottle(ctx context.Context, buckets []string, update fun
 		byName := map[string]auth.BucketState{}
 		var name string
 		var st auth.BucketState
-		if _, err := pgx.ForEachRow(rows, []any{&name, &st.Failures, &st.Lockouts, &st.LastFailure, &st.LockedUntil}, func() error {
-			st.LastFailure, st.LockedUntil = zeroEpoch(st.LastFailure), zeroEpoch(st.LockedUntil)
+		if _, err := pgx.ForEachRow(rows, []any{&name, &st.Failures, &st.Lockouts, orZero(&st.LastFailure), orZero(&st.LockedUntil)}, func() error {
 			byName[name] = st
 			return nil
 		}); err != nil {
@@ -156,19 +142,12 @@ func (s *Store) UpdateThrottle(ctx context.Context, buckets []string, update fun
 		for i, b := range buckets {
 			n := next[i]
 			if _, err := tx.Exec(ctx, `UPDATE signin_throttle SET failures = $2, lockouts = $3, last_failure = $4, locked_until = $5
-				WHERE bucket = $1`, b, n.Failures, n.Lockouts, nullTime(n.LastFailure), nullTime(n.LockedUntil)); err != nil {
+				WHERE bucket = $1`, b, n.Failures, n.Lockouts, orNull(n.LastFailure), orNull(n.LockedUntil)); err != nil {
 				return fmt.Errorf("count in throttle bucket: %w", err)
 			}
 		}
 		return nil
 	})
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }
 
 // RecordSignIn logs a sign-in attempt; a success clears the buckets it
@@ -395,3 +374,20 @@ func (s *Store) SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash 
 
 // The store is where staff accounts live.
 var _ auth.Repository = (*Store)(nil)
+
+// StaffMember finds a member of staff for the desk (assignment emails),
+// with whether their role works requests (the permission table's answer).
+func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
+	var m request.StaffMember
+	var role auth.Role
+	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL, role FROM staff WHERE id = $1`, id).
+		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active, &role)
+	m.CanWork = auth.Can(role, auth.PermRequestsWork)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, ErrNotFound
+	}
+	if err != nil {
+		return m, fmt.Errorf("find staff member: %w", err)
+	}
+	return m, nil
+}

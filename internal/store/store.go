@@ -1,13 +1,27 @@
 // Package store keeps rightsdesk's data in PostgreSQL through pgx. Each
 // method is one transaction: the change, the event that records it and the
 // jobs that follow from it commit together or not at all.
+//
+// A file per thing kept: requests.go reads requests, intake.go writes new
+// ones (one statement), changes.go applies the domain's decisions
+// (ChangeRequest), confirmations.go the confirmation links and their expiry,
+// messages.go the conversation and replies, events.go the append-only log,
+// timeline.go the staff timeline, emails.go the outbox, notes.go, files.go,
+// downloads.go, staff.go (accounts and sign-in), apikeys.go, webhooks.go;
+// queue.go, export.go, dashboard.go, reminders.go and retention.go hold
+// what those features read and sweep; statuses.go the status sets the
+// queries share.
 package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/keyring"
@@ -64,4 +78,39 @@ func (s *Store) Ping(ctx context.Context) error {
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// isUniqueViolation reports whether err broke the unique constraint named.
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+// Times a row may not have yet (confirmed_at, closed_at, sent_at…) are NULL
+// in the database and the zero time.Time in Go. orZero and orNull are the
+// one place that maps one onto the other, so that no query needs a sentinel
+// time.
+
+// orZero is a scan destination for a nullable timestamptz: NULL sets *t to
+// the zero time.
+func orZero(t *time.Time) pgtype.TimestamptzScanner { return zeroOrTime{t} }
+
+type zeroOrTime struct{ t *time.Time }
+
+func (z zeroOrTime) ScanTimestamptz(v pgtype.Timestamptz) error {
+	*z.t = time.Time{}
+	if v.Valid {
+		*z.t = v.Time
+	}
+	return nil
+}
+
+// orNull is t as a query argument: NULL for the zero time.
+func orNull(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

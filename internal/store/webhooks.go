@@ -133,7 +133,7 @@ func (s *Store) DisableWebhookEndpoint(ctx context.Context, id, by int64, at tim
 // counts; secrets are left out.
 func (s *Store) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT e.id, e.url, coalesce(e.created_by, 0), e.created_at, coalesce(e.disabled_at, 'epoch'),
+		SELECT e.id, e.url, coalesce(e.created_by, 0), e.created_at, e.disabled_at,
 			count(d.id) FILTER (WHERE d.state = 'delivered'),
 			count(d.id) FILTER (WHERE d.state = 'queued'),
 			count(d.id) FILTER (WHERE d.state = 'failed'),
@@ -146,8 +146,7 @@ func (s *Store) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (WebhookEndpoint, error) {
 		var e WebhookEndpoint
-		err := row.Scan(&e.ID, &e.URL, &e.CreatedBy, &e.CreatedAt, &e.DisabledAt, &e.Delivered, &e.Queued, &e.Failed, &e.LastStatus, &e.LastError)
-		e.DisabledAt = zeroEpoch(e.DisabledAt)
+		err := row.Scan(&e.ID, &e.URL, &e.CreatedBy, &e.CreatedAt, orZero(&e.DisabledAt), &e.Delivered, &e.Queued, &e.Failed, &e.LastStatus, &e.LastError)
 		return e, err
 	})
 }
@@ -186,16 +185,15 @@ func (s *Store) WebhookDelivery(ctx context.Context, id int64) (WebhookDelivery,
 	var secret []byte
 	err := s.pool.QueryRow(ctx, `
 		SELECT d.id, d.endpoint_id, e.url, e.secret, d.body, d.state, d.attempts, e.disabled_at IS NULL,
-			d.last_status, d.last_error, coalesce(d.delivered_at, 'epoch')
+			d.last_status, d.last_error, d.delivered_at
 		FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id = $1`, id).
-		Scan(&d.ID, &d.EndpointID, &d.URL, &secret, &d.Body, &d.State, &d.Attempts, &d.Active, &d.LastStatus, &d.LastError, &d.DeliveredAt)
+		Scan(&d.ID, &d.EndpointID, &d.URL, &secret, &d.Body, &d.State, &d.Attempts, &d.Active, &d.LastStatus, &d.LastError, orZero(&d.DeliveredAt))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
 	if err != nil {
 		return d, fmt.Errorf("find webhook delivery: %w", err)
 	}
-	d.DeliveredAt = zeroEpoch(d.DeliveredAt)
 	d.Secret, err = s.openText(sealed.WebhookSecret, secret)
 	return d, err
 }
@@ -221,7 +219,7 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, id int64, at time.Time
 func (s *Store) WebhookDeliveries(ctx context.Context, endpointID int64, limit int) ([]WebhookDeliverySummary, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT d.id, d.event_id, d.body, d.state, d.attempts, d.last_status, d.last_error, d.created_at,
-			coalesce(d.last_attempt_at, 'epoch')
+			d.last_attempt_at
 		FROM webhook_deliveries d WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2`, endpointID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", err)
@@ -229,11 +227,10 @@ func (s *Store) WebhookDeliveries(ctx context.Context, endpointID int64, limit i
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (WebhookDeliverySummary, error) {
 		var d WebhookDeliverySummary
 		var body []byte
-		err := row.Scan(&d.ID, &d.EventID, &body, &d.State, &d.Attempts, &d.LastStatus, &d.LastError, &d.CreatedAt, &d.LastAttemptAt)
+		err := row.Scan(&d.ID, &d.EventID, &body, &d.State, &d.Attempts, &d.LastStatus, &d.LastError, &d.CreatedAt, orZero(&d.LastAttemptAt))
 		if err == nil {
 			err = json.Unmarshal(body, &d.Event)
 		}
-		d.LastAttemptAt = zeroEpoch(d.LastAttemptAt)
 		return d, err
 	})
 }

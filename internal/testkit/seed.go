@@ -110,9 +110,8 @@ func SeedRequests(ctx context.Context, pool *pgxpool.Pool, n int, opts SeedOptio
 	// matter to the queue, only that the link is there.
 	if _, err := pool.Exec(ctx, `
 		UPDATE requests SET duplicate_of = id - 1
-		WHERE id > $1 AND id <= $2 AND id % 100 = 7
-		  AND status IN ('unverified', 'new', 'in_progress', 'awaiting_requester')`,
-		out.FirstID, out.LastID); err != nil {
+		WHERE id > $1 AND id <= $2 AND id % 100 = 7 AND status = ANY($3)`,
+		out.FirstID, out.LastID, request.OpenStatuses()); err != nil {
 		return out, fmt.Errorf("seed: link duplicates: %w", err)
 	}
 	// ~1% of requests have an acknowledgement that keeps failing. Only those

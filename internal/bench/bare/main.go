@@ -159,24 +159,32 @@ func (s *server) submit(c echo.Context) error {
 	reference := "RD-" + token(9)[:12]
 	status, confirm := token(32), token(32)
 	var id, duplicateOf, woken int64
-	err := s.pool.QueryRow(ctx, store.CreateRequestSQL,
-		reference, sub.Type, "unverified", sub.Locale, now,
-		due, "default."+sub.Type, "", "received", s.personal.doc,
+	query, args, err := store.CreateRequestQuery(map[string]any{
+		"reference": reference, "type": sub.Type, "status": "unverified", "locale": sub.Locale, "received_at": now,
+		"due_at": due, "rule": "default." + sub.Type, "legal_ref": "", "rule_basis": "received", "personal": s.personal.doc,
 		// The email's term differs per request, as the load's addresses do:
 		// the duplicate check finds nothing, as for the portal.
-		[][]byte{randomBytes(len(s.personal.emailIndex))}, s.personal.index,
-		sub.OnBehalf, sub.Relationship, sub.AccessScope, time.Unix(0, 0),
-		map[string]any{"type": sub.Type, "rule": "default." + sub.Type, "due_at": due, "proof_files": 0},
-		hash(status), hash(confirm), now.Add(7*24*time.Hour),
-		nil, nil, // no idempotency key
-		[]string{}, [][]byte{}, []string{}, []int64{}, [][]byte{}, [][]byte{}, // no proof files
-		[]string{"acknowledgement", "staff_new"}, []string{sub.Locale, "ru"},
-		[]string{token(19)[:26] + "@127.0.0.1", token(19)[:26] + "@127.0.0.1"},
-		[][]byte{s.ack.sealed, s.notice.sealed}, [][]byte{s.ack.secrets, s.notice.secrets},
-		"email_ids", "deliver_email", 500, "email", "", // the job; no workers to wake
-		"", int64(0), // no identity check, no vouching key: the public intake
-		now.Format(time.DateOnly), 5, // the acknowledgement counted, as with the default ACKNOWLEDGEMENTS_PER_DAY
-	).Scan(&id, &duplicateOf, &woken)
+		"email_indexes": [][]byte{randomBytes(len(s.personal.emailIndex))}, "search_index": s.personal.index,
+		"on_behalf": sub.OnBehalf, "relationship": sub.Relationship, "access_scope": sub.AccessScope,
+		"confirmed_at":      nil, // not confirmed
+		"received_data":     map[string]any{"type": sub.Type, "rule": "default." + sub.Type, "due_at": due, "proof_files": 0},
+		"status_token_hash": hash(status), "confirm_token_hash": hash(confirm), "confirm_expires_at": now.Add(7 * 24 * time.Hour),
+		"idempotency_key_hash": nil, "body_hash": nil, // no idempotency key
+		// no proof files
+		"file_purposes": []string{}, "file_names": [][]byte{}, "file_content_types": []string{},
+		"file_sizes": []int64{}, "file_sha256s": [][]byte{}, "file_contents": [][]byte{},
+		"email_kinds": []string{"acknowledgement", "staff_new"}, "email_locales": []string{sub.Locale, "ru"},
+		"email_message_ids": []string{token(19)[:26] + "@127.0.0.1", token(19)[:26] + "@127.0.0.1"},
+		"email_sealed":      [][]byte{s.ack.sealed, s.notice.sealed}, "email_secrets": [][]byte{s.ack.secrets, s.notice.secrets},
+		// the job; no workers to wake
+		"job_ids_field": "email_ids", "job_kind": "deliver_email", "job_max_attempts": 500, "job_queue": "email", "job_notify": "",
+		"identity_method": "", "vouched_by": int64(0), // no identity check, no vouching key: the public intake
+		// the acknowledgement counted, as with the default ACKNOWLEDGEMENTS_PER_DAY
+		"acknowledgement_day": now.Format(time.DateOnly), "acknowledgement_limit": 5,
+	})
+	if err == nil {
+		err = s.pool.QueryRow(ctx, query, args...).Scan(&id, &duplicateOf, &woken)
+	}
 	if err != nil {
 		return c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
 	}
@@ -224,26 +232,27 @@ func (s *server) pgbenchScript() string {
 	random := "sha256(gen_random_uuid()::text::bytea)"
 	messageID := "gen_random_uuid()::text || '@127.0.0.1'"
 	values := map[string]string{
-		"1": "'PB-' || substr(md5(gen_random_uuid()::text), 1, 14)",
-		"2": "(ARRAY['access','rectification','erasure','restriction','objection','consent_withdrawal','portability'])[:type_n + 1]",
-		"3": "'unverified'", "4": "'ru'", "5": "now()", "6": "now() + interval '30 days'",
-		"7": "'default.access'", "8": "''", "9": "'received'", "10": hex(s.personal.doc),
+		"reference": "'PB-' || substr(md5(gen_random_uuid()::text), 1, 14)",
+		"type":      "(ARRAY['access','rectification','erasure','restriction','objection','consent_withdrawal','portability'])[:type_n + 1]",
+		"status":    "'unverified'", "locale": "'ru'", "received_at": "now()", "due_at": "now() + interval '30 days'",
+		"rule": "'default.access'", "legal_ref": "''", "rule_basis": "'received'", "personal": hex(s.personal.doc),
 		// A subquery, computed once per statement: a volatile value compared
 		// row by row would make the duplicate check read the whole table.
-		"11": fmt.Sprintf("(SELECT ARRAY[substr(sha256(gen_random_uuid()::text::bytea), 1, %d)])::bytea[]", len(s.personal.emailIndex)),
-		"12": "ARRAY[" + strings.Join(index, ", ") + "]",
-		"13": "false", "14": "''", "15": "'copy'", "16": "'epoch'",
-		"17": "jsonb_build_object('type', 'access', 'rule', 'default.access', 'due_at', now() + interval '30 days', 'proof_files', 0)",
-		"18": random, "19": random, "20": "now() + interval '7 days'", "21": "NULL", "22": "NULL",
-		"23": "'{}'", "24": "'{}'", "25": "'{}'", "26": "'{}'", "27": "'{}'", "28": "'{}'",
-		"29": "ARRAY['acknowledgement', 'staff_new']", "30": "ARRAY['ru', 'ru']",
-		"31": "ARRAY[" + messageID + ", " + messageID + "]",
-		"32": "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
-		"33": "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
-		"34": "'email_ids'", "35": "'deliver_email'", "36": "500", "37": "'email'", "38": "''",
-		"39": "''", "40": "0", "41": "current_date", "42": "5",
+		"email_indexes": fmt.Sprintf("(SELECT ARRAY[substr(sha256(gen_random_uuid()::text::bytea), 1, %d)])::bytea[]", len(s.personal.emailIndex)),
+		"search_index":  "ARRAY[" + strings.Join(index, ", ") + "]",
+		"on_behalf":     "false", "relationship": "''", "access_scope": "'copy'", "confirmed_at": "NULL",
+		"received_data":     "jsonb_build_object('type', 'access', 'rule', 'default.access', 'due_at', now() + interval '30 days', 'proof_files', 0)",
+		"status_token_hash": random, "confirm_token_hash": random, "confirm_expires_at": "now() + interval '7 days'",
+		"idempotency_key_hash": "NULL", "body_hash": "NULL",
+		"file_purposes": "'{}'", "file_names": "'{}'", "file_content_types": "'{}'", "file_sizes": "'{}'", "file_sha256s": "'{}'", "file_contents": "'{}'",
+		"email_kinds": "ARRAY['acknowledgement', 'staff_new']", "email_locales": "ARRAY['ru', 'ru']",
+		"email_message_ids": "ARRAY[" + messageID + ", " + messageID + "]",
+		"email_sealed":      "ARRAY[" + hex(s.ack.sealed) + ", " + hex(s.notice.sealed) + "]",
+		"email_secrets":     "ARRAY[" + hex(s.ack.secrets) + ", " + hex(s.notice.secrets) + "]",
+		"job_ids_field":     "'email_ids'", "job_kind": "'deliver_email'", "job_max_attempts": "500", "job_queue": "'email'", "job_notify": "''",
+		"identity_method": "''", "vouched_by": "0", "acknowledgement_day": "current_date", "acknowledgement_limit": "5",
 	}
-	stmt := regexp.MustCompile(`\$[0-9]+`).ReplaceAllStringFunc(store.CreateRequestSQL, func(p string) string {
+	stmt := regexp.MustCompile(`@[a-z_][a-z0-9_]*`).ReplaceAllStringFunc(store.CreateRequestSQL(), func(p string) string {
 		v, ok := values[p[1:]]
 		if !ok {
 			panic("bare: no pgbench value for parameter " + p)

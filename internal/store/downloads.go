@@ -8,26 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"rightsdesk/internal/auth"
 	"rightsdesk/internal/request"
 )
-
-// StaffMember finds a member of staff for the desk (assignment emails),
-// with whether their role works requests (the permission table's answer).
-func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
-	var m request.StaffMember
-	var role auth.Role
-	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL, role FROM staff WHERE id = $1`, id).
-		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active, &role)
-	m.CanWork = auth.Can(role, auth.PermRequestsWork)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, ErrNotFound
-	}
-	if err != nil {
-		return m, fmt.Errorf("find staff member: %w", err)
-	}
-	return m, nil
-}
 
 // ErrLinkExpired is returned for a download link past its time.
 var ErrLinkExpired = request.ErrLinkExpired
@@ -70,4 +52,38 @@ func (s *Store) download(ctx context.Context, now time.Time, from string, args .
 		return err
 	})
 	return f, locale, err
+}
+
+// ErrFileDeleted is returned for a file whose content is gone.
+var ErrFileDeleted = errors.New("file content deleted")
+
+// StaffDownload returns a file of a request with its content and logs that
+// the member of staff downloaded it, in one transaction: no download by
+// staff goes unrecorded.
+func (s *Store) StaffDownload(ctx context.Context, requestID, fileID, staffID int64, at time.Time) (request.File, error) {
+	var f request.File
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var name, content []byte
+		err := tx.QueryRow(ctx, `
+			SELECT id, purpose, name, content_type, size, content FROM files WHERE id = $1 AND request_id = $2`,
+			fileID, requestID).Scan(&f.ID, &f.Purpose, &name, &f.ContentType, &f.Size, &content)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("find file: %w", err)
+		}
+		if content == nil {
+			return ErrFileDeleted
+		}
+		if err := s.openFile(name, content, &f); err != nil {
+			return err
+		}
+		_, err = insertEvent(ctx, tx, event{
+			RequestID: requestID, Kind: "file_downloaded", Actor: request.ActorStaff, ActorID: staffID,
+			Data: map[string]any{"file_id": f.ID}, At: at,
+		})
+		return err
+	})
+	return f, err
 }
