@@ -75,7 +75,7 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 // insert notification (store.DeliveryJob). The acknowledgement is counted
 // against its address's limit for the day in the same statement; past it
 // nothing is written and no row comes back. Exported for the baselines of
-// scripts/bench (internal/bench/bare), which commit the same rows with it.
+// scripts/bench (tools/bench/bare), which commit the same rows with it.
 const CreateRequestSQL = `
 WITH acknowledged AS (
 	-- Counts the acknowledgement against its address's day ($41) when there
