@@ -64,3 +64,27 @@ func (in *Instance) pendingWork(tb testing.TB) string {
 	}
 	return out
 }
+
+// RequestState is everything an action could change about a request, read
+// once the instance has settled (delivery records events of its own): its
+// status, assignee, due date and extensions, and how many events, emails,
+// messages, notes, files and response drafts it has. Two equal states
+// around a refused action show it changed nothing.
+func (in *Instance) RequestState(tb testing.TB, reference string) string {
+	tb.Helper()
+	in.Settle(tb)
+	var s string
+	err := in.Pool.QueryRow(context.Background(), `
+		SELECT r.status || '|' || coalesce(r.assignee_id, 0) || '|' || r.due_at || '|' || r.extensions
+			|| '|' || (SELECT count(*) FROM events WHERE request_id = r.id)
+			|| '|' || (SELECT count(*) FROM emails WHERE request_id = r.id)
+			|| '|' || (SELECT count(*) FROM messages WHERE request_id = r.id)
+			|| '|' || (SELECT count(*) FROM notes WHERE request_id = r.id)
+			|| '|' || (SELECT count(*) FROM files WHERE request_id = r.id)
+			|| '|' || (SELECT count(*) FROM response_drafts WHERE request_id = r.id)
+		FROM requests r WHERE r.reference = $1`, reference).Scan(&s)
+	if err != nil {
+		tb.Fatalf("state of %s: %v", reference, err)
+	}
+	return s
+}
