@@ -26,13 +26,29 @@ func deliveryWorker(f *fixture, smtp *testkit.SMTPServer, seen outcomes) *Delive
 		Now: fixedNow, Outcomes: seen, SendTimeout: 5 * time.Second}
 }
 
+// delivery is a filed request's two emails, the SMTP server they go to and
+// the worker that delivers them.
+type delivery struct {
+	f    *fixture
+	smtp *testkit.SMTPServer
+	seen outcomes
+	w    *DeliverEmailWorker
+	r    filed
+	args DeliverEmailArgs
+}
+
+func newDelivery(t *testing.T, to string) delivery {
+	t.Helper()
+	d := delivery{f: newFixture(t), smtp: testkit.StartSMTP(t), seen: outcomes{}}
+	d.w = deliveryWorker(d.f, d.smtp, d.seen)
+	d.r = d.f.file(t, to, false)
+	d.args = DeliverEmailArgs{EmailIDs: []int64{d.r.ack, d.r.notice}}
+	return d
+}
+
 func TestADeliverySendsEachEmailOnceWithItsSecretAndForgetsTheSecret(t *testing.T) {
-	f := newFixture(t)
-	smtp := testkit.StartSMTP(t)
-	seen := outcomes{}
-	w := deliveryWorker(f, smtp, seen)
-	r := f.file(t, "aigerim@example.kz", false)
-	args := DeliverEmailArgs{EmailIDs: []int64{r.ack, r.notice}}
+	d := newDelivery(t, "aigerim@example.kz")
+	f, smtp, seen, w, r, args := d.f, d.smtp, d.seen, d.w, d.r, d.args
 
 	if res := workOnce(t, f, w, args); res.EventKind != river.EventKindJobCompleted {
 		t.Fatalf("the job ended %s, want completed", res.EventKind)
@@ -74,12 +90,8 @@ func TestADeliverySendsEachEmailOnceWithItsSecretAndForgetsTheSecret(t *testing.
 }
 
 func TestAnUnreachableServerEndsTheAttemptAtTheFirstEmailAndTheRetrySendsBoth(t *testing.T) {
-	f := newFixture(t)
-	smtp := testkit.StartSMTP(t)
-	seen := outcomes{}
-	w := deliveryWorker(f, smtp, seen)
-	r := f.file(t, "aigerim@example.kz", false)
-	args := DeliverEmailArgs{EmailIDs: []int64{r.ack, r.notice}}
+	d := newDelivery(t, "aigerim@example.kz")
+	f, smtp, seen, w, r, args := d.f, d.smtp, d.seen, d.w, d.r, d.args
 
 	smtp.Stop()
 	res, err := work(t, f, w, args)
@@ -127,14 +139,11 @@ func TestARefusedRecipientDoesNotHoldBackTheOtherEmail(t *testing.T) {
 		{450, true, OutcomeFailed},
 	} {
 		t.Run(strconv.Itoa(tc.code), func(t *testing.T) {
-			f := newFixture(t)
-			smtp := testkit.StartSMTP(t)
-			seen := outcomes{}
-			w := deliveryWorker(f, smtp, seen)
-			r := f.file(t, "refused@example.kz", false)
+			d := newDelivery(t, "refused@example.kz")
+			f, smtp, seen, w, r := d.f, d.smtp, d.seen, d.w, d.r
 			smtp.RefuseRecipient("refused@example.kz", tc.code)
 
-			res, _ := work(t, f, w, DeliverEmailArgs{EmailIDs: []int64{r.ack, r.notice}})
+			res, _ := work(t, f, w, d.args)
 			if retried(res) != tc.retry || !tc.retry && res.EventKind != river.EventKindJobCancelled {
 				t.Fatalf("the job ended %s (%s); want it tried again: %v, else cancelled", res.EventKind, res.Job.State, tc.retry)
 			}
@@ -157,13 +166,11 @@ func TestARefusedRecipientDoesNotHoldBackTheOtherEmail(t *testing.T) {
 // An attempt never starts an email it cannot finish in its time: with less
 // than the sender's timeout left, the emails wait for the next attempt.
 func TestAnAttemptWithoutTimeForAnEmailLeavesItForTheRetry(t *testing.T) {
-	f := newFixture(t)
-	smtp := testkit.StartSMTP(t)
-	w := deliveryWorker(f, smtp, outcomes{})
+	d := newDelivery(t, "aigerim@example.kz")
+	f, smtp, w, r := d.f, d.smtp, d.w, d.r
 	w.SendTimeout = JobTimeout + time.Minute
-	r := f.file(t, "aigerim@example.kz", false)
 
-	res, err := work(t, f, w, DeliverEmailArgs{EmailIDs: []int64{r.ack, r.notice}})
+	res, err := work(t, f, w, d.args)
 	if err == nil || !strings.Contains(err.Error(), "no time left") {
 		t.Errorf("the attempt's error %v, want no time left", err)
 	}
