@@ -32,7 +32,7 @@ lint:
 
 ## bench: benchmarks (no tests) under one private PostgreSQL
 bench:
-	$(GO) build -o bin/withpg ./internal/pglocal/withpg
+	$(GO) build -o bin/withpg ./tools/withpg
 	bin/withpg -- $(GO) test -run '^$$' -bench . ./...
 
 ## clean: remove build output (keeps ./var, the private database and mailbox)

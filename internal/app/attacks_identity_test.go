@@ -567,14 +567,14 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		ctx := context.Background()
 		for _, typ := range []request.Type{request.Access, request.Portability, request.Erasure} {
 			ref, _ := filed(t, inst, typ, "ru")
-			before := settled(t, inst, ref)
+			before := inst.RequestState(t, ref)
 			if _, err := inst.App.Desk.Complete(ctx, ref, agent.ID, "Готово.", nil); !errors.Is(err, request.ErrIdentityCheckMissing) {
 				t.Errorf("%s: completing without a check: %v", typ, err)
 			}
 			if status, out := apiCall(t, inst, key, http.MethodPost, "/api/v1/requests/"+ref+"/transitions", `{"to":"completed","note":"Done."}`); status != http.StatusConflict || !strings.Contains(out["error"].(string), "проверка личности") {
 				t.Errorf("%s: completing through the API without a check: %d %v", typ, status, out)
 			}
-			if after := settled(t, inst, ref); after != before {
+			if after := inst.RequestState(t, ref); after != before {
 				t.Errorf("%s: the refused completions changed the request", typ)
 			}
 		}

@@ -46,16 +46,6 @@ func replyOn(t *testing.T, inst *apptest.Instance, c *http.Client, statusPath, t
 	return postMultipart(t, c, inst.URL+statusPath+"/reply", body, ctype)
 }
 
-// settle waits until every recorded email has been delivered, so that
-// counting the relay's messages counts everything that will ever arrive.
-func settle(t *testing.T, inst *apptest.Instance) {
-	t.Helper()
-	waitFor(t, 30*time.Second, func() bool {
-		return inst.Count(t, `SELECT count(*) FROM emails WHERE state <> 'sent'`) == 0 &&
-			inst.Count(t, `SELECT count(*) FROM river_job WHERE kind = 'deliver_email' AND state IN ('available', 'running', 'retryable')`) == 0
-	})
-}
-
 func messagesTo(inst *apptest.Instance, addr string) int {
 	n := 0
 	for _, m := range inst.SMTP.Messages() {
@@ -126,7 +116,7 @@ func TestAttackReplyFloodIsRefusedPerLinkAndPerRequest(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("asking for a new link: %d", resp.StatusCode)
 		}
-		settle(t, inst)
+		inst.Settle(t)
 		_, _, l, _ := lastMailTo(t, inst, body["email"].(string), ref)
 		return strings.TrimPrefix(l, inst.URL)
 	}
@@ -140,7 +130,7 @@ func TestAttackReplyFloodIsRefusedPerLinkAndPerRequest(t *testing.T) {
 	}
 	refused(link, "По одному запросу можно отправить не больше 20 сообщений в сутки")
 
-	settle(t, inst)
+	inst.Settle(t)
 	if n := emailsOfKind(t, inst, ref, request.EmailStaffReply); n != request.MaxRepliesPerRequest {
 		t.Errorf("%d reply notices to staff, want one per accepted reply (%d)", n, request.MaxRepliesPerRequest)
 	}
@@ -299,7 +289,7 @@ func TestAttackAcknowledgementMailBombIsCappedPerAddress(t *testing.T) {
 	if code, out, _ := postJSON(t, inst, encode(t, other)); code != http.StatusCreated {
 		t.Fatalf("another address: %d %v", code, out)
 	}
-	settle(t, inst)
+	inst.Settle(t)
 	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 6 {
 		t.Errorf("%d requests stored, want 5 for the victim and 1 for the other address", n)
 	}
@@ -454,7 +444,7 @@ func TestAttackLinkEmailsAskedForAreCappedPerRequest(t *testing.T) {
 	if answers[len(answers)-1] != answers[0] {
 		t.Error("the lost-link form answers differently once it stops sending")
 	}
-	settle(t, inst)
+	inst.Settle(t)
 	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'download_link'`); n != request.MaxLinkEmailsPerHour {
 		t.Errorf("%d download-link emails, want %d", n, request.MaxLinkEmailsPerHour)
 	}
@@ -475,7 +465,7 @@ func TestAttackLinkEmailsAskedForAreCappedPerRequest(t *testing.T) {
 	if resp, _ := press(); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the button an hour later: %d", resp.StatusCode)
 	}
-	settle(t, inst)
+	inst.Settle(t)
 	if n := inst.Count(t, `SELECT count(*) FROM emails WHERE kind = 'download_link'`); n != request.MaxLinkEmailsPerHour+1 {
 		t.Errorf("%d download-link emails after an hour, want %d", n, request.MaxLinkEmailsPerHour+1)
 	}

@@ -460,7 +460,7 @@ func TestAttackForgeryRedirectsAndMethodConfusion(t *testing.T) {
 	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
 	inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)
 	ref, statusPath := filed(t, inst, request.Erasure, "ru")
-	before := settled(t, inst, ref)
+	before := inst.RequestState(t, ref)
 
 	t.Run("CSRF", func(t *testing.T) {
 		victim, attacker := browser(t), browser(t)
@@ -516,7 +516,7 @@ func TestAttackForgeryRedirectsAndMethodConfusion(t *testing.T) {
 		if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 1 {
 			t.Errorf("%d requests, want only the first", n)
 		}
-		if got := requestState(t, inst, ref); got != before {
+		if got := inst.RequestState(t, ref); got != before {
 			t.Errorf("the request changed under forged actions: %s, was %s", got, before)
 		}
 	})
@@ -588,7 +588,7 @@ func TestAttackForgeryRedirectsAndMethodConfusion(t *testing.T) {
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-		if got := requestState(t, inst, ref); got != before {
+		if got := inst.RequestState(t, ref); got != before {
 			t.Errorf("a GET changed the request: %s, was %s", got, before)
 		}
 	})

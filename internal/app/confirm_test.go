@@ -89,7 +89,7 @@ func TestConfirmationLinkConfirmsOnceAndTellsTheRequester(t *testing.T) {
 			t.Errorf("second use: %d", resp.StatusCode)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	inst.Settle(t)
 	if n := len(inst.SMTP.Messages()); n != 3 {
 		t.Errorf("%d emails after the second use, want 3", n)
 	}

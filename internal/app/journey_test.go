@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/request"
 )
@@ -29,16 +31,38 @@ func filed(t *testing.T, inst *apptest.Instance, typ request.Type, locale string
 	return ref, mailedStatusPath(t, inst, body["email"].(string), ref)
 }
 
-// mailedStatusPath waits for the newest email about ref in addr's mailbox
-// (the test SMTP server) and returns the path of the status link it carries.
+// mailedStatusPath returns the path of the status link in the newest email
+// about ref that addr received (the test SMTP server) with one. A link sent
+// later revokes the earlier ones, and emails are delivered concurrently, so
+// the newest is the last the request recorded, not the last to arrive: it
+// waits until every email of the request has been tried, then picks by the
+// order the emails were recorded in.
 func mailedStatusPath(t *testing.T, inst *apptest.Instance, addr, ref string) string {
 	t.Helper()
-	m := inst.SMTP.WaitForMail(t, addr, ref, 20*time.Second)
-	link := m.Links().Status
-	if !strings.HasPrefix(link, inst.URL+"/s/") {
-		t.Fatalf("the email %q to %s carries no status link:\n%s", m.Subject, addr, m.Text)
+	inst.SMTP.WaitForMail(t, addr, ref, 20*time.Second)
+	waitFor(t, 20*time.Second, func() bool {
+		return inst.Count(t, `SELECT count(*) FROM emails e JOIN requests r ON r.id = e.request_id
+			WHERE r.reference = $1 AND e.state = 'queued'`, ref) == 0
+	})
+	rows, err := inst.Pool.Query(t.Context(), `SELECT e.message_id FROM emails e JOIN requests r ON r.id = e.request_id
+		WHERE r.reference = $1 ORDER BY e.id DESC`, ref)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.TrimPrefix(link, inst.URL)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := inst.SMTP.Mailbox(addr)
+	for _, id := range ids {
+		for _, m := range box {
+			if link := m.Links().Status; m.MessageID == id && strings.HasPrefix(link, inst.URL+"/s/") {
+				return strings.TrimPrefix(link, inst.URL)
+			}
+		}
+	}
+	t.Fatalf("no email about %s to %s carries a status link", ref, addr)
+	return ""
 }
 
 func setStatus(t *testing.T, inst *apptest.Instance, ref, status string) {
@@ -237,7 +261,7 @@ func TestLostLinkIsSentAgainWithoutTellingWhoHasARequest(t *testing.T) {
 	if wrongEmail != unknownRef || unknownRef != garbage {
 		t.Fatal("the answers differ between a wrong email, an unknown reference and garbage")
 	}
-	time.Sleep(300 * time.Millisecond)
+	inst.Settle(t)
 	if n := len(inst.SMTP.Messages()); n != 2 {
 		t.Fatalf("%d emails after non-matching asks, want 2", n)
 	}

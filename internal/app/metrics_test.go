@@ -91,10 +91,7 @@ func TestMetricsShowTrafficRequestsAndDeliveries(t *testing.T) {
 		t.Fatalf("unknown path: %d", resp.StatusCode)
 	}
 	inst.SMTP.WaitForMessages(t, 12, 30*time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for inst.Count(t, `SELECT count(*) FROM emails WHERE state = 'sent'`) < 12 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	inst.Settle(t)
 
 	// Move some requests on: two confirmed and overdue, one completed.
 	now := inst.Clock.Now()

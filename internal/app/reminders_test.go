@@ -73,11 +73,11 @@ func (d *reminderDesk) sweep(t *testing.T, at time.Time) []jobs.SentDigest {
 	return sent
 }
 
-// delivered waits until every recorded email is sent and returns what the
+// delivered waits until the instance has settled and returns what the
 // SMTP server received.
 func delivered(t *testing.T, inst *apptest.Instance) []testkit.ReceivedMessage {
 	t.Helper()
-	waitFor(t, 20*time.Second, func() bool { return inst.Count(t, `SELECT count(*) FROM emails WHERE state <> 'sent'`) == 0 })
+	inst.Settle(t)
 	return inst.SMTP.Messages()
 }
 

@@ -129,33 +129,6 @@ func timelineEntry(page, text string) string {
 	return ""
 }
 
-// requestState is what an action would change.
-func requestState(t *testing.T, inst *apptest.Instance, ref string) string {
-	t.Helper()
-	var s string
-	err := inst.Pool.QueryRow(context.Background(), `
-		SELECT r.status || '|' || coalesce(r.assignee_id, 0) || '|' || r.due_at || '|' || r.extensions
-			|| '|' || (SELECT count(*) FROM events WHERE request_id = r.id)
-			|| '|' || (SELECT count(*) FROM emails WHERE request_id = r.id)
-			|| '|' || (SELECT count(*) FROM messages WHERE request_id = r.id)
-			|| '|' || (SELECT count(*) FROM notes WHERE request_id = r.id)
-			|| '|' || (SELECT count(*) FROM files WHERE request_id = r.id)
-		FROM requests r WHERE r.reference = $1`, ref).Scan(&s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// settled waits until no email of the request waits for delivery, so that
-// delivery's own events do not count as changes.
-func settled(t *testing.T, inst *apptest.Instance, ref string) string {
-	t.Helper()
-	waitForState(t, inst, `SELECT count(*) FROM requests r WHERE reference = $1
-		AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.request_id = r.id AND e.state = 'queued')`, ref)
-	return requestState(t, inst, ref)
-}
-
 func waitForState(t *testing.T, inst *apptest.Instance, query string, args ...any) {
 	t.Helper()
 	waitFor(t, 20*time.Second, func() bool { return inst.Count(t, query, args...) > 0 })
@@ -232,7 +205,7 @@ func TestAnAgentWorksARequestFromItsPage(t *testing.T) {
 	}
 
 	// Complete with a file: preview first, then send exactly that.
-	beforePreview := settled(t, inst, ref)
+	beforePreview := inst.RequestState(t, ref)
 	resp, page = d.complete(map[string]string{"response": response, "step": "preview"}, "my data.json", responseJSON)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("preview: %d %s", resp.StatusCode, refusedText(page))
@@ -246,7 +219,7 @@ func TestAnAgentWorksARequestFromItsPage(t *testing.T) {
 	if !strings.Contains(page, "Это же письмо для вас: Русский (не отправляется)") {
 		t.Error("no reference translation into the staff member's language")
 	}
-	if settled(t, inst, ref) != beforePreview {
+	if inst.RequestState(t, ref) != beforePreview {
 		t.Fatal("previewing changed the request")
 	}
 	d.done(d.complete(map[string]string{"response": response, "step": "send", "digest": digest, "draft": draft}, "", nil))
@@ -328,12 +301,12 @@ func TestARejectionIsPreviewedInTheRequestersLanguageAndSentAsShown(t *testing.T
 		t.Fatalf("rejection preview:\n%s", previewed)
 	}
 	// Text changed after the preview: nothing is sent, the new email is shown.
-	before := settled(t, inst, ref)
+	before := inst.RequestState(t, ref)
 	resp, page = d.post("reject", url.Values{"reason": {"legal_exemption"}, "text": {text + " Sorry."}, "step": {"send"}, "digest": {digest}})
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(refusedText(page), "Письмо изменилось после просмотра") {
 		t.Errorf("send after editing: %d %q", resp.StatusCode, refusedText(page))
 	}
-	if settled(t, inst, ref) != before {
+	if inst.RequestState(t, ref) != before {
 		t.Error("a send that did not match its preview changed the request")
 	}
 	d.done(d.post("reject", url.Values{"reason": {"legal_exemption"}, "text": {text}, "step": {"send"}, "digest": {digest}}))
@@ -373,7 +346,7 @@ func TestAnAuditorSeesTheRequestButCannotChangeIt(t *testing.T) {
 		t.Error("an auditor is offered action forms")
 	}
 
-	before := settled(t, inst, ref)
+	before := inst.RequestState(t, ref)
 	for action, form := range map[string]url.Values{
 		"assign":   {"to": {"me"}},
 		"start":    {},
@@ -388,7 +361,7 @@ func TestAnAuditorSeesTheRequestButCannotChangeIt(t *testing.T) {
 			t.Errorf("auditor %s: %d, want 403", action, resp.StatusCode)
 		}
 	}
-	if after := settled(t, inst, ref); after != before {
+	if after := inst.RequestState(t, ref); after != before {
 		t.Errorf("auditor's posts changed the request: %s → %s", before, after)
 	}
 	// An agent gets the forms, retry included.
@@ -413,7 +386,7 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d %q", what, resp.StatusCode, refusedText(page), wantStatus, wantText)
 		}
 	}
-	before := settled(t, inst, ref)
+	before := inst.RequestState(t, ref)
 	resp, page := d.post("ask", url.Values{"message": {"   "}})
 	refused("empty question", http.StatusUnprocessableEntity, "Напишите текст", resp, page)
 	resp, page = d.post("extend", url.Values{"reason": {""}})
@@ -431,11 +404,11 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 	refused("identity check by a method not on the list", http.StatusUnprocessableEntity, "Выберите из списка, как проверена личность", resp, page)
 	resp, page = d.post("identity", url.Values{"method": {"in_person"}, "note": {"  "}})
 	refused("identity check without a note", http.StatusUnprocessableEntity, "Напишите примечание к проверке (до 2000 символов)", resp, page)
-	if after := settled(t, inst, ref); after != before {
+	if after := inst.RequestState(t, ref); after != before {
 		t.Errorf("refused actions changed the request: %s → %s", before, after)
 	}
 	d.done(d.post("identity", url.Values{"method": {"in_person"}, "note": {"Пришёл в офис с удостоверением"}}))
-	before = settled(t, inst, ref)
+	before = inst.RequestState(t, ref)
 	resp, page = d.post("identity", url.Values{"method": {"video_call"}, "note": {"Ещё раз"}})
 	refused("a second identity check", http.StatusConflict, "уже отмечена", resp, page)
 	resp, page = d.complete(map[string]string{"response": "Готово", "step": "preview"}, "notes.txt", []byte("just some text"))
@@ -445,7 +418,7 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 	big := append([]byte("%PDF-1.4\n"), make([]byte, 25<<20)...)
 	resp, page = d.complete(map[string]string{"response": "Готово", "step": "preview"}, "big.pdf", big)
 	refused("a file over 25 MB", http.StatusRequestEntityTooLarge, "Файл слишком большой", resp, page)
-	if after := settled(t, inst, ref); after != before {
+	if after := inst.RequestState(t, ref); after != before {
 		t.Errorf("refused actions changed the request: %s → %s", before, after)
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM response_drafts`); n != 0 {
@@ -454,10 +427,10 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 
 	// Extend twice: the second is refused.
 	d.done(d.post("extend", url.Values{"reason": {"Данные в трёх системах"}}))
-	before = settled(t, inst, ref)
+	before = inst.RequestState(t, ref)
 	resp, page = d.post("extend", url.Values{"reason": {"ещё раз"}})
 	refused("second extension", http.StatusConflict, "Срок продлить нельзя", resp, page)
-	if after := settled(t, inst, ref); after != before {
+	if after := inst.RequestState(t, ref); after != before {
 		t.Errorf("a second extension changed the request: %s → %s", before, after)
 	}
 
@@ -465,12 +438,12 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 	_, page = d.complete(map[string]string{"response": "Данные удалены.", "step": "preview"}, "", nil)
 	_, _, digest, _ := preview(t, page)
 	d.done(d.complete(map[string]string{"response": "Данные удалены.", "step": "send", "digest": digest}, "", nil))
-	before = settled(t, inst, ref)
+	before = inst.RequestState(t, ref)
 	resp, page = d.complete(map[string]string{"response": "Данные удалены.", "step": "send", "digest": digest}, "", nil)
 	refused("completing a completed request", http.StatusConflict, "пока запрос в состоянии «Выполнен»", resp, page)
 	resp, page = d.post("start", url.Values{})
 	refused("starting a completed request", http.StatusConflict, "пока запрос в состоянии «Выполнен»", resp, page)
-	if after := settled(t, inst, ref); after != before {
+	if after := inst.RequestState(t, ref); after != before {
 		t.Errorf("acting on a completed request changed it: %s → %s", before, after)
 	}
 	if n := emailsOfKind(t, inst, ref, "completed"); n != 1 {
@@ -489,10 +462,10 @@ func TestRefusedActionsSayWhyAndChangeNothing(t *testing.T) {
 	if strings.Contains(page, `action="/staff/requests/`+late+`/extend"`) {
 		t.Error("an extension is offered after the deadline")
 	}
-	before = settled(t, inst, late)
+	before = inst.RequestState(t, late)
 	resp, page = d.post("extend", url.Values{"reason": {"поздно"}})
 	refused("extension after the deadline", http.StatusConflict, "Срок уже истёк", resp, page)
-	if after := settled(t, inst, late); after != before {
+	if after := inst.RequestState(t, late); after != before {
 		t.Errorf("a late extension changed the request: %s → %s", before, after)
 	}
 }

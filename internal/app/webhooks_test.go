@@ -145,10 +145,10 @@ func TestEveryStateChangeIsAnnouncedOnceSigned(t *testing.T) {
 	apiCall(t, inst, key, "POST", path+"/assign", `{"staff_id":`+itoa(agent.ID)+`}`)
 	apiCall(t, inst, key, "POST", path+"/notes", `{"text":"Ждём документ."}`)
 
-	waitFor(t, 30*time.Second, func() bool {
-		return inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'`) == 3
-	})
-	time.Sleep(300 * time.Millisecond) // room for a wrongful second delivery
+	inst.Settle(t)
+	if n := inst.Count(t, `SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'`); n != 3 {
+		t.Errorf("%d webhook deliveries recorded as delivered, want 3", n)
+	}
 	got := receiver.received()
 	if len(got) != 3 {
 		t.Fatalf("receiver got %d deliveries, want one per change (3)", len(got))
@@ -230,7 +230,7 @@ func TestAFailedWebhookIsRetriedUntilTheReceiverTakesIt(t *testing.T) {
 			t.Errorf("attempt %d: a retry must send the same signed event: %s", i, h.Body)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	inst.Settle(t)
 	if n := len(receiver.received()); n != 3 {
 		t.Errorf("delivered, yet sent again: %d attempts", n)
 	}

@@ -5,10 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"rightsdesk/internal/clientip"
 )
 
 // Throttle is how failed sign-ins are slowed down (docs/security.md, "Sign-in
@@ -124,17 +125,7 @@ func deviceBucket(staffID int64, nonce []byte) string {
 
 func totpBucket(staffID int64) string { return bucket("totp-off", strconv.FormatInt(staffID, 10)) }
 
-// addressBucket is the client's address; an IPv6 client is counted by its
-// /64, which one subscriber holds whole (RFC 6177), so that walking the
-// addresses of one's own network does not make a new bucket each time.
-func addressBucket(addr string) string {
-	if a, err := netip.ParseAddr(addr); err == nil {
-		a = a.Unmap()
-		if a.Is6() {
-			p, _ := a.WithZone("").Prefix(64)
-			return bucket("address", p.String())
-		}
-		return bucket("address", a.String())
-	}
-	return bucket("address", addr)
-}
+// addressBucket is the client's address as clientip.Key counts it: an
+// IPv6 client by its /64, so that walking the addresses of one's own
+// network does not make a new bucket each time.
+func addressBucket(addr string) string { return bucket("address", clientip.Key(addr)) }

@@ -38,7 +38,8 @@ type Outbox struct {
 	client *river.Client[pgx.Tx]
 
 	mu       sync.Mutex
-	lastWake time.Time // when DeliveryJob last asked to wake the workers
+	lastWake time.Time        // when DeliveryJob last asked to wake the workers
+	now      func() time.Time // time.Now; a test's clock
 }
 
 // NewOutbox returns an outbox on pool.
@@ -47,7 +48,7 @@ func NewOutbox(pool *pgxpool.Pool) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
-	return &Outbox{client: client}, nil
+	return &Outbox{client: client, now: time.Now}, nil
 }
 
 // wakeEvery is how often inserts wake the email workers at most, as River's
@@ -61,7 +62,7 @@ func (o *Outbox) DeliveryJob() store.DeliveryJob {
 	args := DeliverEmailArgs{}
 	opts := args.InsertOpts()
 	job := store.DeliveryJob{Kind: args.Kind(), Queue: opts.Queue, MaxAttempts: opts.MaxAttempts, IDsField: "email_ids"}
-	now := time.Now()
+	now := o.now()
 	o.mu.Lock()
 	if now.Sub(o.lastWake) >= wakeEvery {
 		o.lastWake = now

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -114,12 +113,22 @@ func TestSecondStartAdoptsRunningServer(t *testing.T) {
 	if err := second.Stop(t.Context()); err != nil {
 		t.Fatalf("Stop adopted server: %v", err)
 	}
-	// The server belongs to whoever started it: the adopter leaves it running.
+	// The server belongs to whoever started it: the adopter leaves it
+	// running. A stop waits for the server to exit, so had the adopter's
+	// stopped it, it would be gone by now and refuse the owner's query.
 	select {
 	case <-first.exited:
 		t.Fatal("stopping the adopter stopped the server its owner still uses")
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
+	conn, err := pgx.Connect(t.Context(), first.ConnString("app"))
+	if err != nil {
+		t.Fatalf("the owner cannot connect after the adopter stopped: %v", err)
+	}
+	if err := conn.Ping(t.Context()); err != nil {
+		t.Errorf("the owner's server does not answer after the adopter stopped: %v", err)
+	}
+	_ = conn.Close(t.Context())
 	if err := first.Stop(t.Context()); err != nil {
 		t.Fatalf("Stop the owner: %v", err)
 	}

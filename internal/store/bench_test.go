@@ -19,7 +19,7 @@ import (
 // The queue benchmarks run against a database of RIGHTSDESK_BENCH_ROWS
 // requests (a million unless set), seeded once per run:
 //
-//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench Queue -benchtime 20x
+//	go run ./tools/withpg -- go test ./internal/store/ -run '^$' -bench Queue -benchtime 20x
 //
 // This machine is shared and its timings drift, so every case runs the
 // store's method and the bare SQL it sends (the same text and arguments,

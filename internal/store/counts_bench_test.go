@@ -16,7 +16,7 @@ import (
 // the open tabs, capped at CountCap for closed and all) and the dashboard's
 // figures against RIGHTSDESK_BENCH_ROWS requests (a million unless set):
 //
-//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench 'Queue.*Count' -benchtime 10x -v -timeout 60m
+//	go run ./tools/withpg -- go test ./internal/store/ -run '^$' -bench 'Queue.*Count' -benchtime 10x -v -timeout 60m
 //
 // As in BenchmarkQueue, each counts case reports the store's time, the bare
 // SQL's and their ratio, and also the bare SQL of the same counts without the

@@ -26,7 +26,7 @@ import (
 // against its address's limit for the day in the same statement; past it
 // nothing is written and no row comes back. Its parameters are named
 // (namedSQL). Exported for the baselines of scripts/bench
-// (internal/bench/bare), which commit the same rows with it.
+// (tools/bench/bare), which commit the same rows with it.
 func CreateRequestSQL() string { return createRequest.named }
 
 // CreateRequestQuery is CreateRequestSQL ready to send: the statement with

@@ -15,7 +15,7 @@ import (
 // on one machine in one sitting; the whole portal's intake is measured by
 // scripts/bench (docs/benchmarks.md).
 //
-//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench Intake -benchtime 2000x
+//	go run ./tools/withpg -- go test ./internal/store/ -run '^$' -bench Intake -benchtime 2000x
 func BenchmarkIntake(b *testing.B) {
 	ctx := context.Background()
 	s := New(testkit.DB(b), &intakeOutbox{}, testkit.Keys())

@@ -19,7 +19,7 @@ import (
 // requests (a million unless set), of which about one in a hundred (10,000
 // at a million) is in a threshold or overdue:
 //
-//	go run ./internal/pglocal/withpg -- go test ./internal/store/ -run '^$' -bench ReminderSweep -benchtime 10x -v
+//	go run ./tools/withpg -- go test ./internal/store/ -run '^$' -bench ReminderSweep -benchtime 10x -v
 //
 // A sweep is the whole of jobs.ReminderSweep.Run: the selection, the
 // decision per request, and per recipient one transaction that claims the

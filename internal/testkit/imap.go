@@ -26,7 +26,7 @@ type IMAPAccount struct {
 	CertPEM  []byte // the IMAPS server's self-signed certificate
 }
 
-// IMAP creates a user on the test run's Dovecot (internal/pglocal/withpg
+// IMAP creates a user on the test run's Dovecot (tools/withpg
 // starts one and exports RIGHTSDESK_TEST_IMAP_*), or, without one, on a
 // Dovecot started for this test alone.
 func IMAP(tb testing.TB) IMAPAccount {

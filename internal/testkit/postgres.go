@@ -16,7 +16,7 @@ import (
 )
 
 // EnvPostgresURL names the variable holding the test cluster's superuser URL.
-// `go run ./internal/pglocal/withpg -- go test ./...` sets it once for a whole
+// `go run ./tools/withpg -- go test ./...` sets it once for a whole
 // run; otherwise Main starts a cluster per test binary.
 const EnvPostgresURL = "RIGHTSDESK_TEST_DATABASE_URL"
 
@@ -77,7 +77,7 @@ func PostgresURL(tb testing.TB) string {
 	url := os.Getenv(EnvPostgresURL)
 	if url == "" {
 		tb.Fatalf("%s is unset: call testkit.Main from TestMain (func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }) "+
-			"or run the tests under go run ./internal/pglocal/withpg -- go test ./...", EnvPostgresURL)
+			"or run the tests under go run ./tools/withpg -- go test ./...", EnvPostgresURL)
 	}
 	return url
 }

@@ -5,14 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"rightsdesk/internal/clientip"
 	"rightsdesk/internal/request"
 )
 
@@ -110,8 +113,8 @@ func localeOf(c echo.Context) request.Locale {
 	return request.Russian
 }
 
-// rateLimitIntake counts submissions per client address per minute in
-// PostgreSQL, so the limit holds across instances.
+// rateLimitIntake counts submissions per client (clientip.Key: an IPv6
+// client by its /64) per minute in PostgreSQL, so the limit holds across instances.
 func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if _, vouched := vouchingKey(c); s.cfg.IntakeRateLimit <= 0 || vouched {
@@ -120,7 +123,7 @@ func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		// The address is hashed: the table needs a key, not a person's IP.
-		sum := sha256.Sum256([]byte("intake\x00" + clientKey(c.RealIP())))
+		sum := sha256.Sum256([]byte("intake\x00" + clientip.Key(c.RealIP())))
 		now := s.clock.Now()
 		hits, err := s.store.CountHit(c.Request().Context(), "intake:"+hex.EncodeToString(sum[:12]), now, time.Minute)
 		if err != nil {
@@ -138,23 +141,61 @@ func (s *Server) rateLimitIntake(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// clientKey is what the intake limit counts by: an IPv4 address as it is
-// (also written IPv4-mapped, ::ffff:192.0.2.1), an IPv6 address by its /64.
-// A subscriber, a phone or a virtual server is given a whole /64 and picks
-// any address in it, so counting single IPv6 addresses would give one
-// client 2^64 limits.
-func clientKey(ip string) string {
-	addr, err := netip.ParseAddr(ip)
+// proxyHeaders are the headers a proxy adds to what it forwards. The browser
+// of someone at this machine sends none of them.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+	"X-Real-IP", "Via", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP"}
+
+// DevMailboxRefusal says why the development mailbox is not served with
+// this BASE_URL, or "" when it is: only a portal whose own address is on
+// this machine (localhost, 127.0.0.0/8, ::1) serves it. A same-host proxy
+// that adds no header makes every visitor look like a loopback peer, but a
+// portal published through a proxy has a public BASE_URL.
+func DevMailboxRefusal(baseURL string) string {
+	u, err := url.Parse(baseURL)
 	if err != nil {
-		return ip
+		return "BASE_URL cannot be read"
 	}
-	addr = addr.WithZone("").Unmap()
-	if addr.Is4() {
-		return addr.String()
+	if loopbackHost(u.Hostname()) {
+		return ""
 	}
-	prefix, err := addr.Prefix(64)
-	if err != nil {
-		return addr.String()
+	return "BASE_URL's host " + u.Hostname() + " is not a loopback address (localhost, 127.0.0.0/8, ::1)"
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
 	}
-	return prefix.String()
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// devOnly hides the development mailbox unless mail really stays on this
+// machine, the portal's address is on it too, and the visitor sits at it:
+// a loopback peer, through no proxy (none of the headers one adds).
+func (s *Server) devOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if s.cfg.DevMailboxDir == "" || DevMailboxRefusal(s.cfg.BaseURL) != "" {
+			return echo.ErrNotFound
+		}
+		for _, h := range proxyHeaders {
+			if _, ok := req.Header[http.CanonicalHeaderKey(h)]; ok {
+				return echo.ErrNotFound
+			}
+		}
+		host, _, err := net.SplitHostPort(req.RemoteAddr)
+		if err != nil {
+			return echo.ErrNotFound
+		}
+		addr, err := netip.ParseAddr(host)
+		if err != nil || !addr.Unmap().IsLoopback() {
+			return echo.ErrNotFound
+		}
+		return next(c)
+	}
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

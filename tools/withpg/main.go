@@ -1,7 +1,7 @@
 // Command withpg runs a command against one throwaway PostgreSQL cluster, so a
 // whole test run shares a single cluster:
 //
-//	go run ./internal/pglocal/withpg -- go test ./...
+//	go run ./tools/withpg -- go test ./...
 //
 // The cluster lives in a new temporary folder with durability turned off. Its
 // superuser URL (database "postgres") is exported to the command as

@@ -259,7 +259,7 @@ func (s *server) pgbenchScript() string {
 		}
 		return v
 	})
-	return "-- Written by internal/bench/bare -pgbench: store.CreateRequestSQL with the values of\n" +
+	return "-- Written by tools/bench/bare -pgbench: store.CreateRequestSQL with the values of\n" +
 		"-- the newest portal rows (scripts/bench runs the portal first).\n" +
 		"\\set type_n random(0, 6)\n" + strings.TrimSpace(stmt) + ";\n"
 }
