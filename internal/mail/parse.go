@@ -33,8 +33,10 @@ func Parse(raw []byte) (Parsed, error) {
 	}
 	m.Header = parsed.Header
 	var dec mime.WordDecoder
+	// A subject that only looks like an encoded word ("=?x-unknown?q?…?=")
+	// is shown as it is, as mail clients do, not refused.
 	if m.Subject, err = dec.DecodeHeader(parsed.Header.Get("Subject")); err != nil {
-		perr = fmt.Errorf("subject: %w", err)
+		m.Subject = parsed.Header.Get("Subject")
 	}
 	m.MessageID = strings.Trim(strings.TrimSpace(parsed.Header.Get("Message-Id")), "<>")
 	err = walkPart(parsed.Header.Get("Content-Type"), parsed.Header.Get("Content-Transfer-Encoding"), parsed.Body, &m)
