@@ -416,10 +416,10 @@ func TestAttackLinkEmailsAskedForAreCappedPerRequest(t *testing.T) {
 	ref, statusPath := filed(t, inst, request.Access, "ru")
 	owner := "aigerim.access.ru@example.kz"
 	ctx := context.Background()
-	if _, err := inst.App.Desk.RecordIdentityCheck(ctx, ref, agent.ID, request.IdentityDocumentSeen, "Удостоверение личности"); err != nil {
+	if _, err := inst.App.Desk.RecordIdentityCheck(ctx, ref, request.ByStaff(agent.ID), request.IdentityDocumentSeen, "Удостоверение личности"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inst.App.Desk.Complete(ctx, ref, agent.ID, "Ваши данные во вложении.", &request.File{Name: "data.json", ContentType: "application/json", Content: []byte(`{"a":1}`)}); err != nil {
+	if _, err := inst.App.Desk.Complete(ctx, ref, request.ByStaff(agent.ID), request.Completion{Response: "Ваши данные во вложении.", File: &request.Upload{Name: "data.json", Content: []byte(`{"a":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	fileID := inst.Count(t, `SELECT max(id) FROM files WHERE purpose = 'response'`)

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"path"
 	"strings"
 	"unicode"
@@ -47,16 +46,15 @@ const (
 
 // fileKinds are every kind of file rightsdesk accepts, recognised by their
 // content: a name or a browser's Content-Type proves nothing. A binary
-// kind is known by its first bytes, and net/http's sniffer must agree
-// (so that a file served back never renders as something else); a text
-// kind is valid UTF-8 that parses as what it claims to be. Requesters send
-// documents and scans; staff send those and the machine-readable formats
-// an access or portability answer needs.
+// kind is known by its first bytes; a text kind is plain text (textual)
+// that parses as what it claims to be. Requesters send documents and
+// scans; staff send those and the machine-readable formats an access or
+// portability answer needs.
 var fileKinds = []struct {
 	contentType string
-	magic       string                          // binary kinds
+	magic       string                           // binary kinds
 	parses      func(name string, b []byte) bool // text kinds
-	requester   bool                            // a requester may send it (staff may send every kind)
+	requester   bool                             // a requester may send it (staff may send every kind)
 }{
 	{contentType: "application/pdf", magic: "%PDF-", requester: true},
 	{contentType: "image/jpeg", magic: "\xFF\xD8\xFF", requester: true},
@@ -76,20 +74,36 @@ var fileKinds = []struct {
 // FileRequester or FileResponse) named name, from its content, or "" when
 // it is not a kind that purpose accepts.
 func SniffFile(purpose, name string, content []byte) string {
-	detected := http.DetectContentType(content)
-	text := strings.HasPrefix(detected, "text/plain") && utf8.Valid(content)
 	for _, k := range fileKinds {
 		if !k.requester && purpose != FileResponse {
 			continue
 		}
 		switch {
-		case k.magic != "" && bytes.HasPrefix(content, []byte(k.magic)) && detected == k.contentType:
+		case k.magic != "" && bytes.HasPrefix(content, []byte(k.magic)):
 			return k.contentType
-		case k.parses != nil && text && k.parses(name, content):
+		case k.parses != nil && textual(content) && k.parses(name, content):
 			return k.contentType
 		}
 	}
 	return ""
+}
+
+// textual reports content a browser takes for plain text and nothing
+// else: valid UTF-8 without the bytes the MIME Sniffing standard calls
+// binary data (control characters other than tab, line feed, form feed,
+// carriage return and escape), and not markup: its first character that is
+// not a space is no "<", so it never renders as a page.
+func textual(content []byte) bool {
+	if !utf8.Valid(content) {
+		return false
+	}
+	for _, c := range content {
+		if c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1A) || (c >= 0x1C && c <= 0x1F) {
+			return false
+		}
+	}
+	start := bytes.TrimLeft(bytes.TrimPrefix(content, []byte("\uFEFF")), " \t\n\f\r")
+	return !bytes.HasPrefix(start, []byte("<"))
 }
 
 // ResponseFile accepts a file staff send with an answer: at most
