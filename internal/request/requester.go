@@ -126,8 +126,8 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 	now := rq.Clock.Now()
 	linkSince, requestSince := ReplyWindows(now)
 	return rq.Repo.AddReply(ctx, HashToken(token), linkSince, requestSince, func(r Request, used ReplyUsage) (Change, error) {
-		if !r.Status.Open() || r.Status == Unverified {
-			return Change{}, ErrNotOpen
+		if err := CanReply(r); err != nil {
+			return Change{}, err
 		}
 		if err := checkReplyRate(used); err != nil {
 			return Change{}, err
@@ -160,6 +160,15 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		}
 		return ch, nil
 	})
+}
+
+// CanReply returns nil when the requester may reply to r: while it is open
+// and its address confirmed (ErrNotOpen otherwise).
+func CanReply(r Request) error {
+	if !r.Status.Open() || r.Status == Unverified {
+		return ErrNotOpen
+	}
+	return nil
 }
 
 // EventRequesterReplied is the event of a reply; the store counts replies

@@ -135,7 +135,7 @@ func (s *Server) openAPIDocument() obj {
 		"RequestSummary": object([]string{"reference", "type", "status", "full_name", "email", "on_behalf", "received_at", "due_at", "closed_at", "assignee", "possible_duplicate", "email_failed"}, obj{
 			"reference":          obj{"type": "string"},
 			"type":               strEnum(request.AllTypes()),
-			"status":             strEnum(apiStatuses()),
+			"status":             strEnum(request.Statuses()),
 			"full_name":          obj{"type": "string"},
 			"email":              obj{"type": "string"},
 			"on_behalf":          obj{"type": "boolean"},
@@ -170,7 +170,7 @@ func (s *Server) openAPIDocument() obj {
 		"RequestDetail": object([]string{"reference", "type", "status", "locale", "received_at", "due_at", "events", "notes"}, obj{
 			"reference":       obj{"type": "string"},
 			"type":            strEnum(request.AllTypes()),
-			"status":          strEnum(apiStatuses()),
+			"status":          strEnum(request.Statuses()),
 			"locale":          strEnum(request.Locales()),
 			"received_at":     dateTime("When it was received."),
 			"confirmed_at":    nullableDateTime("When the requester confirmed their address."),

@@ -140,11 +140,6 @@ func apiTabs() []store.Tab {
 	return slices.DeleteFunc(store.Tabs(), func(t store.Tab) bool { return t == store.TabMine })
 }
 
-func apiStatuses() []request.Status {
-	return []request.Status{request.Unverified, request.New, request.InProgress, request.AwaitingRequester,
-		request.Completed, request.Rejected, request.Withdrawn, request.Expired}
-}
-
 // apiListRequests is the queue over JSON: the same tabs and filters, by due
 // date, one page at a time.
 func (s *Server) apiListRequests(c echo.Context) error {
@@ -164,7 +159,7 @@ func (s *Server) apiListRequests(c echo.Context) error {
 		}
 	}
 	for _, v := range splitList(q["status"]) {
-		if !slices.Contains(apiStatuses(), request.Status(v)) {
+		if !slices.Contains(request.Statuses(), request.Status(v)) {
 			bad["status"] = p.T("api.error.status")
 		}
 		f.Statuses = append(f.Statuses, request.Status(v))
