@@ -115,7 +115,7 @@ func TestARequesterCannotReplyToAClosedOrUnconfirmedRequestNorWithNothing(t *tes
 	}
 }
 
-func TestRepliesAreLimitedPerLinkThenPerRequest(t *testing.T) {
+func TestRepliesThroughOneLinkAreLimitedEachHour(t *testing.T) {
 	b := newRequesterBench(t, InProgress)
 	first := b.now
 	for i := range MaxRepliesPerLink {
