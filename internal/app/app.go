@@ -185,7 +185,7 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
 	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
 	desk := &request.Desk{
-		Repo: st, Staff: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
+		Repo: st, Staff: st, Notes: deskNotes{st}, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
 			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset, Identity: cfg.IdentityCheck},
 	}

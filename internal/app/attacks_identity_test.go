@@ -372,11 +372,11 @@ func TestAttackAResponseFileIsReachableOnlyThroughTheEmailedLink(t *testing.T) {
 	ref, statusPath := filed(t, inst, request.Access, "ru")
 	owner := "aigerim.access.ru@example.kz"
 	ctx := context.Background()
-	if _, err := desk.RecordIdentityCheck(ctx, ref, agent.ID, request.IdentityDocumentSeen, "Удостоверение личности"); err != nil {
+	if _, err := desk.RecordIdentityCheck(ctx, ref, request.ByStaff(agent.ID), request.IdentityDocumentSeen, "Удостоверение личности"); err != nil {
 		t.Fatal(err)
 	}
 	secret := []byte(`{"grades":[5,4,5]}`)
-	if _, err := desk.Complete(ctx, ref, agent.ID, "Ваши данные во вложении.", &request.File{Name: "data.json", ContentType: "application/json", Content: secret}); err != nil {
+	if _, err := desk.Complete(ctx, ref, request.ByStaff(agent.ID), request.Completion{Response: "Ваши данные во вложении.", File: &request.Upload{Name: "data.json", Content: secret}}); err != nil {
 		t.Fatal(err)
 	}
 	emailed := inst.SMTP.WaitForMail(t, owner, "Ответ на ваш запрос", mailWait).Links().Download
@@ -437,7 +437,7 @@ func TestAttackAResponseFileIsReachableOnlyThroughTheEmailedLink(t *testing.T) {
 	// The button for the answer of another request, or for no file, sends
 	// nothing.
 	otherRef, _ := filed(t, inst, request.Rectification, "ru")
-	if _, err := desk.Complete(ctx, otherRef, agent.ID, "Исправлено.", &request.File{Name: "other.json", ContentType: "application/json", Content: []byte(`{"other":1}`)}); err != nil {
+	if _, err := desk.Complete(ctx, otherRef, request.ByStaff(agent.ID), request.Completion{Response: "Исправлено.", File: &request.Upload{Name: "other.json", Content: []byte(`{"other":1}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	otherFile := int64(inst.Count(t, `SELECT max(id) FROM files WHERE purpose = 'response'`))
@@ -568,7 +568,7 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		for _, typ := range []request.Type{request.Access, request.Portability, request.Erasure} {
 			ref, _ := filed(t, inst, typ, "ru")
 			before := inst.RequestState(t, ref)
-			if _, err := inst.App.Desk.Complete(ctx, ref, agent.ID, "Готово.", nil); !errors.Is(err, request.ErrIdentityCheckMissing) {
+			if _, err := inst.App.Desk.Complete(ctx, ref, request.ByStaff(agent.ID), request.Completion{Response: "Готово."}); !errors.Is(err, request.ErrIdentityCheckMissing) {
 				t.Errorf("%s: completing without a check: %v", typ, err)
 			}
 			if status, out := apiCall(t, inst, key, http.MethodPost, "/api/v1/requests/"+ref+"/transitions", `{"to":"completed","note":"Done."}`); status != http.StatusConflict || !strings.Contains(out["error"].(string), "проверка личности") {
@@ -591,7 +591,7 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		}
 		// Rejection stays possible: identity not confirmed is a ground.
 		rejected, _ := filed(t, inst, request.Erasure, "kk")
-		if _, err := inst.App.Desk.Reject(ctx, rejected, agent.ID, "identity_not_confirmed", "Жеке басыңыз расталмады."); err != nil {
+		if _, err := inst.App.Desk.Reject(ctx, rejected, request.ByStaff(agent.ID), request.Rejection{Reason: "identity_not_confirmed", Text: "Жеке басыңыз расталмады."}); err != nil {
 			t.Errorf("rejecting without a check: %v", err)
 		}
 		// Recorded on the page, completion goes through, and the log keeps
@@ -628,7 +628,7 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		if status != http.StatusCreated {
 			t.Fatalf("vouched intake: %d %v", status, out)
 		}
-		if _, err := inst.App.Desk.Complete(ctx, out["reference"].(string), agent.ID, "Your export.", nil); err != nil {
+		if _, err := inst.App.Desk.Complete(ctx, out["reference"].(string), request.ByStaff(agent.ID), request.Completion{Response: "Your export."}); err != nil {
 			t.Errorf("completing a vouched request: %v", err)
 		}
 		// Information about the processing needs the email proof only.
@@ -638,7 +638,7 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		if code != http.StatusCreated {
 			t.Fatal(code)
 		}
-		if _, err := inst.App.Desk.Complete(ctx, out["reference"].(string), agent.ID, "We process…", nil); err != nil {
+		if _, err := inst.App.Desk.Complete(ctx, out["reference"].(string), request.ByStaff(agent.ID), request.Completion{Response: "We process…"}); err != nil {
 			t.Errorf("completing an access request for information: %v", err)
 		}
 	})
@@ -648,11 +648,11 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		agent := inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
 		ctx := context.Background()
 		erasure, _ := filed(t, inst, request.Erasure, "ru")
-		if _, err := inst.App.Desk.Complete(ctx, erasure, agent.ID, "Удалено.", nil); err != nil {
+		if _, err := inst.App.Desk.Complete(ctx, erasure, request.ByStaff(agent.ID), request.Completion{Response: "Удалено."}); err != nil {
 			t.Errorf("erasure, configured as email proof only: %v", err)
 		}
 		rect, _ := filed(t, inst, request.Rectification, "ru")
-		if _, err := inst.App.Desk.Complete(ctx, rect, agent.ID, "Исправлено.", nil); !errors.Is(err, request.ErrIdentityCheckMissing) {
+		if _, err := inst.App.Desk.Complete(ctx, rect, request.ByStaff(agent.ID), request.Completion{Response: "Исправлено."}); !errors.Is(err, request.ErrIdentityCheckMissing) {
 			t.Errorf("rectification, configured to need the check: %v", err)
 		}
 		if _, page := openRequest(t, inst, "daniyar@school.example.kz", erasure).get(); !strings.Contains(page, "Не требуется") {
@@ -665,7 +665,7 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		agent := inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
 		for _, typ := range []request.Type{request.Access, request.Portability, request.Erasure} {
 			ref, _ := filed(t, inst, typ, "ru")
-			if _, err := inst.App.Desk.Complete(context.Background(), ref, agent.ID, "Готово.", nil); err != nil {
+			if _, err := inst.App.Desk.Complete(context.Background(), ref, request.ByStaff(agent.ID), request.Completion{Response: "Готово."}); err != nil {
 				t.Errorf("%s with email proof only: %v", typ, err)
 			}
 		}

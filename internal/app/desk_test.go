@@ -64,26 +64,26 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	requester := "aigerim.access.kk@example.kz"
 	setStatus(t, inst, ref, "new")
 
-	if _, err := desk.Assign(ctx, ref, officer, agent); err != nil {
+	if _, err := desk.Assign(ctx, ref, request.ByStaff(officer), agent); err != nil {
 		t.Fatal(err)
 	}
 	if subj, _, _, _ := lastMailTo(t, inst, "daniyar@school.example.kz", ref); subj != "Request "+ref+" is assigned to you" {
 		t.Errorf("assignment email in the assignee's language: %q", subj)
 	}
-	if _, err := desk.Assign(ctx, ref, officer, 999999); !errors.Is(err, request.ErrUnknownStaff) {
+	if _, err := desk.Assign(ctx, ref, request.ByStaff(officer), 999999); !errors.Is(err, request.ErrUnknownStaff) {
 		t.Errorf("assigning to nobody known: %v", err)
 	}
-	if _, err := desk.Complete(ctx, ref, agent, "", nil); !errors.Is(err, request.ErrTextRequired) {
+	if _, err := desk.Complete(ctx, ref, request.ByStaff(agent), request.Completion{Response: ""}); !errors.Is(err, request.ErrTextRequired) {
 		t.Errorf("completing without a response: %v", err)
 	}
-	if _, err := desk.Start(ctx, ref, agent); err != nil {
+	if _, err := desk.Start(ctx, ref, request.ByStaff(agent)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := desk.Start(ctx, ref, agent); !errors.Is(err, request.ErrTransitionNotAllowed) {
+	if _, err := desk.Start(ctx, ref, request.ByStaff(agent)); !errors.Is(err, request.ErrTransitionNotAllowed) {
 		t.Errorf("starting twice: %v", err)
 	}
 
-	if _, err := desk.AskForInformation(ctx, ref, agent, "Жеке куәліктің көшірмесін жіберіңізші."); err != nil {
+	if _, err := desk.AskForInformation(ctx, ref, request.ByStaff(agent), "Жеке куәліктің көшірмесін жіберіңізші."); err != nil {
 		t.Fatal(err)
 	}
 	_, text, statusLink, _ := lastMailTo(t, inst, requester, "ақпарат қажет")
@@ -103,7 +103,7 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	lastMailTo(t, inst, "daniyar@school.example.kz", "Reply from the requester")
 
 	before := inst.Count(t, `SELECT count(*) FROM requests WHERE reference = $1 AND due_at = '2026-04-01 23:59:59+05'`, ref)
-	r, err := desk.Extend(ctx, ref, agent, "Деректер үш жүйеде сақталған")
+	r, err := desk.Extend(ctx, ref, request.ByStaff(agent), "Деректер үш жүйеде сақталған")
 	if err != nil || before != 1 {
 		t.Fatalf("extend: %v (due before matched: %d)", err, before)
 	}
@@ -120,20 +120,20 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if _, page := get(t, c, statusLink); !strings.Contains(page, "Жауап беру мерзімі ұзартылды: 2026 жылғы 1 мамырға дейін жауап береміз. Себебі: Деректер үш жүйеде сақталған") {
 		t.Error("the status page's history does not give the new date and the reason")
 	}
-	if _, err := desk.Extend(ctx, ref, agent, "again"); !errors.Is(err, request.ErrNoExtensionLeft) {
+	if _, err := desk.Extend(ctx, ref, request.ByStaff(agent), "again"); !errors.Is(err, request.ErrNoExtensionLeft) {
 		t.Errorf("second extension: %v", err)
 	}
 
 	// A copy of the data leaves only once staff have recorded who the
 	// requester is (IDENTITY_CHECK's default).
-	export := &request.File{Name: "data.json", ContentType: "application/json", Size: 13, Content: []byte(`{"courses":2}`)}
-	if _, err := desk.Complete(ctx, ref, agent, "Деректеріңіздің көшірмесі қоса беріліп отыр.", export); !errors.Is(err, request.ErrIdentityCheckMissing) {
+	export := &request.Upload{Name: "data.json", Content: []byte(`{"courses":2}`)}
+	if _, err := desk.Complete(ctx, ref, request.ByStaff(agent), request.Completion{Response: "Деректеріңіздің көшірмесі қоса беріліп отыр.", File: export}); !errors.Is(err, request.ErrIdentityCheckMissing) {
 		t.Fatalf("completing an access copy without an identity check: %v", err)
 	}
-	if _, err := desk.RecordIdentityCheck(ctx, ref, agent, request.IdentityVideoCall, "Жеке куәлік бейнебайланыста көрсетілді"); err != nil {
+	if _, err := desk.RecordIdentityCheck(ctx, ref, request.ByStaff(agent), request.IdentityVideoCall, "Жеке куәлік бейнебайланыста көрсетілді"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := desk.Complete(ctx, ref, agent, "Деректеріңіздің көшірмесі қоса беріліп отыр.", export); err != nil {
+	if _, err := desk.Complete(ctx, ref, request.ByStaff(agent), request.Completion{Response: "Деректеріңіздің көшірмесі қоса беріліп отыр.", File: export}); err != nil {
 		t.Fatal(err)
 	}
 	_, text, _, download := lastMailTo(t, inst, requester, "сұрауыңызға жауап")
@@ -188,7 +188,7 @@ func TestStaffWorkARequestFromAssignmentToDownload(t *testing.T) {
 	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'file_downloaded'`); n != 2 {
 		t.Errorf("%d downloads logged, want 2", n)
 	}
-	if _, err := desk.Reject(ctx, ref, agent, "excessive", "x"); !errors.Is(err, request.ErrTransitionNotAllowed) {
+	if _, err := desk.Reject(ctx, ref, request.ByStaff(agent), request.Rejection{Reason: "excessive", Text: "x"}); !errors.Is(err, request.ErrTransitionNotAllowed) {
 		t.Errorf("rejecting a completed request: %v", err)
 	}
 
@@ -209,10 +209,10 @@ func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
 	agent := addStaff(t, inst, "Daniyar", "daniyar@school.example.kz", "agent", "en")
 	ref, _ := filed(t, inst, request.Erasure, "ru")
 	setStatus(t, inst, ref, "in_progress")
-	if _, err := inst.App.Desk.Reject(ctx, ref, agent, "made_up", "x"); !errors.Is(err, request.ErrReasonRequired) {
+	if _, err := inst.App.Desk.Reject(ctx, ref, request.ByStaff(agent), request.Rejection{Reason: "made_up", Text: "x"}); !errors.Is(err, request.ErrReasonRequired) {
 		t.Errorf("unknown ground: %v", err)
 	}
-	r, err := inst.App.Desk.Reject(ctx, ref, agent, "legal_exemption", "Сведения об успеваемости храним 5 лет по закону об образовании.")
+	r, err := inst.App.Desk.Reject(ctx, ref, request.ByStaff(agent), request.Rejection{Reason: "legal_exemption", Text: "Сведения об успеваемости храним 5 лет по закону об образовании."})
 	if err != nil || r.Status != request.Rejected {
 		t.Fatalf("reject: %v %s", err, r.Status)
 	}
@@ -228,7 +228,7 @@ func TestRejectionGivesTheGroundAndHowToComplain(t *testing.T) {
 	// The operator's own complaint text replaces the built-in one in its language only.
 	enRef, _ := filed(t, inst, request.Erasure, "en")
 	setStatus(t, inst, enRef, "in_progress")
-	if _, err := inst.App.Desk.Reject(ctx, enRef, agent, "no_data", "We hold nothing about you."); err != nil {
+	if _, err := inst.App.Desk.Reject(ctx, enRef, request.ByStaff(agent), request.Rejection{Reason: "no_data", Text: "We hold nothing about you."}); err != nil {
 		t.Fatal(err)
 	}
 	_, text, _, _ = lastMailTo(t, inst, "aigerim.erasure.en@example.kz", "Decision")
@@ -246,7 +246,7 @@ func TestExtensionAfterTheDeadlineIsRefused(t *testing.T) {
 	ref, _ := filed(t, inst, request.Erasure, "ru")
 	setStatus(t, inst, ref, "in_progress")
 	inst.Clock.Advance(31 * 24 * time.Hour)
-	if _, err := inst.App.Desk.Extend(context.Background(), ref, agent, "late"); !errors.Is(err, request.ErrDeadlinePassed) {
+	if _, err := inst.App.Desk.Extend(context.Background(), ref, request.ByStaff(agent), "late"); !errors.Is(err, request.ErrDeadlinePassed) {
 		t.Errorf("extension after the deadline: %v", err)
 	}
 }
@@ -260,7 +260,7 @@ func TestPausedClockMovesTheDeadlineByTheDaysWaited(t *testing.T) {
 			ref, _ := filed(t, inst, request.Access, "ru")
 			setStatus(t, inst, ref, "in_progress")
 			inst.Clock.Advance(5 * 24 * time.Hour) // 7 March
-			if _, err := inst.App.Desk.AskForInformation(ctx, ref, agent, "Пришлите, пожалуйста, номер договора."); err != nil {
+			if _, err := inst.App.Desk.AskForInformation(ctx, ref, request.ByStaff(agent), "Пришлите, пожалуйста, номер договора."); err != nil {
 				t.Fatal(err)
 			}
 			_, _, statusLink, _ := lastMailTo(t, inst, "aigerim.access.ru@example.kz", "Нужна информация")
@@ -316,10 +316,10 @@ func TestAPolicyChangeMovesNoDateUntilAnAdminRecomputesWithAReason(t *testing.T)
 	if due.In(inst.Config.Location).Format(time.DateOnly) != "2026-04-01" || rule != "default.calendar_30d" {
 		t.Fatalf("before: %s %s", due, rule)
 	}
-	if _, err := desk.Recompute(ctx, ref, admin, ""); !errors.Is(err, request.ErrReasonRequired) {
+	if _, err := desk.Recompute(ctx, ref, request.ByStaff(admin), ""); !errors.Is(err, request.ErrReasonRequired) {
 		t.Errorf("recompute without a reason: %v", err)
 	}
-	if _, err := desk.Recompute(ctx, ref, admin, "Перешли на сроки закона РК"); err != nil {
+	if _, err := desk.Recompute(ctx, ref, request.ByStaff(admin), "Перешли на сроки закона РК"); err != nil {
 		t.Fatal(err)
 	}
 	read()

@@ -76,7 +76,7 @@ func TestNoForbiddenPhraseOnAnyPageOrEmail(t *testing.T) {
 			ref, statusPath := filed(t, inst, request.ConsentWithdrawal, "kk")
 			withdrawnRef, _ := filed(t, inst, request.Erasure, "kk")
 			setStatus(t, inst, withdrawnRef, "in_progress")
-			if _, err := inst.App.Desk.Reject(context.Background(), withdrawnRef, staff.ID, "other", "Түсініктеме."); err != nil {
+			if _, err := inst.App.Desk.Reject(context.Background(), withdrawnRef, request.ByStaff(staff.ID), request.Rejection{Reason: "other", Text: "Түсініктеме."}); err != nil {
 				t.Fatal(err)
 			}
 			for _, lang := range []string{"kk", "ru"} {

@@ -54,7 +54,7 @@ func TestRefusalGroundsOfferedBelongToTheRequestsRuleSet(t *testing.T) {
 				t.Error("the kz grounds do not cite Law 94-V")
 			}
 			// GDPR's "excessive" is no ground under Law 94-V.
-			_, err := inst.App.Desk.Reject(context.Background(), ref, agent.ID, deadline.GroundExcessive, "Слишком часто.")
+			_, err := inst.App.Desk.Reject(context.Background(), ref, request.ByStaff(agent.ID), request.Rejection{Reason: deadline.GroundExcessive, Text: "Слишком часто."})
 			if offered := slices.Contains(want, deadline.GroundExcessive); offered != (err == nil) {
 				t.Errorf("reject as excessive under %s: %v", preset, err)
 			} else if !offered && !errors.Is(err, request.ErrReasonRequired) {
@@ -70,7 +70,7 @@ func TestKazakhRefusalCitesTheLawsGround(t *testing.T) {
 	agent := inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
 	ref, _ := filed(t, inst, request.ConsentWithdrawal, "kk")
 	setStatus(t, inst, ref, "in_progress")
-	if _, err := inst.App.Desk.Reject(context.Background(), ref, agent.ID, deadline.GroundUnfulfilledObligation, "Шарт бойынша төлем әлі аяқталмады."); err != nil {
+	if _, err := inst.App.Desk.Reject(context.Background(), ref, request.ByStaff(agent.ID), request.Rejection{Reason: deadline.GroundUnfulfilledObligation, Text: "Шарт бойынша төлем әлі аяқталмады."}); err != nil {
 		t.Fatal(err)
 	}
 	_, text, _, _ := lastMailTo(t, inst, "aigerim.consent_withdrawal.kk@example.kz", "бойынша шешім")

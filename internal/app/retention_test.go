@@ -26,10 +26,10 @@ func TestRetentionDeletesFilesThenPurgesPersonalData(t *testing.T) {
 	requester := "aigerim.rectification.ru@example.kz"
 	setStatus(t, inst, ref, "new")
 
-	if _, err := desk.Start(ctx, ref, officer.ID); err != nil {
+	if _, err := desk.Start(ctx, ref, request.ByStaff(officer.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := desk.AskForInformation(ctx, ref, officer.ID, "Пришлите, пожалуйста, копию удостоверения."); err != nil {
+	if _, err := desk.AskForInformation(ctx, ref, request.ByStaff(officer.ID), "Пришлите, пожалуйста, копию удостоверения."); err != nil {
 		t.Fatal(err)
 	}
 	c := browser(t)
@@ -38,7 +38,7 @@ func TestRetentionDeletesFilesThenPurgesPersonalData(t *testing.T) {
 	if resp, _ := postMultipart(t, c, inst.URL+statusPath+"/reply", body, ctype); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("reply: %d", resp.StatusCode)
 	}
-	if _, err := desk.Extend(ctx, ref, officer.ID, "Данные Нурланқызы хранятся в трёх системах"); err != nil {
+	if _, err := desk.Extend(ctx, ref, request.ByStaff(officer.ID), "Данные Нурланқызы хранятся в трёх системах"); err != nil {
 		t.Fatal(err)
 	}
 	r, err := inst.App.Store.RequestByReference(ctx, ref)
@@ -48,8 +48,8 @@ func TestRetentionDeletesFilesThenPurgesPersonalData(t *testing.T) {
 	if _, err := inst.App.Store.AddNote(ctx, r.ID, officer.ID, "Звонила Айгерим, просила ускорить", inst.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	answer := &request.File{Name: "ispravleno.json", ContentType: "application/json", Size: 13, Content: []byte(`{"fixed":true}`)}
-	if _, err := desk.Complete(ctx, ref, officer.ID, "Фамилия исправлена на Нурланқызы.", answer); err != nil {
+	answer := &request.Upload{Name: "ispravleno.json", Content: []byte(`{"fixed":true}`)}
+	if _, err := desk.Complete(ctx, ref, request.ByStaff(officer.ID), request.Completion{Response: "Фамилия исправлена на Нурланқызы.", File: answer}); err != nil {
 		t.Fatal(err)
 	}
 	_, _, _, download := lastMailTo(t, inst, requester, "Ответ на ваш запрос")

@@ -29,6 +29,17 @@ func (p *Policy) Extend(in Input, current Result, now time.Time, reason string) 
 	if strings.TrimSpace(reason) == "" {
 		return Result{}, ErrExtensionReasonRequired
 	}
+	return p.Extension(in, current, now)
+}
+
+// Extension is what one more extension would give at now, or why there is
+// none (ErrExtensionAfterDeadline, ErrNoExtension, ErrExtensionLimit): the
+// rule of Extend without its reason, so that a page can offer the date
+// before staff have written why.
+func (p *Policy) Extension(in Input, current Result, now time.Time) (Result, error) {
+	if err := p.check(in); err != nil {
+		return Result{}, err
+	}
 	if now.After(current.DueAt) {
 		return Result{}, fmt.Errorf("due %s, asked %s: %w", current.DueAt.Format(time.DateTime), now.In(p.loc).Format(time.DateTime), ErrExtensionAfterDeadline)
 	}

@@ -3,6 +3,7 @@ package deadline
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestExtension(t *testing.T) {
@@ -64,6 +65,27 @@ func TestExtensionNeedsAReason(t *testing.T) {
 	cur, _ := p.Due(in)
 	if _, err := p.Extend(in, cur, in.ReceivedAt, "  "); !errors.Is(err, ErrExtensionReasonRequired) {
 		t.Errorf("err = %v, want ErrExtensionReasonRequired", err)
+	}
+}
+
+// The date a page offers before staff write their reason is the date the
+// extension then gives, and it is refused for the same reasons.
+func TestAnExtensionOfferedIsTheOneGranted(t *testing.T) {
+	for _, preset := range []string{"default", "gdpr", "ru152"} {
+		p := policy(t, preset)
+		in := Input{Type: TypeAccess, ReceivedAt: at(t, "2026-01-31 09:00")}
+		cur, _ := p.Due(in)
+		offered, err := p.Extension(in, cur, in.ReceivedAt)
+		granted, gerr := p.Extend(in, cur, in.ReceivedAt, "many records")
+		if err != nil || gerr != nil || !offered.DueAt.Equal(granted.DueAt) || offered.Rule != granted.Rule {
+			t.Errorf("%s: offered %v (%v), granted %v (%v)", preset, offered.DueAt, err, granted.DueAt, gerr)
+		}
+		if _, err := p.Extension(in, granted, in.ReceivedAt); !errors.Is(err, ErrExtensionLimit) {
+			t.Errorf("%s: a second extension offered: %v", preset, err)
+		}
+		if _, err := p.Extension(in, cur, cur.DueAt.Add(time.Second)); !errors.Is(err, ErrExtensionAfterDeadline) {
+			t.Errorf("%s: an extension offered after the deadline: %v", preset, err)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/request"
 	"rightsdesk/internal/testkit"
 )
 
@@ -33,14 +34,14 @@ func TestAccessibility(t *testing.T) {
 			}
 			waiting := fileRequest(t, inst, "access", lang, "waiting."+lang+"@example.kz")
 			setStatus(t, inst, waiting.Reference, "new")
-			if _, err := inst.App.Desk.Start(ctx, waiting.Reference, agent); err != nil {
+			if _, err := inst.App.Desk.Start(ctx, waiting.Reference, request.ByStaff(agent)); err != nil {
 				t.Fatalf("start %s: %v", waiting.Reference, err)
 			}
 			question := map[string]string{
 				"ru": "Пришлите, пожалуйста, копию удостоверения личности.",
 				"kk": "Жеке куәліктің көшірмесін жіберіңізші.",
 			}[lang]
-			if _, err := inst.App.Desk.AskForInformation(ctx, waiting.Reference, agent, question); err != nil {
+			if _, err := inst.App.Desk.AskForInformation(ctx, waiting.Reference, request.ByStaff(agent), question); err != nil {
 				t.Fatalf("ask for information on %s: %v", waiting.Reference, err)
 			}
 

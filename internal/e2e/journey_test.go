@@ -228,13 +228,13 @@ func walkJourney(t *testing.T, w journeyTexts) {
 
 	// 4. Staff take it up and ask for a document.
 	agent := addStaff(t, inst, "Гульнара Сапарова", "gulnara@school.example.kz", "ru")
-	if _, err := desk.Assign(bg, ref, agent, agent); err != nil {
+	if _, err := desk.Assign(bg, ref, request.ByStaff(agent), agent); err != nil {
 		t.Fatalf("assign: %v", err)
 	}
-	if _, err := desk.Start(bg, ref, agent); err != nil {
+	if _, err := desk.Start(bg, ref, request.ByStaff(agent)); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	if _, err := desk.AskForInformation(bg, ref, agent, w.question); err != nil {
+	if _, err := desk.AskForInformation(bg, ref, request.ByStaff(agent), w.question); err != nil {
 		t.Fatalf("ask for information: %v", err)
 	}
 	info, infoLinks := mailAbout(t, inst, w.email, w.infoSubject)
@@ -300,13 +300,13 @@ func walkJourney(t *testing.T, w journeyTexts) {
 	// 6. Staff check who the requester is (a copy of the data needs it),
 	// then answer with the copy; the completion email carries a download
 	// link.
-	if _, err := desk.RecordIdentityCheck(bg, ref, agent, request.IdentityDocumentSeen, "Удостоверение личности в ответе сверено с учётной записью"); err != nil {
+	if _, err := desk.RecordIdentityCheck(bg, ref, request.ByStaff(agent), request.IdentityDocumentSeen, "Удостоверение личности в ответе сверено с учётной записью"); err != nil {
 		t.Fatalf("identity check: %v", err)
 	}
 	export := []byte(`{"student":"` + w.name + `","courses":2}`)
-	if _, err := desk.Complete(bg, ref, agent, w.response, &request.File{
-		Name: "dannye.json", ContentType: "application/json", Content: export,
-	}); err != nil {
+	if _, err := desk.Complete(bg, ref, request.ByStaff(agent), request.Completion{Response: w.response, File: &request.Upload{
+		Name: "dannye.json", Content: export,
+	}}); err != nil {
 		t.Fatalf("complete: %v", err)
 	}
 	done, doneLinks := mailAbout(t, inst, w.email, w.completedSubj)

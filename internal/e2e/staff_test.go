@@ -19,6 +19,7 @@ import (
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/request"
 	"rightsdesk/internal/testkit"
 )
 
@@ -245,10 +246,10 @@ func TestAuditorCannotChangeAnything(t *testing.T) {
 	target := fileNamed(t, inst, "Ержан Болатұлы Қасымов", "erzhan@example.kz", "ru")
 	setStatus(t, inst, target.Reference, "new")
 	bg := context.Background()
-	if _, err := inst.App.Desk.Assign(bg, target.Reference, agent.ID, agent.ID); err != nil {
+	if _, err := inst.App.Desk.Assign(bg, target.Reference, request.ByStaff(agent.ID), agent.ID); err != nil {
 		t.Fatalf("assign: %v", err)
 	}
-	if _, err := inst.App.Desk.Start(bg, target.Reference, agent.ID); err != nil {
+	if _, err := inst.App.Desk.Start(bg, target.Reference, request.ByStaff(agent.ID)); err != nil {
 		t.Fatalf("start: %v", err)
 	}
 

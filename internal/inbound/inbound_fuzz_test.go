@@ -48,7 +48,7 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("%d attachments", len(l.Attachments))
 		}
 		for _, a := range l.Attachments {
-			if a.Size > request.MaxUploadSize || request.SniffContentType(a.Content) != a.ContentType || a.Name != request.SafeFileName(a.Name) {
+			if a.Size > request.MaxUploadSize || request.SniffFile(request.FileRequester, a.Name, a.Content) != a.ContentType || a.Name != request.SafeFileName(a.Name) {
 				t.Fatalf("attachment %q %s %d breaks the form's rules", a.Name, a.ContentType, a.Size)
 			}
 		}

@@ -48,7 +48,8 @@ import (
 )
 
 // Limits on a letter. An attachment obeys the form's own limits
-// (request.MaxUploadSize, request.MaxUploadFiles, the PDF/JPEG/PNG rule).
+// (request.MaxUploadSize, request.MaxUploadFiles, and the kinds
+// request.SniffFile accepts from a requester: PDF, JPEG, PNG).
 const (
 	// MaxLetterSize is the largest raw letter read: the form's largest
 	// reply (MaxUploadFiles files of MaxUploadSize) in base64, which grows

@@ -119,7 +119,7 @@ func (w *walker) leaf(e *message.Entity, mediaType string, params map[string]str
 	case size == 0:
 		w.skip(display, mediaType, 0, "empty")
 		return nil
-	case request.SniffContentType(content) == "":
+	case request.SniffFile(request.FileRequester, name, content) == "":
 		w.skip(display, mediaType, size, "file_type")
 		return nil
 	case parent == "multipart/related" && e.Header.Get("Content-Id") != "" && size < inlineImageKeep:

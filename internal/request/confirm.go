@@ -3,7 +3,6 @@ package request
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"rightsdesk/internal/deadline"
@@ -16,55 +15,8 @@ type Confirmation struct {
 	UsedAt    time.Time // zero until the link is used
 }
 
-// Errors of the confirmation link.
-var (
-	ErrLinkExpired      = errors.New("confirmation link expired")
-	ErrAlreadyConfirmed = errors.New("request already confirmed")
-)
-
-// Change is what a decision does to a request; the store applies it in one
-// transaction with its event and emails.
-type Change struct {
-	To    Status
-	Event string
-	Actor Actor
-	Data  map[string]any
-	// Text is what staff typed for the event (the reason for an extension
-	// or a recomputed date). It may name the person, so it is kept beside
-	// the append-only log, sealed, and goes with the personal data.
-	Text        string
-	Emails      []OutboxEmail
-	ConfirmedAt time.Time // set when the change confirms the request
-	At          time.Time
-	Messages    []NewMessage
-	Files       []File
-	// AddStatusLink adds a status link (by its hash); RevokeStatusLinks
-	// first makes every earlier one stop working.
-	AddStatusLink     []byte
-	RevokeStatusLinks bool
-	// ActorID is the member of staff behind a staff action.
-	ActorID int64
-	// Assign sets the assignee (pointer to 0 for nobody); nil leaves it.
-	Assign *int64
-	// DueAt moves the deadline; Extended counts it as an extension.
-	DueAt    time.Time
-	Extended bool
-	// OutcomeReason is why a request was rejected.
-	OutcomeReason string
-	// Download creates an expiring link to the change's (single) file, or
-	// to the response file it names.
-	Download *NewDownload
-	// Identity records an identity check of the requester.
-	Identity *IdentityCheck
-	// Pause stops the deadline clock at At; Resume clears the pause (the
-	// due date has moved by DueAt).
-	Pause, Resume bool
-	// Rule replaces the rule recorded with the request (a recomputation).
-	Rule *deadline.Result
-	// DeleteFiles deletes the content of the request's files and their
-	// download links with the change, logged as a files_deleted event.
-	DeleteFiles bool
-}
+// ErrAlreadyConfirmed is the answer to a confirmation link used before.
+var ErrAlreadyConfirmed = errors.New("request already confirmed")
 
 // ConfirmRepository applies confirmations. Confirm locks the link and its
 // request, asks decide what to do, and applies the change atomically; an
@@ -74,10 +26,9 @@ type ConfirmRepository interface {
 	Confirm(ctx context.Context, tokenHash []byte, decide func(Request, Confirmation) (Change, error)) (Request, error)
 }
 
-// EmailConfirmed is sent when the requester confirms their address.
-const EmailConfirmed = "confirmed"
-
-// CheckConfirmation says what a confirmation link can still do at now.
+// CheckConfirmation says what a confirmation link can still do at now:
+// nothing once used (ErrAlreadyConfirmed) or past its time
+// (ErrLinkExpired).
 func CheckConfirmation(r Request, c Confirmation, now time.Time) error {
 	switch {
 	case !c.UsedAt.IsZero():
@@ -154,22 +105,4 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		ch.RevokeStatusLinks, ch.AddStatusLink = true, link.Hash
 		return ch, nil
 	})
-}
-
-// ErrNotFound is returned for a link that leads nowhere.
-var ErrNotFound = errors.New("not found")
-
-func composeEmail(c Composer, random ioReader, links Links, kind, to string, locale Locale, data map[string]any) (OutboxEmail, error) {
-	subject, text, html, err := c.Compose(kind, locale, data)
-	if err != nil {
-		return OutboxEmail{}, fmt.Errorf("compose %s email: %w", kind, err)
-	}
-	id, err := NewToken(random)
-	if err != nil {
-		return OutboxEmail{}, err
-	}
-	return OutboxEmail{
-		Kind: kind, To: to, Locale: locale, Subject: subject, Text: text, HTML: html,
-		MessageID: id.Plain[:26] + "@" + links.Host(),
-	}, nil
 }

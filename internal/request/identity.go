@@ -165,25 +165,35 @@ func (ir IdentityRule) State(r Request) IdentityState {
 	return IdentityNotNeeded
 }
 
-// identityChange is the change that records a check on r.
-func identityChange(r Request, method IdentityMethod, note string, by int64, now time.Time) (Change, error) {
+// identityCheckable returns nil when a check can be recorded on r: open,
+// its address confirmed, and not checked before.
+func identityCheckable(r Request) error {
 	if !r.Status.Open() || r.Status == Unverified {
-		return Change{}, fmt.Errorf("%w: the identity of a %s request is not checked", ErrTransitionNotAllowed, r.Status)
+		return fmt.Errorf("%w: the identity of a %s request is not checked", ErrTransitionNotAllowed, r.Status)
 	}
 	if r.Identity.Done() {
-		return Change{}, ErrIdentityChecked
+		return ErrIdentityChecked
+	}
+	return nil
+}
+
+// identityChange is the change that records a check on r (who made it is
+// the StaffActor's to say).
+func identityChange(r Request, method IdentityMethod, note string, now time.Time) (Change, error) {
+	if err := identityCheckable(r); err != nil {
+		return Change{}, err
 	}
 	return Change{
-		To: r.Status, Event: EventIdentityChecked, Actor: ActorStaff, ActorID: by, At: now,
+		To: r.Status, Event: EventIdentityChecked, At: now,
 		Data:     map[string]any{"method": string(method)},
 		Text:     note,
-		Identity: &IdentityCheck{At: now, Method: method, StaffID: by},
+		Identity: &IdentityCheck{At: now, Method: method},
 	}, nil
 }
 
 // checkIdentityInput cleans what staff typed for a check.
 func checkIdentityInput(method IdentityMethod, note string) (string, error) {
-	note = strings.TrimSpace(note)
+	note = StaffText(note)
 	if !slices.Contains(IdentityMethods(), method) {
 		return "", ErrIdentityMethod
 	}

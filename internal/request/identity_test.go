@@ -44,16 +44,16 @@ func TestAnIdentityCheckIsRecordedOnceOnAConfirmedOpenRequest(t *testing.T) {
 		t.Errorf("a note too long: %v", err)
 	}
 	for _, s := range []Status{Unverified, Completed, Rejected, Withdrawn, Expired} {
-		if _, err := identityChange(Request{Status: s}, IdentityInPerson, "n", 1, now); !errors.Is(err, ErrTransitionNotAllowed) {
+		if _, err := identityChange(Request{Status: s}, IdentityInPerson, "n", now); !errors.Is(err, ErrTransitionNotAllowed) {
 			t.Errorf("a check on a %s request: %v", s, err)
 		}
 	}
-	ch, err := identityChange(Request{Status: InProgress}, IdentityInPerson, "Паспорт", 7, now)
-	if err != nil || ch.Identity == nil || ch.Identity.StaffID != 7 || ch.Identity.Method != IdentityInPerson || ch.Text != "Паспорт" ||
+	ch, err := identityChange(Request{Status: InProgress}, IdentityInPerson, "Паспорт", now)
+	if err != nil || ch.Identity == nil || ch.Identity.Method != IdentityInPerson || ch.Text != "Паспорт" ||
 		ch.Data["method"] != "in_person" || ch.Event != EventIdentityChecked || ch.To != InProgress {
 		t.Fatalf("the change: %+v, %v", ch, err)
 	}
-	if _, err := identityChange(Request{Status: InProgress, Identity: *ch.Identity}, IdentityVideoCall, "again", 7, now); !errors.Is(err, ErrIdentityChecked) {
+	if _, err := identityChange(Request{Status: InProgress, Identity: IdentityCheck{At: now, Method: IdentityInPerson, StaffID: 7}}, IdentityVideoCall, "again", now); !errors.Is(err, ErrIdentityChecked) {
 		t.Errorf("a second check: %v", err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // each for a bounded time; `go test` runs their seeds as ordinary tests.
 
 // singleLineLimits are the single-line fields of a submission and the most
-// characters each may hold once accepted.
+// characters each may hold once accepted (MaxLength, which the limits test
+// checks against the validator, the form and the API document).
 func singleLineLimits(s *Submission) map[string]struct {
 	value string
 	max   int
@@ -28,11 +29,11 @@ func singleLineLimits(s *Submission) map[string]struct {
 		value string
 		max   int
 	}{
-		"full_name":    {s.FullName, 200},
-		"email":        {s.Email, 254},
-		"phone":        {s.Phone, 30},
-		"account_id":   {s.AccountID, 200},
-		"subject_name": {s.SubjectName, 200},
+		"full_name":    {s.FullName, MaxLength("full_name")},
+		"email":        {s.Email, MaxLength("email")},
+		"phone":        {s.Phone, MaxLength("phone")},
+		"account_id":   {s.AccountID, MaxLength("account_id")},
+		"subject_name": {s.SubjectName, MaxLength("subject_name")},
 	}
 }
 
@@ -85,7 +86,7 @@ func FuzzSubmissionValidate(f *testing.F) {
 		for field, f := range map[string]struct {
 			value string
 			max   int
-		}{"details": {s.Details, 5000}, "correction": {s.Correction, 5000}, "processing": {s.Processing, 2000}} {
+		}{"details": {s.Details, MaxLength("details")}, "correction": {s.Correction, MaxLength("correction")}, "processing": {s.Processing, MaxLength("processing")}} {
 			if !utf8.ValidString(f.value) || utf8.RuneCountInString(f.value) > f.max {
 				t.Errorf("%s accepted too long or invalid: %d characters", field, utf8.RuneCountInString(f.value))
 			}
@@ -243,12 +244,12 @@ func FuzzCheckUploads(f *testing.F) {
 	f.Add("x.html", []byte("<html><script>alert(1)</script>"), "y.jpg", []byte{0xff, 0xd8, 0xff, 0xe0}, int64(4))
 	f.Add("", []byte{}, "big.pdf", []byte("%PDF-"), int64(1))
 	f.Fuzz(func(t *testing.T, name1 string, content1 []byte, name2 string, content2 []byte, maxSize int64) {
-		if ct := SniffContentType(content1); ct != "" {
+		if ct := SniffFile(FileRequester, name1, content1); ct != "" {
 			ok := (ct == "application/pdf" && bytes.HasPrefix(content1, []byte("%PDF-"))) ||
 				(ct == "image/jpeg" && bytes.HasPrefix(content1, []byte{0xff, 0xd8, 0xff})) ||
 				(ct == "image/png" && bytes.HasPrefix(content1, []byte("\x89PNG\r\n\x1a\n")))
 			if !ok {
-				t.Fatalf("SniffContentType(%q) = %q", content1, ct)
+				t.Fatalf("SniffFile(%q) = %q", content1, ct)
 			}
 		}
 		uploads := []Upload{{Name: name1, Content: content1}, {Name: name2, Content: content2}}

@@ -3,6 +3,9 @@ package request
 import (
 	"bytes"
 	"errors"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,4 +173,62 @@ func TestValidationReportsKeysNotSentences(t *testing.T) {
 	if verr.Fields["full_name"].Params["Max"] != "200" {
 		t.Errorf("max param = %v", verr.Fields["full_name"].Params)
 	}
+}
+
+// Every text field the validator limits has its row in the one table, and
+// the validator refuses one character more than MaxLength and no fewer.
+func TestEachSubmissionFieldIsLimitedToItsMaxLength(t *testing.T) {
+	var tagged []string
+	st := reflect.TypeOf(Submission{})
+	for i := range st.NumField() {
+		f := st.Field(i)
+		if slices.Contains(strings.Split(f.Tag.Get("validate"), ","), "maxlen") {
+			tagged = append(tagged, strings.Split(f.Tag.Get("json"), ",")[0])
+		}
+	}
+	if !slices.Equal(tagged, LimitedFields()) {
+		t.Fatalf("fields with the maxlen rule %v, with a limit %v", tagged, LimitedFields())
+	}
+	v := NewValidator(AllTypes())
+	for _, field := range LimitedFields() {
+		max := MaxLength(field)
+		if max <= 0 {
+			t.Fatalf("%s: limit %d", field, max)
+		}
+		for _, n := range []int{max, max + 1} {
+			s := Submission{Type: Rectification, FullName: "Айгерим", Email: "aigerim@example.kz", Consent: true,
+				Correction: "Фамилия", OnBehalf: true, SubjectName: "Ерлан", Relationship: Parent}
+			value := strings.Repeat("ә", n)
+			switch field {
+			case "email":
+				value = strings.Repeat("a", n-len("@example.kz")) + "@example.kz"
+			case "phone":
+				value = "+7" + strings.Repeat(" ", n-12) + "7011234567"
+			}
+			reflect.ValueOf(&s).Elem().FieldByIndex(fieldIndex(t, st, field)).SetString(value)
+			if field == "processing" {
+				s.Type = Objection
+			}
+			err := v.Validate(&s)
+			var verr *ValidationError
+			refused := errors.As(err, &verr) && verr.Fields[field].Key == "error.too_long"
+			if refused != (n > max) {
+				t.Errorf("%s with %d characters (max %d): %v", field, n, max, err)
+			}
+			if refused && verr.Fields[field].Params["Max"] != strconv.Itoa(max) {
+				t.Errorf("%s: the refusal names %v, want %d", field, verr.Fields[field].Params, max)
+			}
+		}
+	}
+}
+
+func fieldIndex(t *testing.T, st reflect.Type, jsonName string) []int {
+	t.Helper()
+	for i := range st.NumField() {
+		if strings.Split(st.Field(i).Tag.Get("json"), ",")[0] == jsonName {
+			return []int{i}
+		}
+	}
+	t.Fatalf("no field %s", jsonName)
+	return nil
 }

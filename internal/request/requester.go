@@ -9,28 +9,6 @@ import (
 	"unicode/utf8"
 )
 
-// RequestKey names one request: by id, by the hash of its status token, or
-// by its reference (the first non-zero field counts).
-type RequestKey struct {
-	ID              int64
-	StatusTokenHash []byte
-	Reference       string
-}
-
-// NewMessage is a message added with a change.
-type NewMessage struct {
-	Author  Actor
-	StaffID int64
-	Body    string
-}
-
-// ChangeRepository applies decisions to one request: it locks the request,
-// asks decide what to do and applies the change with its event, messages,
-// files and emails in one transaction. An error from decide changes nothing.
-type ChangeRepository interface {
-	ChangeRequest(ctx context.Context, key RequestKey, decide func(Request) (Change, error)) (Request, error)
-}
-
 // Errors of the requester's actions.
 var (
 	ErrNotOpen       = errors.New("request is closed")
@@ -148,8 +126,8 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 	now := rq.Clock.Now()
 	linkSince, requestSince := ReplyWindows(now)
 	return rq.Repo.AddReply(ctx, HashToken(token), linkSince, requestSince, func(r Request, used ReplyUsage) (Change, error) {
-		if !r.Status.Open() || r.Status == Unverified {
-			return Change{}, ErrNotOpen
+		if err := CanReply(r); err != nil {
+			return Change{}, err
 		}
 		if err := checkReplyRate(used); err != nil {
 			return Change{}, err
@@ -182,6 +160,15 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		}
 		return ch, nil
 	})
+}
+
+// CanReply returns nil when the requester may reply to r: while it is open
+// and its address confirmed (ErrNotOpen otherwise).
+func CanReply(r Request) error {
+	if !r.Status.Open() || r.Status == Unverified {
+		return ErrNotOpen
+	}
+	return nil
 }
 
 // EventRequesterReplied is the event of a reply; the store counts replies
@@ -257,7 +244,7 @@ func (rq *Requester) SendDownloadLink(ctx context.Context, token string, fileID 
 				Params: map[string]any{"Max": MaxLinkEmailsPerHour}}
 		}
 		data := rq.data(r)
-		data["DownloadURL"] = rq.Links.BaseURL + "/d/" + SecretPlaceholder(SecretDownload)
+		data["DownloadURL"] = rq.Links.Download(SecretPlaceholder(SecretDownload))
 		data["DownloadBy"] = until
 		data["ResendURL"] = rq.Links.BaseURL + "/status"
 		mail, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailDownloadLink, r.Email, r.Locale, data)
@@ -272,62 +259,4 @@ func (rq *Requester) SendDownloadLink(ctx context.Context, token string, fileID 
 			Emails:   []OutboxEmail{mail},
 		}, nil
 	})
-}
-
-// Email kinds of the requester's journey.
-const (
-	EmailDownloadLink   = "download_link"
-	EmailWithdrawn      = "withdrawn"
-	EmailStaffWithdrawn = "staff_withdrawn"
-	EmailStaffReply     = "staff_reply"
-	EmailStatusLink     = "status_link"
-	EmailExpired        = "expired"
-)
-
-// ExpiryRepository finds unconfirmed requests whose link has run out.
-type ExpiryRepository interface {
-	// ExpireUnconfirmed applies decide to up to limit unverified requests
-	// whose confirmation link expired before now, skipping rows another
-	// instance holds, and returns how many it changed.
-	ExpireUnconfirmed(ctx context.Context, now time.Time, limit int, decide func(Request) (Change, error)) (int, error)
-}
-
-// Expirer closes requests that were never confirmed. The files of a
-// request that closes unverified - expired, or withdrawn before its
-// address was confirmed - go with the change that closes it
-// (Change.DeleteFiles): whoever sent them never showed they hold the
-// address, and nobody will work the request. The daily retention sweep
-// deletes any left behind (store.PurgeFiles).
-type Expirer struct {
-	Repo     ExpiryRepository
-	Composer Composer
-	Clock    Clock
-	Links    Links
-	OrgName  string
-	Random   ioReader
-}
-
-// Sweep expires every request whose confirmation link has run out and
-// tells each requester; it returns how many it expired.
-func (ex *Expirer) Sweep(ctx context.Context) (int, error) {
-	now := ex.Clock.Now()
-	total := 0
-	for {
-		n, err := ex.Repo.ExpireUnconfirmed(ctx, now, 100, func(r Request) (Change, error) {
-			if err := CheckTransition(r.Status, Expired, ActorSystem); err != nil {
-				return Change{}, err
-			}
-			mail, err := composeEmail(ex.Composer, ex.Random, ex.Links, EmailExpired, r.Email, r.Locale, map[string]any{
-				"Org": ex.OrgName, "Reference": r.Reference, "Type": string(r.Type), "HomeURL": ex.Links.BaseURL + "/",
-			})
-			if err != nil {
-				return Change{}, err
-			}
-			return Change{To: Expired, Event: "expired", Actor: ActorSystem, At: now, Emails: []OutboxEmail{mail}, DeleteFiles: true}, nil
-		})
-		total += n
-		if err != nil || n < 100 {
-			return total, err
-		}
-	}
 }

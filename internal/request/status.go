@@ -110,3 +110,8 @@ func CheckTransition(from, to Status, actor Actor) error {
 	}
 	return fmt.Errorf("%w: %s → %s by %s", ErrTransitionNotAllowed, from, to, actor)
 }
+
+// Statuses lists every status, in the lifecycle's order.
+func Statuses() []Status {
+	return []Status{Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired}
+}

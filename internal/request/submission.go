@@ -3,6 +3,7 @@ package request
 import (
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,29 +15,74 @@ import (
 )
 
 // Submission is what a person sends, through the form or the API; both use
-// these field names.
+// these field names. A text field's length limit is its row in
+// fieldLimits (the "maxlen" rule), which the form and the API document
+// read too.
 type Submission struct {
 	Type         Type         `json:"type" form:"type" validate:"required"`
-	FullName     string       `json:"full_name" form:"full_name" validate:"required,max=200,singleline"`
-	Email        string       `json:"email" form:"email" validate:"required,max=254,singleline,email"`
-	Phone        string       `json:"phone" form:"phone" validate:"omitempty,max=30,phone"`
-	AccountID    string       `json:"account_id" form:"account_id" validate:"omitempty,max=200,singleline"`
-	Details      string       `json:"details" form:"details" validate:"omitempty,max=5000,multiline"`
+	FullName     string       `json:"full_name" form:"full_name" validate:"required,maxlen,singleline"`
+	Email        string       `json:"email" form:"email" validate:"required,maxlen,singleline,email"`
+	Phone        string       `json:"phone" form:"phone" validate:"omitempty,maxlen,phone"`
+	AccountID    string       `json:"account_id" form:"account_id" validate:"omitempty,maxlen,singleline"`
+	Details      string       `json:"details" form:"details" validate:"omitempty,maxlen,multiline"`
 	Locale       Locale       `json:"locale" form:"locale" validate:"omitempty,oneof=ru kk en"`
 	OnBehalf     bool         `json:"on_behalf" form:"on_behalf"`
-	SubjectName  string       `json:"subject_name" form:"subject_name" validate:"required_if=OnBehalf true,max=200,singleline"`
+	SubjectName  string       `json:"subject_name" form:"subject_name" validate:"required_if=OnBehalf true,maxlen,singleline"`
 	Relationship Relationship `json:"relationship" form:"relationship" validate:"required_if=OnBehalf true,omitempty,oneof=parent guardian representative"`
 	Consent      bool         `json:"consent" form:"consent" validate:"required"`
 	AccessScope  string       `json:"access_scope" form:"access_scope" validate:"required_if=Type access,omitempty,oneof=information copy"`
-	Correction   string       `json:"correction" form:"correction" validate:"required_if=Type rectification,max=5000,multiline"`
-	Processing   string       `json:"processing" form:"processing" validate:"required_if=Type restriction,required_if=Type objection,required_if=Type consent_withdrawal,max=2000,multiline"`
+	Correction   string       `json:"correction" form:"correction" validate:"required_if=Type rectification,maxlen,multiline"`
+	Processing   string       `json:"processing" form:"processing" validate:"required_if=Type restriction,required_if=Type objection,required_if=Type consent_withdrawal,maxlen,multiline"`
 	// Proof of authority, for someone acting for another person (forms only).
 	Proof []Upload `json:"-" form:"-" validate:"-"`
 	// proofFiles are the accepted Proof files, set by Validate.
 	proofFiles []File
 	// IdempotencyKey makes a repeated submission return the first one's
-	// answer (the API's Idempotency-Key header, the form's form_id).
+	// answer (the API's Idempotency-Key header); reused for other content,
+	// it is refused (ErrIdempotencyMismatch).
 	IdempotencyKey string `json:"-" form:"-" validate:"-"`
+	// FormID is the form's own id, drawn when the form was shown: sent
+	// twice (a double click, a resubmission after "back"), the form files
+	// one request; sent again with other answers, a new one.
+	FormID string `json:"-" form:"-" validate:"-"`
+}
+
+// fieldLimits are the most characters each text field of a submission
+// may hold, in the order of Submission: the validator's "maxlen" rule, the
+// form's maxlength and the API document's maxLength all read them
+// (MaxLength).
+var fieldLimits = []struct {
+	field string
+	max   int
+}{
+	{"full_name", 200},
+	{"email", 254}, // the longest address RFC 5321 allows
+	{"phone", 30},
+	{"account_id", 200},
+	{"details", 5000},
+	{"subject_name", 200},
+	{"correction", 5000},
+	{"processing", 2000},
+}
+
+// MaxLength is the most characters the submission field of that public
+// name may hold; 0 for a field without a length limit (a choice, a flag).
+func MaxLength(field string) int {
+	for _, l := range fieldLimits {
+		if l.field == field {
+			return l.max
+		}
+	}
+	return 0
+}
+
+// LimitedFields lists the submission's fields that have a length limit.
+func LimitedFields() []string {
+	out := make([]string, len(fieldLimits))
+	for i, l := range fieldLimits {
+		out[i] = l.field
+	}
+	return out
 }
 
 // FieldError is one problem with one field, as a message key and its
@@ -90,6 +136,10 @@ func NewValidator(enabled []Type) *Validator {
 	}))
 	must(v.RegisterValidation("multiline", func(fl validator.FieldLevel) bool {
 		return cleanText(fl.Field().String(), true)
+	}))
+	must(v.RegisterValidation("maxlen", func(fl validator.FieldLevel) bool {
+		limit := MaxLength(fl.FieldName())
+		return limit > 0 && utf8.RuneCountInString(fl.Field().String()) <= limit
 	}))
 	must(v.RegisterValidation("phone", func(fl validator.FieldLevel) bool {
 		s := fl.Field().String()
@@ -224,7 +274,7 @@ func messageKey(fe validator.FieldError) string {
 		return "error.choice"
 	case fe.Tag() == "required" || fe.Tag() == "required_if":
 		return "error.required"
-	case fe.Tag() == "max":
+	case fe.Tag() == "maxlen":
 		return "error.too_long"
 	case fe.Tag() == "email":
 		return "error.email"
@@ -239,8 +289,8 @@ func messageKey(fe validator.FieldError) string {
 }
 
 func messageParams(fe validator.FieldError) map[string]any {
-	if fe.Tag() == "max" {
-		return map[string]any{"Max": fe.Param()}
+	if fe.Tag() == "maxlen" {
+		return map[string]any{"Max": strconv.Itoa(MaxLength(fe.Field()))}
 	}
 	return nil
 }

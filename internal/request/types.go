@@ -1,7 +1,3 @@
-// Package request is rightsdesk's domain: the kinds of request a person can
-// make, the states a request moves through and the rules that move it, the
-// references and secret links that identify it, and the intake service that
-// accepts a new one. It knows nothing of HTTP or SQL.
 package request
 
 import (

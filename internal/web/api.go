@@ -47,7 +47,7 @@ func (s *Server) apiSubmit(c echo.Context) error {
 		if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 			return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"Idempotency-Key": p.T("error.idempotency_key")}})
 		}
-		sub.IdempotencyKey = "api\x00" + key
+		sub.IdempotencyKey = key
 	}
 	var receipt request.Receipt
 	key, vouched := vouchingKey(c)

@@ -98,19 +98,19 @@ func (s *Server) openAPIDocument() obj {
 		"Errors": object([]string{"errors"}, obj{"errors": obj{"type": "object", "additionalProperties": obj{"type": "string"}, "description": "Field name → message."}}),
 		"Submission": object([]string{"type", "full_name", "email", "consent"}, obj{
 			"type":         strEnum(request.AllTypes()),
-			"full_name":    obj{"type": "string", "maxLength": 200},
-			"email":        obj{"type": "string", "format": "email", "maxLength": 254},
-			"phone":        obj{"type": "string", "maxLength": 30},
-			"account_id":   obj{"type": "string", "maxLength": 200},
-			"details":      obj{"type": "string", "maxLength": 5000},
+			"full_name":    obj{"type": "string", "maxLength": request.MaxLength("full_name")},
+			"email":        obj{"type": "string", "format": "email", "maxLength": request.MaxLength("email")},
+			"phone":        obj{"type": "string", "maxLength": request.MaxLength("phone")},
+			"account_id":   obj{"type": "string", "maxLength": request.MaxLength("account_id")},
+			"details":      obj{"type": "string", "maxLength": request.MaxLength("details")},
 			"locale":       strEnum(request.Locales()),
 			"on_behalf":    obj{"type": "boolean"},
-			"subject_name": obj{"type": "string", "maxLength": 200, "description": "Required when on_behalf."},
+			"subject_name": obj{"type": "string", "maxLength": request.MaxLength("subject_name"), "description": "Required when on_behalf."},
 			"relationship": obj{"type": "string", "enum": []string{"parent", "guardian", "representative"}, "description": "Required when on_behalf."},
 			"consent":      obj{"type": "boolean", "description": "Must be true: the person confirms the request is theirs or made with authority, and that they have read how it will be handled (answering does not depend on consent)."},
 			"access_scope": obj{"type": "string", "enum": []string{"information", "copy"}, "description": "Required for access."},
-			"correction":   obj{"type": "string", "maxLength": 5000, "description": "Required for rectification: what is wrong and what is right."},
-			"processing":   obj{"type": "string", "maxLength": 2000, "description": "Required for restriction, objection and consent_withdrawal: which processing."},
+			"correction":   obj{"type": "string", "maxLength": request.MaxLength("correction"), "description": "Required for rectification: what is wrong and what is right."},
+			"processing":   obj{"type": "string", "maxLength": request.MaxLength("processing"), "description": "Required for restriction, objection and consent_withdrawal: which processing."},
 		}),
 		"Receipt": object([]string{"reference", "status", "received_at", "due_at"}, obj{
 			"reference":   str("The request's reference."),
@@ -135,7 +135,7 @@ func (s *Server) openAPIDocument() obj {
 		"RequestSummary": object([]string{"reference", "type", "status", "full_name", "email", "on_behalf", "received_at", "due_at", "closed_at", "assignee", "possible_duplicate", "email_failed"}, obj{
 			"reference":          obj{"type": "string"},
 			"type":               strEnum(request.AllTypes()),
-			"status":             strEnum(apiStatuses()),
+			"status":             strEnum(request.Statuses()),
 			"full_name":          obj{"type": "string"},
 			"email":              obj{"type": "string"},
 			"on_behalf":          obj{"type": "boolean"},
@@ -170,7 +170,7 @@ func (s *Server) openAPIDocument() obj {
 		"RequestDetail": object([]string{"reference", "type", "status", "locale", "received_at", "due_at", "events", "notes"}, obj{
 			"reference":       obj{"type": "string"},
 			"type":            strEnum(request.AllTypes()),
-			"status":          strEnum(apiStatuses()),
+			"status":          strEnum(request.Statuses()),
 			"locale":          strEnum(request.Locales()),
 			"received_at":     dateTime("When it was received."),
 			"confirmed_at":    nullableDateTime("When the requester confirmed their address."),
@@ -206,7 +206,7 @@ func (s *Server) openAPIDocument() obj {
 			"staff_id": nullable("integer", "An active member of staff who works requests (an admin or an agent, never an auditor), or null for nobody. They are emailed."),
 		}),
 		"NewNote": object([]string{"text"}, obj{
-			"text": obj{"type": "string", "maxLength": request.MaxReplyLength, "description": "Seen by staff only."},
+			"text": obj{"type": "string", "maxLength": request.MaxNoteLength, "description": "Seen by staff only."},
 		}),
 	}
 

@@ -5,31 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
-	"rightsdesk/internal/auth"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 )
 
-// APIStore is what the staff API reads, and the one write that is not a
-// lifecycle action (those go through request.Desk): notes.
+// APIStore is what the staff API reads; what it does goes through
+// request.Desk.
 type APIStore interface {
 	Queue(ctx context.Context, f store.QueueFilter, p store.Page) (store.QueuePage, error)
 	RequestByReference(ctx context.Context, reference string) (request.Request, error)
 	EventLog(ctx context.Context, requestID int64) ([]store.TimelineEvent, error)
 	Notes(ctx context.Context, requestID int64) ([]store.Note, error)
-	AddAPINote(ctx context.Context, requestID, keyID int64, body string, at time.Time) (store.Note, error)
 }
 
 // apiStaffRef names a member of staff.
@@ -144,11 +140,6 @@ func apiTabs() []store.Tab {
 	return slices.DeleteFunc(store.Tabs(), func(t store.Tab) bool { return t == store.TabMine })
 }
 
-func apiStatuses() []request.Status {
-	return []request.Status{request.Unverified, request.New, request.InProgress, request.AwaitingRequester,
-		request.Completed, request.Rejected, request.Withdrawn, request.Expired}
-}
-
 // apiListRequests is the queue over JSON: the same tabs and filters, by due
 // date, one page at a time.
 func (s *Server) apiListRequests(c echo.Context) error {
@@ -168,7 +159,7 @@ func (s *Server) apiListRequests(c echo.Context) error {
 		}
 	}
 	for _, v := range splitList(q["status"]) {
-		if !slices.Contains(apiStatuses(), request.Status(v)) {
+		if !slices.Contains(request.Statuses(), request.Status(v)) {
 			bad["status"] = p.T("api.error.status")
 		}
 		f.Statuses = append(f.Statuses, request.Status(v))
@@ -368,44 +359,6 @@ func bodyRefused(c echo.Context, err error, p *i18n.Printer) error {
 	return err
 }
 
-// keyChanges makes a desk action taken with an API key name the key in
-// its event: the actor stays "staff" (an API key acts under the staff
-// rules of its role), with no staff id, and the event's data holds
-// api_key_id. Every reader of the log keeps working, and the key is found.
-type keyChanges struct {
-	repo  request.ChangeRepository
-	keyID int64
-}
-
-func (k keyChanges) ChangeRequest(ctx context.Context, key request.RequestKey, decide func(request.Request) (request.Change, error)) (request.Request, error) {
-	return k.repo.ChangeRequest(ctx, key, func(r request.Request) (request.Change, error) {
-		ch, err := decide(r)
-		if err != nil {
-			return ch, err
-		}
-		data := maps.Clone(ch.Data)
-		if data == nil {
-			data = map[string]any{}
-		}
-		data["api_key_id"] = k.keyID
-		ch.Data, ch.ActorID = data, 0
-		if ch.Identity != nil {
-			id := *ch.Identity
-			id.StaffID, id.APIKeyID = 0, k.keyID
-			ch.Identity = &id
-		}
-		return ch, nil
-	})
-}
-
-// deskFor is the desk acting for an API key: the same rules, emails and
-// transaction, with the key named in the log.
-func (s *Server) deskFor(key auth.APIKey) *request.Desk {
-	d := *s.desk
-	d.Repo = keyChanges{repo: s.desk.Repo, keyID: key.ID}
-	return &d
-}
-
 // apiTransitionBody moves a request: to in_progress (start work),
 // awaiting_requester (ask; note is the message), completed (note is the
 // response) or rejected (reason from the list; note is the text).
@@ -435,20 +388,18 @@ func (s *Server) apiTransition(c echo.Context) error {
 	case strings.TrimSpace(body.Note) != "" && to == request.InProgress:
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"note": p.T("api.error.not_used")}})
 	}
-	ctx, ref := c.Request().Context(), c.Param("reference")
-	desk := s.deskFor(apiKeyOf(c))
-	note := request.StaffText(body.Note)
+	ctx, ref, by := c.Request().Context(), c.Param("reference"), request.ByAPIKey(apiKeyOf(c).ID)
 	var r request.Request
 	var err error
 	switch to {
 	case request.InProgress:
-		r, err = desk.Start(ctx, ref, 0)
+		r, err = s.desk.Start(ctx, ref, by)
 	case request.AwaitingRequester:
-		r, err = desk.AskForInformation(ctx, ref, 0, note)
+		r, err = s.desk.AskForInformation(ctx, ref, by, body.Note)
 	case request.Completed:
-		r, err = desk.Complete(ctx, ref, 0, note, nil)
+		r, err = s.desk.Complete(ctx, ref, by, request.Completion{Response: body.Note})
 	case request.Rejected:
-		r, err = desk.Reject(ctx, ref, 0, body.Reason, note)
+		r, err = s.desk.Reject(ctx, ref, by, request.Rejection{Reason: body.Reason, Text: body.Note})
 	}
 	return s.apiActed(c, ref, r, err)
 }
@@ -518,7 +469,7 @@ func (s *Server) apiAssign(c echo.Context) error {
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"staff_id": p.T("api.error.staff_id")}})
 	}
 	ref := c.Param("reference")
-	r, err := s.deskFor(apiKeyOf(c)).Assign(c.Request().Context(), ref, 0, body.StaffID.ID)
+	r, err := s.desk.Assign(c.Request().Context(), ref, request.ByAPIKey(apiKeyOf(c).ID), body.StaffID.ID)
 	return s.apiActed(c, ref, r, err)
 }
 
@@ -537,8 +488,8 @@ func (s *Server) apiRecordIdentity(c echo.Context) error {
 		return s.apiBodyRefused(c, err)
 	}
 	ref := c.Param("reference")
-	r, err := s.deskFor(apiKeyOf(c)).RecordIdentityCheck(c.Request().Context(), ref, 0,
-		request.IdentityMethod(body.Method), request.StaffText(body.Note))
+	r, err := s.desk.RecordIdentityCheck(c.Request().Context(), ref, request.ByAPIKey(apiKeyOf(c).ID),
+		request.IdentityMethod(body.Method), body.Note)
 	return s.apiActed(c, ref, r, err)
 }
 
@@ -557,14 +508,13 @@ func (s *Server) apiAddNote(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	text := request.StaffText(body.Text)
-	if text == "" || utf8.RuneCountInString(text) > request.MaxReplyLength {
+	n, err := s.desk.AddNote(ctx, r, request.ByAPIKey(apiKeyOf(c).ID), body.Text)
+	if errors.Is(err, request.ErrNoteInvalid) {
 		p := s.catalog.Printer(localeOf(c))
-		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"text": p.T("staff.request.error.note", "Max", request.MaxReplyLength)}})
+		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"text": p.T("staff.request.error.note", "Max", request.MaxNoteLength)}})
 	}
-	n, err := s.apiStore.AddAPINote(ctx, r.ID, apiKeyOf(c).ID, text, s.clock.Now())
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, apiNote{ID: n.ID, Author: n.StaffName, Text: n.Body, At: s.apiTime(n.At)})
+	return c.JSON(http.StatusCreated, apiNote{ID: n.ID, Author: n.Author, Text: n.Body, At: s.apiTime(n.At)})
 }

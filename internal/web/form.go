@@ -26,22 +26,22 @@ type formView struct {
 
 type formError struct{ Name, Label, Message string }
 
-// fieldSpec describes a text field of the form.
+// fieldSpec describes a text field of the form; its length limit is the
+// domain's (request.MaxLength).
 type fieldSpec struct {
 	kind, autocomplete string
-	max                int
 	required, hint     bool
 }
 
 var formFields = map[string]fieldSpec{
-	"full_name":    {kind: "text", autocomplete: "name", max: 200, required: true},
-	"email":        {kind: "email", autocomplete: "email", max: 254, required: true, hint: true},
-	"phone":        {kind: "tel", autocomplete: "tel", max: 30},
-	"account_id":   {kind: "text", autocomplete: "username", max: 200, hint: true},
-	"details":      {kind: "textarea", max: 5000, hint: true},
-	"correction":   {kind: "textarea", max: 5000, required: true, hint: true},
-	"processing":   {kind: "textarea", max: 2000, required: true},
-	"subject_name": {kind: "text", autocomplete: "off", max: 200},
+	"full_name":    {kind: "text", autocomplete: "name", required: true},
+	"email":        {kind: "email", autocomplete: "email", required: true, hint: true},
+	"phone":        {kind: "tel", autocomplete: "tel"},
+	"account_id":   {kind: "text", autocomplete: "username", hint: true},
+	"details":      {kind: "textarea", hint: true},
+	"correction":   {kind: "textarea", required: true, hint: true},
+	"processing":   {kind: "textarea", required: true},
+	"subject_name": {kind: "text", autocomplete: "off"},
 }
 
 // fieldOrder is the order of fields on the page, for the error summary.
@@ -107,7 +107,7 @@ func (v formView) Field(name string) fieldView {
 	spec := formFields[name]
 	f := fieldView{
 		ID: "f-" + name, Name: name, Label: v.label(name), Kind: spec.kind, Autocomplete: spec.autocomplete,
-		Max: spec.max, Rows: 5, Required: spec.required, Error: v.Err[name],
+		Max: request.MaxLength(name), Rows: 5, Required: spec.required, Error: v.Err[name],
 		RequiredText: v.L.T("form.required"), ErrorPrefix: v.L.T("form.error_prefix"),
 		Value: v.value(name),
 	}

@@ -59,11 +59,7 @@ func (s *Server) submitForm(c echo.Context) error {
 		AccessScope:  c.FormValue("access_scope"),
 		Correction:   c.FormValue("correction"),
 		Processing:   c.FormValue("processing"),
-	}
-	// The form's own id makes a double click or a resubmission after "back"
-	// land on the same request.
-	if id := c.FormValue("form_id"); request.WellFormedToken(id) {
-		sub.IdempotencyKey = "form\x00" + id
+		FormID:       c.FormValue("form_id"),
 	}
 	if form, err := c.MultipartForm(); err == nil {
 		if sub.Proof, err = readUploads(form.File["proof"]); err != nil {
@@ -77,11 +73,6 @@ func (s *Server) submitForm(c echo.Context) error {
 		sub.Locale = localeOf(c)
 	}
 	receipt, err := s.intake.Submit(c.Request().Context(), sub, localeOf(c))
-	if errors.Is(err, request.ErrIdempotencyMismatch) {
-		// The same form sent again with other answers: treat it as new.
-		sub.IdempotencyKey = ""
-		receipt, err = s.intake.Submit(c.Request().Context(), sub, localeOf(c))
-	}
 	var verr *request.ValidationError
 	if errors.As(err, &verr) {
 		p := s.catalog.Printer(localeOf(c))

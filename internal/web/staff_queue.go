@@ -55,7 +55,7 @@ func parseQueueForm(q url.Values) (queueForm, map[string]string) {
 		f.Tab = t
 	}
 	for _, st := range q["status"] {
-		if slices.Contains(allStatuses(), request.Status(st)) && !slices.Contains(f.Statuses, st) {
+		if slices.Contains(request.Statuses(), request.Status(st)) && !slices.Contains(f.Statuses, st) {
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
@@ -85,11 +85,6 @@ func parseQueueForm(q url.Values) (queueForm, map[string]string) {
 		*d.into = v
 	}
 	return f, errs
-}
-
-func allStatuses() []request.Status {
-	return []request.Status{request.Unverified, request.New, request.InProgress, request.AwaitingRequester,
-		request.Completed, request.Rejected, request.Withdrawn, request.Expired}
 }
 
 // filter turns the form into the store's filter, for the staff member me at
@@ -253,7 +248,7 @@ func (s *Server) staffHome(c echo.Context) error {
 	reset := queueForm{Tab: form.Tab}
 	v.ResetURL = withQuery("/staff", reset.values())
 
-	for _, st := range allStatuses() {
+	for _, st := range request.Statuses() {
 		v.Statuses = append(v.Statuses, queueOption{string(st), p.T("staff.status." + string(st)), slices.Contains(form.Statuses, string(st))})
 	}
 	for _, t := range request.AllTypes() {

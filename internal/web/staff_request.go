@@ -18,8 +18,8 @@ import (
 )
 
 // DeskStore is what the staff request page reads and the few writes that
-// are not lifecycle actions (those go through request.Desk): notes, staff
-// downloads, email retries and response files held between preview and send.
+// are not desk actions (those go through request.Desk): staff downloads,
+// email retries and response files held between preview and send.
 type DeskStore interface {
 	RequestByReference(ctx context.Context, reference string) (request.Request, error)
 	Timeline(ctx context.Context, requestID int64) ([]store.TimelineEntry, error)
@@ -27,7 +27,6 @@ type DeskStore interface {
 	RequestFiles(ctx context.Context, requestID int64) ([]store.StoredFile, error)
 	PossibleDuplicates(ctx context.Context, r request.Request) ([]store.RequestLink, error)
 	ListStaff(ctx context.Context) ([]auth.Staff, error)
-	AddNote(ctx context.Context, requestID, staffID int64, body string, at time.Time) (store.Note, error)
 	StaffDownload(ctx context.Context, requestID, fileID, staffID int64, at time.Time) (request.File, error)
 	RetryEmail(ctx context.Context, requestID, emailID, staffID int64, at time.Time, retrier store.DeliveryRetrier) error
 	SaveResponseDraft(ctx context.Context, requestID, staffID int64, f request.File, at time.Time) (int64, error)
@@ -180,7 +179,7 @@ var actionBoxes = []struct {
 		func(f actionForm) string { return f.Response }, true},
 	{"reject", "reject-text", "text", "reject.text", "reject.hint", 5, 0,
 		func(f actionForm) string { return f.RejectText }, false},
-	{"note", "note-body", "note", "note.label", "note.hint", 3, request.MaxReplyLength,
+	{"note", "note-body", "note", "note.label", "note.hint", 3, request.MaxNoteLength,
 		func(f actionForm) string { return f.Note }, true},
 	{"identity", "identity-note", "note", "identity.note", "identity.note_hint", 3, request.MaxIdentityNote,
 		func(f actionForm) string { return f.IdentityNote }, false},
@@ -389,43 +388,29 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		v.Identity.By, v.Identity.At = id.ByName, p.DateTime(id.At.In(loc))
 	}
 
-	v.CanRecompute = me.Can(auth.PermDeadlinesRecompute) && r.Status.Open()
+	v.CanRecompute = me.Can(auth.PermDeadlinesRecompute) && s.desk.CanRecompute(r) == nil
 	if v.CanWork {
 		v.CanAssign = r.Status.Open()
 		v.CanStart = request.CheckTransition(r.Status, request.InProgress, request.ActorStaff) == nil
 		v.CanAsk = request.CheckTransition(r.Status, request.AwaitingRequester, request.ActorStaff) == nil
 		v.CanComplete = request.CheckTransition(r.Status, request.Completed, request.ActorStaff) == nil
-		v.CanCheckIdentity = r.Status.Open() && r.Status != request.Unverified && !r.Identity.Done()
+		v.CanCheckIdentity = s.desk.CanCheckIdentity(r) == nil
 		for _, m := range request.IdentityMethods() {
 			v.IdentityMethods = append(v.IdentityMethods, reasonOption{Code: string(m), Label: p.T("staff.identity.method." + string(m))})
 		}
 		v.CanReject = request.CheckTransition(r.Status, request.Rejected, request.ActorStaff) == nil
-		if ext, ok := s.extensionFor(r, now); ok {
+		if ext, err := s.desk.CanExtend(r); err == nil {
 			v.CanExtend = true
 			v.ExtendTo = p.DateTime(ext.DueAt.In(loc))
 			v.ExtendTerms = termsInWords(p, ext.Terms)
 		}
-		for _, g := range request.RejectionGrounds(r, s.cfg.Preset) {
-			v.Reasons = append(v.Reasons, reasonOption{Code: g.Code, Label: p.T("staff.reject." + g.Code), Ref: groundRefInWords(p, r.RuleSet(s.cfg.Preset), g)})
+		for _, g := range s.desk.RejectionGrounds(r) {
+			v.Reasons = append(v.Reasons, reasonOption{Code: g.Code, Label: p.T("staff.reject." + g.Code), Ref: groundRefInWords(p, s.desk.RuleSet(r), g)})
 		}
 	}
 	v.boxes(p)
 	title := p.T("staff.request.title", "Reference", r.Reference)
 	return s.renderStaff(c, status, "request", title, v)
-}
-
-// extensionFor asks the deadline policy what an extension would give now,
-// without making it: the form is offered only when the answer is a date.
-// The state condition is Desk.Extend's own (open and confirmed).
-func (s *Server) extensionFor(r request.Request, now time.Time) (deadline.Result, bool) {
-	if s.desk == nil || s.desk.Deadlines == nil || !r.Status.Open() || r.Status == request.Unverified {
-		return deadline.Result{}, false
-	}
-	ext, err := s.desk.Deadlines.Extend(
-		deadline.Input{Type: string(r.Type), ReceivedAt: r.ReceivedAt, ConfirmedAt: r.ConfirmedAt},
-		deadline.Result{DueAt: r.DueAt, Rule: r.Rule, LegalRef: r.LegalRef, Extensions: r.Extensions},
-		now, "preview")
-	return ext, err == nil
 }
 
 // dueInWords says how the deadline stands, in words, with a class that
@@ -560,7 +545,7 @@ func emailKindName(p *i18n.Printer, kind string) string {
 const secretMask = "••••••" // #nosec G101 -- the mask shown instead of a secret, not a credential
 
 func maskSecrets(body string) string {
-	for _, name := range []string{request.SecretStatus, request.SecretConfirm, request.SecretDownload} {
+	for _, name := range request.Secrets() {
 		body = strings.ReplaceAll(body, request.SecretPlaceholder(name), secretMask)
 	}
 	return body

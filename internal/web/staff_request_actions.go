@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,12 +12,9 @@ import (
 	"rightsdesk/internal/store"
 )
 
-// Refusals that the web layer finds before the domain is asked.
-var (
-	errFileTooLarge = errors.New("response file too large")
-	errDraftGone    = errors.New("previewed file no longer held")
-	errNoteInvalid  = errors.New("note empty or too long")
-)
+// errDraftGone refuses a Send whose file, held since its preview, is gone
+// (the web layer keeps it between the two steps).
+var errDraftGone = errors.New("previewed file no longer held")
 
 // refusal is how a refused action is answered: a status code and a
 // message key. ok is false for errors that are not refusals (failures).
@@ -52,11 +48,11 @@ func refusal(err error) (status int, key string, ok bool) {
 		return http.StatusUnprocessableEntity, "staff.request.error.not_assignable", true
 	case errors.Is(err, request.ErrResponseFileType):
 		return http.StatusUnprocessableEntity, "staff.request.error.file_type", true
-	case errors.Is(err, errFileTooLarge):
+	case errors.Is(err, request.ErrResponseFileTooLarge):
 		return http.StatusRequestEntityTooLarge, "staff.request.error.file_too_large", true
 	case errors.Is(err, errDraftGone):
 		return http.StatusUnprocessableEntity, "staff.request.error.draft_gone", true
-	case errors.Is(err, errNoteInvalid):
+	case errors.Is(err, request.ErrNoteInvalid):
 		return http.StatusUnprocessableEntity, "staff.request.error.note", true
 	}
 	return 0, "", false
@@ -66,6 +62,9 @@ func refusal(err error) (status int, key string, ok bool) {
 func refusalMax(err error) int {
 	if errors.Is(err, request.ErrIdentityNote) {
 		return request.MaxIdentityNote
+	}
+	if errors.Is(err, request.ErrNoteInvalid) {
+		return request.MaxNoteLength
 	}
 	return request.MaxReplyLength
 }
@@ -97,7 +96,7 @@ func (s *Server) afterAction(c echo.Context, r request.Request, form actionForm,
 		key = "staff.request.error.extend_reason"
 	}
 	p := s.catalog.Printer(localeOf(c))
-	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "MaxMB", maxResponseFile>>20, "Max", refusalMax(err))
+	text := p.T(key, "Status", p.T("staff.status."+string(r.Status)), "MaxMB", request.MaxResponseFile>>20, "Max", refusalMax(err))
 	return s.renderRequest(c, status, r, form, text, formID, nil)
 }
 
@@ -136,7 +135,7 @@ func (s *Server) staffRequestAssign(c echo.Context) error {
 			}
 			to = id
 		}
-		_, err := s.desk.Assign(c.Request().Context(), r.Reference, me.ID, to)
+		_, err := s.desk.Assign(c.Request().Context(), r.Reference, request.ByStaff(me.ID), to)
 		done := "staff.request.done.assigned"
 		if to == 0 {
 			done = "staff.request.done.unassigned"
@@ -147,7 +146,7 @@ func (s *Server) staffRequestAssign(c echo.Context) error {
 
 func (s *Server) staffRequestStart(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
-		_, err := s.desk.Start(c.Request().Context(), r.Reference, staffOf(c).ID)
+		_, err := s.desk.Start(c.Request().Context(), r.Reference, request.ByStaff(staffOf(c).ID))
 		return s.afterAction(c, r, actionForm{}, "start", err, "staff.request.done.started")
 	})
 }
@@ -155,7 +154,7 @@ func (s *Server) staffRequestStart(c echo.Context) error {
 func (s *Server) staffRequestAsk(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		form := actionForm{Message: formText(c, "message")}
-		_, err := s.desk.AskForInformation(c.Request().Context(), r.Reference, staffOf(c).ID, form.Message)
+		_, err := s.desk.AskForInformation(c.Request().Context(), r.Reference, request.ByStaff(staffOf(c).ID), form.Message)
 		return s.afterAction(c, r, form, "ask", err, "staff.request.done.asked")
 	})
 }
@@ -163,7 +162,7 @@ func (s *Server) staffRequestAsk(c echo.Context) error {
 func (s *Server) staffRequestExtend(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		form := actionForm{ExtendReason: formText(c, "reason")}
-		_, err := s.desk.Extend(c.Request().Context(), r.Reference, staffOf(c).ID, form.ExtendReason)
+		_, err := s.desk.Extend(c.Request().Context(), r.Reference, request.ByStaff(staffOf(c).ID), form.ExtendReason)
 		return s.afterAction(c, r, form, "extend", err, "staff.request.done.extended")
 	})
 }
@@ -173,7 +172,7 @@ func (s *Server) staffRequestExtend(c echo.Context) error {
 func (s *Server) staffRequestRecompute(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		form := actionForm{RecomputeReason: formText(c, "reason")}
-		_, err := s.desk.Recompute(c.Request().Context(), r.Reference, staffOf(c).ID, form.RecomputeReason)
+		_, err := s.desk.Recompute(c.Request().Context(), r.Reference, request.ByStaff(staffOf(c).ID), form.RecomputeReason)
 		return s.afterAction(c, r, form, "recompute", err, "staff.request.done.recomputed")
 	})
 }
@@ -183,12 +182,7 @@ func (s *Server) staffRequestRecompute(c echo.Context) error {
 func (s *Server) staffRequestNote(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		form := actionForm{Note: formText(c, "note")}
-		var err error
-		if form.Note == "" || utf8.RuneCountInString(form.Note) > request.MaxReplyLength {
-			err = errNoteInvalid
-		} else {
-			_, err = s.deskStore.AddNote(c.Request().Context(), r.ID, staffOf(c).ID, form.Note, s.clock.Now())
-		}
+		_, err := s.desk.AddNote(c.Request().Context(), r, request.ByStaff(staffOf(c).ID), form.Note)
 		return s.afterAction(c, r, form, "note", err, "staff.request.done.note")
 	})
 }
@@ -198,7 +192,7 @@ func (s *Server) staffRequestNote(c echo.Context) error {
 func (s *Server) staffRequestIdentity(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		form := actionForm{IdentityMethod: c.FormValue("method"), IdentityNote: formText(c, "note")}
-		_, err := s.desk.RecordIdentityCheck(c.Request().Context(), r.Reference, staffOf(c).ID,
+		_, err := s.desk.RecordIdentityCheck(c.Request().Context(), r.Reference, request.ByStaff(staffOf(c).ID),
 			request.IdentityMethod(form.IdentityMethod), form.IdentityNote)
 		return s.afterAction(c, r, form, "identity", err, "staff.request.done.identity")
 	})

@@ -95,7 +95,7 @@ func (s *Server) renderStatus(c echo.Context, code int, r request.Request, notic
 		Request: r, ReceivedLocal: r.ReceivedAt.In(s.cfg.Location), DueLocal: r.DueAt.In(s.cfg.Location),
 		Open: r.Status.Open(), DaysLeftText: daysLeftText(p, s.clock.Now(), r.DueAt, s.cfg.Location),
 		Period:   s.storedPeriodInWords(p, r),
-		CanReply: r.Status.Open() && r.Status != request.Unverified,
+		CanReply: request.CanReply(r) == nil,
 		Base:     "/s/" + c.Param("token"), Notice: notice, Reply: reply, Errors: map[string]string{},
 	}
 	for _, m := range msgs {

@@ -6,72 +6,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/url"
 	"strings"
 	"time"
 
 	"rightsdesk/internal/deadline"
 )
 
-// Request is a stored request as the rest of the application sees it.
-type Request struct {
-	ID           int64
-	Reference    string
-	Type         Type
-	Status       Status
-	Locale       Locale
-	ReceivedAt   time.Time
-	ConfirmedAt  time.Time
-	DueAt        time.Time
-	Rule         string
-	LegalRef     string
-	RuleBasis    string // how the deadline was counted: deadline.Terms, encoded (English text in older records)
-	FullName     string
-	Email        string
-	Phone        string
-	AccountID    string
-	Details      string
-	OnBehalf     bool
-	SubjectName  string
-	Relationship Relationship
-	AccessScope  string
-	Correction   string
-	Processing   string
-	DuplicateOf  int64 // 0 when the request is not linked to an earlier one
-	// The assignee, when there is one: who hears of the requester's actions.
-	AssigneeID     int64
-	AssigneeName   string
-	AssigneeEmail  string
-	AssigneeLocale Locale
-	// Extensions counts deadline extensions; OriginalDueAt is the first date given.
-	Extensions    int
-	OriginalDueAt time.Time
-	OutcomeReason string
-	// PausedAt is when the clock stopped while staff wait for the requester.
-	PausedAt time.Time
-	// Identity is the check of who the requester is, when one was recorded.
-	Identity IdentityCheck
-}
-
-// Email kinds the intake produces.
-const (
-	EmailAcknowledgement = "acknowledgement"
-	EmailStaffNew        = "staff_new"
-)
-
-// OutboxEmail is a rendered email to record and deliver with a change.
-// Secrets hold link tokens that are substituted into the bodies only when the
-// message is sent (see the emails table).
-type OutboxEmail struct {
-	Kind      string
-	MessageID string
-	To        string
-	Locale    Locale
-	Subject   string
-	Text      string
-	HTML      string
-	Secrets   map[string]string
+// IntakeConfig is how a deployment takes requests.
+type IntakeConfig struct {
+	VerifyEmail    bool
+	ConfirmFor     time.Duration // how long a confirmation link stays valid
+	PrivacyContact string
+	StaffLocale    Locale
+	OrgName        string
+	// AcknowledgementsPerDay is how many acknowledgements one address
+	// receives in a calendar day of Location (ACKNOWLEDGEMENTS_PER_DAY);
+	// a submission beyond it is refused. 0: no limit.
+	AcknowledgementsPerDay int
+	Location               *time.Location
 }
 
 // NewRequest is everything the store writes in the intake transaction.
@@ -99,13 +51,6 @@ type NewRequest struct {
 	AcknowledgementLimit int
 }
 
-// ErrRepeated is returned by CreateRequest, with the request stored the first
-// time, when the idempotency key was used before.
-var ErrRepeated = errors.New("submission repeated")
-
-// ErrIdempotencyMismatch means a key was used again for different content.
-var ErrIdempotencyMismatch = errors.New("idempotency key reused for a different submission")
-
 // Repository persists requests. CreateRequest writes the request, its
 // "received" event, its emails and their delivery jobs in one transaction; it
 // links the request to an open one of the same person and type, if any, and
@@ -119,68 +64,20 @@ type Repository interface {
 	ChangeRepository
 }
 
-// ErrReferenceTaken means a freshly drawn reference collided with a stored one.
-var ErrReferenceTaken = errors.New("reference already taken")
-
-// Composer renders an email of a kind, in a locale, from template data.
-type Composer interface {
-	Compose(kind string, locale Locale, data map[string]any) (subject, text, html string, err error)
-}
-
-// Clock tells the time; tests pass a fixed one.
-type Clock interface{ Now() time.Time }
-
-// Deadlines gives the due date of a request.
-type Deadlines interface {
-	Due(in deadline.Input) (deadline.Result, error)
-}
-
-// ioReader is a source of randomness; nil means crypto/rand.
-type ioReader = io.Reader
-
-// Secret placeholders stand in email bodies for link tokens until delivery.
-// They are made of characters that HTML and URL escaping leave untouched.
-const (
-	SecretStatus  = "status"
-	SecretConfirm = "confirm"
+// Errors of the intake's repository.
+var (
+	// ErrRepeated is returned by CreateRequest, with the request stored the
+	// first time, when the idempotency key was used before.
+	ErrRepeated = errors.New("submission repeated")
+	// ErrIdempotencyMismatch means a key was used again for different
+	// content. The intake answers it with an error only for an API client's
+	// key (Submission.IdempotencyKey); a form sent again with other answers
+	// is filed as new.
+	ErrIdempotencyMismatch = errors.New("idempotency key reused for a different submission")
+	// ErrReferenceTaken means a freshly drawn reference collided with a
+	// stored one.
+	ErrReferenceTaken = errors.New("reference already taken")
 )
-
-// SecretPlaceholder is the text that stands for the named secret in a body.
-func SecretPlaceholder(name string) string { return "__RDSECRET_" + name + "__" }
-
-// Links builds the absolute URLs that emails and API answers carry.
-type Links struct{ BaseURL string }
-
-// Status is the requester's status page for a token.
-func (l Links) Status(token string) string { return l.BaseURL + "/s/" + token }
-
-// Confirm is the confirmation link for a token.
-func (l Links) Confirm(token string) string { return l.BaseURL + "/confirm/" + token }
-
-// Host is the host name of the base URL, used to qualify Message-IDs.
-func (l Links) Host() string {
-	if u, err := url.Parse(l.BaseURL); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return "rightsdesk.invalid"
-}
-
-// Staff is the staff page of a request.
-func (l Links) Staff(reference string) string { return l.BaseURL + "/staff/requests/" + reference }
-
-// IntakeConfig is how a deployment takes requests.
-type IntakeConfig struct {
-	VerifyEmail    bool
-	ConfirmFor     time.Duration // how long a confirmation link stays valid
-	PrivacyContact string
-	StaffLocale    Locale
-	OrgName        string
-	// AcknowledgementsPerDay is how many acknowledgements one address
-	// receives in a calendar day of Location (ACKNOWLEDGEMENTS_PER_DAY);
-	// a submission beyond it is refused. 0: no limit.
-	AcknowledgementsPerDay int
-	Location               *time.Location
-}
 
 // Intake accepts new requests.
 type Intake struct {
@@ -273,6 +170,7 @@ func (in *Intake) submit(ctx context.Context, s Submission, fallback Locale, v *
 	if v != nil {
 		req.Identity = IdentityCheck{At: now, Method: IdentityOperatorAccount, APIKeyID: v.APIKeyID}
 	}
+	idempotency, isForm := s.idempotencyKey()
 
 	// A collision among 2^55 references is all but impossible; retrying a few
 	// times keeps it from ever reaching the person.
@@ -285,23 +183,28 @@ func (in *Intake) submit(ctx context.Context, s Submission, fallback Locale, v *
 		if v != nil {
 			nr.VouchedBy = v.APIKeyID
 		}
-		if s.IdempotencyKey != "" {
-			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s, v)
+		if idempotency != "" {
+			nr.IdempotencyKeyHash, nr.BodyHash = idempotencyHashes(s, idempotency, v)
 		}
 		day, nextDay := acknowledgementDay(now, in.Config.Location)
 		nr.AcknowledgementDay, nr.AcknowledgementLimit = day, in.Config.AcknowledgementsPerDay
 		stored, err := in.Repo.CreateRequest(ctx, nr)
-		if errors.Is(err, ErrReferenceTaken) && attempt < 3 {
+		switch {
+		case errors.Is(err, ErrReferenceTaken) && attempt < 3:
 			continue
-		}
-		if errors.Is(err, ErrAcknowledgementLimit) {
+		case errors.Is(err, ErrIdempotencyMismatch) && isForm:
+			// The same form sent again with other answers (back, edit,
+			// send): what the person sent now is a request of its own.
+			idempotency = ""
+			continue
+		case errors.Is(err, ErrAcknowledgementLimit):
 			return Receipt{}, &LimitReached{Field: "email", Key: "error.acknowledgements_per_day", RetryAt: nextDay,
 				Params: map[string]any{"Max": in.Config.AcknowledgementsPerDay}}
-		}
-		if errors.Is(err, ErrRepeated) {
+		case errors.Is(err, ErrRepeated):
 			return in.repeat(ctx, stored, v)
-		}
-		if err != nil {
+		case errors.Is(err, ErrIdempotencyMismatch):
+			return Receipt{}, err
+		case err != nil:
 			return Receipt{}, fmt.Errorf("store request: %w", err)
 		}
 		out := Receipt{Reference: stored.Reference, Status: stored.Status, ReceivedAt: stored.ReceivedAt, DueAt: stored.DueAt}
@@ -312,21 +215,36 @@ func (in *Intake) submit(ctx context.Context, s Submission, fallback Locale, v *
 	}
 }
 
+// idempotencyKey is the key a submission is known by, if any, and whether
+// it is a form's own id: a client's Idempotency-Key names one submission,
+// and reusing it for another is a mistake to refuse; a form's id names one
+// rendering of the form, which a person may well send again with other
+// answers. A form id that is not a well-formed token is no key at all.
+func (s Submission) idempotencyKey() (key string, isForm bool) {
+	switch {
+	case s.IdempotencyKey != "":
+		return "api\x00" + s.IdempotencyKey, false
+	case WellFormedToken(s.FormID):
+		return "form\x00" + s.FormID, true
+	}
+	return "", false
+}
+
 // idempotencyHashes hash the client's key and what was submitted with it;
 // only hashes are stored. The key is scoped to its client: the public
 // intake's keys to the address the request names, a vouching system's to
 // its API key as well. So one client's key never lands on another's
 // request, and a replay reveals nothing to someone who could not file the
 // same request anyway.
-func idempotencyHashes(s Submission, v *Voucher) (key, body []byte) {
+func idempotencyHashes(s Submission, key string, v *Voucher) (keyHash, body []byte) {
 	scope := "public"
 	if v != nil {
 		scope = fmt.Sprintf("api key %d", v.APIKeyID)
 	}
-	k := sha256.Sum256([]byte("idempotency v2\x00" + scope + "\x00" + strings.ToLower(s.Email) + "\x00" + s.IdempotencyKey))
+	k := sha256.Sum256([]byte("idempotency v2\x00" + scope + "\x00" + strings.ToLower(s.Email) + "\x00" + key))
 	h := sha256.New()
 	proof := s.Proof
-	s.Proof, s.proofFiles, s.IdempotencyKey = nil, nil, ""
+	s.Proof, s.proofFiles, s.IdempotencyKey, s.FormID = nil, nil, "", ""
 	b, _ := json.Marshal(s)
 	h.Write(b)
 	for _, p := range proof {
