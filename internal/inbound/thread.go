@@ -21,7 +21,7 @@ type Keys struct {
 	// privacy+rd-7k4m-9qxt-2hv5@operator.kz.
 	Tag Tag
 	// Reference is a rightsdesk reference found in the subject, checked
-	// and in its canonical form (RD-7K4M-9QXT-2HV5).
+	// and in its canonical form (RD-7K4M-9QXT-2HV9).
 	Reference string
 }
 

@@ -11,7 +11,7 @@ import (
 // A reference is what a person reads aloud on the phone or types into a form:
 // "RD-" and eleven random Crockford base32 symbols (55 bits, so references can
 // be neither guessed nor enumerated) plus one check symbol that catches any
-// single mistyped or misheard character, grouped by four: RD-7K4M-9QXT-2HV5.
+// single mistyped or misheard character, grouped by four: RD-7K4M-9QXT-2HV9.
 
 const (
 	referencePrefix = "RD"
