@@ -63,6 +63,9 @@ type App struct {
 	// Retention deletes old files and purges old personal data (the daily
 	// periodic job; tests call Run with their clock).
 	Retention *jobs.RetentionSweep
+	// Reissuer replaces status links handed out before a moment
+	// (`rightsdesk links reissue`).
+	Reissuer *request.Reissuer
 	// Metrics is the Prometheus registry and its collectors; Serve puts
 	// Metrics.OpsHandler on METRICS_ADDR.
 	Metrics *metrics.Metrics
@@ -276,5 +279,6 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, sender: sender}, nil
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, sender: sender,
+		Reissuer: &request.Reissuer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}}, nil
 }

@@ -671,3 +671,77 @@ func TestAttackDataLeavesOnlyAfterTheIdentityCheckTheDeploymentRequires(t *testi
 		}
 	})
 }
+
+// TestAttackALinkHandedOutByAnOlderVersionStopsWorkingOnceReissued covers
+// the upgrade: before issue 11 the public intake answered whoever filed a
+// request with its status link, so someone who filed in another person's
+// name may still hold a working one. `rightsdesk links reissue` makes every
+// link made before the upgrade stop working and mails the owner of the
+// address the only one that works; requests not yet confirmed (their links
+// go at confirmation) and closed ones are left alone, and a second run
+// finds nothing to do.
+func TestAttackALinkHandedOutByAnOlderVersionStopsWorkingOnceReissued(t *testing.T) {
+	inst := apptest.Start(t, map[string]string{"VERIFY_EMAIL": "false"})
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	owner := "aigerim.erasure.ru@example.kz"
+	// What the old API answered the filer with: a status link of the
+	// request, stored as the old version stored it.
+	token, err := request.NewToken(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inst.Pool.Exec(context.Background(), `INSERT INTO status_links (token_hash, request_id, created_at)
+		SELECT $1, id, $3 FROM requests WHERE reference = $2`, token.Hash, ref, inst.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	attacker := browser(t)
+	if resp, _ := get(t, attacker, inst.URL+"/s/"+token.Plain); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the old link does not open the page to begin with: %d", resp.StatusCode)
+	}
+	closed, closedPath := filed(t, inst, request.Access, "ru")
+	if _, err := inst.Pool.Exec(context.Background(), `UPDATE requests SET status = 'withdrawn', closed_at = $2 WHERE reference = $1`, closed, inst.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := inst.Clock.Now().Add(time.Minute).Format(time.RFC3339)
+	inst.Settle(t)
+	mails := len(inst.SMTP.Messages())
+
+	reissue := func(args ...string) (int, string, string) {
+		return runCLIWith(inst, map[string]string{"BASE_URL": inst.URL}, "", append([]string{"links", "reissue", "--before", before}, args...)...)
+	}
+	code, out, errOut := reissue("--dry-run")
+	if code != 0 || !strings.Contains(out, "would reissue the status links of (dry run, nothing changed) 1 requests") {
+		t.Fatalf("dry run: exit %d, %q %q", code, out, errOut)
+	}
+	if resp, _ := get(t, attacker, inst.URL+"/s/"+token.Plain); resp.StatusCode != http.StatusOK {
+		t.Fatal("a dry run changed the links")
+	}
+
+	code, out, errOut = reissue()
+	if code != 0 || !strings.Contains(out, "reissued the status links of 1 requests") {
+		t.Fatalf("reissue: exit %d, %q %q", code, out, errOut)
+	}
+	inst.Settle(t)
+	if resp, _ := get(t, attacker, inst.URL+"/s/"+token.Plain); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the link handed out before the upgrade still opens the page: %d", resp.StatusCode)
+	}
+	got := inst.SMTP.Messages()[mails:]
+	if len(got) != 1 || got[0].To[0] != owner || !strings.Contains(got[0].Subject, "Новая ссылка на ваш запрос "+ref) ||
+		!strings.Contains(got[0].Text, "теперь ссылка на страницу приходит только на адрес") {
+		t.Fatalf("emails after the reissue: %+v", got)
+	}
+	if resp, _ := get(t, browser(t), got[0].Links().Status); resp.StatusCode != http.StatusOK {
+		t.Errorf("the reissued link does not open the page: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, browser(t), inst.URL+closedPath); resp.StatusCode != http.StatusOK {
+		t.Errorf("a closed request's link was reissued too: %d", resp.StatusCode)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = $1 AND actor = 'system'`, request.EventLinksReissued); n != 1 {
+		t.Errorf("%d reissue events, want 1", n)
+	}
+
+	code, out, _ = reissue()
+	if code != 0 || !strings.Contains(out, "reissued the status links of 0 requests") {
+		t.Errorf("a second run: exit %d, %q", code, out)
+	}
+}
