@@ -163,31 +163,9 @@ func clickAndWait(t *testing.T, ctx context.Context, sel, wait string) {
 	run(t, ctx, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(wait)))
 }
 
-// secretLink matches the secret links an email carries: confirmation
-// (/confirm/), status page (/s/) and response download (/d/).
-var secretLink = regexp.MustCompile(`https?://\S+?/(confirm|s|d)/[A-Za-z0-9_-]{22,}`)
-
-// emailLinks are the secret links found in an email's plain-text part.
-type emailLinks struct{ Confirm, Status, Download string }
-
-func linksIn(m testkit.ReceivedMessage) emailLinks {
-	var l emailLinks
-	for _, match := range secretLink.FindAllStringSubmatch(m.Text, -1) {
-		switch match[1] {
-		case "confirm":
-			l.Confirm = match[0]
-		case "s":
-			l.Status = match[0]
-		case "d":
-			l.Download = match[0]
-		}
-	}
-	return l
-}
-
 // mailAbout waits for the newest email to addr whose subject contains
 // part, and returns it with its links.
-func mailAbout(t *testing.T, inst *apptest.Instance, addr, part string) (testkit.ReceivedMessage, emailLinks) {
+func mailAbout(t *testing.T, inst *apptest.Instance, addr, part string) (testkit.ReceivedMessage, testkit.MailLinks) {
 	t.Helper()
 	deadline := time.Now().Add(mailTimeout)
 	for {
@@ -198,7 +176,7 @@ func mailAbout(t *testing.T, inst *apptest.Instance, addr, part string) (testkit
 				if m.ParseErr != nil {
 					t.Fatalf("email %q to %s does not parse: %v", m.Subject, addr, m.ParseErr)
 				}
-				return m, linksIn(m)
+				return m, m.Links()
 			}
 		}
 		if time.Now().After(deadline) {

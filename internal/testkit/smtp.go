@@ -25,6 +25,9 @@ type SMTPOptions = smtpd.Options
 // ReceivedMessage is one message accepted by the test server, decoded.
 type ReceivedMessage = smtpd.Message
 
+// MailLinks are the secret links of one email (ReceivedMessage.Links).
+type MailLinks = smtpd.MailLinks
+
 // SMTPServer is a real SMTP server on 127.0.0.1 for tests (internal/testkit/smtpd,
 // on emersion/go-smtp). It is safe for concurrent use.
 type SMTPServer struct {
