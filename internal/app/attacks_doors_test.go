@@ -8,6 +8,7 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -85,6 +86,25 @@ func TestAttackDevMailboxIsNotReadThroughAProxy(t *testing.T) {
 		resp, page := get(t, browser(t), inst.URL+"/dev/mailbox", h[0], h[1])
 		if resp.StatusCode != http.StatusNotFound || passwordLink.MatchString(page) {
 			t.Errorf("%s: %q: %d, want 404 and no link", h[0], h[1], resp.StatusCode)
+		}
+	}
+	// A proxy in TCP mode adds no header but forwards the public name it
+	// was asked for; a page elsewhere whose name is rebound to 127.0.0.1
+	// (DNS rebinding) sends its own name. Neither reads the mailbox.
+	for _, host := range []string{"portal.example", "attacker.example:8080"} {
+		req, err := http.NewRequest(http.MethodGet, inst.URL+"/dev/mailbox", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := browser(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || passwordLink.Match(body) {
+			t.Errorf("Host %s: %d, want 404 and no link", host, resp.StatusCode)
 		}
 	}
 }

@@ -162,6 +162,14 @@ func DevMailboxRefusal(baseURL string) string {
 	return "BASE_URL's host " + u.Hostname() + " is not a loopback address (localhost, 127.0.0.0/8, ::1)"
 }
 
+// hostOnly is a Host header's name without its port.
+func hostOnly(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
 func loopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
@@ -172,11 +180,18 @@ func loopbackHost(host string) bool {
 
 // devOnly hides the development mailbox unless mail really stays on this
 // machine, the portal's address is on it too, and the visitor sits at it:
-// a loopback peer, through no proxy (none of the headers one adds).
+// a loopback peer, through no proxy (none of the headers one adds), asking
+// for a loopback host. The host check closes two more doors: a proxy in TCP
+// mode (TLS passthrough) forwards the public name it was asked for, and a
+// page on another site that rebinds its own name to 127.0.0.1 (DNS
+// rebinding) sends that name, so neither reads the mailbox.
 func (s *Server) devOnly(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if s.cfg.DevMailboxDir == "" || DevMailboxRefusal(s.cfg.BaseURL) != "" {
+			return echo.ErrNotFound
+		}
+		if !loopbackHost(hostOnly(req.Host)) {
 			return echo.ErrNotFound
 		}
 		for _, h := range proxyHeaders {

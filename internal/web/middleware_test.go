@@ -16,28 +16,43 @@ func TestDevMailboxIsServedOnlyToThisMachineThroughNoProxy(t *testing.T) {
 		name, base, peer string
 		header           map[string]string
 		served           bool
+		host             string
 	}{
-		{"at the machine", "http://localhost:8080", "127.0.0.1:50000", nil, true},
-		{"at the machine, IPv6", "http://[::1]:8080", "[::1]:50000", nil, true},
-		{"at the machine, any 127/8 base", "http://127.0.0.2:8080", "127.0.0.1:50000", nil, true},
-		{"mapped loopback peer", "http://localhost:8080", "[::ffff:127.0.0.1]:50000", nil, true},
-		{"another machine", "http://localhost:8080", "192.0.2.10:50000", nil, false},
-		{"another machine, IPv6", "http://localhost:8080", "[2001:db8::1]:50000", nil, false},
-		{"public BASE_URL, loopback peer (a same-host proxy adding nothing)", "https://portal.example", "127.0.0.1:50000", nil, false},
-		{"BASE_URL on the LAN", "http://192.168.1.5:8080", "127.0.0.1:50000", nil, false},
-		{"BASE_URL a name under localhost", "http://mail.localhost.example:8080", "127.0.0.1:50000", nil, false},
-		{"X-Forwarded-For", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": "203.0.113.7"}, false},
-		{"X-Forwarded-For, empty", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": ""}, false},
-		{"Forwarded", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Forwarded": "for=203.0.113.7"}, false},
-		{"X-Real-IP", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Real-IP": "203.0.113.7"}, false},
-		{"Via", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Via": "1.1 proxy"}, false},
-		{"X-Forwarded-Proto", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-Proto": "https"}, false},
+		{"at the machine", "http://localhost:8080", "127.0.0.1:50000", nil, true, ""},
+		{"at the machine, IPv6", "http://[::1]:8080", "[::1]:50000", nil, true, ""},
+		{"at the machine, any 127/8 base", "http://127.0.0.2:8080", "127.0.0.1:50000", nil, true, ""},
+		{"mapped loopback peer", "http://localhost:8080", "[::ffff:127.0.0.1]:50000", nil, true, ""},
+		{"another machine", "http://localhost:8080", "192.0.2.10:50000", nil, false, ""},
+		{"another machine, IPv6", "http://localhost:8080", "[2001:db8::1]:50000", nil, false, ""},
+		{"public BASE_URL, loopback peer (a same-host proxy adding nothing)", "https://portal.example", "127.0.0.1:50000", nil, false, ""},
+		{"BASE_URL on the LAN", "http://192.168.1.5:8080", "127.0.0.1:50000", nil, false, ""},
+		{"BASE_URL a name under localhost", "http://mail.localhost.example:8080", "127.0.0.1:50000", nil, false, ""},
+		{"X-Forwarded-For", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": "203.0.113.7"}, false, ""},
+		{"X-Forwarded-For, empty", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-For": ""}, false, ""},
+		{"Forwarded", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Forwarded": "for=203.0.113.7"}, false, ""},
+		{"X-Real-IP", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Real-IP": "203.0.113.7"}, false, ""},
+		{"Via", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"Via": "1.1 proxy"}, false, ""},
+		{"X-Forwarded-Proto", "http://localhost:8080", "127.0.0.1:50000", map[string]string{"X-Forwarded-Proto": "https"}, false, ""},
+		{"asked for 127.0.0.1", "http://localhost:8080", "127.0.0.1:50000", nil, true, "127.0.0.1:8080"},
+		{"asked for [::1]", "http://localhost:8080", "[::1]:50000", nil, true, "[::1]:8080"},
+		{"asked for localhost, no port", "http://localhost", "127.0.0.1:50000", nil, true, "localhost"},
+		{"a rebound name (DNS rebinding)", "http://localhost:8080", "127.0.0.1:50000", nil, false, "attacker.example:8080"},
+		{"a public name through TLS passthrough", "http://localhost:8080", "127.0.0.1:50000", nil, false, "portal.example"},
+		{"no host at all", "http://localhost:8080", "127.0.0.1:50000", nil, false, "-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{cfg: Config{BaseURL: tc.base, DevMailboxDir: t.TempDir()}}
 			e := echo.New()
 			req := httptest.NewRequest(http.MethodGet, "/dev/mailbox", nil)
 			req.RemoteAddr = tc.peer
+			switch tc.host {
+			case "":
+				req.Host = "localhost:8080"
+			case "-":
+				req.Host = ""
+			default:
+				req.Host = tc.host
+			}
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
@@ -53,6 +68,7 @@ func TestDevMailboxIsServedOnlyToThisMachineThroughNoProxy(t *testing.T) {
 	s := &Server{cfg: Config{BaseURL: "http://localhost:8080"}}
 	req := httptest.NewRequest(http.MethodGet, "/dev/mailbox", nil)
 	req.RemoteAddr = "127.0.0.1:50000"
+	req.Host = "localhost:8080"
 	if err := s.devOnly(func(echo.Context) error { return nil })(echo.New().NewContext(req, httptest.NewRecorder())); err != echo.ErrNotFound {
 		t.Errorf("with SMTP configured: %v", err)
 	}
