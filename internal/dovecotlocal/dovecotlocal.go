@@ -10,17 +10,11 @@ package dovecotlocal
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -124,9 +118,9 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 			return fmt.Errorf("dovecotlocal: %w", err)
 		}
 	}
-	certPEM, keyPEM, err := selfSigned()
+	certPEM, keyPEM, err := launch.LoopbackCertificate("rightsdesk test IMAP")
 	if err != nil {
-		return err
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
 	s.certPEM = certPEM
 	if err := os.WriteFile(filepath.Join(s.dir, "cert.pem"), certPEM, 0o600); err != nil {
@@ -328,38 +322,6 @@ func (s *Server) Stop(ctx context.Context) error {
 		}
 	})
 	return s.stopErr
-}
-
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "rightsdesk test IMAP"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:    []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: certificate: %w", err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
 }
 
 // ClientTLS is a client configuration that trusts certPEM.

@@ -4,7 +4,8 @@
 // as when we are root, its start as a child that never outlives us and
 // keeps a terminal's Ctrl-C away, the wait until it answers, its shutdown
 // by escalating signals, a free loopback port, a short folder for its
-// sockets, finding its binaries and the tail of its log for an error.
+// sockets, a certificate for its TLS on loopback, finding its binaries and
+// the tail of its log for an error.
 // What each server is (its arguments, configuration and probe) stays in
 // its own package.
 package launch
