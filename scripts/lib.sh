@@ -1,6 +1,7 @@
 # scripts/lib.sh — what scripts/run and scripts/test share: running as root,
-# finding PostgreSQL's server binaries, installing Debian packages. Sourced;
-# expects die() to be defined by the caller.
+# finding the server binaries the private servers are run from (PostgreSQL,
+# MariaDB, Dovecot), installing Debian packages. Sourced; expects die() to be
+# defined by the caller.
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then
@@ -36,6 +37,30 @@ have_mariadb_server() {
     { [ -x "$d/mariadbd" ] || [ -x "$d/mysqld" ]; } && found_server=1
   done
   [ "$found_install" -eq 1 ] && [ "$found_server" -eq 1 ]
+}
+
+# have_dovecot_imap tells whether Dovecot's master and its IMAP service are
+# where internal/dovecotlocal.FindBinary looks (PATH, /usr/sbin).
+have_dovecot_imap() {
+  { command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ]; } &&
+    { [ -x /usr/lib/dovecot/imap ] || [ -x /usr/libexec/dovecot/imap ]; }
+}
+
+# need_server CHECK PACKAGE MISSING [AFTER]: when CHECK (one of the have_*
+# above) fails, installs the Debian package PACKAGE without starting its
+# service, runs AFTER (if given) once it is installed, and dies saying
+# MISSING when CHECK still fails. The launchers (internal/pglocal,
+# internal/mariadblocal, internal/dovecotlocal) run the binaries with a
+# configuration of their own.
+need_server() {
+  local check=$1 package=$2 missing=$3 after=${4:-}
+  "$check" && return 0
+  printf '    not found: installing the Debian package %s (its own service is not started)\n' "$package" >&2
+  apt_install "$package"
+  if [ -n "$after" ]; then
+    "$after"
+  fi
+  "$check" || die "$package installed, but $missing"
 }
 
 # apt_install installs Debian packages without asking and without letting

@@ -10,29 +10,23 @@ package dovecotlocal
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"rightsdesk/internal/launch"
 )
 
 const (
@@ -62,10 +56,8 @@ type Server struct {
 	addr     string // plain IMAP
 	tlsAddr  string // IMAPS
 	certPEM  []byte
-	acc      *account
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
+	acc      *launch.Account
+	proc     *launch.Process // nil until dovecot runs
 	logger   *slog.Logger
 	stopOnce sync.Once
 	stopErr  error
@@ -74,12 +66,9 @@ type Server struct {
 // FindBinary returns the dovecot master binary, from PATH or /usr/sbin,
 // and checks that the IMAP service is installed beside it.
 func FindBinary() (string, error) {
-	bin, err := exec.LookPath("dovecot")
-	if err != nil {
-		bin = "/usr/sbin/dovecot"
-		if _, err := os.Stat(bin); err != nil {
-			return "", errors.New("dovecotlocal: dovecot not found in PATH or /usr/sbin: install the Debian package dovecot-imapd")
-		}
+	bin := launch.FindProgram([]string{"dovecot"}, "/usr/sbin")
+	if bin == "" {
+		return "", errors.New("dovecotlocal: dovecot not found in PATH or /usr/sbin: install the Debian package dovecot-imapd")
 	}
 	for _, d := range []string{"/usr/lib/dovecot", "/usr/libexec/dovecot", filepath.Join(filepath.Dir(filepath.Dir(bin)), "lib", "dovecot")} {
 		if _, err := os.Stat(filepath.Join(d, "imap")); err == nil {
@@ -101,15 +90,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	acc, err := serverAccount()
+	// As root, master and services alike run as Dovecot's own dovecot user
+	// (created by dovecot-core), else nobody.
+	acc, err := launch.Unprivileged("dovecot")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dovecotlocal: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "rdimap-")
+	dir, err := launch.TempDir("rdimap-")
 	if err != nil {
-		return nil, fmt.Errorf("dovecotlocal: create folder: %w", err)
+		return nil, fmt.Errorf("dovecotlocal: %w", err)
 	}
-	s := &Server{dir: dir, acc: acc, logger: opts.Logger, exited: make(chan struct{})}
+	s := &Server{dir: dir, acc: acc, logger: opts.Logger}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -127,9 +118,9 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 			return fmt.Errorf("dovecotlocal: %w", err)
 		}
 	}
-	certPEM, keyPEM, err := selfSigned()
+	certPEM, keyPEM, err := launch.LoopbackCertificate("rightsdesk test IMAP")
 	if err != nil {
-		return err
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
 	s.certPEM = certPEM
 	if err := os.WriteFile(filepath.Join(s.dir, "cert.pem"), certPEM, 0o600); err != nil {
@@ -138,13 +129,13 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 	if err := os.WriteFile(filepath.Join(s.dir, "key.pem"), keyPEM, 0o600); err != nil {
 		return fmt.Errorf("dovecotlocal: %w", err)
 	}
-	imapPort, err := freePort()
+	imapPort, err := launch.FreePort()
 	if err != nil {
-		return err
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
-	imapsPort, err := freePort()
+	imapsPort, err := launch.FreePort()
 	if err != nil {
-		return err
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(imapPort))
 	s.tlsAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(imapsPort))
@@ -153,8 +144,9 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("dovecotlocal: %w", err)
 	}
-	if err := s.acc.handOver(s.dir); err != nil {
-		return err
+	// Only what start wrote is in the folder yet.
+	if err := s.acc.ChownTree(s.dir); err != nil {
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
 
 	logFile, err := os.OpenFile(filepath.Join(s.dir, "stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -166,34 +158,22 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: s.acc.credential(),
-		// The server never outlives a killed test run.
-		Pdeathsig: syscall.SIGTERM,
-		Setpgid:   true,
+	// SIGTERM if we die: the server never outlives a killed test run.
+	proc, err := launch.Start(cmd, launch.Options{Account: s.acc, DeathSignal: syscall.SIGTERM})
+	if err != nil {
+		return fmt.Errorf("dovecotlocal: %w", err)
 	}
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that forked the child ends, not
-		// the process: this goroutine keeps its thread until the child exits.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(s.exited)
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("dovecotlocal: start %s: %w", bin, err)
-	}
-	s.cmd = cmd
+	s.proc = proc
 	for _, addr := range []string{s.addr, s.tlsAddr} {
-		if err := s.awaitListener(ctx, addr); err != nil {
-			return err
+		probe := func(ctx context.Context) error {
+			conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
+			}
+			return conn.Close() // only probing
+		}
+		if err := proc.WaitReady(ctx, 50*time.Millisecond, probe); err != nil {
+			return fmt.Errorf("dovecotlocal: %s: %w: %s", addr, err, s.logTail())
 		}
 	}
 	return nil
@@ -202,7 +182,8 @@ func (s *Server) start(ctx context.Context, bin string, opts Options) error {
 // config is the whole configuration: nothing is read from /etc/dovecot.
 func (s *Server) config(imapPort, imapsPort int, opts Options) string {
 	d := s.dir
-	name, uid, gid := s.acc.ids()
+	name := s.acc.Name()
+	uid, gid := s.acc.IDs()
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Generated by rightsdesk's dovecotlocal for one test run.
 base_dir = %[1]s/run
@@ -272,38 +253,12 @@ service auth-worker {
 	return b.String()
 }
 
-func (s *Server) awaitListener(ctx context.Context, addr string) error {
-	for {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("dovecotlocal: dovecot exited on start (%v): %s", s.waitErr, s.logTail())
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = conn.Close() // only probing
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("dovecotlocal: %s did not answer in time: %s", addr, s.logTail())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 func (s *Server) logTail() string {
 	var out []string
 	for _, f := range []string{"stderr.log", "dovecot.log"} {
-		b, err := os.ReadFile(filepath.Join(s.dir, f)) // #nosec G304 -- our own log in our own folder
-		if err != nil {
-			continue
+		if tail := launch.LogTail(filepath.Join(s.dir, f), 0, 10); tail != "" {
+			out = append(out, strings.Split(tail, "\n")...)
 		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		if len(lines) > 10 {
-			lines = lines[len(lines)-10:]
-		}
-		out = append(out, lines...)
 	}
 	return strings.Join(out, " | ")
 }
@@ -353,19 +308,13 @@ func AddUserIn(usersDir, name, password string) error {
 // whole process group is killed.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		if s.cmd != nil && s.cmd.Process != nil {
-			pid := s.cmd.Process.Pid
-			_ = syscall.Kill(pid, syscall.SIGTERM) // it may be gone already
-			select {
-			case <-s.exited:
-			case <-time.After(stopGrace):
-			case <-ctx.Done():
-			}
-			_ = syscall.Kill(-pid, syscall.SIGKILL) // the services left, if any; the group may be gone
-			select {
-			case <-s.exited:
-			case <-time.After(stopTimeout):
-				s.stopErr = fmt.Errorf("dovecotlocal: dovecot (pid %d) did not exit", pid)
+		if s.proc != nil {
+			_, err := s.proc.Stop(ctx,
+				launch.Step{Signal: syscall.SIGTERM, Wait: stopGrace},
+				launch.Step{Signal: syscall.SIGKILL, Group: true, Wait: stopTimeout})
+			// The services left, if any, even when the master is gone.
+			if err := errors.Join(err, s.proc.KillGroup()); err != nil {
+				s.stopErr = fmt.Errorf("dovecotlocal: %w", err)
 			}
 		}
 		if err := os.RemoveAll(s.dir); err != nil && s.stopErr == nil {
@@ -375,47 +324,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	return s.stopErr
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("dovecotlocal: find a free port: %w", err)
-	}
-	defer l.Close() // only reserving a number
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: serial: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "rightsdesk test IMAP"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:    []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: certificate: %w", err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dovecotlocal: key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
-}
-
 // ClientTLS is a client configuration that trusts certPEM.
 func ClientTLS(certPEM []byte) (*tls.Config, error) {
 	pool := x509.NewCertPool()
@@ -423,76 +331,6 @@ func ClientTLS(certPEM []byte) (*tls.Config, error) {
 		return nil, errors.New("dovecotlocal: no certificate in the PEM")
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// account is the user Dovecot runs as; nil means ourselves.
-type account struct {
-	name     string
-	uid, gid uint32
-}
-
-// serverAccount: as root, Dovecot's own dovecot user (created by
-// dovecot-core), else nobody; otherwise ourselves.
-func serverAccount() (*account, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	var u *user.User
-	var err error
-	for _, name := range []string{"dovecot", "nobody"} {
-		if u, err = user.Lookup(name); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dovecotlocal: running as root, dovecot needs an unprivileged user, but neither dovecot nor nobody exists: %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("dovecotlocal: uid %q: %w", u.Uid, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("dovecotlocal: gid %q: %w", u.Gid, err)
-	}
-	return &account{name: u.Username, uid: uint32(uid), gid: uint32(gid)}, nil
-}
-
-func (a *account) ids() (name string, uid, gid int) {
-	if a == nil {
-		u, err := user.Current()
-		name = "nobody"
-		if err == nil {
-			name = u.Username
-		}
-		return name, os.Getuid(), os.Getgid()
-	}
-	return a.name, int(a.uid), int(a.gid)
-}
-
-func (a *account) credential() *syscall.Credential {
-	if a == nil {
-		return nil
-	}
-	return &syscall.Credential{Uid: a.uid, Gid: a.gid, Groups: []uint32{a.gid}}
-}
-
-// handOver gives the folder and what start wrote into it to the account.
-// The paths are named, not walked: nothing else is in the folder yet.
-func (a *account) handOver(dir string) error {
-	if a == nil {
-		return nil
-	}
-	paths := []string{dir}
-	for _, name := range []string{"run", "state", "home", "users", "cert.pem", "key.pem", "dovecot.conf"} {
-		paths = append(paths, filepath.Join(dir, name))
-	}
-	for _, p := range paths {
-		if err := os.Lchown(p, int(a.uid), int(a.gid)); err != nil {
-			return fmt.Errorf("dovecotlocal: hand %s to user %s: %w", p, a.name, err)
-		}
-	}
-	return nil
 }
 
 // The variables Env exports to a test run, read by internal/testkit.

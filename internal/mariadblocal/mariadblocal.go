@@ -15,16 +15,14 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"rightsdesk/internal/launch"
 )
 
 const (
@@ -38,9 +36,7 @@ type Server struct {
 	socket string
 	logger *slog.Logger
 
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	proc *launch.Process // nil until mariadbd runs
 
 	mu      sync.Mutex
 	stopped bool
@@ -50,22 +46,9 @@ type Server struct {
 // their older names, mysql_install_db and mysqld): PATH first, then the
 // folders Debian installs them in, which are not on every user's PATH.
 func FindBinaries() (installDB, server string, err error) {
-	look := func(names ...string) string {
-		for _, n := range names {
-			if p, err := exec.LookPath(n); err == nil {
-				return p
-			}
-			for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/usr/local/mysql/bin"} {
-				p := filepath.Join(dir, n)
-				if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-					return p
-				}
-			}
-		}
-		return ""
-	}
-	installDB = look("mariadb-install-db", "mysql_install_db")
-	server = look("mariadbd", "mysqld")
+	dirs := []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/usr/local/mysql/bin"}
+	installDB = launch.FindProgram([]string{"mariadb-install-db", "mysql_install_db"}, dirs...)
+	server = launch.FindProgram([]string{"mariadbd", "mysqld"}, dirs...)
 	if installDB == "" || server == "" {
 		return "", "", errors.New("mariadblocal: no MariaDB server binaries (mariadb-install-db and mariadbd): install them (Debian/Ubuntu: apt-get install mariadb-server; scripts/test does it)")
 	}
@@ -82,10 +65,9 @@ func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Short, under os.TempDir: the socket path must fit in sun_path.
-	dir, err := os.MkdirTemp("", "rdmy-")
+	dir, err := launch.TempDir("rdmy-")
 	if err != nil {
-		return nil, fmt.Errorf("mariadblocal: create temporary folder: %w", err)
+		return nil, fmt.Errorf("mariadblocal: %w", err)
 	}
 	s := &Server{dir: dir, socket: filepath.Join(dir, "mysqld.sock"), logger: logger.With("component", "mariadblocal", "dir", dir)}
 	if err := s.start(ctx, installDB, server); err != nil {
@@ -95,27 +77,15 @@ func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// serverUser is who the server runs as: mariadbd refuses to run as root, so
-// root hands it to the mysql system user (nobody without one); anyone else
-// runs it as themselves.
-func serverUser() (*user.User, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	for _, name := range []string{"mysql", "nobody"} {
-		if u, err := user.Lookup(name); err == nil {
-			return u, nil
-		}
-	}
-	return nil, errors.New("mariadblocal: running as root, MariaDB needs an unprivileged user, but neither mysql nor nobody exists")
-}
-
 func (s *Server) start(ctx context.Context, installDB, server string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	acc, err := serverUser()
+	// mariadbd refuses to run as root: root hands it to the mysql system
+	// user, or nobody without one. mariadbd is started as root with --user
+	// and drops to it itself, as Debian runs it.
+	acc, err := launch.Unprivileged("mysql")
 	if err != nil {
-		return err
+		return fmt.Errorf("mariadblocal: %w", err)
 	}
 	data := filepath.Join(s.dir, "data")
 	if err := os.Mkdir(data, 0o700); err != nil {
@@ -126,21 +96,17 @@ func (s *Server) start(ctx context.Context, installDB, server string) error {
 		// The folder stays 0700, owned by the server's user: only it (and
 		// root) can reach the socket, which is what makes the root account
 		// without a password safe.
-		uid, _ := strconv.Atoi(acc.Uid)
-		gid, _ := strconv.Atoi(acc.Gid)
-		for _, p := range []string{s.dir, data} {
-			if err := os.Chown(p, uid, gid); err != nil {
-				return fmt.Errorf("mariadblocal: hand %s to user %s: %w", p, acc.Username, err)
-			}
+		if err := acc.ChownTree(s.dir); err != nil {
+			return fmt.Errorf("mariadblocal: %w", err)
 		}
-		userArgs = []string{"--user=" + acc.Username}
+		userArgs = []string{"--user=" + acc.Name()}
 	}
 	// #nosec G204 -- MariaDB's own installer, found in PATH or Debian's folders, with arguments built here
 	install := exec.CommandContext(ctx, installDB, append([]string{"--no-defaults", "--datadir=" + data,
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"}, userArgs...)...)
 	install.Dir = "/"
 	if out, err := install.CombinedOutput(); err != nil {
-		return fmt.Errorf("mariadblocal: %s: %w\n%s", filepath.Base(installDB), err, lastLines(string(out), 20))
+		return fmt.Errorf("mariadblocal: %s: %w\n%s", filepath.Base(installDB), err, launch.LastLines(string(out), 20))
 	}
 	errLog := filepath.Join(s.dir, "error.log")
 	args := append([]string{
@@ -164,44 +130,18 @@ func (s *Server) start(ctx context.Context, installDB, server string) error {
 	// #nosec G204 -- MariaDB's own server binary with arguments built here
 	cmd := exec.Command(server, args...)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = serverProcAttr()
-	s.exited = make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig follows the thread that started the child: keep it.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
-		s.exited = nil
-		return fmt.Errorf("mariadblocal: run %s: %w", server, err)
+	// SIGTERM, mariadbd's clean shutdown, if we die without stopping it.
+	proc, err := launch.Start(cmd, launch.Options{DeathSignal: syscall.SIGTERM})
+	if err != nil {
+		return fmt.Errorf("mariadblocal: %w", err)
 	}
-	s.cmd = cmd
-	s.logger.Info("mariadb starting", "pid", cmd.Process.Pid, "socket", s.socket)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if last = s.ping(ctx); last == nil {
-			s.logger.Info("mariadb ready")
-			return nil
-		}
-		select {
-		case <-s.exited:
-			b, _ := os.ReadFile(errLog) // #nosec G304 -- the server's log in our own folder
-			return fmt.Errorf("mariadblocal: mariadbd exited while starting: %v\n%s", s.waitErr, lastLines(string(b), 20))
-		case <-ctx.Done():
-			return fmt.Errorf("mariadblocal: mariadbd did not accept connections: %w (last attempt: %v)", ctx.Err(), last)
-		case <-tick.C:
-		}
+	s.proc = proc
+	s.logger.Info("mariadb starting", "pid", proc.PID(), "socket", s.socket)
+	if err := proc.WaitReady(ctx, 100*time.Millisecond, s.ping); err != nil {
+		return fmt.Errorf("mariadblocal: %w\n%s", err, launch.LogTail(errLog, 0, 20))
 	}
+	s.logger.Info("mariadb ready")
+	return nil
 }
 
 func (s *Server) ping(ctx context.Context) error {
@@ -239,32 +179,20 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	var err error
-	if s.cmd != nil && s.exited != nil {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM) // it may have exited already
-		timer := time.NewTimer(stopTimeout)
-		select {
-		case <-s.exited:
-		case <-timer.C:
-			_ = s.cmd.Process.Kill() // escalation
-			<-s.exited
+	if s.proc != nil {
+		sent, stopErr := s.proc.Stop(ctx,
+			launch.Step{Signal: syscall.SIGTERM, Wait: stopTimeout},
+			launch.Step{Signal: syscall.SIGKILL, Wait: stopTimeout})
+		switch {
+		case stopErr != nil:
+			err = fmt.Errorf("mariadblocal: %w", stopErr)
+		case sent == 2 && ctx.Err() == nil:
 			err = errors.New("mariadblocal: mariadbd needed SIGKILL to stop")
-		case <-ctx.Done():
-			_ = s.cmd.Process.Kill() // the caller stopped waiting
-			<-s.exited
 		}
-		timer.Stop()
 		s.logger.Info("mariadb stopped")
 	}
 	if rmErr := os.RemoveAll(s.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("mariadblocal: remove %s: %w", s.dir, rmErr))
 	}
 	return err
-}
-
-func lastLines(text string, n int) string {
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

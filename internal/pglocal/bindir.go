@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"rightsdesk/internal/launch"
 )
 
 // FindBinDir returns the folder holding the PostgreSQL server binaries
@@ -46,12 +48,7 @@ func FindBinDir() (string, error) {
 }
 
 func hasServerBinaries(dir string) bool {
-	return isExecutable(filepath.Join(dir, "initdb")) && isExecutable(filepath.Join(dir, "postgres"))
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path) // #nosec G703 -- stat of candidate PostgreSQL binaries from PATH and known folders
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return launch.IsExecutable(filepath.Join(dir, "initdb")) && launch.IsExecutable(filepath.Join(dir, "postgres"))
 }
 
 // globByVersion expands pattern and orders the matches by the version number

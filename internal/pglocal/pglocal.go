@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +27,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"rightsdesk/internal/launch"
 )
 
 const (
@@ -82,9 +83,7 @@ type Server struct {
 	logger    *slog.Logger
 
 	pid     int
-	child   bool          // false when an already-running server was adopted
-	exited  chan struct{} // closed when the child exits
-	waitErr error         // the child's exit status, set before exited is closed
+	proc    *launch.Process // nil when an already-running server was adopted
 	logFile *os.File
 
 	removeDir string // removed after the server stopped (StartTemporary)
@@ -119,9 +118,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	acc, err := serverAccount()
+	// postgres refuses to run as root: root hands it to the postgres
+	// system user, or nobody without one.
+	acc, err := launch.Unprivileged("postgres")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pglocal: %w", err)
 	}
 	if err := prepareFolders(s.dataDir, s.socketDir, acc); err != nil {
 		return nil, err
@@ -182,8 +183,8 @@ func newServer(opts Options) (*Server, error) {
 	}
 	// The kernel stores a socket's path in a fixed-size sun_path buffer; a
 	// longer path would make postgres fail with a far less helpful message.
-	if sock := s.socketPath(); len(sock) > maxSocketPathLen {
-		return nil, fmt.Errorf("pglocal: Unix socket path %s is %d bytes, more than the %d this OS allows: choose a shorter DataDir or SocketDir", sock, len(sock), maxSocketPathLen)
+	if sock := s.socketPath(); len(sock) > launch.MaxSocketPathLen {
+		return nil, fmt.Errorf("pglocal: Unix socket path %s is %d bytes, more than the %d this OS allows: choose a shorter DataDir or SocketDir", sock, len(sock), launch.MaxSocketPathLen)
 	}
 	for name := range opts.Settings {
 		if slices.Contains(reservedSettings, strings.ToLower(name)) {
@@ -213,7 +214,7 @@ func validSettingName(name string) bool {
 func (s *Server) Adopted() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.child
+	return s.proc == nil
 }
 
 // ConnString returns a pgx URL for dbname as the cluster's superuser over the
@@ -271,7 +272,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 
-	if !s.child {
+	if s.proc == nil {
 		// An adopted server belongs to another launcher - typically a running
 		// `serve` while `rightsdesk user add` or `migrate` borrows its
 		// database: stopping it would take the portal down.
@@ -296,80 +297,30 @@ func (s *Server) Stop(ctx context.Context) error {
 	return err
 }
 
+// shutdown: SIGINT is postgres's fast shutdown, SIGQUIT its immediate one.
 func (s *Server) shutdown(ctx context.Context) error {
-	exited := s.exitedChan()
-	if err := s.signal(exited, syscall.SIGINT); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("stop postgres (pid %d): %w", s.pid, err)
-	}
-	if s.awaitExit(ctx, exited, stopTimeout) {
-		return s.exitError()
-	}
-	s.logger.Warn("postgres did not stop after SIGINT; sending SIGQUIT", "pid", s.pid)
-	_ = s.signal(exited, syscall.SIGQUIT) // escalation; the wait below decides
-	if s.awaitExit(context.Background(), exited, quitTimeout) {
+	sent, err := s.proc.Stop(ctx,
+		launch.Step{Signal: syscall.SIGINT, Wait: stopTimeout},
+		launch.Step{Signal: syscall.SIGQUIT, Wait: quitTimeout},
+		launch.Step{Signal: syscall.SIGKILL, Wait: quitTimeout})
+	switch {
+	case errors.Is(err, launch.ErrStillRunning):
+		return fmt.Errorf("postgres (pid %d) still runs after SIGKILL", s.pid)
+	case err != nil:
+		return fmt.Errorf("pglocal: %w", err)
+	case sent == 2:
 		return fmt.Errorf("postgres (pid %d) needed SIGQUIT to stop; it will run crash recovery at next start", s.pid)
-	}
-	_ = s.signal(exited, syscall.SIGKILL) // escalation; the wait below decides
-	if s.awaitExit(context.Background(), exited, quitTimeout) {
+	case sent == 3:
 		return fmt.Errorf("postgres (pid %d) needed SIGKILL to stop", s.pid)
 	}
-	return fmt.Errorf("postgres (pid %d) still runs after SIGKILL", s.pid)
-}
-
-func (s *Server) exitError() error {
-	if s.child && s.waitErr != nil {
-		return fmt.Errorf("postgres exited: %w (log: %s)", s.waitErr, s.logPath)
+	if exitErr := s.proc.ExitErr(); exitErr != nil {
+		return fmt.Errorf("postgres exited: %w (log: %s)", exitErr, s.logPath)
 	}
 	return nil
 }
 
-func (s *Server) signal(exited <-chan struct{}, sig syscall.Signal) error {
-	if s.hasExited(exited) {
-		return nil // its PID may already belong to another process
-	}
-	return syscall.Kill(s.pid, sig)
-}
-
-// exitedChan reports the server's exit: the child's Wait for a child, polling
-// for an adopted server, which is not our child and cannot be waited for.
-func (s *Server) exitedChan() <-chan struct{} {
-	if s.child {
-		return s.exited
-	}
-	ch := make(chan struct{})
-	go func() {
-		for processAlive(s.pid) {
-			time.Sleep(pollInterval)
-		}
-		close(ch)
-	}()
-	return ch
-}
-
-func (s *Server) hasExited(exited <-chan struct{}) bool {
-	select {
-	case <-exited:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *Server) awaitExit(ctx context.Context, exited <-chan struct{}, limit time.Duration) bool {
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case <-exited:
-		return true
-	case <-timer.C:
-		return false
-	case <-ctx.Done():
-		return s.hasExited(exited)
-	}
-}
-
 // spawn runs postgres as a child process and waits until it accepts connections.
-func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra map[string]string) error {
+func (s *Server) spawn(ctx context.Context, binDir string, acc *launch.Account, extra map[string]string) error {
 	if err := os.MkdirAll(filepath.Dir(s.logPath), 0o700); err != nil {
 		return fmt.Errorf("create log folder: %w", err)
 	}
@@ -377,11 +328,11 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 	if err != nil {
 		return fmt.Errorf("open postgres log: %w", err)
 	}
-	if err := acc.chown(filepath.Dir(s.logPath)); err != nil {
+	if err := acc.Chown(filepath.Dir(s.logPath)); err != nil {
 		_ = logFile.Close() // the chown error is the one to report
 		return err
 	}
-	if err := acc.chown(s.logPath); err != nil {
+	if err := acc.Chown(s.logPath); err != nil {
 		_ = logFile.Close() // the chown error is the one to report
 		return err
 	}
@@ -404,35 +355,19 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 	cmd.Env = serverEnv()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = serverProcAttr(acc)
-
-	s.exited = make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the thread that forked the child ends, not
-		// the process; keeping this goroutine on its thread until the child
-		// exits ties the signal to our process's death only.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
+	// SIGINT, postgres's fast shutdown, if we die without stopping it.
+	proc, err := launch.Start(cmd, launch.Options{Account: acc, DeathSignal: syscall.SIGINT})
+	if err != nil {
 		_ = logFile.Close() // the start error is the one to report
-		return fmt.Errorf("run %s: %w", cmd.Path, err)
+		return fmt.Errorf("pglocal: %w", err)
 	}
-	s.pid = cmd.Process.Pid
-	s.child = true
+	s.proc = proc
+	s.pid = proc.PID()
 	s.logFile = logFile
 	s.logger.Info("postgres starting", "pid", s.pid, "socket", s.socketPath(), "log", s.logPath)
 
-	if err := s.waitReady(ctx); err != nil {
-		exitedEarly := s.hasExited(s.exited)
+	if err := proc.WaitReady(ctx, pollInterval, s.ping); err != nil {
+		exitedEarly := proc.HasExited()
 		if stopErr := s.Stop(context.Background()); stopErr != nil && !exitedEarly {
 			err = errors.Join(err, stopErr)
 		}
@@ -440,24 +375,6 @@ func (s *Server) spawn(ctx context.Context, binDir string, acc *account, extra m
 	}
 	s.logger.Info("postgres ready", "pid", s.pid)
 	return nil
-}
-
-func (s *Server) waitReady(ctx context.Context) error {
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	var last error
-	for {
-		if last = s.ping(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("postgres exited while starting: %v", s.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("postgres did not accept connections: %w (last attempt: %v)", ctx.Err(), last)
-		case <-ticker.C:
-		}
-	}
 }
 
 func (s *Server) ping(ctx context.Context) error {
@@ -480,7 +397,7 @@ func (s *Server) adoptRunning(ctx context.Context) (bool, error) {
 	if err != nil || lock.pid == 0 {
 		return false, err
 	}
-	if !processAlive(lock.pid) {
+	if !launch.ProcessAlive(lock.pid) {
 		s.logger.Info("stale postmaster.pid from a stopped server; postgres will replace it", "pid", lock.pid)
 		return false, nil
 	}
@@ -510,7 +427,7 @@ func (s *Server) adoptRunning(ctx context.Context) (bool, error) {
 			s.logger.Info("the private PostgreSQL is already running: using it", "pid", lock.pid)
 			return true, nil
 		}
-		if !processAlive(lock.pid) {
+		if !launch.ProcessAlive(lock.pid) {
 			s.logger.Info("previous postgres exited; starting a new one", "pid", lock.pid)
 			return false, nil
 		}
@@ -597,7 +514,7 @@ func (s *Server) ensureDatabase(ctx context.Context) error {
 // initdb creates the cluster. Trust authentication is safe here: there is no
 // TCP listener and the socket sits in a folder only the server's user (and
 // root) can enter.
-func initdb(ctx context.Context, binDir, dataDir, user string, acc *account, noSync bool, logger *slog.Logger) error {
+func initdb(ctx context.Context, binDir, dataDir, user string, acc *launch.Account, noSync bool, logger *slog.Logger) error {
 	run := func(locale string) ([]byte, error) {
 		args := []string{"-D", dataDir, "-U", user, "-A", "trust", "-E", "UTF8", locale}
 		if noSync {
@@ -606,18 +523,18 @@ func initdb(ctx context.Context, binDir, dataDir, user string, acc *account, noS
 		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"), args...) // #nosec G204 -- PostgreSQL's own initdb from a checked folder, arguments built here
 		cmd.Dir = "/"
 		cmd.Env = serverEnv()
-		cmd.SysProcAttr = initdbProcAttr(acc)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: acc.Credential()}
 		return cmd.CombinedOutput()
 	}
 	logger.Info("initialising cluster", "bin_dir", binDir)
 	out, err := run("--locale=C.UTF-8")
 	if err != nil && bytes.Contains(bytes.ToLower(out), []byte("locale")) {
 		// Older C libraries have no C.UTF-8; the C locale sorts the same way.
-		logger.Warn("initdb refused locale C.UTF-8; retrying with --no-locale", "output", lastLines(string(out), 3))
+		logger.Warn("initdb refused locale C.UTF-8; retrying with --no-locale", "output", launch.LastLines(string(out), 3))
 		out, err = run("--no-locale")
 	}
 	if err != nil {
-		return fmt.Errorf("initdb %s: %w\n%s", dataDir, err, lastLines(string(out), logTailLines))
+		return fmt.Errorf("initdb %s: %w\n%s", dataDir, err, launch.LastLines(string(out), logTailLines))
 	}
 	return nil
 }
@@ -632,29 +549,19 @@ func serverEnv() []string {
 
 // logTail returns the last lines the server logged since offset, for errors.
 func (s *Server) logTail(offset int64) string {
-	f, err := os.Open(s.logPath)
-	if err != nil {
+	tail := launch.LogTail(s.logPath, offset, logTailLines)
+	if tail == "" {
 		return ""
 	}
-	defer f.Close()
-	const maxBytes = 8 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size()-offset > maxBytes {
-		offset = fi.Size() - maxBytes
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return ""
-	}
-	data, _ := io.ReadAll(f)
-	if len(data) == 0 {
-		return ""
-	}
-	return "postgres log (" + s.logPath + "):\n" + lastLines(string(data), logTailLines)
+	return "postgres log (" + s.logPath + "):\n" + tail
 }
 
-func lastLines(text string, n int) string {
-	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+// processIsPostgres tells whether pid is a postgres process, so that a PID
+// recycled by an unrelated process is not mistaken for a running server.
+func processIsPostgres(pid int) bool {
+	name, ok := launch.ProcessName(pid)
+	if !ok {
+		return true // cannot tell: let postgres judge its lock file
 	}
-	return strings.Join(lines, "\n")
+	return name == "postgres" || name == "postmaster"
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"rightsdesk/internal/launch"
 )
 
 // shortTempDir returns a folder under /tmp (not t.TempDir, whose long path
@@ -46,7 +48,7 @@ func TestFindBinDirFindsServerBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"initdb", "postgres"} {
-		if !isExecutable(filepath.Join(dir, name)) {
+		if !launch.IsExecutable(filepath.Join(dir, name)) {
 			t.Errorf("%s has no executable %s", dir, name)
 		}
 	}
@@ -117,7 +119,7 @@ func TestSecondStartAdoptsRunningServer(t *testing.T) {
 	// running. A stop waits for the server to exit, so had the adopter's
 	// stopped it, it would be gone by now and refuse the owner's query.
 	select {
-	case <-first.exited:
+	case <-first.proc.Exited():
 		t.Fatal("stopping the adopter stopped the server its owner still uses")
 	default:
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+
+	"rightsdesk/internal/launch"
 )
 
 // EphemeralSettings trades durability for speed, for clusters whose data may
@@ -20,12 +22,12 @@ func EphemeralSettings() map[string]string {
 }
 
 // StartTemporary starts a throwaway cluster with EphemeralSettings in a new
-// temporary folder; Stop removes the folder. The folder is short (under
-// os.TempDir) because the socket lives in it.
+// temporary folder (launch.TempDir: short, as the socket lives in it);
+// Stop removes the folder.
 func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
-	dir, err := os.MkdirTemp("", "rdpg-")
+	dir, err := launch.TempDir("rdpg-")
 	if err != nil {
-		return nil, fmt.Errorf("pglocal: create temporary cluster folder: %w", err)
+		return nil, fmt.Errorf("pglocal: %w", err)
 	}
 	s, err := Start(ctx, Options{
 		DataDir:  dir,

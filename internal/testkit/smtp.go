@@ -1,13 +1,8 @@
 package testkit
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/url"
 	"strconv"
@@ -15,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"rightsdesk/internal/launch"
 	"rightsdesk/internal/testkit/smtpd"
 )
 
@@ -124,41 +120,17 @@ func (s *SMTPServer) WaitForMessages(tb testing.TB, n int, timeout time.Duration
 // trust it.
 func SelfSignedTLS(tb testing.TB) (*tls.Config, *x509.CertPool) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := launch.LoopbackCertificate("rightsdesk testkit")
 	if err != nil {
-		tb.Fatalf("testkit: generate key: %v", err)
+		tb.Fatalf("testkit: %v", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		tb.Fatalf("testkit: serial: %v", err)
-	}
-	template := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "rightsdesk testkit"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatalf("testkit: create certificate: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		tb.Fatalf("testkit: parse certificate: %v", err)
+		tb.Fatalf("testkit: read certificate: %v", err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server := &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
-		MinVersion:   tls.VersionTLS12,
-	}
-	return server, pool
+	pool.AppendCertsFromPEM(certPEM)
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, pool
 }
 
 // Mailbox lists what arrived for addr (any letter case), oldest first: what
