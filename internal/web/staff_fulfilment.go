@@ -81,7 +81,7 @@ type packageView struct {
 }
 
 type summarySystemView struct {
-	Name        string
+	Name, Heading string
 	Collections []summaryCollectionView
 }
 
@@ -92,15 +92,18 @@ type summaryCollectionView struct {
 }
 
 type planView struct {
-	Digest  string
-	Type    string
-	Systems []planSystemView
-	Nothing bool
+	// ID is the element's id on the page (plan-shown, plan-approved).
+	ID, Title, Intro string
+	Digest           string
+	Type             string
+	Systems          []planSystemView
+	Nothing          bool
+	NothingText      string
 }
 
 type planSystemView struct {
-	Name        string
-	Collections []planCollectionView
+	Name, Heading string
+	Collections   []planCollectionView
 }
 
 type planCollectionView struct {
@@ -162,7 +165,7 @@ func (s *Server) fulfilmentSection(c echo.Context, p *i18n.Printer, r request.Re
 			v.Steps = append(v.Steps, s.stepView(p, m, cur.Kind, st, work && fv.Blocked == nil))
 		}
 		if fv.Plan != nil && cur.Kind == store.FulfilExecute {
-			v.Approved = planInWords(p, m, *fv.Plan)
+			v.Approved = planInWords(p, m, *fv.Plan, "plan-approved")
 		}
 		if !cur.PackageAt.IsZero() {
 			v.Package = &packageView{
@@ -287,11 +290,13 @@ func fieldLabel(p *i18n.Printer, f *datamap.Field) string {
 
 // planInWords is a plan as staff read it: per system and collection, the
 // rows, what happens to the rows and to each field, what is kept and why.
-func planInWords(p *i18n.Printer, m *datamap.Map, pl plan.Plan) *planView {
+func planInWords(p *i18n.Printer, m *datamap.Map, pl plan.Plan, id string) *planView {
 	lang := string(p.Locale())
-	v := &planView{Digest: pl.Digest(), Type: p.T("type." + string(pl.Type) + ".name"), Nothing: true}
+	v := &planView{ID: id, Title: p.T("staff.fulfil." + strings.ReplaceAll(id, "-", ".")), Digest: pl.Digest(),
+		Type: p.T("type." + string(pl.Type) + ".name"), Nothing: true}
+	v.Intro = p.T("staff.fulfil.plan.digest", "Type", v.Type, "Digest", shortDigest(v.Digest))
 	for _, ps := range pl.Systems {
-		sv := planSystemView{Name: ps.Name}
+		sv := planSystemView{Name: ps.Name, Heading: p.T("staff.fulfil.package.system", "System", ps.Name)}
 		for _, pc := range ps.Collections {
 			c := m.Collection(pc.Name)
 			cv := planCollectionView{Label: pc.Name, Rows: p.N("accesspack.rows", int(pc.Rows)), Action: p.T("staff.fulfil.action." + pc.Action)}
@@ -334,6 +339,9 @@ func planInWords(p *i18n.Printer, m *datamap.Map, pl plan.Plan) *planView {
 		}
 		v.Systems = append(v.Systems, sv)
 	}
+	if v.Nothing {
+		v.NothingText = p.T("staff.fulfil.plan.nothing")
+	}
 	return v
 }
 
@@ -342,7 +350,7 @@ func planInWords(p *i18n.Printer, m *datamap.Map, pl plan.Plan) *planView {
 func summaryInWords(p *i18n.Printer, m *datamap.Map, sum accesspack.Summary) []summarySystemView {
 	var out []summarySystemView
 	for _, ss := range sum.Systems {
-		sv := summarySystemView{Name: ss.Name}
+		sv := summarySystemView{Name: ss.Name, Heading: p.T("staff.fulfil.package.system", "System", ss.Name)}
 		for _, cs := range ss.Collections {
 			cv := summaryCollectionView{Label: cs.Name, Rows: p.N("accesspack.rows", int(cs.Rows)), Preview: cs.Preview}
 			c := m.Collection(cs.Name)
@@ -407,7 +415,7 @@ func (s *Server) staffRequestPlan(c echo.Context) error {
 		if err != nil {
 			return s.afterFulfil(c, r, form, "plan", err, "")
 		}
-		c.Set(planPreviewKey, planInWords(s.catalog.Printer(localeOf(c)), s.fulfil.Map(), pl))
+		c.Set(planPreviewKey, planInWords(s.catalog.Printer(localeOf(c)), s.fulfil.Map(), pl, "plan-shown"))
 		return s.renderRequest(c, http.StatusOK, r, form, "", "plan", nil)
 	})
 }
@@ -421,7 +429,7 @@ func (s *Server) staffRequestApprovePlan(c echo.Context) error {
 		_, err := s.fulfil.Approve(ctx, r.Reference, request.ByStaff(staffOf(c).ID), form.Corrections, c.FormValue("digest"))
 		if errors.Is(err, fulfil.ErrPlanChanged) {
 			if pl, perr := s.fulfil.PreparePlan(ctx, r, form.Corrections); perr == nil {
-				c.Set(planPreviewKey, planInWords(s.catalog.Printer(localeOf(c)), s.fulfil.Map(), pl))
+				c.Set(planPreviewKey, planInWords(s.catalog.Printer(localeOf(c)), s.fulfil.Map(), pl, "plan-shown"))
 			}
 		}
 		return s.afterFulfil(c, r, form, "plan", err, "staff.fulfil.done.approved")

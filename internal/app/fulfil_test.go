@@ -1,0 +1,244 @@
+package app_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// The data map's answers through the request's life (issue 13, stage 2):
+// one deployment whose map has two database systems, "lms" in PostgreSQL
+// and "archive" in MariaDB, each loaded with deploy/datamaps/lms-example.sql.
+
+// fulfilDesk is a running instance with the two-system map, and the
+// servers behind it.
+type fulfilDesk struct {
+	inst    *apptest.Instance
+	pg, my  testkit.LMSServer
+	mapFile string
+}
+
+var collectionKey = regexp.MustCompile(`(?m)^  ([a-z_]+):\s*$`)
+
+// twoSystemMap writes the example map with a second system, "archive"
+// (MariaDB), holding the same collections under the prefix "archive_".
+func twoSystemMap(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(testkit.RepoFile("deploy", "datamaps", "lms-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	head, cols, ok := strings.Cut(text, "\ncollections:\n")
+	if !ok {
+		t.Fatal("the example map has no collections section")
+	}
+	copied := collectionKey.ReplaceAllString(cols, "  archive_$1:")
+	copied = strings.ReplaceAll(copied, "system: lms\n", "system: archive\n")
+	copied = regexp.MustCompile(`references: ([a-z_]+)\.`).ReplaceAllString(copied, "references: archive_$1.")
+	head = strings.Replace(head, "\nsystems:\n", "\nsystems:\n  archive:\n    kind: mysql\n    read_url_env: ARCHIVE_DATABASE_URL\n    change_url_env: ARCHIVE_DATABASE_CHANGE_URL\n", 1)
+	path := filepath.Join(t.TempDir(), "two-systems.yaml")
+	if err := os.WriteFile(path, []byte(head+"\ncollections:\n"+cols+"\n"+copied), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func newFulfilDesk(t *testing.T, env map[string]string) *fulfilDesk {
+	t.Helper()
+	d := &fulfilDesk{pg: testkit.LMSPostgres(t), my: testkit.LMSMySQL(t), mapFile: twoSystemMap(t)}
+	vars := map[string]string{
+		"DATA_MAP_FILE":               d.mapFile,
+		"LMS_DATABASE_URL":            d.pg.Reader,
+		"LMS_DATABASE_CHANGE_URL":     d.pg.Changer,
+		"ARCHIVE_DATABASE_URL":        d.my.Reader,
+		"ARCHIVE_DATABASE_CHANGE_URL": d.my.Changer,
+		"LMS_ERASURE_HASH_KEY":        testkit.LMSHashKey,
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	d.inst = apptest.Start(t, vars)
+	return d
+}
+
+// file submits a request for Aigerim (student 1 of the example) through
+// the public API, with extra fields over validBody, and returns its
+// reference; the request is then open for staff.
+func (d *fulfilDesk) file(t *testing.T, typ request.Type, locale string, extra map[string]any) string {
+	t.Helper()
+	body := validBody(typ, locale)
+	body["email"] = "aigerim@example.kz"
+	// Yerlan's phone (student 4): never proven, so never used to find rows.
+	body["phone"] = "+7 705 000 11 22"
+	for k, v := range extra {
+		body[k] = v
+	}
+	code, out, _ := postJSON(t, d.inst, encode(t, body))
+	if code != http.StatusCreated {
+		t.Fatalf("submit: %d %v", code, out)
+	}
+	ref := out["reference"].(string)
+	setStatus(t, d.inst, ref, "new")
+	return ref
+}
+
+// identityChecked records a staff identity check on the request's page.
+func identityChecked(p *deskPage) {
+	p.t.Helper()
+	p.done(p.post("identity", url.Values{"method": {"video_call"}, "note": {"Удостоверение показано по видеосвязи"}}))
+}
+
+// zipFiles reads every file of a ZIP.
+func zipFiles(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("the download is no ZIP (%d bytes): %v", len(b), err)
+	}
+	out := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := io.ReadAll(rc)
+		_ = rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f.Name] = string(c)
+	}
+	return out
+}
+
+// Values of the example's rows, by whose they are.
+var (
+	aigerimValues = []string{"aigerim.n", "Нұрлан Әбенов", "LMS-2025-000117", "45000", "Задача 14", "Цикл for",
+		"Спасибо за подсказку!", "95.56.12.34"}
+	othersValues = []string{"daniyar", "Данияр", "olga", "Ольга", "yerlan", "Ерлан", "Сәуле", "LMS-2025-000118", "LMS-2025-000131",
+		"0032", "7781", "Сначала найди дискриминант", "Пожалуйста :)", "Қара сөздерін", "вебинар", "2.134.5.6", "37.99.1.2"}
+)
+
+func TestAnAccessRequestReturnsExactlyOneStudentsRowsFromEverySystem(t *testing.T) {
+	d := newFulfilDesk(t, nil)
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref := d.file(t, request.Access, "ru", nil)
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+
+	// Before the identity is established nothing is gathered.
+	_, page := p.get()
+	if !strings.Contains(page, `id="fulfil"`) || !strings.Contains(html.UnescapeString(page), "Пока личность заявителя не установлена") {
+		t.Fatal("the request page does not say the data map waits for the identity check")
+	}
+	if strings.Contains(page, `action="/staff/requests/`+ref+`/gather`) {
+		t.Error("Gather data is offered before the identity is established")
+	}
+	before := inst.RequestState(t, ref)
+	resp, page := p.post("gather", url.Values{})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(refusedText(page), "личность") {
+		t.Fatalf("gathering before the identity check: %d %q", resp.StatusCode, refusedText(page))
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilments`); n != 0 || inst.RequestState(t, ref) != before {
+		t.Fatalf("the refused gathering left %d fulfilments or changed the request", n)
+	}
+
+	identityChecked(p)
+	p.done(p.post("gather", url.Values{}))
+	waitForState(t, inst, `SELECT count(*) FROM fulfilments WHERE package_at IS NOT NULL`)
+	inst.Settle(t)
+
+	// The page shows each system's step done with its counts, and the draft
+	// package with its preview.
+	_, page = p.get()
+	page = html.UnescapeString(page)
+	for _, want := range []string{"Система lms", "Система archive", "Готово", "Найдено записей:", "Оплаты", "Пакет с данными (черновик)",
+		"personal-data-" + ref + ".zip", "LMS-2025-000117"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("after the gathering the page lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, `class="step-done"`); n != 2 {
+		t.Errorf("%d steps shown done, want 2 (one per system)", n)
+	}
+	// What the steps kept is sealed at rest.
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilment_steps WHERE state = 'done' AND rows IS NOT NULL
+		AND position(convert_to('LMS-2025-000117', 'UTF8') in rows) = 0`); n != 2 {
+		t.Errorf("%d of 2 steps keep their rows sealed", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilments WHERE package IS NOT NULL AND position(convert_to('PK', 'UTF8') in package) <> 1`); n != 1 {
+		t.Error("the access package is not sealed at rest")
+	}
+
+	// Staff review it; the download is logged with their id.
+	resp, _ = inst.Get(t, p.c, p.path()+"/package")
+	if resp.StatusCode != http.StatusOK || inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'access_package_downloaded' AND actor_id IS NOT NULL`) != 1 {
+		t.Errorf("staff download: %d, or not logged", resp.StatusCode)
+	}
+
+	// Complete with it: preview, send, the requester downloads it.
+	response := "Ваши данные во вложении."
+	resp, page = p.complete(map[string]string{"response": response, "access_package": "1", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preview: %d %s", resp.StatusCode, refusedText(page))
+	}
+	subject, text, digest, _ := preview(t, page)
+	if !strings.Contains(text, "/d/••••••") {
+		t.Fatalf("the preview has no download link:\n%s", text)
+	}
+	p.done(p.complete(map[string]string{"response": response, "access_package": "1", "step": "send", "digest": digest}, "", nil))
+	gotSubject, gotText, _, download := lastMailTo(t, inst, "aigerim@example.kz", "Ответ на ваш запрос")
+	if gotSubject != subject || !sameEmail(gotText, text) {
+		t.Errorf("the email sent differs from its preview:\n%s\n---\n%s", gotText, text)
+	}
+	files := zipFiles(t, downloadBody(t, download))
+	for _, system := range []string{"lms", "archive"} {
+		prefix := "csv/" + system + "/"
+		if system == "archive" {
+			prefix += "archive_"
+		}
+		for _, c := range []string{"students", "guardians", "enrolments", "certificates", "payments", "forum_posts", "messages", "login_log"} {
+			if _, ok := files[prefix+c+".csv"]; !ok {
+				t.Errorf("the package lacks %s%s.csv", prefix, c)
+			}
+		}
+		all := ""
+		for name, content := range files {
+			if strings.HasPrefix(name, "csv/"+system+"/") {
+				all += content
+			}
+		}
+		for _, v := range aigerimValues {
+			if !strings.Contains(all, v) {
+				t.Errorf("%s: Aigerim's %q is not in the package", system, v)
+			}
+		}
+	}
+	for name, content := range files {
+		for _, v := range othersValues {
+			if strings.Contains(strings.ToLower(content), strings.ToLower(v)) {
+				t.Errorf("%s holds %q, another student's", name, v)
+			}
+		}
+	}
+	if c := files["csv/lms/login_log.csv"]; strings.Count(c, "95.56.12.34") != 2 {
+		t.Errorf("login_log of lms: %q, want Aigerim's two sign-ins", c)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM files f JOIN requests r ON r.id = f.request_id WHERE r.reference = $1 AND f.purpose = 'response'`, ref); n != 1 {
+		t.Errorf("%d response files, want the package", n)
+	}
+}
