@@ -82,7 +82,7 @@ type packageView struct {
 
 type summarySystemView struct {
 	Name, Heading string
-	Collections []summaryCollectionView
+	Collections   []summaryCollectionView
 }
 
 type summaryCollectionView struct {
