@@ -3,6 +3,7 @@ package app_test
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -240,5 +241,210 @@ func TestAnAccessRequestReturnsExactlyOneStudentsRowsFromEverySystem(t *testing.
 	}
 	if n := inst.Count(t, `SELECT count(*) FROM files f JOIN requests r ON r.id = f.request_id WHERE r.reference = $1 AND f.purpose = 'response'`, ref); n != 1 {
 		t.Errorf("%d response files, want the package", n)
+	}
+}
+
+// lmsTables are the example's tables, for a snapshot of a server.
+var lmsTables = []string{"students", "guardians", "courses", "enrolments", "certificates", "payments", "forum_posts", "messages", "login_log"}
+
+// snapshot prints every row of the example's tables on srv.
+func snapshot(t *testing.T, srv testkit.LMSServer) string {
+	t.Helper()
+	var b strings.Builder
+	for _, table := range lmsTables {
+		rows, err := srv.DB.QueryContext(t.Context(), "SELECT * FROM "+table+" ORDER BY id") // #nosec G202 -- the example's own table names
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(table)
+			for _, v := range vals {
+				if bs, ok := v.([]byte); ok {
+					v = string(bs)
+				}
+				b.WriteString(" | ")
+				b.WriteString(strings.TrimSpace(strings.ReplaceAll(fmtValue(v), "\n", " ")))
+			}
+			b.WriteString("\n")
+		}
+		_ = rows.Close()
+	}
+	return b.String()
+}
+
+func fmtValue(v any) string {
+	if v == nil {
+		return "NULL"
+	}
+	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(fmt.Sprint(v), "\r", ""), "\t", " "))
+}
+
+// count runs a COUNT query on one of the servers.
+func count(t *testing.T, srv testkit.LMSServer, query string) int {
+	t.Helper()
+	var n int
+	if err := srv.DB.QueryRowContext(t.Context(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// shownDigest is the digest of the plan the page shows for approval.
+func shownDigest(t *testing.T, page string) string {
+	t.Helper()
+	if !strings.Contains(page, `id="plan-shown"`) {
+		t.Fatalf("no plan on the page: %q", refusedText(page))
+	}
+	m := hiddenField("digest").FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func TestAnApprovedErasureChangesWhatTheMapSaysInEverySystemOnceAndTheEmailSaysWhatWasKept(t *testing.T) {
+	d := newFulfilDesk(t, nil)
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	inst.AddStaff(t, "audit@school.example.kz", "Асель Аудиторова", auth.Auditor)
+	ref := d.file(t, request.Erasure, "ru", nil)
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	identityChecked(p)
+	pristinePG, pristineMy := snapshot(t, d.pg), snapshot(t, d.my)
+
+	// An auditor sees the plan, and cannot approve it.
+	audit := openRequest(t, inst, "audit@school.example.kz", ref)
+	resp, page := audit.post("plan", url.Values{})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("an auditor asking for the plan: %d %q", resp.StatusCode, refusedText(page))
+	}
+	auditDigest := shownDigest(t, page)
+	if auditDigest != "" || strings.Contains(page, "/plan/approve") {
+		t.Error("an auditor is offered the approval")
+	}
+	agentView := html.UnescapeString(page)
+	for _, want := range []string{"Система lms", "Система archive", "Журнал входов", "2 записи — будут удалены", "Зачисления на курсы",
+		"сохраняется 5 лет: Законодательство об образовании", "заменяется псевдонимом"} {
+		if !strings.Contains(agentView, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+
+	// The agent is shown the plan; a row added before the approval makes
+	// it another plan, which is refused and shown anew.
+	_, page = p.post("plan", url.Values{})
+	digest := shownDigest(t, page)
+	if digest == "" {
+		t.Fatal("the agent is not offered the approval")
+	}
+	resp, _ = audit.post("plan/approve", url.Values{"digest": {digest}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an auditor approving: %d, want 403", resp.StatusCode)
+	}
+	testkit.Exec(t, d.my.DB, "INSERT INTO login_log (id, student_id, ip_address, user_agent, logged_at) VALUES (5, 1, '95.56.12.34', 'Firefox', '2025-03-01 10:00:00')")
+	before := inst.RequestState(t, ref)
+	resp, page = p.post("plan/approve", url.Values{"digest": {digest}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(refusedText(page), "План изменился") {
+		t.Fatalf("approving a plan that changed: %d %q", resp.StatusCode, refusedText(page))
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilments`); n != 0 || inst.RequestState(t, ref) != before {
+		t.Fatal("the refused approval recorded something")
+	}
+	newDigest := shownDigest(t, page)
+	if newDigest == "" || newDigest == digest || !strings.Contains(html.UnescapeString(page), "3 записи — будут удалены") {
+		t.Fatal("the changed plan is not shown anew with its three sign-ins")
+	}
+	if snapshot(t, d.pg) != pristinePG {
+		t.Fatal("showing and refusing plans changed the PostgreSQL system")
+	}
+	pristineMy = snapshot(t, d.my)
+
+	p.done(p.post("plan/approve", url.Values{"digest": {newDigest}}))
+	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	inst.Settle(t)
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilments WHERE kind = 'execute' AND approved_by IS NOT NULL AND plan_digest = $1`, newDigest); n != 1 {
+		t.Error("the approval is not recorded with the staff member and the digest")
+	}
+	for _, srv := range []testkit.LMSServer{d.pg, d.my} {
+		for q, want := range map[string]int{
+			"SELECT count(*) FROM students WHERE id = 1 AND (email = 'Aigerim@Example.kz' OR login = 'aigerim.n' OR phone IS NOT NULL OR full_name = 'Айгерім Нұрланқызы')": 0,
+			"SELECT count(*) FROM students WHERE id <> 1 AND phone IS NOT NULL":             2,
+			"SELECT count(*) FROM students WHERE full_name = 'Данияр Кенжебеков'":           1,
+			"SELECT count(*) FROM guardians WHERE student_id = 1":                           0,
+			"SELECT count(*) FROM guardians":                                                1,
+			"SELECT count(*) FROM forum_posts WHERE student_id = 1":                         0,
+			"SELECT count(*) FROM forum_posts":                                              2,
+			"SELECT count(*) FROM login_log WHERE student_id = 1":                           0,
+			"SELECT count(*) FROM login_log":                                                2,
+			"SELECT count(*) FROM enrolments WHERE student_id = 1":                          2,
+			"SELECT count(*) FROM certificates WHERE number = 'LMS-2025-000117'":            1,
+			"SELECT count(*) FROM payments WHERE student_id = 1 AND card_last4 IS NULL":     2,
+			"SELECT count(*) FROM payments WHERE student_id <> 1 AND card_last4 IS NULL":    0,
+			"SELECT count(*) FROM messages WHERE id = 1 AND body = 'Спасибо за подсказку!'": 0,
+			"SELECT count(*) FROM messages WHERE body = 'Пожалуйста :)'":                    1,
+		} {
+			if got := count(t, srv, q); got != want {
+				t.Errorf("%s: %s = %d, want %d", srv.Kind, q, got, want)
+			}
+		}
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_done' AND data->'rows' ? 'login_log' AND data->'rows' ? 'students'`); n != 1 {
+		t.Errorf("%d step_done events with the rows changed per collection of lms", n)
+	}
+
+	// A crash after a system's part ran, before it was recorded: the step is
+	// taken over and run again, and changes nothing more.
+	erasedPG, erasedMy := snapshot(t, d.pg), snapshot(t, d.my)
+	if erasedMy == pristineMy {
+		t.Fatal("the MariaDB system did not change")
+	}
+	var stepID int64
+	if err := inst.Pool.QueryRow(t.Context(), `UPDATE fulfilment_steps SET state = 'running', job_id = -1, lease_until = now() - interval '1 second'
+		WHERE system = 'archive' RETURNING id`).Scan(&stepID); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.App.Fulfil.RunStep(t.Context(), stepID, -2, false); err != nil {
+		t.Fatalf("running the step again: %v", err)
+	}
+	if snapshot(t, d.pg) != erasedPG || snapshot(t, d.my) != erasedMy {
+		t.Error("running the erasure again changed the systems")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilment_steps WHERE state = 'done'`); n != 2 {
+		t.Errorf("%d of 2 steps done after the re-run", n)
+	}
+
+	// The answer says what was erased and what was kept and why; the
+	// preview is the email.
+	response := "Ваши данные удалены, кроме тех, что закон обязывает хранить."
+	resp, page = p.complete(map[string]string{"response": response, "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preview: %d %s", resp.StatusCode, refusedText(page))
+	}
+	subject, text, previewDigest, _ := preview(t, page)
+	for _, want := range []string{"Что мы сделали с вашими данными:", "Журнал входов: удалено 2 записи.", "Журнал входов: удалено 3 записи.",
+		"Профиль ученика: стёрто в 1 записи", "Сохранено: Номер сертификата (Сертификаты) на 50 лет. Причина: Законодательство об образовании"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the completion email lacks %q:\n%s", want, text)
+		}
+	}
+	p.done(p.complete(map[string]string{"response": response, "step": "send", "digest": previewDigest}, "", nil))
+	gotSubject, gotText, _, _ := lastMailTo(t, inst, "aigerim@example.kz", "Ответ на ваш запрос")
+	if gotSubject != subject || !sameEmail(gotText, text) {
+		t.Errorf("the email sent differs from its preview:\n%s\n---\n%s", gotText, text)
+	}
+
+	// A closed request: no plan is approved any more.
+	resp, page = p.post("plan/approve", url.Values{"digest": {newDigest}})
+	if resp.StatusCode != http.StatusConflict || inst.Count(t, `SELECT count(*) FROM fulfilments`) != 1 {
+		t.Errorf("approving on a completed request: %d %q", resp.StatusCode, refusedText(page))
 	}
 }

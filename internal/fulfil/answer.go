@@ -90,7 +90,13 @@ func (s *Service) outcome(p *i18n.Printer, runs []store.Fulfilment) []string {
 				if !ok {
 					continue
 				}
-				changed[c.Name] += st.Result.Rows[c.Name]
+				// A step run again after a crash changes nothing more and
+				// says 0: what the approved plan counted is what is gone.
+				n := st.Result.Rows[c.Name]
+				if c.Action == plan.ActionDelete || c.Action == plan.ActionUpdate {
+					n = max(n, c.Rows)
+				}
+				changed[c.Name] += n
 				if st.Result.Calls[c.Name] == "done" {
 					called[c.Name] = true
 				}
