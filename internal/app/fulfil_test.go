@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/auth"
@@ -60,7 +62,20 @@ func twoSystemMap(t *testing.T) string {
 
 func newFulfilDesk(t *testing.T, env map[string]string) *fulfilDesk {
 	t.Helper()
-	d := &fulfilDesk{pg: testkit.LMSPostgres(t), my: testkit.LMSMySQL(t), mapFile: twoSystemMap(t)}
+	d := prepareFulfilDesk(t)
+	d.start(t, env)
+	return d
+}
+
+// prepareFulfilDesk loads the servers and writes the map; start runs the
+// instance on them.
+func prepareFulfilDesk(t *testing.T) *fulfilDesk {
+	t.Helper()
+	return &fulfilDesk{pg: testkit.LMSPostgres(t), my: testkit.LMSMySQL(t), mapFile: twoSystemMap(t)}
+}
+
+func (d *fulfilDesk) start(t *testing.T, env map[string]string) {
+	t.Helper()
 	vars := map[string]string{
 		"DATA_MAP_FILE":               d.mapFile,
 		"LMS_DATABASE_URL":            d.pg.Reader,
@@ -73,7 +88,6 @@ func newFulfilDesk(t *testing.T, env map[string]string) *fulfilDesk {
 		vars[k] = v
 	}
 	d.inst = apptest.Start(t, vars)
-	return d
 }
 
 // file submits a request for Aigerim (student 1 of the example) through
@@ -446,5 +460,199 @@ func TestAnApprovedErasureChangesWhatTheMapSaysInEverySystemOnceAndTheEmailSaysW
 	resp, page = p.post("plan/approve", url.Values{"digest": {newDigest}})
 	if resp.StatusCode != http.StatusConflict || inst.Count(t, `SELECT count(*) FROM fulfilments`) != 1 {
 		t.Errorf("approving on a completed request: %d %q", resp.StatusCode, refusedText(page))
+	}
+}
+
+// socketProxy stands between rightsdesk and the MariaDB server, on a unix
+// socket of its own: while it is down, nothing listens there (a connection
+// is refused, as when the server is down); up, it passes bytes through.
+type socketProxy struct {
+	t        *testing.T
+	path     string
+	upstream string
+	ln       net.Listener
+}
+
+func newSocketProxy(t *testing.T, upstream string) *socketProxy {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rdproxy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	p := &socketProxy{t: t, path: filepath.Join(dir, "my.sock"), upstream: upstream}
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *socketProxy) up() {
+	p.t.Helper()
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("unix", p.upstream)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { _, _ = io.Copy(u, c) }()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+}
+
+func (p *socketProxy) down() {
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	_ = os.Remove(p.path)
+}
+
+// throughProxy is a MariaDB URL with its socket replaced by the proxy's.
+func throughProxy(t *testing.T, rawURL string) (proxied, socket string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	socket = q.Get("socket")
+	if socket == "" {
+		t.Fatalf("the test MariaDB URL has no socket: %s", u.Redacted())
+	}
+	return u.String(), socket
+}
+
+func TestASystemDownDelaysOnlyItsOwnStepAndTheRequestCompletesOnceItIsBack(t *testing.T) {
+	d := prepareFulfilDesk(t)
+	_, socket := throughProxy(t, d.my.Reader)
+	proxy := newSocketProxy(t, socket)
+	proxied := func(raw string) string {
+		u, _ := url.Parse(raw)
+		q := u.Query()
+		q.Set("socket", proxy.path)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	d.start(t, map[string]string{"ARCHIVE_DATABASE_URL": proxied(d.my.Reader), "ARCHIVE_DATABASE_CHANGE_URL": proxied(d.my.Changer)})
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref := d.file(t, request.Access, "ru", nil)
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	identityChecked(p)
+	key := newAPIKey(t, inst, "Портал", auth.Agent)
+
+	// MariaDB is down: its step is tried with backoff, then fails with its
+	// reason in words; PostgreSQL's step is done meanwhile.
+	p.done(p.post("gather", url.Values{}))
+	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'archive' AND state = 'failed'`)
+	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'lms' AND state = 'done'`)
+	inst.Settle(t)
+	var attempts int
+	var archiveStep int64
+	if err := inst.Pool.QueryRow(t.Context(), `SELECT id, attempts FROM fulfilment_steps WHERE system = 'archive'`).Scan(&archiveStep, &attempts); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 10 {
+		t.Errorf("the step failed after %d attempts, want the bound of 10", attempts)
+	}
+	_, page := p.get()
+	stepRow := regexp.MustCompile(`(?s)<tr id="step-` + fmt.Sprint(archiveStep) + `" class="step-failed">.*?</tr>`).FindString(page)
+	if !strings.Contains(stepRow, "система недоступна") || !strings.Contains(stepRow, "/steps/"+fmt.Sprint(archiveStep)+"/retry") {
+		t.Errorf("the failed step is not shown with its reason and a retry:\n%s", stepRow)
+	}
+	if strings.Contains(page, proxy.path) || strings.Contains(inst.Logs(), "aigerim@example.kz") {
+		t.Error("the page shows the socket, or the log the requester's address")
+	}
+
+	// Completing waits for every step.
+	resp, page := p.complete(map[string]string{"response": "Данные во вложении.", "access_package": "1", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(refusedText(page), "не все шаги выполнены") {
+		t.Errorf("completing with a failed step: %d %q", resp.StatusCode, refusedText(page))
+	}
+
+	// The queue's "gathering failed" filter counts and lists it, the API
+	// too, and the reminders name the stuck system.
+	other := d.file(t, request.Access, "ru", map[string]any{"email": "someone.else@example.kz"})
+	_, queue := inst.Get(t, p.c, "/staff")
+	if m := regexp.MustCompile(`(?s)id="steps-failed"><a href="([^"]+)"[^>]*>Сбор не удался <span class="count"><span aria-hidden="true">(\d+)</span>`).FindStringSubmatch(queue); m == nil || m[2] != "1" {
+		t.Errorf("the queue does not count one request whose gathering failed: %v", m)
+	} else {
+		_, filtered := inst.Get(t, p.c, html.UnescapeString(m[1]))
+		if !strings.Contains(filtered, ref) || strings.Contains(filtered, other) {
+			t.Error("the filter does not keep exactly the request whose gathering failed")
+		}
+	}
+	code, list := apiCall(t, inst, key, "GET", "/api/v1/requests?steps=failed", "")
+	if items, _ := list["requests"].([]any); code != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["reference"] != ref {
+		t.Errorf("API steps=failed: %d %v", code, list)
+	}
+	code, detail := apiCall(t, inst, key, "GET", "/api/v1/requests/"+ref, "")
+	f, _ := detail["fulfilment"].(map[string]any)
+	if code != http.StatusOK || f == nil {
+		t.Fatalf("API detail: %d %v", code, detail)
+	}
+	for _, st := range f["steps"].([]any) {
+		st := st.(map[string]any)
+		if st["system"] == "archive" {
+			le, _ := st["last_error"].(map[string]any)
+			if st["state"] != "failed" || le["code"] != "unreachable" || strings.Contains(fmt.Sprint(le), proxy.path) {
+				t.Errorf("API step: %v", st)
+			}
+		}
+	}
+	due := inst.Request(t, ref).DueAt
+	if _, err := inst.App.Reminders.Run(t.Context(), due.Add(-12*time.Hour), false); err != nil {
+		t.Fatal(err)
+	}
+	_, digest, _, _ := lastMailTo(t, inst, "privacy@school.example.kz", "Напоминание")
+	if !strings.Contains(digest, "Застрял шаг: archive") || strings.Count(digest, "Застрял шаг") != 1 {
+		t.Errorf("the reminder digest does not name the stuck step once:\n%s", digest)
+	}
+
+	// Retried from the page while still down: it fails again. Back up,
+	// retried through the API: done, the package is built, and the system
+	// that was done was not read again.
+	p.done(p.post("steps/"+fmt.Sprint(archiveStep)+"/retry", url.Values{}))
+	waitForState(t, inst, `SELECT (count(*) = 2)::int FROM events WHERE kind = 'step_failed' AND (data->>'step_id')::bigint = $1`, archiveStep)
+	inst.Settle(t)
+	proxy.up()
+	code, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/steps/"+fmt.Sprint(archiveStep)+"/retry", "")
+	if code != http.StatusAccepted {
+		t.Fatalf("API retry: %d %v", code, out)
+	}
+	waitForState(t, inst, `SELECT count(*) FROM fulfilments WHERE package_at IS NOT NULL`)
+	inst.Settle(t)
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_done' AND data->>'system' = 'lms'`); n != 1 {
+		t.Errorf("lms was gathered %d times, want once", n)
+	}
+	if n := inst.Count(t, `SELECT attempts FROM fulfilment_steps WHERE system = 'lms'`); n != 1 {
+		t.Errorf("lms step: %d attempts, want 1", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_retried' AND (data->>'step_id')::bigint = $1`, archiveStep); n != 2 {
+		t.Errorf("%d retries logged, want 2 (page, API)", n)
+	}
+	resp, page = p.complete(map[string]string{"response": "Данные во вложении.", "access_package": "1", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preview once every step is done: %d %q", resp.StatusCode, refusedText(page))
+	}
+	_, _, digestSend, _ := preview(t, page)
+	p.done(p.complete(map[string]string{"response": "Данные во вложении.", "access_package": "1", "step": "send", "digest": digestSend}, "", nil))
+	_, _, _, download := lastMailTo(t, inst, "aigerim@example.kz", "Ответ на ваш запрос")
+	files := zipFiles(t, downloadBody(t, download))
+	if !strings.Contains(files["csv/archive/archive_certificates.csv"], "LMS-2025-000117") || !strings.Contains(files["csv/lms/certificates.csv"], "LMS-2025-000117") {
+		t.Error("the package lacks a system's rows")
 	}
 }
