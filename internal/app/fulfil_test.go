@@ -3,22 +3,28 @@ package app_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"rightsdesk/internal/app/apptest"
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/connector"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/signing"
 	"rightsdesk/internal/testkit"
 )
 
@@ -333,7 +339,7 @@ func TestAnApprovedErasureChangesWhatTheMapSaysInEverySystemOnceAndTheEmailSaysW
 	ref := d.file(t, request.Erasure, "ru", nil)
 	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
 	identityChecked(p)
-	pristinePG, pristineMy := snapshot(t, d.pg), snapshot(t, d.my)
+	pristinePG := snapshot(t, d.pg)
 
 	// An auditor sees the plan, and cannot approve it.
 	audit := openRequest(t, inst, "audit@school.example.kz", ref)
@@ -380,7 +386,7 @@ func TestAnApprovedErasureChangesWhatTheMapSaysInEverySystemOnceAndTheEmailSaysW
 	if snapshot(t, d.pg) != pristinePG {
 		t.Fatal("showing and refusing plans changed the PostgreSQL system")
 	}
-	pristineMy = snapshot(t, d.my)
+	pristineMy := snapshot(t, d.my)
 
 	p.done(p.post("plan/approve", url.Values{"digest": {newDigest}}))
 	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
@@ -654,5 +660,197 @@ func TestASystemDownDelaysOnlyItsOwnStepAndTheRequestCompletesOnceItIsBack(t *te
 	files := zipFiles(t, downloadBody(t, download))
 	if !strings.Contains(files["csv/archive/archive_certificates.csv"], "LMS-2025-000117") || !strings.Contains(files["csv/lms/certificates.csv"], "LMS-2025-000117") {
 		t.Error("the package lacks a system's rows")
+	}
+}
+
+// mailerSecret is the operator's HTTP system's secret in the tests.
+const mailerSecret = "mailer secret for the tests"
+
+// mailer is the operator's own endpoint: it checks rightsdesk's signature,
+// keeps what it was asked, and answers 202 (the outcome comes later, by a
+// callback).
+type mailer struct {
+	mu    sync.Mutex
+	asked []connector.ActionRequest
+}
+
+func (m *mailer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if err := signing.Verify(r.Header, mailerSecret, body, time.Now()); err != nil {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var req connector.ActionRequest
+	_ = json.Unmarshal(body, &req)
+	m.mu.Lock()
+	m.asked = append(m.asked, req)
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write([]byte(`{"status":"pending"}`))
+}
+
+func (m *mailer) requests() []connector.ActionRequest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.asked)
+}
+
+// withdrawalWaiting starts a desk whose map sends lms's consent withdrawal
+// to the operator's HTTP system "mailer" (archive's sets its flag), files
+// a consent withdrawal, approves its plan and waits until the mailer's
+// step waits for its callback.
+func withdrawalWaiting(t *testing.T) (*fulfilDesk, *deskPage, *mailer, int64) {
+	t.Helper()
+	d := prepareFulfilDesk(t)
+	b, err := os.ReadFile(d.mapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "\nsystems:\n", "\nsystems:\n  mailer:\n    kind: http\n    url_env: MAILER_URL\n    secret_env: MAILER_SECRET\n", 1)
+	// The first consent_withdrawal is lms's students'.
+	text = strings.Replace(text, "    consent_withdrawal:\n      set: marketing_consent\n      value: false\n", "    consent_withdrawal:\n      http: mailer\n      action: unsubscribe\n", 1)
+	if err := os.WriteFile(d.mapFile, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op := &mailer{}
+	ts := httptest.NewServer(op)
+	t.Cleanup(ts.Close)
+	d.start(t, map[string]string{"MAILER_URL": ts.URL + "/privacy/actions", "MAILER_SECRET": mailerSecret})
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref := d.file(t, request.ConsentWithdrawal, "ru", nil)
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	identityChecked(p)
+	_, page := p.post("plan", url.Values{})
+	if !strings.Contains(html.UnescapeString(page), "действие «unsubscribe»") {
+		t.Fatalf("the plan does not show the mailer's action: %q", refusedText(page))
+	}
+	p.done(p.post("plan/approve", url.Values{"digest": {shownDigest(t, page)}}))
+	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'mailer' AND state = 'waiting'`)
+	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'archive' AND state = 'done'`)
+	inst.Settle(t)
+	var stepID int64
+	if err := inst.Pool.QueryRow(t.Context(), `SELECT id FROM fulfilment_steps WHERE system = 'mailer'`).Scan(&stepID); err != nil {
+		t.Fatal(err)
+	}
+	return d, p, op, stepID
+}
+
+// callback POSTs an operator's callback to the portal, signed with secret
+// at when, and returns the status code.
+func callback(t *testing.T, inst *apptest.Instance, system, secret string, when time.Time, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, inst.URL+"/datamap/callback/"+system, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		signing.Sign(req.Header, secret, []byte(body), when)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestTheHTTPConnectorsCallbackCompletesAConsentWithdrawal(t *testing.T) {
+	d, p, op, stepID := withdrawalWaiting(t)
+	inst := d.inst
+	asked := op.requests()
+	if len(asked) != 1 || asked[0].Action != "unsubscribe" || asked[0].Identity.Email != "aigerim@example.kz" || asked[0].Identity.Phone != "" ||
+		asked[0].CallbackURL != inst.URL+"/datamap/callback/mailer" {
+		t.Fatalf("the mailer was asked %+v", asked)
+	}
+	if n := count(t, d.my, "SELECT count(*) FROM students WHERE id = 1 AND marketing_consent"); n != 0 {
+		t.Error("archive's consent flag is still set")
+	}
+	if n := count(t, d.pg, "SELECT count(*) FROM students WHERE id = 1 AND marketing_consent"); n != 1 {
+		t.Error("lms's flag changed, though the mailer's code does its withdrawal")
+	}
+	_, page := p.get()
+	if !strings.Contains(html.UnescapeString(page), "Ждёт ответа системы") {
+		t.Error("the page does not show the mailer's step waiting")
+	}
+	resp, page := p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("completing while the mailer's step waits: %d %q", resp.StatusCode, refusedText(page))
+	}
+
+	if code := callback(t, inst, "mailer", mailerSecret, time.Now(), `{"id":"`+asked[0].ID+`","status":"done"}`); code != http.StatusOK {
+		t.Fatalf("the operator's callback: %d", code)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilment_steps WHERE id = $1 AND state = 'done'`, stepID); n != 1 {
+		t.Fatal("the callback did not complete the step")
+	}
+	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	resp, page = p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preview: %d %q", resp.StatusCode, refusedText(page))
+	}
+	_, text, digest, _ := preview(t, page)
+	if strings.Count(text, "Профиль ученика: ваше согласие отозвано") != 2 {
+		t.Errorf("the email does not say the consent was withdrawn in both systems:\n%s", text)
+	}
+	p.done(p.complete(map[string]string{"response": "Согласие отозвано.", "step": "send", "digest": digest}, "", nil))
+}
+
+func TestAttackForgedReplayedOrUnknownCallbacksChangeNothing(t *testing.T) {
+	d, _, op, stepID := withdrawalWaiting(t)
+	inst := d.inst
+	id := op.requests()[0].ID
+	ref, _, _ := strings.Cut(id, "/")
+	state := func() string {
+		inst.Settle(t)
+		var s string
+		if err := inst.Pool.QueryRow(t.Context(), `SELECT string_agg(system || ':' || state, ',' ORDER BY id) || '|' ||
+			(SELECT count(*) FROM events) FROM fulfilment_steps`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := state()
+	done := `{"id":"` + id + `","status":"done"}`
+	for name, tc := range map[string]struct {
+		system, secret string
+		when           time.Time
+		body           string
+		want           int
+	}{
+		"unsigned":               {"mailer", "", time.Now(), done, http.StatusUnauthorized},
+		"signed with a guess":    {"mailer", "mailer secret", time.Now(), done, http.StatusUnauthorized},
+		"signed an hour ago":     {"mailer", mailerSecret, time.Now().Add(-time.Hour), done, http.StatusUnauthorized},
+		"signed for the future":  {"mailer", mailerSecret, time.Now().Add(time.Hour), done, http.StatusUnauthorized},
+		"an unknown step":        {"mailer", mailerSecret, time.Now(), `{"id":"` + ref + `/mailer/999999","status":"done"}`, http.StatusNotFound},
+		"another request's step": {"mailer", mailerSecret, time.Now(), `{"id":"RD-AAAA-BBBB-CCCC/mailer/` + fmt.Sprint(stepID) + `","status":"done"}`, http.StatusNotFound},
+		"a database's step":      {"mailer", mailerSecret, time.Now(), `{"id":"` + ref + `/archive/` + fmt.Sprint(stepID-1) + `","status":"done"}`, http.StatusNotFound},
+		"an unknown system":      {"crm", mailerSecret, time.Now(), done, http.StatusNotFound},
+		"a database system":      {"archive", mailerSecret, time.Now(), done, http.StatusNotFound},
+		"no id":                  {"mailer", mailerSecret, time.Now(), `{"status":"done"}`, http.StatusUnauthorized},
+	} {
+		if code := callback(t, inst, tc.system, tc.secret, tc.when, tc.body); code != tc.want {
+			t.Errorf("%s: %d, want %d", name, code, tc.want)
+		}
+	}
+	if got := state(); got != before {
+		t.Fatalf("refused callbacks changed the steps or the events:\n%s\n%s", before, got)
+	}
+
+	// The true callback is taken once; replayed, or turned into a failure
+	// and signed again, it finds no step waiting.
+	if code := callback(t, inst, "mailer", mailerSecret, time.Now(), done); code != http.StatusOK {
+		t.Fatalf("the true callback: %d", code)
+	}
+	after := state()
+	for _, body := range []string{done, `{"id":"` + id + `","status":"failed","detail":"nope"}`} {
+		if code := callback(t, inst, "mailer", mailerSecret, time.Now(), body); code != http.StatusNotFound {
+			t.Errorf("replayed %s: %d, want 404", body, code)
+		}
+	}
+	if got := state(); got != after || !strings.Contains(after, "mailer:done") {
+		t.Errorf("the replays changed something: %s → %s", after, got)
 	}
 }

@@ -20,7 +20,7 @@ const (
 	ReasonTimeout       = "timeout"        // it did not answer in time
 	ReasonBusy          = "busy"           // too many connections, a lock, a deadlock: try later
 	ReasonCredentials   = "credentials"    // the variable is unset, or the server refused the user
-	ReasonNoChangeCreds = "no_change_url"  // the map gives no change credentials
+	ReasonNoChangeCreds = "no_change_url"  // #nosec G101 -- a reason code, no credential: the map gives no change credentials
 	ReasonHashKey       = "hash_key"       // keyed-hash erasure without its key
 	ReasonSchema        = "schema"         // a table or column of the map is not there
 	ReasonPermission    = "permission"     // the role may not read or change a table

@@ -97,7 +97,9 @@ func (s *Service) outcome(p *i18n.Printer, runs []store.Fulfilment) []string {
 					n = max(n, c.Rows)
 				}
 				changed[c.Name] += n
-				if st.Result.Calls[c.Name] == "done" {
+				// A step is done only once every action it asked for is
+				// (at once, polled or called back).
+				if c.Action == plan.ActionCall {
 					called[c.Name] = true
 				}
 			}
