@@ -854,3 +854,65 @@ func TestAttackForgedReplayedOrUnknownCallbacksChangeNothing(t *testing.T) {
 		t.Errorf("the replays changed something: %s → %s", after, got)
 	}
 }
+
+func TestAutoGatherStartsOnceTheIdentityIsEstablishedAndNeverAgain(t *testing.T) {
+	d := newFulfilDesk(t, map[string]string{"AUTO_GATHER": "access"})
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref := d.file(t, request.Access, "ru", nil)
+	erasure := d.file(t, request.Erasure, "ru", map[string]any{"email": "olga.petrova@example.ru"})
+	sweep := func() int {
+		t.Helper()
+		n, err := inst.App.Fulfil.AutoGather(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := sweep(); n != 0 || inst.Count(t, `SELECT count(*) FROM fulfilments`) != 0 {
+		t.Fatalf("the sweep gathered %d before any identity was established", n)
+	}
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	identityChecked(p)
+	identityChecked(openRequest(t, inst, "daniyar@school.example.kz", erasure))
+	if n := sweep(); n != 1 {
+		t.Fatalf("the sweep started %d gatherings, want the access request's", n)
+	}
+	waitForState(t, inst, `SELECT count(*) FROM fulfilments WHERE package_at IS NOT NULL`)
+	inst.Settle(t)
+	if n := sweep(); n != 0 || inst.Count(t, `SELECT count(*) FROM fulfilments`) != 1 {
+		t.Errorf("a second sweep started %d more", n)
+	}
+	_, page := p.get()
+	if !strings.Contains(html.UnescapeString(page), "кто начал: rightsdesk (автоматический сбор)") || !strings.Contains(page, `id="fulfil-package"`) {
+		t.Error("the page does not show the automatic gathering and its package")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'gathering_started' AND actor = 'system'`); n != 1 {
+		t.Errorf("%d automatic gatherings logged as the system's", n)
+	}
+}
+
+func TestWithoutADataMapTheRequestPageSaysNothingOfIt(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref, _ := filed(t, inst, request.Erasure, "ru")
+	setStatus(t, inst, ref, "new")
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	_, page := p.get()
+	if strings.Contains(page, `id="fulfil"`) || strings.Contains(page, "наших систем") {
+		t.Error("the request page speaks of the data map without one")
+	}
+	if _, queue := inst.Get(t, p.c, "/staff"); strings.Contains(queue, `id="steps-failed"`) {
+		t.Error("the queue offers the gathering-failed filter without a data map")
+	}
+	if resp, _ := p.post("plan", url.Values{}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the plan without a data map: %d, want 404", resp.StatusCode)
+	}
+	key := newAPIKey(t, inst, "Портал", auth.Agent)
+	if code, _ := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/gather", ""); code != http.StatusNotFound {
+		t.Errorf("API gather without a data map: %d, want 404", code)
+	}
+	if code, detail := apiCall(t, inst, key, "GET", "/api/v1/requests/"+ref, ""); code != http.StatusOK || detail["fulfilment"] != nil {
+		t.Errorf("API detail without a data map: %d fulfilment=%v", code, detail["fulfilment"])
+	}
+}
