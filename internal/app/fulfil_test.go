@@ -916,3 +916,95 @@ func TestWithoutADataMapTheRequestPageSaysNothingOfIt(t *testing.T) {
 		t.Errorf("API detail without a data map: %d fulfilment=%v", code, detail["fulfilment"])
 	}
 }
+
+func TestTheStaffAPIGathersOnlyOnceTheIdentityIsEstablished(t *testing.T) {
+	d := newFulfilDesk(t, nil)
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	key := newAPIKey(t, inst, "Портал", auth.Agent)
+	ref := d.file(t, request.Portability, "en", nil)
+	if code, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/gather", ""); code != http.StatusConflict || !strings.Contains(fmt.Sprint(out), "личность заявителя не установлена") {
+		t.Fatalf("API gather before the identity check: %d %v", code, out)
+	}
+	identityChecked(openRequest(t, inst, "daniyar@school.example.kz", ref))
+	code, out := apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/gather", "")
+	if f, _ := out["fulfilment"].(map[string]any); code != http.StatusAccepted || f == nil || f["kind"] != "gather" {
+		t.Fatalf("API gather: %d %v", code, out)
+	}
+	waitForState(t, inst, `SELECT count(*) FROM fulfilments WHERE package_at IS NOT NULL`)
+	_, detail := apiCall(t, inst, key, "GET", "/api/v1/requests/"+ref, "")
+	f := detail["fulfilment"].(map[string]any)
+	pkg, _ := f["package"].(map[string]any)
+	if f["done"] != true || pkg == nil || pkg["rows"].(float64) != 2*12 {
+		t.Errorf("the API's fulfilment once gathered: %v", f)
+	}
+	for _, st := range f["steps"].([]any) {
+		st := st.(map[string]any)
+		if st["state"] != "done" || st["rows"].(map[string]any)["students"] == nil && st["rows"].(map[string]any)["archive_students"] == nil {
+			t.Errorf("step %v", st)
+		}
+	}
+	code, out = apiCall(t, inst, key, "POST", "/api/v1/requests/"+ref+"/transitions", `{"to":"completed","note":"Your data is attached.","access_package":true}`)
+	if code != http.StatusOK || out["status"] != "completed" {
+		t.Fatalf("API completion with the package: %d %v", code, out)
+	}
+	var sent []string
+	for _, f := range inst.Files(t, ref) {
+		if f.Purpose == request.FileResponse {
+			sent = append(sent, f.Name)
+			if got := zipFiles(t, inst.FileContent(t, f.ID)); got["data.json"] == "" {
+				t.Error("the answer's file is no access package")
+			}
+		}
+	}
+	if !slices.Equal(sent, []string{"personal-data-" + ref + ".zip"}) {
+		t.Errorf("the answer's files: %v, want the package", sent)
+	}
+}
+
+func TestARectificationChangesOnlyTheFieldsStaffChoseThroughTheAPI(t *testing.T) {
+	d := newFulfilDesk(t, nil)
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	key := newAPIKey(t, inst, "Портал", auth.Agent)
+	ref := d.file(t, request.Rectification, "ru", nil)
+	identityChecked(openRequest(t, inst, "daniyar@school.example.kz", ref))
+	path := "/api/v1/requests/" + ref
+	if code, out := apiCall(t, inst, key, "POST", path+"/plan", `{}`); code != http.StatusUnprocessableEntity {
+		t.Errorf("a rectification's plan without corrections: %d %v", code, out)
+	}
+	if code, out := apiCall(t, inst, key, "POST", path+"/plan", `{"corrections":[{"collection":"students","field":"shoe_size","value":"42"}]}`); code != http.StatusUnprocessableEntity {
+		t.Errorf("a correction of a field the map lacks: %d %v", code, out)
+	}
+	body := `{"corrections":[{"collection":"students","field":"full_name","value":"Айгерім Нұрланова"}]}`
+	code, pl := apiCall(t, inst, key, "POST", path+"/plan", body)
+	if code != http.StatusOK || pl["digest"] == nil {
+		t.Fatalf("plan: %d %v", code, pl)
+	}
+	pristinePG, pristineMy := snapshot(t, d.pg), snapshot(t, d.my)
+	if code, out := apiCall(t, inst, key, "POST", path+"/plan/approve", body); code != http.StatusUnprocessableEntity {
+		t.Errorf("approving without a digest: %d %v", code, out)
+	}
+	other := `{"corrections":[{"collection":"students","field":"full_name","value":"Someone Else"}],"digest":"` + pl["digest"].(string) + `"}`
+	if code, out := apiCall(t, inst, key, "POST", path+"/plan/approve", other); code != http.StatusConflict || out["plan"] == nil {
+		t.Errorf("approving other corrections under the digest shown: %d %v", code, out)
+	}
+	if inst.Count(t, `SELECT count(*) FROM fulfilments`) != 0 || snapshot(t, d.pg) != pristinePG {
+		t.Fatal("a refused approval changed something")
+	}
+	approve := strings.TrimSuffix(body, "}") + `,"digest":"` + pl["digest"].(string) + `"}`
+	if code, out := apiCall(t, inst, key, "POST", path+"/plan/approve", approve); code != http.StatusAccepted {
+		t.Fatalf("approve: %d %v", code, out)
+	}
+	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	if n := count(t, d.pg, "SELECT count(*) FROM students WHERE id = 1 AND full_name = 'Айгерім Нұрланова'"); n != 1 {
+		t.Error("the chosen field is not corrected")
+	}
+	want := strings.Replace(pristinePG, "Айгерім Нұрланқызы", "Айгерім Нұрланова", 1)
+	if got := snapshot(t, d.pg); got != want {
+		t.Errorf("the rectification changed more than the field:\n%s\nwant\n%s", got, want)
+	}
+	if snapshot(t, d.my) != pristineMy {
+		t.Error("the rectification changed the system it does not name")
+	}
+}
