@@ -1008,3 +1008,30 @@ func TestARectificationChangesOnlyTheFieldsStaffChoseThroughTheAPI(t *testing.T)
 		t.Error("the rectification changed the system it does not name")
 	}
 }
+
+func TestARestrictionSetsTheMapsFlagForThePersonAlone(t *testing.T) {
+	d := newFulfilDesk(t, nil)
+	inst := d.inst
+	inst.AddStaff(t, "daniyar@school.example.kz", "Данияр Агентов", auth.Agent)
+	ref := d.file(t, request.Restriction, "kk", nil)
+	p := openRequest(t, inst, "daniyar@school.example.kz", ref)
+	identityChecked(p)
+	_, page := p.post("plan", url.Values{})
+	p.done(p.post("plan/approve", url.Values{"digest": {shownDigest(t, page)}}))
+	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	for _, srv := range []testkit.LMSServer{d.pg, d.my} {
+		if n := count(t, srv, "SELECT count(*) FROM students WHERE processing_restricted"); n != 1 {
+			t.Errorf("%s: %d students restricted, want Aigerim alone", srv.Kind, n)
+		}
+		if n := count(t, srv, "SELECT count(*) FROM students WHERE id = 1 AND processing_restricted"); n != 1 {
+			t.Errorf("%s: Aigerim is not restricted", srv.Kind)
+		}
+	}
+	resp, page := p.complete(map[string]string{"response": "Өңдеу шектелді.", "step": "preview"}, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("preview: %d %q", resp.StatusCode, refusedText(page))
+	}
+	if _, text, _, _ := preview(t, page); strings.Count(text, "Оқушы профилі: өңдеу шектелді.") != 2 {
+		t.Errorf("the email does not say what was restricted, in Kazakh:\n%s", text)
+	}
+}
