@@ -672,6 +672,10 @@ const mailerSecret = "mailer secret for the tests"
 type mailer struct {
 	mu    sync.Mutex
 	asked []connector.ActionRequest
+	// pollsUntilDone, when set, gives a poll URL in the 202 and answers
+	// its polls "pending" that many times, then "done".
+	pollsUntilDone int
+	polls          int
 }
 
 func (m *mailer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -680,14 +684,33 @@ func (m *mailer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodGet {
+		m.polls++
+		if m.polls > m.pollsUntilDone {
+			_, _ = w.Write([]byte(`{"status":"done"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"pending"}`))
+		return
+	}
 	var req connector.ActionRequest
 	_ = json.Unmarshal(body, &req)
-	m.mu.Lock()
 	m.asked = append(m.asked, req)
-	m.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
+	if m.pollsUntilDone > 0 {
+		_, _ = w.Write([]byte(`{"status":"pending","poll_url":"http://` + r.Host + `/privacy/actions/1"}`))
+		return
+	}
 	_, _ = w.Write([]byte(`{"status":"pending"}`))
+}
+
+func (m *mailer) polled() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.polls
 }
 
 func (m *mailer) requests() []connector.ActionRequest {
@@ -702,6 +725,13 @@ func (m *mailer) requests() []connector.ActionRequest {
 // step waits for its callback.
 func withdrawalWaiting(t *testing.T) (*fulfilDesk, *deskPage, *mailer, int64) {
 	t.Helper()
+	return withdrawalTo(t, &mailer{}, "waiting")
+}
+
+// withdrawalTo is withdrawalWaiting with the operator's endpoint op, until
+// the mailer's step is in state.
+func withdrawalTo(t *testing.T, op *mailer, state string) (*fulfilDesk, *deskPage, *mailer, int64) {
+	t.Helper()
 	d := prepareFulfilDesk(t)
 	b, err := os.ReadFile(d.mapFile)
 	if err != nil {
@@ -713,7 +743,6 @@ func withdrawalWaiting(t *testing.T) (*fulfilDesk, *deskPage, *mailer, int64) {
 	if err := os.WriteFile(d.mapFile, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	op := &mailer{}
 	ts := httptest.NewServer(op)
 	t.Cleanup(ts.Close)
 	d.start(t, map[string]string{"MAILER_URL": ts.URL + "/privacy/actions", "MAILER_SECRET": mailerSecret})
@@ -727,7 +756,7 @@ func withdrawalWaiting(t *testing.T) (*fulfilDesk, *deskPage, *mailer, int64) {
 		t.Fatalf("the plan does not show the mailer's action: %q", refusedText(page))
 	}
 	p.done(p.post("plan/approve", url.Values{"digest": {shownDigest(t, page)}}))
-	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'mailer' AND state = 'waiting'`)
+	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'mailer' AND state = $1`, state)
 	waitForState(t, inst, `SELECT count(*) FROM fulfilment_steps WHERE system = 'archive' AND state = 'done'`)
 	inst.Settle(t)
 	var stepID int64
@@ -1035,3 +1064,21 @@ func TestARestrictionSetsTheMapsFlagForThePersonAlone(t *testing.T) {
 		t.Errorf("the email does not say what was restricted, in Kazakh:\n%s", text)
 	}
 }
+
+func TestWithoutACallbackTheOperatorsSystemIsPolledUntilItIsDone(t *testing.T) {
+	op := &mailer{pollsUntilDone: 2}
+	d, _, _, stepID := withdrawalTo(t, op, "done")
+	inst := d.inst
+	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	inst.Settle(t)
+	if n := op.polled(); n != 3 {
+		t.Errorf("the operator was polled %d times, want until its third answer said done", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_waiting' AND (data->>'step_id')::bigint = $1`, stepID); n != 1 {
+		t.Errorf("%d waiting events, want one however many polls", n)
+	}
+	if n := len(op.requests()); n != 1 {
+		t.Errorf("the action was asked %d times, want once", n)
+	}
+}
+
