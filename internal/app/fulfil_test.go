@@ -1081,4 +1081,3 @@ func TestWithoutACallbackTheOperatorsSystemIsPolledUntilItIsDone(t *testing.T) {
 		t.Errorf("the action was asked %d times, want once", n)
 	}
 }
-
