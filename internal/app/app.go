@@ -19,9 +19,13 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"rightsdesk/internal/accesspack"
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/connector"
+	"rightsdesk/internal/datamap"
 	"rightsdesk/internal/egress"
+	"rightsdesk/internal/fulfil"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/mail"
@@ -43,6 +47,9 @@ type Options struct {
 	// that a background run never races the test's own.
 	NoPeriodicJobs bool
 	TLSRoots       mail.SenderOption
+	// PollFirst and PollMax bound the waits between polls of an operator's
+	// system that answers later (the data map's HTTP connector).
+	PollFirst, PollMax time.Duration
 }
 
 // App is an assembled instance.
@@ -69,6 +76,8 @@ type App struct {
 	// Metrics is the Prometheus registry and its collectors; Serve puts
 	// Metrics.OpsHandler on METRICS_ADDR.
 	Metrics *metrics.Metrics
+	// Fulfil answers requests from the data map; nil without DATA_MAP_FILE.
+	Fulfil *fulfil.Service
 	// sender delivers the emails; an SMTP sender keeps connections open,
 	// which the shutdown closes with a QUIT once the workers have stopped.
 	sender any
@@ -208,6 +217,21 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		jobs.SendRemindersEvery(cfg.ReminderInterval),
 		jobs.RetentionEvery(24 * time.Hour),
 	}
+	ful, err := buildFulfil(cfg, st, outbox, catalog, clock, logger, opts)
+	if err != nil {
+		return nil, err
+	}
+	if ful != nil {
+		desk.Fulfilment = ful
+		reminders.Steps = st.Fulfilments(outbox)
+		river.AddWorker(workers, &jobs.FulfilStepWorker{Runner: ful})
+		river.AddWorker(workers, &jobs.BuildPackageWorker{Runner: ful})
+		river.AddWorker(workers, &jobs.PollStepWorker{Runner: ful})
+		river.AddWorker(workers, &jobs.AutoGatherWorker{Runner: ful})
+		if len(cfg.AutoGather) > 0 {
+			periodic = append(periodic, jobs.AutoGatherEvery(time.Minute))
+		}
+	}
 	if opts.NoPeriodicJobs {
 		periodic = nil
 	}
@@ -275,10 +299,36 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		Webhooks:  st,
 		Metrics:   met,
 		Mail:      outbox,
+		Fulfil:    ful,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, sender: sender,
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, Fulfil: ful, sender: sender,
 		Reissuer: &request.Reissuer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}}, nil
+}
+
+// buildFulfil assembles the answering from the data map, nil when no map
+// is configured (the feature is off).
+func buildFulfil(cfg config.Config, st *store.Store, outbox *jobs.Outbox, catalog *i18n.Catalog, clock request.Clock, logger *slog.Logger, opts Options) (*fulfil.Service, error) {
+	if cfg.DataMap == nil {
+		return nil, nil
+	}
+	packages, err := accesspack.New(web.Files)
+	if err != nil {
+		return nil, err
+	}
+	return &fulfil.Service{
+		Systems:  connector.New(cfg.DataMap, datamap.Env(cfg.Env)),
+		Store:    st.Fulfilments(outbox),
+		Requests: st,
+		Packages: packages,
+		Catalog:  catalog,
+		Clock:    clock,
+		Logger:   logger,
+		Config: fulfil.Config{
+			Identity: cfg.IdentityCheck, Org: cfg.OrgName, Location: cfg.Location, BaseURL: cfg.BaseURL,
+			AutoGather: cfg.AutoGather, StepLease: jobs.StepLease, PollFirst: opts.PollFirst, PollMax: opts.PollMax,
+		},
+	}, nil
 }

@@ -127,12 +127,12 @@ func datamapPlan(ctx context.Context, c *cli, args []string) error {
 	if id.Empty() {
 		return errors.New("give --email, --account-id or --phone: the rows of whom?")
 	}
-	var corr *plan.Correction
+	var corr []plan.Correction
 	if t == plan.Rectification {
 		if *coll == "" || *field == "" {
 			return errors.New("a rectification needs --collection, --field and --value")
 		}
-		corr = &plan.Correction{Collection: *coll, Field: *field, Value: *value}
+		corr = []plan.Correction{{Collection: *coll, Field: *field, Value: *value}}
 	}
 	_, systems, err := datamapSystems(c)
 	if err != nil {

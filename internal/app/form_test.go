@@ -250,7 +250,14 @@ func TestRoutesEachStateTheirAccess(t *testing.T) {
 		"GET /staff/login": true, "POST /staff/login": true,
 		"GET /staff/login/code": true, "POST /staff/login/code": true,
 		"GET /staff/password/:token": true, "POST /staff/password/:token": true,
+		// An operator's HTTP system reporting how an action went: trusted
+		// only once its signature verifies (TestAttackForgedReplayedOrUnknownCallbacksChangeNothing).
+		"POST /datamap/callback/:system": true,
 	}
+	// POSTs that change nothing: showing a data map plan reads the systems
+	// only, and is a POST so that a rectification's corrected values stay
+	// out of addresses and logs. Auditors may see it, not approve it.
+	readOnlyPosts := map[string]bool{"POST /staff/requests/:reference/plan": true}
 	for route, level := range access {
 		method, _, _ := strings.Cut(route, " ")
 		switch kind, perm, _ := strings.Cut(level, ":"); {
@@ -277,7 +284,7 @@ func TestRoutesEachStateTheirAccess(t *testing.T) {
 				t.Errorf("%s needs %q, which is no permission", route, perm)
 			}
 			// A route that changes something must need a permission auditors lack.
-			if method != http.MethodGet && !auth.Perm(perm).Writes() && auth.Perm(perm) != auth.PermSelf {
+			if method != http.MethodGet && !auth.Perm(perm).Writes() && auth.Perm(perm) != auth.PermSelf && !readOnlyPosts[route] {
 				t.Errorf("%s changes data with the read permission %q", route, perm)
 			}
 		default:

@@ -24,5 +24,5 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(testkit.Main(m))
+	os.Exit(testkit.MainWithMySQL(m))
 }

@@ -217,4 +217,9 @@ func stopRunner(a *App, logger *slog.Logger) {
 			logger.Error("close SMTP connections", "error", err)
 		}
 	}
+	if a.Fulfil != nil {
+		if err := a.Fulfil.Systems.Close(); err != nil {
+			logger.Error("close the data map's connections", "error", err)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -101,6 +102,10 @@ type Config struct {
 	// then off).
 	DataMapFile string
 	DataMap     *datamap.Map
+	// AutoGather lists the request types whose gathering starts by itself
+	// once the requester's identity is established (AUTO_GATHER: access,
+	// portability or both; empty: staff start it).
+	AutoGather []request.Type
 	// Env is the environment the configuration was read from: the data
 	// map's systems take their credentials from variables it names.
 	Env Env
@@ -233,6 +238,9 @@ func Load(env Env) (Config, error) {
 			return Config{}, &Error{"DATA_MAP_FILE", fmt.Sprintf("cannot read %s: %v", c.DataMapFile, err)}
 		}
 		c.DataMap = m
+	}
+	if c.AutoGather, err = parseAutoGather(r.str("AUTO_GATHER", ""), c.DataMap != nil); err != nil {
+		return Config{}, &Error{"AUTO_GATHER", err.Error()}
 	}
 	if days := r.str("PROMISED_DAYS", ""); days != "" {
 		n, err := strconv.Atoi(days)
@@ -513,4 +521,29 @@ func (c Config) DeadlinePolicy(preset string) (*deadline.Policy, error) {
 		opts = append(opts, deadline.WithPolicyFile(c.Policy))
 	}
 	return deadline.NewPolicy(preset, c.Location, opts...)
+}
+
+// parseAutoGather reads AUTO_GATHER: the types gathered without staff
+// asking, comma-separated, among those a gathering answers (access,
+// portability); "" or "off" for none. It needs a data map.
+func parseAutoGather(v string, haveMap bool) ([]request.Type, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "off" {
+		return nil, nil
+	}
+	if !haveMap {
+		return nil, errors.New("needs DATA_MAP_FILE: there is nothing to gather from without a data map")
+	}
+	var out []request.Type
+	for _, part := range strings.Split(v, ",") {
+		t := request.Type(strings.TrimSpace(part))
+		switch {
+		case t != request.Access && t != request.Portability:
+			return nil, fmt.Errorf("%q cannot be gathered by itself (want access, portability or both, comma-separated; or off)", t)
+		case slices.Contains(out, t):
+			return nil, fmt.Errorf("%q is named twice", t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }

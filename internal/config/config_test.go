@@ -389,3 +389,29 @@ func TestDataMapFileIsOffWhenEmptyAndRefusedWithItsMistakes(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestAutoGatherNamesOnlyGatheredTypesAndNeedsAMap(t *testing.T) {
+	withMap := func(v string) map[string]string {
+		return map[string]string{"DATA_MAP_FILE": "../../deploy/datamaps/lms-example.yaml", "AUTO_GATHER": v}
+	}
+	c, err := Load(envOf(withMap(" access , portability ")))
+	if err != nil || !slices.Equal(c.AutoGather, []request.Type{request.Access, request.Portability}) {
+		t.Fatalf("AUTO_GATHER=access,portability: %v, %v", c.AutoGather, err)
+	}
+	for _, v := range []string{"", "off"} {
+		if c, err := Load(envOf(withMap(v))); err != nil || c.AutoGather != nil {
+			t.Errorf("AUTO_GATHER=%q: %v, %v; want off", v, c.AutoGather, err)
+		}
+	}
+	for v, want := range map[string]string{
+		"erasure":       `AUTO_GATHER: "erasure" cannot be gathered by itself`,
+		"access,access": `AUTO_GATHER: "access" is named twice`,
+	} {
+		if _, err := Load(envOf(withMap(v))); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("AUTO_GATHER=%q: %v, want %q", v, err, want)
+		}
+	}
+	if _, err := Load(envOf(map[string]string{"AUTO_GATHER": "access"})); err == nil || !strings.Contains(err.Error(), "needs DATA_MAP_FILE") {
+		t.Errorf("AUTO_GATHER without a map: %v", err)
+	}
+}

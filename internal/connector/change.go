@@ -61,17 +61,20 @@ func Hash(key []byte, value string) string {
 // names (hash_key_env). It must be at least 16 bytes.
 func (s *Systems) HashKey() ([]byte, error) {
 	if s.m.HashKeyEnv == "" {
-		return nil, errors.New("a field is erased by keyed hash and the map gives no hash_key_env")
+		return nil, fmt.Errorf("%w: a field is erased by keyed hash and the map gives no hash_key_env", ErrNoHashKey)
 	}
 	v, err := datamap.Secret(s.env, s.m.HashKeyEnv)
 	if err != nil {
-		return nil, fmt.Errorf("the key of keyed-hash erasure: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrNoHashKey, err)
 	}
 	if len(v) < 16 {
-		return nil, fmt.Errorf("the key of keyed-hash erasure (%s) is shorter than 16 characters", s.m.HashKeyEnv)
+		return nil, fmt.Errorf("%w: %s is shorter than 16 characters", ErrNoHashKey, s.m.HashKeyEnv)
 	}
 	return []byte(v), nil
 }
+
+// ErrNoHashKey says keyed-hash erasure has no usable key.
+var ErrNoHashKey = errors.New("the key of keyed-hash erasure")
 
 // needs is the condition that a row still needs the change: a second run,
 // finding every row already changed, changes nothing.

@@ -223,6 +223,7 @@ func NewRunner(pool *pgxpool.Pool, workers *river.Workers, cfg RunnerConfig) (*R
 		Queues: map[string]river.QueueConfig{
 			QueueDefault: {MaxWorkers: 2},
 			QueueEmail:   {MaxWorkers: cfg.EmailWorkers},
+			QueueDataMap: {MaxWorkers: 4},
 		},
 		Workers:           workers,
 		PeriodicJobs:      cfg.PeriodicJobs,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -45,6 +46,16 @@ type ReminderSweep struct {
 	OrgName        string
 	Logger         *slog.Logger
 	Random         io.Reader // for Message-IDs; nil = crypto/rand
+	// Steps names the systems whose data map step is stuck (failed, or
+	// waiting for the operator's system), for the digest to say so; nil
+	// without a data map.
+	Steps StuckSteps
+}
+
+// StuckSteps names, per request, the systems whose step is stuck
+// (store.Fulfilments).
+type StuckSteps interface {
+	StuckSteps(ctx context.Context, requestIDs []int64) (map[int64][]string, error)
 }
 
 // SentDigest is one digest a sweep sent (or, in a dry run, would send).
@@ -71,6 +82,8 @@ type digestLine struct {
 	DaysOverdue int
 	Overdue     bool
 	URL         string
+	// Stuck names the systems whose data map step is stuck ("" for none).
+	Stuck string
 }
 
 type pending struct {
@@ -101,6 +114,10 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 	}
 	if skipped > 0 && s.Logger != nil {
 		s.Logger.WarnContext(ctx, "reminders of unassigned requests not sent: PRIVACY_CONTACT_EMAIL is not set", "requests", skipped)
+	}
+	stuck, err := s.stuckSteps(ctx, groups)
+	if err != nil {
+		return nil, err
 	}
 	recipients := make([]int64, 0, len(groups))
 	for id := range groups {
@@ -134,7 +151,7 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 			for i, c := range won {
 				lines[i] = byID[c.RequestID]
 			}
-			return s.compose(sent, lines)
+			return s.compose(sent, lines, stuck)
 		})
 		if err != nil {
 			errs = append(errs, err)
@@ -163,7 +180,7 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 
 // compose renders one recipient's digest, most urgent first, in their
 // language (the privacy contact's is STAFF_LOCALE).
-func (s *ReminderSweep) compose(d SentDigest, items []pending) (request.OutboxEmail, error) {
+func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][]string) (request.OutboxEmail, error) {
 	locale := s.StaffLocale
 	if d.StaffID != 0 {
 		locale = items[0].cand.StaffLocale
@@ -180,7 +197,7 @@ func (s *ReminderSweep) compose(d SentDigest, items []pending) (request.OutboxEm
 			Reference: p.cand.Reference, Type: string(p.cand.Type),
 			Due:      p.rem.DueDate.EndOfDay(s.Policy.Location),
 			DaysLeft: p.rem.DaysLeft, DaysOverdue: p.rem.DaysOverdue(), Overdue: p.rem.Overdue(),
-			URL: s.Links.Staff(p.cand.Reference),
+			URL: s.Links.Staff(p.cand.Reference), Stuck: strings.Join(stuck[p.cand.RequestID], ", "),
 		}
 	}
 	subject, text, html, err := s.Composer.Compose(EmailReminderDigest, locale, map[string]any{
@@ -233,4 +250,18 @@ func SendRemindersEvery(interval time.Duration) *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(interval),
 		func() (river.JobArgs, *river.InsertOpts) { return SendRemindersArgs{}, nil },
 		&river.PeriodicJobOpts{ID: "send_reminders", RunOnStart: true})
+}
+
+// stuckSteps looks up the stuck steps of every request a digest names.
+func (s *ReminderSweep) stuckSteps(ctx context.Context, groups map[int64][]pending) (map[int64][]string, error) {
+	if s.Steps == nil {
+		return nil, nil
+	}
+	var ids []int64
+	for _, items := range groups {
+		for _, p := range items {
+			ids = append(ids, p.cand.RequestID)
+		}
+	}
+	return s.Steps.StuckSteps(ctx, ids)
 }

@@ -13,6 +13,9 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -71,9 +74,24 @@ type Plan struct {
 	MapDigest string `json:"map_digest"`
 	// Identity is the requester's, normalised: the rows are theirs.
 	Identity identifier.Identity `json:"identity"`
-	// Correction is the rectification applied.
-	Correction *Correction `json:"correction,omitempty"`
-	Systems    []System    `json:"systems"`
+	// Corrections are the corrected values a rectification applies, at
+	// most one per field.
+	Corrections []Correction `json:"corrections,omitempty"`
+	Systems     []System     `json:"systems"`
+}
+
+// Digest identifies what the plan does: its type, map, identity,
+// corrections and, per system and collection, the rows, fields and action.
+// Staff approve a plan by its digest; a plan made again that differs in
+// anything (a row more to erase, another map) has another one.
+func (p Plan) Digest() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// A Plan holds strings, numbers and slices of them: it always marshals.
+		panic(fmt.Sprintf("plan: marshal: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Correction is a corrected value for one field.
@@ -115,19 +133,22 @@ var (
 	ErrEmptyIdentity = errors.New("plan: the identity matches nothing (no email, phone or account id)")
 	ErrStale         = errors.New("plan: the data map changed since this plan was made: make a new plan and have it approved")
 	ErrNothingToDo   = errors.New("plan: the data map has no action for this request type")
+	// ErrCorrection is a rectification without corrections, or with one
+	// the map cannot apply (an unknown collection or field, a field twice).
+	ErrCorrection = errors.New("plan: the corrections cannot be applied")
 )
 
 // Make computes the plan for a request of type t from the person id,
 // counting rows in one read-only transaction per system. Nothing changes.
-// corr is the correction of a rectification, nil otherwise.
-func Make(ctx context.Context, sys *connector.Systems, t Type, id identifier.Identity, corr *Correction) (Plan, error) {
+// corrs are the corrections of a rectification, nil otherwise.
+func Make(ctx context.Context, sys *connector.Systems, t Type, id identifier.Identity, corrs []Correction) (Plan, error) {
 	m := sys.Map()
 	id = id.Normalized()
 	if id.Empty() {
 		return Plan{}, ErrEmptyIdentity
 	}
-	p := Plan{Type: t, MapDigest: m.Digest, Identity: id, Correction: corr, Systems: []System{}}
-	steps, err := steps(m, t, corr)
+	p := Plan{Type: t, MapDigest: m.Digest, Identity: id, Corrections: corrs, Systems: []System{}}
+	steps, err := steps(m, t, corrs)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -180,7 +201,7 @@ type step struct {
 // steps derives, from the map alone, what type t does to each collection:
 // the same at Make and at Execute, which is why a plan records only the
 // map's digest and not SQL.
-func steps(m *datamap.Map, t Type, corr *Correction) ([]step, error) {
+func steps(m *datamap.Map, t Type, corrs []Correction) ([]step, error) {
 	var out []step
 	switch t {
 	case Access, Portability:
@@ -196,19 +217,39 @@ func steps(m *datamap.Map, t Type, corr *Correction) ([]step, error) {
 			out = append(out, erasureStep(c))
 		}
 	case Rectification:
-		if corr == nil {
-			return nil, errors.New("plan: a rectification needs the correction (collection, field, value)")
+		if len(corrs) == 0 {
+			return nil, fmt.Errorf("%w: a rectification needs a correction (collection, field, value)", ErrCorrection)
 		}
-		c := m.Collection(corr.Collection)
-		if c == nil {
-			return nil, fmt.Errorf("plan: the data map has no collection %q", corr.Collection)
+		// One change per collection, in the map's order, setting each
+		// corrected field of it.
+		byCollection := map[*datamap.Collection]*step{}
+		seen := map[[2]string]bool{}
+		for _, corr := range corrs {
+			c := m.Collection(corr.Collection)
+			if c == nil {
+				return nil, fmt.Errorf("%w: the data map has no collection %q", ErrCorrection, corr.Collection)
+			}
+			if c.Field(corr.Field) == nil {
+				return nil, fmt.Errorf("%w: collection %s has no field %q", ErrCorrection, c.Name, corr.Field)
+			}
+			if seen[[2]string{c.Name, corr.Field}] {
+				return nil, fmt.Errorf("%w: field %s.%s is corrected twice", ErrCorrection, c.Name, corr.Field)
+			}
+			seen[[2]string{c.Name, corr.Field}] = true
+			st := byCollection[c]
+			if st == nil {
+				st = &step{system: c.System, collection: c, change: &connector.Change{Collection: c},
+					planned: Collection{Name: c.Name, Action: ActionUpdate, Fields: []Field{}}}
+				byCollection[c] = st
+			}
+			st.change.Set = append(st.change.Set, connector.Assignment{Column: corr.Field, Op: connector.SetValue, Value: corr.Value})
+			st.planned.Fields = append(st.planned.Fields, Field{Name: corr.Field, Change: FieldCorrect})
 		}
-		if c.Field(corr.Field) == nil {
-			return nil, fmt.Errorf("plan: collection %s has no field %q", c.Name, corr.Field)
+		for _, c := range m.Collections {
+			if st := byCollection[c]; st != nil {
+				out = append(out, *st)
+			}
 		}
-		ch := &connector.Change{Collection: c, Set: []connector.Assignment{{Column: corr.Field, Op: connector.SetValue, Value: corr.Value}}}
-		out = append(out, step{system: c.System, collection: c, change: ch,
-			planned: Collection{Name: c.Name, Action: ActionUpdate, Fields: []Field{{Name: corr.Field, Change: FieldCorrect}}}})
 	case Restriction, ConsentWithdrawal:
 		for _, c := range m.Collections {
 			a := c.Action(string(t))
@@ -304,7 +345,7 @@ func ExecuteSystem(ctx context.Context, sys *connector.Systems, p Plan, system s
 	if planned == nil {
 		return Result{System: system}, nil // nothing for this system
 	}
-	all, err := steps(m, p.Type, p.Correction)
+	all, err := steps(m, p.Type, p.Corrections)
 	if err != nil {
 		return Result{}, err
 	}

@@ -285,10 +285,10 @@ func TestRectificationRestrictionAndWithdrawalChangeOnlyHerRowOnce(t *testing.T)
 		before := others()
 		for _, tc := range []struct {
 			typ   plan.Type
-			corr  *plan.Correction
+			corr  []plan.Correction
 			check string
 		}{
-			{plan.Rectification, &plan.Correction{Collection: "students", Field: "city", Value: "Шымкент"}, "SELECT COUNT(*) FROM students WHERE id = 1 AND city = 'Шымкент'"},
+			{plan.Rectification, []plan.Correction{{Collection: "students", Field: "city", Value: "Шымкент"}}, "SELECT COUNT(*) FROM students WHERE id = 1 AND city = 'Шымкент'"},
 			{plan.Restriction, nil, "SELECT COUNT(*) FROM students WHERE id = 1 AND processing_restricted = TRUE"},
 			{plan.ConsentWithdrawal, nil, "SELECT COUNT(*) FROM students WHERE id = 1 AND marketing_consent = FALSE"},
 		} {

@@ -87,6 +87,9 @@ type Completion struct {
 	// File is the file as staff chose it, nil for none; the desk accepts
 	// it as a response file (ResponseFile) or refuses the answer.
 	File *Upload
+	// AccessPackage sends the access package the data map's gathering
+	// built as the response file (not together with File).
+	AccessPackage bool
 	// Previewed is the Digest of the preview staff confirmed: the answer
 	// is sent only if it is still exactly that (ErrPreviewChanged). The
 	// workspace always sets it; the API, which shows no preview, does not.
@@ -95,16 +98,20 @@ type Completion struct {
 
 // completion is a Completion checked: its text cleaned, its file accepted.
 type completion struct {
-	response string
-	file     *File
+	response    string
+	file        *File
+	withPackage bool
 }
 
 // checkCompletion cleans c and checks what staff gave: a response text
 // and, if any, an acceptable file.
 func checkCompletion(c Completion) (completion, error) {
-	out := completion{response: StaffText(c.Response)}
+	out := completion{response: StaffText(c.Response), withPackage: c.AccessPackage}
 	if out.response == "" {
 		return completion{}, ErrTextRequired
+	}
+	if c.File != nil && c.AccessPackage {
+		return completion{}, ErrPackageAndFile
 	}
 	if c.File != nil {
 		f, err := ResponseFile(*c.File)
@@ -119,15 +126,15 @@ func checkCompletion(c Completion) (completion, error) {
 // PrepareCompletion works out completing r with c now, without changing
 // anything: the refusal Complete would give, or the email it would send
 // (the preview).
-func (d *Desk) PrepareCompletion(r Request, c Completion) (Prepared, error) {
+func (d *Desk) PrepareCompletion(ctx context.Context, r Request, c Completion) (Prepared, error) {
 	checked, err := checkCompletion(c)
 	if err != nil {
 		return Prepared{}, err
 	}
-	return d.prepareCompletion(r, checked, d.Clock.Now())
+	return d.prepareCompletion(ctx, r, checked, d.Clock.Now())
 }
 
-func (d *Desk) prepareCompletion(r Request, c completion, now time.Time) (Prepared, error) {
+func (d *Desk) prepareCompletion(ctx context.Context, r Request, c completion, now time.Time) (Prepared, error) {
 	if err := d.CheckAnswer(r); err != nil {
 		return Prepared{}, err
 	}
@@ -137,6 +144,26 @@ func (d *Desk) prepareCompletion(r Request, c completion, now time.Time) (Prepar
 	}
 	ch.Messages = []NewMessage{{Author: ActorStaff, Body: c.response}}
 	extra := map[string]any{"Response": c.response}
+	if d.Fulfilment != nil {
+		// Answered from the data map: only once its steps are done, with
+		// the package it built when asked, and saying what it changed.
+		f, err := d.Fulfilment.AnswerFulfilment(ctx, r)
+		if err != nil {
+			return Prepared{}, err
+		}
+		pkg, err := fulfilmentForCompletion(f, c.withPackage)
+		if err != nil {
+			return Prepared{}, err
+		}
+		if pkg != nil {
+			c.file = pkg
+		}
+		if len(f.Outcome) > 0 {
+			extra["Outcome"] = f.Outcome
+		}
+	} else if c.withPackage {
+		return Prepared{}, ErrNoAccessPackage
+	}
 	var until time.Time
 	if c.file != nil {
 		until = now.Add(d.Config.DownloadFor)
@@ -158,7 +185,7 @@ func (d *Desk) Complete(ctx context.Context, reference string, by StaffActor, c 
 		return Request{}, err
 	}
 	return d.act(ctx, reference, by, c.Previewed, func(r Request, now time.Time) (Prepared, error) {
-		return d.prepareCompletion(r, checked, now)
+		return d.prepareCompletion(ctx, r, checked, now)
 	})
 }
 

@@ -84,6 +84,9 @@ type Desk struct {
 	Links     Links
 	Config    DeskConfig
 	Random    ioReader
+	// Fulfilment reads how answering a request from the data map stands;
+	// nil when no data map is configured.
+	Fulfilment FulfilmentReader
 }
 
 // act carries out an action on the request named by reference, as by:

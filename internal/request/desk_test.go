@@ -220,7 +220,7 @@ func TestAPreviewedAnswerIsSentExactlyAsPreviewed(t *testing.T) {
 	}{
 		{"completion with a file",
 			func(d *Desk, r Request) (Prepared, error) {
-				return d.PrepareCompletion(r, Completion{Response: "Копия ваших данных во вложении.", File: &pdf})
+				return d.PrepareCompletion(context.Background(), r, Completion{Response: "Копия ваших данных во вложении.", File: &pdf})
 			},
 			func(d *Desk, r Request, previewed string) (Request, error) {
 				return d.Complete(context.Background(), r.Reference, ByStaff(agentID),
@@ -274,7 +274,7 @@ func TestAnAnswerThatChangedSincePreviewIsNotSent(t *testing.T) {
 	b := newDeskBench(t, "default", nil)
 	r := b.request(Rectification, InProgress)
 	answer := Completion{Response: "Исправлено.", File: &pdf}
-	p, err := b.desk.PrepareCompletion(r, answer)
+	p, err := b.desk.PrepareCompletion(context.Background(), r, answer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestCompletionWaitsForTheIdentityCheckTheRuleNames(t *testing.T) {
 	info := b.request(Access, InProgress) // information only: no check needed
 	erasure := b.request(Erasure, InProgress)
 
-	if _, err := b.desk.PrepareCompletion(copyReq, Completion{Response: "Копия во вложении.", File: &pdf}); !errors.Is(err, ErrIdentityCheckMissing) {
+	if _, err := b.desk.PrepareCompletion(context.Background(), copyReq, Completion{Response: "Копия во вложении.", File: &pdf}); !errors.Is(err, ErrIdentityCheckMissing) {
 		t.Errorf("preview of a copy without a check: %v", err)
 	}
 	if _, err := b.desk.Complete(context.Background(), copyReq.Reference, ByStaff(agentID), Completion{Response: "Копия во вложении."}); !errors.Is(err, ErrIdentityCheckMissing) {

@@ -27,6 +27,15 @@ const (
 	EventText       = "event_texts.body"
 	TOTPSecret      = "staff.totp_secret"        // #nosec G101 -- a column name, not a credential
 	WebhookSecret   = "webhook_endpoints.secret" // #nosec G101 -- a column name, not a credential
+	// The data map's answers (internal/fulfil): the plan (it holds the
+	// identifiers rows are matched by), the rows a step gathered, the access
+	// package and its preview, and what an operator's system answered.
+	FulfilmentPlan    = "fulfilments.plan"
+	FulfilmentPackage = "fulfilments.package"
+	FulfilmentSummary = "fulfilments.summary"
+	StepRows          = "fulfilment_steps.rows"
+	StepDetail        = "fulfilment_steps.detail"
+	StepPollURL       = "fulfilment_steps.poll_url"
 )
 
 // Column is one sealed column: where it is, for rewriting it in batches.
@@ -52,6 +61,12 @@ func All() []Column {
 		{EventText, "event_texts", "body", "event_id"},
 		{TOTPSecret, "staff", "totp_secret", "id"},
 		{WebhookSecret, "webhook_endpoints", "secret", "id"},
+		{FulfilmentPlan, "fulfilments", "plan", "id"},
+		{FulfilmentPackage, "fulfilments", "package", "id"},
+		{FulfilmentSummary, "fulfilments", "summary", "id"},
+		{StepRows, "fulfilment_steps", "rows", "id"},
+		{StepDetail, "fulfilment_steps", "detail", "id"},
+		{StepPollURL, "fulfilment_steps", "poll_url", "id"},
 	}
 }
 

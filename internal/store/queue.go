@@ -91,6 +91,9 @@ type QueueFilter struct {
 	// emails starting with it, ignoring case.
 	Search string
 	Sort   Sort // empty means SortDue
+	// StepFailed keeps requests whose answer from the data map has a step
+	// that failed for good ("gathering failed", fulfilments.go).
+	StepFailed bool
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -438,6 +441,9 @@ func (w *where) filter(f QueueFilter) error {
 	}
 	if !f.DueTo.IsZero() {
 		w.add("r.due_at < " + w.arg(f.DueTo))
+	}
+	if f.StepFailed {
+		w.add(stepFailedCondition)
 	}
 	w.search(f.Search)
 	return nil

@@ -90,6 +90,10 @@ func deleteFiles(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time) (ma
 		(SELECT id FROM files WHERE request_id = ANY($1))`, ids); err != nil {
 		return nil, fmt.Errorf("delete download links: %w", err)
 	}
+	// What the data map gathered for them goes with the files.
+	if err := purgeFulfilments(ctx, tx, ids, false); err != nil {
+		return nil, err
+	}
 	files, err := countByRequest(ctx, tx, `
 		UPDATE files SET content = NULL, deleted_at = $2
 		WHERE request_id = ANY($1) AND content IS NOT NULL RETURNING request_id`, ids, now)
@@ -162,6 +166,9 @@ func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, li
 			if _, err := tx.Exec(ctx, stmt, ids); err != nil {
 				return fmt.Errorf("retention: %s: %w", stmt, err)
 			}
+		}
+		if err := purgeFulfilments(ctx, tx, ids, true); err != nil {
+			return err
 		}
 		counts := map[string]map[int64]int{}
 		for _, c := range []struct {

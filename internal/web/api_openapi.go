@@ -193,6 +193,7 @@ func (s *Server) openAPIDocument() obj {
 			"correction":      obj{"type": "string"},
 			"processing":      obj{"type": "string"},
 			"identity_check":  ref("IdentityCheck"),
+			"fulfilment":      obj{"oneOf": []obj{ref("Fulfilment"), {"type": "null"}}, "description": "Answering from the data map (docs/fulfillment.md); null without a data map, or before a gathering or an approved plan."},
 			"events":          obj{"type": "array", "items": ref("Event")},
 			"notes":           obj{"type": "array", "items": ref("Note")},
 		}),
@@ -200,7 +201,49 @@ func (s *Server) openAPIDocument() obj {
 			"to": strEnum(apiTransitionTargets()),
 			"note": str("awaiting_requester: the message to the requester; completed: the response; rejected: the text. " +
 				"Sent to the requester by email. Not used with in_progress."),
-			"reason": obj{"type": "string", "enum": request.RejectionReasons(), "description": "rejected only: the ground, one of the request's own rule set (docs/api.md)."},
+			"reason":         obj{"type": "string", "enum": request.RejectionReasons(), "description": "rejected only: the ground, one of the request's own rule set (docs/api.md)."},
+			"access_package": obj{"type": "boolean", "description": "completed only: send the access package the data map's gathering built as the answer's file (409 while none is built)."},
+		}),
+		"Fulfilment": object([]string{"kind", "started_at", "plan_digest", "stale", "done", "steps"}, obj{
+			"kind":        obj{"type": "string", "enum": []string{"gather", "execute"}, "description": "gather: access, portability; execute: an approved plan."},
+			"started_at":  dateTime("When it started (or was approved)."),
+			"approved_at": nullableDateTime("When the plan was approved (execute)."),
+			"approved_by": nullable("string", "Who approved it: a member of staff, or \"API: \" and the key's name."),
+			"plan_digest": str("The digest of the plan it runs."),
+			"stale":       obj{"type": "boolean", "description": "The data map changed since it started: start again."},
+			"done":        obj{"type": "boolean", "description": "Every step is done (and, for a gathering, the package is built)."},
+			"steps": obj{"type": "array", "items": object([]string{"id", "system", "state", "attempts", "rows", "updated_at"}, obj{
+				"id":       obj{"type": "integer"},
+				"system":   str("The data map's system."),
+				"state":    obj{"type": "string", "enum": []string{"pending", "running", "done", "failed", "waiting"}},
+				"attempts": obj{"type": "integer"},
+				"last_error": obj{"oneOf": []obj{object([]string{"code", "text"}, obj{
+					"code": str("unreachable, timeout, busy, credentials, no_change_url, hash_key, schema, permission, constraint, value, refused, no_answer, bad_answer, map_changed, not_configured or other."),
+					"text": str("The reason in words, in the key's language (Accept-Language)."), "detail": str("What the operator's HTTP system said, if anything."),
+				}), {"type": "null"}}},
+				"rows":       obj{"type": "object", "description": "Rows gathered or changed per collection.", "additionalProperties": obj{"type": "integer"}},
+				"calls":      obj{"type": "object", "description": "An HTTP system's answer per collection.", "additionalProperties": obj{"type": "string"}},
+				"updated_at": dateTime("When the step last changed."),
+			})},
+			"package": obj{"oneOf": []obj{object([]string{"built_at", "size", "rows", "systems"}, obj{
+				"built_at": dateTime("When it was built."), "size": obj{"type": "integer"}, "rows": obj{"type": "integer"},
+				"systems": obj{"type": "array", "items": object([]string{"name", "collections"}, obj{"name": obj{"type": "string"}, "collections": obj{"type": "object", "additionalProperties": obj{"type": "integer"}}})},
+			}), {"type": "null"}}},
+			"plan": obj{"oneOf": []obj{ref("Plan"), {"type": "null"}}},
+		}),
+		"Plan": object([]string{"type", "digest", "map_digest", "systems"}, obj{
+			"type":        strEnum(request.AllTypes()),
+			"digest":      str("Approve exactly this plan by this digest."),
+			"map_digest":  str("The data map it was made under."),
+			"corrections": obj{"type": "array", "items": ref("Correction")},
+			"systems":     obj{"type": "array", "items": obj{"type": "object", "description": "Per system and collection: the rows, the action (update, delete, keep, call), each field's change and, for a kept field, why (docs/fulfillment.md)."}},
+		}),
+		"Correction": object([]string{"collection", "field", "value"}, obj{
+			"collection": str("A collection of the data map."), "field": str("One of its fields."), "value": str("The corrected value."),
+		}),
+		"PlanRequest": object(nil, obj{
+			"corrections": obj{"type": "array", "items": ref("Correction"), "description": "rectification only: the corrected values, at most one per field."},
+			"digest":      str("plan/approve only: the digest of the plan approved."),
 		}),
 		"Assign": object([]string{"staff_id"}, obj{
 			"staff_id": nullable("integer", "An active member of staff who works requests (an admin or an agent, never an auditor), or null for nobody. They are emailed."),
@@ -218,6 +261,7 @@ func (s *Server) openAPIDocument() obj {
 		queryParam("due_from", "Due at or after (RFC 3339, or a date in the operator's zone).", obj{"type": "string"}),
 		queryParam("due_to", "Due before (RFC 3339, or a date in the operator's zone).", obj{"type": "string"}),
 		queryParam("q", "Search: a reference, an email (prefix), or part of a name.", obj{"type": "string"}),
+		queryParam("steps", "failed: only requests whose answer from the data map has a step that failed (\"gathering failed\").", obj{"type": "string", "enum": []string{"failed"}}),
 		queryParam("limit", "Page size.", obj{"type": "integer", "minimum": 1, "maximum": store.MaxPageSize, "default": store.DefaultPageSize}),
 		queryParam("cursor", "next_cursor of the previous page.", obj{"type": "string"}),
 	}
@@ -309,6 +353,44 @@ func (s *Server) openAPIDocument() obj {
 				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("NewIdentityCheck")),
 				"responses": staffAnswers(obj{"200": requestDetail, "400": malformed, "404": notFound, "409": refused,
 					"415": answer("Not application/json.", ref("Error")), "422": invalid}),
+			},
+		},
+		"/api/v1/requests/{reference}/gather": obj{
+			"post": obj{
+				"operationId": "gatherData",
+				"summary": "Gather the requester's data from the data map (access, portability): one step per system, then the access package, " +
+					"kept as a draft until it is sent with the answer (transitions, access_package). A new gathering replaces the package. " +
+					"409 until the requester's identity is established. 404 without a data map. " + work,
+				"security": bearer, "parameters": withRef,
+				"responses": staffAnswers(obj{"202": requestDetail, "400": malformed, "404": notFound, "409": refused, "415": answer("Not application/json.", ref("Error"))}),
+			},
+		},
+		"/api/v1/requests/{reference}/plan": obj{
+			"post": obj{
+				"operationId": "showPlan",
+				"summary": "What answering an erasure, rectification, restriction or consent withdrawal would do in each system, and its digest; changes nothing. " +
+					"503 names a system that cannot be read. 404 without a data map. " + work,
+				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("PlanRequest")),
+				"responses": staffAnswers(obj{"200": answer("The plan.", ref("Plan")), "400": malformed, "404": notFound, "409": refused,
+					"415": answer("Not application/json.", ref("Error")), "422": invalid, "503": answer("A system could not be read.", ref("Error"))}),
+			},
+		},
+		"/api/v1/requests/{reference}/plan/approve": obj{
+			"post": obj{
+				"operationId": "approvePlan",
+				"summary": "Approve the plan of that digest and run it, one step per system. A plan that changed since (409) is not approved: the answer " +
+					"carries the plan as it now is. Refused for a closed request. " + work,
+				"security": bearer, "parameters": withRef, "requestBody": jsonBody(ref("PlanRequest")),
+				"responses": staffAnswers(obj{"202": requestDetail, "400": malformed, "404": notFound, "409": refused,
+					"415": answer("Not application/json.", ref("Error")), "422": invalid, "503": answer("A system could not be read.", ref("Error"))}),
+			},
+		},
+		"/api/v1/requests/{reference}/steps/{id}/retry": obj{
+			"post": obj{
+				"operationId": "retryStep", "summary": "Run a step that failed (or waits for an operator's system) again now. " + work,
+				"security":   bearer,
+				"parameters": []any{referenceParam(), obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "integer"}, "description": "The step's id (fulfilment.steps[].id)."}},
+				"responses":  staffAnswers(obj{"202": requestDetail, "400": malformed, "404": notFound, "409": refused, "415": answer("Not application/json.", ref("Error"))}),
 			},
 		},
 		"/api/v1/requests/{reference}/notes": obj{

@@ -84,8 +84,11 @@ type apiRequestDetail struct {
 	Processing    string       `json:"processing"`
 	// Identity is the check of who the requester is (IDENTITY_CHECK).
 	Identity apiIdentity `json:"identity_check"`
-	Events   []apiEvent  `json:"events"`
-	Notes    []apiNote   `json:"notes"`
+	// Fulfilment is answering from the data map (null without one, or
+	// before it started).
+	Fulfilment *apiFulfilment `json:"fulfilment"`
+	Events     []apiEvent     `json:"events"`
+	Notes      []apiNote      `json:"notes"`
 }
 
 // apiIdentity says whether the request needs an identity check before it
@@ -132,7 +135,7 @@ func (s *Server) apiTimeOrNull(t time.Time) *string {
 
 // apiListParams are the query parameters the list accepts; any other is
 // refused, so that a typo never silently widens the result.
-var apiListParams = []string{"tab", "status", "type", "assignee", "due_from", "due_to", "q", "limit", "cursor"}
+var apiListParams = []string{"tab", "status", "type", "assignee", "due_from", "due_to", "q", "steps", "limit", "cursor"}
 
 // apiTabs are the queue's tabs an API key may ask for ("mine" needs a
 // member of staff, which a key is not).
@@ -180,6 +183,13 @@ func (s *Server) apiListRequests(c echo.Context) error {
 			bad["assignee"] = p.T("api.error.assignee")
 		}
 		f.AssigneeID = id
+	}
+	switch q.Get("steps") {
+	case "":
+	case "failed":
+		f.StepFailed = true
+	default:
+		bad["steps"] = p.T("api.error.steps")
 	}
 	var err error
 	if f.DueFrom, err = s.parseAPIDate(q.Get("due_from")); err != nil {
@@ -302,6 +312,9 @@ func (s *Server) apiRequestAnswer(c echo.Context, status int, r request.Request)
 	for _, n := range notes {
 		out.Notes = append(out.Notes, apiNote{ID: n.ID, Author: n.StaffName, Text: n.Body, At: s.apiTime(n.At)})
 	}
+	if out.Fulfilment, err = s.apiFulfilmentOf(c, r); err != nil {
+		return err
+	}
 	return c.JSON(status, out)
 }
 
@@ -366,6 +379,9 @@ type apiTransitionBody struct {
 	To     string `json:"to"`
 	Note   string `json:"note"`
 	Reason string `json:"reason"`
+	// AccessPackage (completed only) sends the gathered access package as
+	// the answer's file.
+	AccessPackage bool `json:"access_package"`
 }
 
 // apiTransitionTargets are the states a transition call may ask for.
@@ -387,6 +403,8 @@ func (s *Server) apiTransition(c echo.Context) error {
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"reason": p.T("api.error.not_used")}})
 	case strings.TrimSpace(body.Note) != "" && to == request.InProgress:
 		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"note": p.T("api.error.not_used")}})
+	case body.AccessPackage && to != request.Completed:
+		return c.JSON(http.StatusUnprocessableEntity, apiErrors{map[string]string{"access_package": p.T("api.error.not_used")}})
 	}
 	ctx, ref, by := c.Request().Context(), c.Param("reference"), request.ByAPIKey(apiKeyOf(c).ID)
 	var r request.Request
@@ -397,7 +415,7 @@ func (s *Server) apiTransition(c echo.Context) error {
 	case request.AwaitingRequester:
 		r, err = s.desk.AskForInformation(ctx, ref, by, body.Note)
 	case request.Completed:
-		r, err = s.desk.Complete(ctx, ref, by, request.Completion{Response: body.Note})
+		r, err = s.desk.Complete(ctx, ref, by, request.Completion{Response: body.Note, AccessPackage: body.AccessPackage})
 	case request.Rejected:
 		r, err = s.desk.Reject(ctx, ref, by, request.Rejection{Reason: body.Reason, Text: body.Note})
 	}

@@ -59,6 +59,10 @@ func (s *Server) routeTable() []route {
 		// Sign-in and the invitation link: open, as they are how one becomes signed in.
 		signIn = door{accessPublic, chain(formLimit, s.staffSession, csrf)}
 		dev    = door{accessDev, chain(s.devOnly)}
+		// An operator's system reporting how a data map action went: no
+		// session and no key; the body is trusted only once its signature
+		// verifies under that system's secret (fulfil.Service.Callback).
+		callback = door{accessPublic, chain(apiLimit)}
 	)
 	staff := func(perm auth.Perm) door {
 		return door{accessStaff + string(perm), chain(formLimit, s.staffSession, s.requireStaff(perm), csrf)}
@@ -91,6 +95,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/readyz", s.readiness, public},
 		{"GET", "/static/*", s.assets.serve, public},
 		{"GET", "/dev/mailbox", s.devMailbox, dev},
+		{"POST", "/datamap/callback/:system", s.datamapCallback, callback},
 
 		// The JSON API.
 		{"GET", "/api/v1/openapi.json", s.apiOpenAPI, public},
@@ -101,6 +106,10 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/requests/:reference/assign", s.apiAssign, apiKey(auth.PermRequestsWork)},
 		{"POST", "/api/v1/requests/:reference/notes", s.apiAddNote, apiKey(auth.PermRequestsWork)},
 		{"POST", "/api/v1/requests/:reference/identity", s.apiRecordIdentity, apiKey(auth.PermRequestsWork)},
+		{"POST", "/api/v1/requests/:reference/gather", s.apiGather, apiKey(auth.PermRequestsWork)},
+		{"POST", "/api/v1/requests/:reference/plan", s.apiPlan, apiKey(auth.PermRequestsWork)},
+		{"POST", "/api/v1/requests/:reference/plan/approve", s.apiApprovePlan, apiKey(auth.PermRequestsWork)},
+		{"POST", "/api/v1/requests/:reference/steps/:id/retry", s.apiRetryStep, apiKey(auth.PermRequestsWork)},
 
 		// The staff workspace.
 		{"GET", "/staff/login", s.staffLoginPage, signIn},
@@ -125,6 +134,13 @@ func (s *Server) routeTable() []route {
 		{"POST", "/staff/requests/:reference/identity", s.staffRequestIdentity, staff(auth.PermRequestsWork)},
 		{"POST", "/staff/requests/:reference/emails/:id/retry", s.staffRequestRetry, staff(auth.PermRequestsWork)},
 		{"POST", "/staff/requests/:reference/recompute", s.staffRequestRecompute, staff(auth.PermDeadlinesRecompute)},
+		{"POST", "/staff/requests/:reference/gather", s.staffRequestGather, staff(auth.PermRequestsWork)},
+		// Seeing what a plan would do changes nothing: auditors may; only
+		// those who work requests approve one.
+		{"POST", "/staff/requests/:reference/plan", s.staffRequestPlan, staff(auth.PermRequestsRead)},
+		{"POST", "/staff/requests/:reference/plan/approve", s.staffRequestApprovePlan, staff(auth.PermRequestsWork)},
+		{"POST", "/staff/requests/:reference/steps/:id/retry", s.staffRequestRetryStep, staff(auth.PermRequestsWork)},
+		{"GET", "/staff/requests/:reference/package", s.staffRequestPackage, staff(auth.PermRequestsRead)},
 
 		{"POST", "/staff/logout", s.staffLogout, staff(auth.PermSelf)},
 		{"GET", "/staff/account", s.staffAccount, staff(auth.PermSelf)},

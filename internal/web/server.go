@@ -19,6 +19,7 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/egress"
+	"rightsdesk/internal/fulfil"
 	"rightsdesk/internal/i18n"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -91,6 +92,9 @@ type Deps struct {
 	// Mail says whether email delivery is paused, for the staff pages to
 	// say so; nil never says.
 	Mail MailState
+	// Fulfil answers requests from the data map; nil without one (the
+	// request page and the API then say nothing of it).
+	Fulfil *fulfil.Service
 }
 
 // MailState is what the staff pages show of email delivery.
@@ -126,6 +130,7 @@ type Server struct {
 	webhooks  WebhookAdmin
 	metrics   Metrics
 	mail      MailState
+	fulfil    *fulfil.Service
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
@@ -155,7 +160,7 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
-		metrics: d.Metrics, mail: d.Mail, routePatterns: map[string]bool{},
+		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, routePatterns: map[string]bool{},
 	}
 	for _, r := range s.routeTable() {
 		s.routePatterns[r.path] = true

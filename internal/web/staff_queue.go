@@ -44,6 +44,9 @@ type queueForm struct {
 	DueFrom  string // YYYY-MM-DD, in the operator's time zone
 	DueTo    string // YYYY-MM-DD, inclusive
 	Q        string
+	// Steps is "failed" to keep the requests whose answer from the data map
+	// has a step that failed ("gathering failed"), "" for any.
+	Steps string
 }
 
 // parseQueueForm reads the filter from the query string. Values no form
@@ -51,6 +54,9 @@ type queueForm struct {
 // read are reported in errs (field → message key) and not applied.
 func parseQueueForm(q url.Values) (queueForm, map[string]string) {
 	f := queueForm{Tab: store.TabOpen, Q: strings.TrimSpace(q.Get("q"))}
+	if q.Get("steps") == "failed" {
+		f.Steps = "failed"
+	}
 	if t := store.Tab(q.Get("tab")); slices.Contains(store.Tabs(), t) {
 		f.Tab = t
 	}
@@ -90,7 +96,7 @@ func parseQueueForm(q url.Values) (queueForm, map[string]string) {
 // filter turns the form into the store's filter, for the staff member me at
 // now; dates are whole days in loc, the last one included.
 func (f queueForm) filter(me int64, now time.Time, loc *time.Location) store.QueueFilter {
-	out := store.QueueFilter{Tab: f.Tab, Now: now, StaffID: me, Search: f.Q}
+	out := store.QueueFilter{Tab: f.Tab, Now: now, StaffID: me, Search: f.Q, StepFailed: f.Steps == "failed"}
 	for _, st := range f.Statuses {
 		out.Statuses = append(out.Statuses, request.Status(st))
 	}
@@ -122,7 +128,7 @@ func (f queueForm) values() url.Values {
 	}
 	v["status"] = f.Statuses
 	v["type"] = f.Types
-	for name, val := range map[string]string{"assignee": f.Assignee, "due_from": f.DueFrom, "due_to": f.DueTo, "q": f.Q} {
+	for name, val := range map[string]string{"assignee": f.Assignee, "due_from": f.DueFrom, "due_to": f.DueTo, "q": f.Q, "steps": f.Steps} {
 		if val != "" {
 			v.Set(name, val)
 		}
@@ -132,7 +138,7 @@ func (f queueForm) values() url.Values {
 
 // filtered reports whether anything narrows the tab.
 func (f queueForm) filtered() bool {
-	return len(f.Statuses) > 0 || len(f.Types) > 0 || f.Assignee != "" || f.DueFrom != "" || f.DueTo != "" || f.Q != ""
+	return len(f.Statuses) > 0 || len(f.Types) > 0 || f.Assignee != "" || f.DueFrom != "" || f.DueTo != "" || f.Q != "" || f.Steps != ""
 }
 
 func withQuery(path string, v url.Values) string {
@@ -159,6 +165,9 @@ type queueView struct {
 	Types      []queueOption
 	Assignees  []queueOption
 	AnyChecked bool // a status or type box is ticked: the filter panel opens
+	// StepsFailed is the "gathering failed" filter, with the number of open
+	// requests it keeps; nil without a data map.
+	StepsFailed *queueTabView
 }
 
 type queueTabView struct {
@@ -262,6 +271,21 @@ func (s *Server) staffHome(c echo.Context) error {
 		v.Assignees = append(v.Assignees, queueOption{id, st.Name, form.Assignee == id})
 	}
 	v.AnyChecked = len(form.Statuses) > 0 || len(form.Types) > 0 || form.Assignee != "" || form.DueFrom != "" || form.DueTo != ""
+
+	if s.fulfil != nil {
+		n, err := s.fulfil.FailedSteps(ctx)
+		if err != nil {
+			return err
+		}
+		t := form
+		t.Steps = "failed"
+		if form.Steps != "" {
+			t.Steps = ""
+		}
+		sv := &queueTabView{Label: p.T("staff.queue.steps_failed"), URL: withQuery("/staff", t.values()), Current: form.Steps != ""}
+		sv.Count, sv.CountText = countWords(p, n)
+		v.StepsFailed = sv
+	}
 
 	title := p.T("staff.queue.title." + string(form.Tab))
 	return s.renderStaff(c, http.StatusOK, "home", title, v)

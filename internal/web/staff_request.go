@@ -13,6 +13,7 @@ import (
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/deadline"
 	"rightsdesk/internal/i18n"
+	"rightsdesk/internal/plan"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 )
@@ -82,6 +83,10 @@ type requestView struct {
 	Identity         identityView
 	CanCheckIdentity bool
 	IdentityMethods  []reasonOption
+
+	// Fulfil is the section on answering from the data map; nil when there
+	// is no map or it has nothing for the request's type.
+	Fulfil *fulfilmentView
 
 	Form    actionForm
 	Error   string // a refused action, in words
@@ -156,6 +161,10 @@ type actionForm struct {
 	Note            string
 	IdentityMethod  string
 	IdentityNote    string
+	// The data map's: a rectification's corrections, and whether the
+	// answer sends the access package.
+	Corrections   []plan.Correction
+	AccessPackage bool
 }
 
 // actionBoxes are the text boxes of the page's forms: the form's id (as in
@@ -408,6 +417,9 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 			v.Reasons = append(v.Reasons, reasonOption{Code: g.Code, Label: p.T("staff.reject." + g.Code), Ref: groundRefInWords(p, s.desk.RuleSet(r), g)})
 		}
 	}
+	if v.Fulfil, err = s.fulfilmentSection(c, p, r, form); err != nil {
+		return err
+	}
 	v.boxes(p)
 	title := p.T("staff.request.title", "Reference", r.Reference)
 	return s.renderStaff(c, status, "request", title, v)
@@ -482,6 +494,9 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 		v, _ := e.Data[key].(string)
 		return v
 	}
+	if t, d, ok := fulfilmentEventWords(p, e); ok {
+		text, detail = t, d
+	}
 	switch e.Kind {
 	case "assigned":
 		if to := id("to"); to != 0 {
@@ -516,6 +531,9 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 	case "email_sent", "email_retried":
 		text = p.T("staff.event."+e.Kind, "Kind", emailKindName(p, str("kind")))
 	default:
+		if text != "" {
+			break // the data map's (fulfilmentEventWords)
+		}
 		text = p.T("staff.event." + e.Kind)
 		if strings.HasPrefix(text, i18n.Missing) {
 			text = p.T("staff.event.other", "Kind", e.Kind)

@@ -19,6 +19,9 @@ var errDraftGone = errors.New("previewed file no longer held")
 // refusal is how a refused action is answered: a status code and a
 // message key. ok is false for errors that are not refusals (failures).
 func refusal(err error) (status int, key string, ok bool) {
+	if status, key, ok := fulfilmentRefusal(err); ok {
+		return status, key, ok
+	}
 	switch {
 	case errors.Is(err, request.ErrTransitionNotAllowed):
 		return http.StatusConflict, "staff.request.error.transition", true

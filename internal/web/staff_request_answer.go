@@ -108,7 +108,7 @@ func (s *Server) staffRequestComplete(c echo.Context) error {
 	return s.withRequest(c, func(r request.Request) error {
 		ctx := c.Request().Context()
 		me := staffOf(c)
-		form := actionForm{Response: formText(c, "response")}
+		form := actionForm{Response: formText(c, "response"), AccessPackage: c.FormValue("access_package") != ""}
 		upload, err := responseUpload(c)
 		if err != nil {
 			return err
@@ -118,7 +118,7 @@ func (s *Server) staffRequestComplete(c echo.Context) error {
 		if c.FormValue("no_file") != "" {
 			draftID = 0
 		}
-		answer := request.Completion{Response: form.Response, File: upload}
+		answer := request.Completion{Response: form.Response, File: upload, AccessPackage: form.AccessPackage}
 		if upload == nil && draftID != 0 {
 			draft, err := s.deskStore.ResponseDraft(ctx, r.ID, me.ID, draftID)
 			if err != nil {
@@ -126,7 +126,7 @@ func (s *Server) staffRequestComplete(c echo.Context) error {
 			}
 			answer.File = &request.Upload{Name: draft.Name, Content: draft.Content}
 		}
-		prepare := func(r request.Request) (request.Prepared, error) { return s.desk.PrepareCompletion(r, answer) }
+		prepare := func(r request.Request) (request.Prepared, error) { return s.desk.PrepareCompletion(ctx, r, answer) }
 		if upload != nil {
 			// A new file is previewed first, and held from here on.
 			p, err := prepare(r)

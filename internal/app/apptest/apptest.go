@@ -89,6 +89,10 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 		Clock:          clock,
 		RetryMax:       200 * time.Millisecond,
 		PollInterval:   poll,
+		// An operator's HTTP system that answers later is polled within a
+		// test's patience, not every 30 seconds.
+		PollFirst: 50 * time.Millisecond,
+		PollMax:   200 * time.Millisecond,
 	})
 	if err != nil {
 		tb.Fatalf("build app: %v", err)
