@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,12 +31,81 @@ type Inbound struct {
 	// SMTPTLS offers STARTTLS with INBOUND_SMTP_TLS_CERT_FILE and
 	// INBOUND_SMTP_TLS_KEY_FILE; nil without them.
 	SMTPTLS *tls.Config
+	// ReplyTo is the address replies to rightsdesk's emails go to
+	// (INBOUND_REPLY_TO): by default the listener's first address, else
+	// the polled mailbox's user name when it is an address; "" when
+	// neither way in is configured (replies are then not read).
+	ReplyTo string
+	// PlusAddressing puts the request's reference after a + in the reply
+	// address (INBOUND_PLUS_ADDRESSING, default true): privacy+rd-…@….
+	PlusAddressing bool
 }
 
 // Enabled reports whether any way in is configured.
 func (i Inbound) Enabled() bool { return i.IMAP != nil || i.SMTPAddr != "" }
 
+// Mailboxes are the addresses letters reach rightsdesk at: the reply
+// address, the listener's addresses, the polled mailbox's user name when
+// it is an address. A plus-address tag counts on these only.
+func (i Inbound) Mailboxes() []string {
+	var out []string
+	add := func(a string) {
+		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	add(i.ReplyTo)
+	for _, a := range i.SMTPAccept {
+		add(a)
+	}
+	if i.IMAP != nil && strings.Contains(i.IMAP.Username, "@") {
+		add(i.IMAP.Username)
+	}
+	return out
+}
+
 func loadInbound(r *reader, c *Config) (Inbound, error) {
+	in, err := loadWaysIn(r, c)
+	if err != nil {
+		return Inbound{}, err
+	}
+	reply := r.str("INBOUND_REPLY_TO", "")
+	plus := r.str("INBOUND_PLUS_ADDRESSING", "true")
+	if !in.Enabled() {
+		for name, v := range map[string]string{"INBOUND_REPLY_TO": reply, "INBOUND_PLUS_ADDRESSING": r.str("INBOUND_PLUS_ADDRESSING", "")} {
+			if v != "" {
+				return Inbound{}, &Error{name, "set INBOUND_IMAP_URL or INBOUND_SMTP_ADDR too: without a way in, replies are not read"}
+			}
+		}
+		return in, nil
+	}
+	if in.PlusAddressing, err = parseBool(plus); err != nil {
+		return Inbound{}, &Error{"INBOUND_PLUS_ADDRESSING", err.Error()}
+	}
+	if reply != "" {
+		_, addr, err := listener.ParseAccept(reply)
+		if err != nil || addr == "" {
+			return Inbound{}, &Error{"INBOUND_REPLY_TO", fmt.Sprintf("want a plain address such as privacy@operator.kz, got %q", reply)}
+		}
+		in.ReplyTo = addr
+		return in, nil
+	}
+	for _, a := range in.SMTPAccept {
+		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" {
+			in.ReplyTo = addr
+			return in, nil
+		}
+	}
+	if in.IMAP != nil {
+		if _, addr, err := listener.ParseAccept(in.IMAP.Username); err == nil && addr != "" {
+			in.ReplyTo = addr
+		}
+	}
+	return in, nil
+}
+
+// loadWaysIn reads the mailbox polled and the listener.
+func loadWaysIn(r *reader, c *Config) (Inbound, error) {
 	var in Inbound
 	if raw := r.secret("INBOUND_IMAP_URL"); raw != "" {
 		m, err := poller.ParseURL(raw)

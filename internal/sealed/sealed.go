@@ -27,6 +27,8 @@ const (
 	EventText       = "event_texts.body"
 	TOTPSecret      = "staff.totp_secret"        // #nosec G101 -- a column name, not a credential
 	WebhookSecret   = "webhook_endpoints.secret" // #nosec G101 -- a column name, not a credential
+	LetterRaw       = "letters.raw"
+	LetterView      = "letters.view"
 )
 
 // Column is one sealed column: where it is, for rewriting it in batches.
@@ -52,6 +54,8 @@ func All() []Column {
 		{EventText, "event_texts", "body", "event_id"},
 		{TOTPSecret, "staff", "totp_secret", "id"},
 		{WebhookSecret, "webhook_endpoints", "secret", "id"},
+		{LetterRaw, "letters", "raw", "id"},
+		{LetterView, "letters", "view", "id"},
 	}
 }
 

@@ -91,6 +91,9 @@ type Deps struct {
 	// Mail says whether email delivery is paused, for the staff pages to
 	// say so; nil never says.
 	Mail MailState
+	// Letters reads the letters a request came as or was written in
+	// (staff_request_letters.go); nil shows none.
+	Letters LetterStore
 }
 
 // MailState is what the staff pages show of email delivery.
@@ -126,6 +129,7 @@ type Server struct {
 	webhooks  WebhookAdmin
 	metrics   Metrics
 	mail      MailState
+	letters   LetterStore
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
@@ -155,7 +159,7 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
-		metrics: d.Metrics, mail: d.Mail, routePatterns: map[string]bool{},
+		metrics: d.Metrics, mail: d.Mail, letters: d.Letters, routePatterns: map[string]bool{},
 	}
 	for _, r := range s.routeTable() {
 		s.routePatterns[r.path] = true

@@ -507,14 +507,31 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 		text, detail = p.T("staff.event.identity_checked", "Method", p.T("staff.identity.method."+str("method"))), e.Text
 	case "received":
 		text = p.T("staff.event.received")
+		if str("source") == request.SourceEmail {
+			text = p.T("staff.event.received_letter")
+		}
 		if m := str("identity_method"); m != "" {
 			// Filed by the operator's own system, which vouched for the requester.
 			text = p.T("staff.event.received_vouched", "Method", p.T("staff.identity.method."+m))
 		}
 	case "file_downloaded":
 		text = p.T("staff.event.file_downloaded", "Name", files[id("file_id")])
-	case "email_sent", "email_retried":
+	case "email_sent", "email_retried", request.EventEmailBounced:
 		text = p.T("staff.event."+e.Kind, "Kind", emailKindName(p, str("kind")))
+		if e.Kind == request.EventEmailBounced {
+			detail = str("status")
+		}
+	case request.EventRequesterReplied:
+		text = p.T("staff.event.requester_replied")
+		if str("via") == "email" {
+			text = p.T("staff.event.requester_replied_email")
+		}
+	case request.EventTriaged:
+		text = p.T("staff.event.triaged", "Type", p.T("type."+str("type")+".name"))
+	case request.EventMerged:
+		text = p.T("staff.event.merged", "Reference", str("into_reference"))
+	case request.EventLetterMerged:
+		text = p.T("staff.event.letter_merged", "Reference", str("from_reference"))
 	default:
 		text = p.T("staff.event." + e.Kind)
 		if strings.HasPrefix(text, i18n.Missing) {
