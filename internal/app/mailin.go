@@ -36,6 +36,17 @@ type Inbound struct {
 	cfg    config.Inbound
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+
+	mu       sync.Mutex
+	smtpAddr net.Addr // where the listener listens, once started
+}
+
+// SMTPAddr is where the listener listens once Start bound it (the port
+// chosen when INBOUND_SMTP_ADDR ends in :0); nil before.
+func (in *Inbound) SMTPAddr() net.Addr {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.smtpAddr
 }
 
 // newInbound builds the sink on mailroom and registers the metrics.
@@ -76,36 +87,17 @@ func (in *Inbound) Start(ctx context.Context) (stop func(), errc <-chan error, e
 	ctx, cancel := context.WithCancel(ctx)
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
-	var l *listener.Listener
+	stopListener := func() {}
 	if in.cfg.SMTPAddr != "" {
-		l, err = listener.New(listener.Options{
-			Addr: in.cfg.SMTPAddr, Accept: in.cfg.SMTPAccept, Hostname: in.cfg.SMTPHostname, TLSConfig: in.cfg.SMTPTLS,
-			Sink: in.Sink, Read: in.Read, Metrics: in.Metrics, Logger: in.logger,
-		})
-		if err != nil {
+		if stopListener, err = in.listen(errs); err != nil {
 			cancel()
-			return nil, nil, fmt.Errorf("INBOUND_SMTP_ADDR: %w", err)
+			return nil, nil, err
 		}
-		ln, err := net.Listen("tcp", in.cfg.SMTPAddr)
-		if err != nil {
-			cancel()
-			return nil, nil, fmt.Errorf("INBOUND_SMTP_ADDR: listen on %s: %w", in.cfg.SMTPAddr, err)
-		}
-		in.logger.Info("inbound SMTP listening", "addr", ln.Addr().String())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := l.Serve(ln); err != nil {
-				errs <- fmt.Errorf("inbound SMTP listener: %w", err)
-			}
-		}()
 	}
 	p, err := in.Poller(in.Sink)
 	if err != nil {
 		cancel()
-		if l != nil {
-			_ = l.Shutdown(context.Background()) // the poller's error is the one to report
-		}
+		stopListener()
 		return nil, nil, fmt.Errorf("INBOUND_IMAP_URL: %w", err)
 	}
 	if p != nil {
@@ -120,16 +112,54 @@ func (in *Inbound) Start(ctx context.Context) (stop func(), errc <-chan error, e
 	}
 	stop = func() {
 		cancel()
-		if l != nil {
-			sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := l.Shutdown(sctx); err != nil {
-				in.logger.Error("inbound SMTP listener shutdown", "error", err)
-			}
-			scancel()
-		}
+		stopListener()
 		wg.Wait()
 	}
 	return stop, errs, nil
+}
+
+// StartListener starts the listener alone (INBOUND_SMTP_ADDR), bound
+// before it returns; stop ends it, letting the letters in flight finish.
+func (in *Inbound) StartListener() (stop func(), err error) {
+	if in.cfg.SMTPAddr == "" {
+		return nil, errors.New("INBOUND_SMTP_ADDR is not set")
+	}
+	return in.listen(make(chan error, 1))
+}
+
+// listen binds the listener and serves it in the background, reporting on
+// errs when it stops on its own.
+func (in *Inbound) listen(errs chan<- error) (stop func(), err error) {
+	l, err := listener.New(listener.Options{
+		Addr: in.cfg.SMTPAddr, Accept: in.cfg.SMTPAccept, Hostname: in.cfg.SMTPHostname, TLSConfig: in.cfg.SMTPTLS,
+		Sink: in.Sink, Read: in.Read, Metrics: in.Metrics, Logger: in.logger, Now: in.Read.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("INBOUND_SMTP_ADDR: %w", err)
+	}
+	ln, err := net.Listen("tcp", in.cfg.SMTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("INBOUND_SMTP_ADDR: listen on %s: %w", in.cfg.SMTPAddr, err)
+	}
+	in.mu.Lock()
+	in.smtpAddr = ln.Addr()
+	in.mu.Unlock()
+	in.logger.Info("inbound SMTP listening", "addr", ln.Addr().String())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := l.Serve(ln); err != nil {
+			errs <- fmt.Errorf("inbound SMTP listener: %w", err)
+		}
+	}()
+	return func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		if err := l.Shutdown(sctx); err != nil {
+			in.logger.Error("inbound SMTP listener shutdown", "error", err)
+		}
+		<-done
+	}, nil
 }
 
 // letterSink is the sink both ways in deliver to: each letter, read by

@@ -90,12 +90,12 @@ func (s *Store) insertLetter(ctx context.Context, tx pgx.Tx, l request.Letter, k
 
 // letterDone records what a stored letter became.
 type letterDone struct {
-	outcome                 string
-	requestID, messageID    int64
-	emailID                 int64
-	threadBy                string
-	namedRequestID          int64
-	namedWhy                string
+	outcome              string
+	requestID, messageID int64
+	emailID              int64
+	threadBy             string
+	namedRequestID       int64
+	namedWhy             string
 }
 
 func (s *Store) finishLetter(ctx context.Context, tx pgx.Tx, id int64, d letterDone) error {

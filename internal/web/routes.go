@@ -125,6 +125,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/staff/requests/:reference/identity", s.staffRequestIdentity, staff(auth.PermRequestsWork)},
 		{"POST", "/staff/requests/:reference/emails/:id/retry", s.staffRequestRetry, staff(auth.PermRequestsWork)},
 		{"POST", "/staff/requests/:reference/recompute", s.staffRequestRecompute, staff(auth.PermDeadlinesRecompute)},
+		{"POST", "/staff/requests/:reference/triage", s.staffRequestTriage, staff(auth.PermRequestsWork)},
+		{"POST", "/staff/requests/:reference/merge", s.staffRequestMerge, staff(auth.PermRequestsWork)},
 
 		{"POST", "/staff/logout", s.staffLogout, staff(auth.PermSelf)},
 		{"GET", "/staff/account", s.staffAccount, staff(auth.PermSelf)},

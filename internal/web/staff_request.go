@@ -83,6 +83,9 @@ type requestView struct {
 	CanCheckIdentity bool
 	IdentityMethods  []reasonOption
 
+	// Letters are the letters the request came as or was written in.
+	Letters lettersView
+
 	Form    actionForm
 	Error   string // a refused action, in words
 	ErrorAt string // the id of the form the error belongs to
@@ -156,6 +159,7 @@ type actionForm struct {
 	Note            string
 	IdentityMethod  string
 	IdentityNote    string
+	MergeInto       string
 }
 
 // actionBoxes are the text boxes of the page's forms: the form's id (as in
@@ -407,6 +411,9 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 		for _, g := range s.desk.RejectionGrounds(r) {
 			v.Reasons = append(v.Reasons, reasonOption{Code: g.Code, Label: p.T("staff.reject." + g.Code), Ref: groundRefInWords(p, s.desk.RuleSet(r), g)})
 		}
+	}
+	if v.Letters, err = s.lettersOf(ctx, p, r, v.CanWork, loc); err != nil {
+		return err
 	}
 	v.boxes(p)
 	title := p.T("staff.request.title", "Reference", r.Reference)

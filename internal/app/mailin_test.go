@@ -1,0 +1,436 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"mime"
+	"net"
+	netsmtp "net/smtp"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/app"
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/deadline"
+	"rightsdesk/internal/inbound"
+	"rightsdesk/internal/inbound/listener"
+	"rightsdesk/internal/inbound/poller"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+	"rightsdesk/internal/testkit"
+)
+
+// The privacy mailbox of the test school: the polled mailbox's letters
+// and the listener's are addressed to it, and replies go back to it.
+const privacyBox = "privacy@school.example.kz"
+
+// mailDesk is an instance reading a real mailbox on the test run's Dovecot
+// (and, with listen, the inbound SMTP listener on a free port).
+type mailDesk struct {
+	*apptest.Instance
+	acc    testkit.IMAPAccount
+	poller *poller.Poller
+}
+
+func startMailDesk(t *testing.T, listen bool, env map[string]string) *mailDesk {
+	t.Helper()
+	acc := testkit.IMAP(t)
+	vars := map[string]string{"INBOUND_IMAP_URL": acc.PlainURL(""), "INBOUND_REPLY_TO": privacyBox}
+	if listen {
+		vars["INBOUND_SMTP_ADDR"] = freePort(t)
+		vars["INBOUND_SMTP_ACCEPT"] = privacyBox
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	inst := apptest.Start(t, vars)
+	p, err := inst.App.Inbound.Poller(inst.App.Inbound.Sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	d := &mailDesk{Instance: inst, acc: acc, poller: p}
+	if listen {
+		d.startListener(t)
+	}
+	return d
+}
+
+// startListener starts the listener alone (the test polls the mailbox
+// itself, so that each poll is one the test chose).
+func (d *mailDesk) startListener(t *testing.T) {
+	t.Helper()
+	stop, err := d.App.Inbound.StartListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+}
+
+// poll polls the mailbox once and lets the workers send what it caused.
+func (d *mailDesk) poll(t *testing.T) poller.Result {
+	t.Helper()
+	res, err := d.poller.Poll(context.Background())
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	d.Settle(t)
+	return res
+}
+
+// send hands a letter to the listener over the wire, as a mail server
+// forwarding it would.
+func (d *mailDesk) send(from string, raw []byte) error {
+	return netsmtp.SendMail(d.App.Inbound.SMTPAddr().String(), nil, from, []string{privacyBox}, raw)
+}
+
+// mailLetter is a letter as a mail client writes it: UTF-8 text, the
+// subject encoded, CRLF line ends; extra are more header lines.
+func mailLetter(from, name, subject, body, messageID string, at time.Time, extra ...string) []byte {
+	h := []string{
+		"From: " + mime.BEncoding.Encode("UTF-8", name) + " <" + from + ">",
+		"To: " + privacyBox,
+		"Subject: " + mime.BEncoding.Encode("UTF-8", subject),
+		"Date: " + at.Format(time.RFC1123Z),
+		"Message-ID: <" + messageID + ">",
+		"MIME-Version: 1.0",
+		"Content-Type: text/plain; charset=UTF-8",
+		"Content-Transfer-Encoding: base64",
+	}
+	h = append(h, extra...)
+	b64 := base64.StdEncoding.EncodeToString([]byte(strings.ReplaceAll(body, "\n", "\r\n")))
+	var wrapped []string
+	for len(b64) > 76 {
+		wrapped, b64 = append(wrapped, b64[:76]), b64[76:]
+	}
+	wrapped = append(wrapped, b64)
+	return []byte(strings.Join(h, "\r\n") + "\r\n\r\n" + strings.Join(wrapped, "\r\n") + "\r\n")
+}
+
+const kazakhSender = "aigerim.n@gmail.example.kz"
+
+// A student writes in Kazakh asking for her data to be deleted.
+func kazakhLetter(at time.Time) []byte {
+	return mailLetter(kazakhSender, "Айгерім Нұрланқызы", "Дербес деректерді жою",
+		"Сәлеметсіз бе!\n\nМен сіздің платформаңызда тіркелгенмін. Менің дербес деректерімді жоюыңызды сұраймын: "+
+			"аккаунтымды және барлық жеке ақпаратымды толық жойыңыз.\n\nҚұрметпен,\nАйгерім Нұрланқызы\n",
+		"CAF3kz9xQ2@mail.gmail.example.kz", at)
+}
+
+// onlyRequest returns the one request there is, failing when there are
+// more or none.
+func onlyRequest(t *testing.T, inst *apptest.Instance) request.Request {
+	t.Helper()
+	if n := inst.Count(t, `SELECT count(*) FROM requests`); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	var ref string
+	if err := inst.Pool.QueryRow(t.Context(), `SELECT reference FROM requests`).Scan(&ref); err != nil {
+		t.Fatal(err)
+	}
+	return inst.Request(t, ref)
+}
+
+func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
+	d := startMailDesk(t, false, nil) // VERIFY_EMAIL is on by default
+	arrived := d.Clock.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	d.acc.Append(t, "INBOX", kazakhLetter(arrived), arrived)
+
+	if res := d.poll(t); res.Stored != 1 {
+		t.Fatalf("poll stored %d letters, want 1 (%+v)", res.Stored, res)
+	}
+	if n := len(d.acc.Letters(t, "INBOX")); n != 0 {
+		t.Errorf("%d letters left in INBOX after they were stored", n)
+	}
+	if n := len(d.acc.Letters(t, "Processed")); n != 1 {
+		t.Errorf("%d letters in Processed, want 1", n)
+	}
+	r := onlyRequest(t, d.Instance)
+	if r.Status != request.Triage || r.Locale != request.Kazakh || r.Type != request.Erasure || r.Email != kazakhSender {
+		t.Errorf("request %s: status %s, locale %s, type %s, email %s; want triage, kk, erasure, %s",
+			r.Reference, r.Status, r.Locale, r.Type, r.Email, kazakhSender)
+	}
+	if !r.ReceivedAt.Equal(arrived) {
+		t.Errorf("received at %v, want the mailbox's arrival %v (the law counts from receipt)", r.ReceivedAt, arrived)
+	}
+	if !strings.Contains(r.Details, "дербес деректерімді жоюыңызды сұраймын") || r.FullName != "Айгерім Нұрланқызы" {
+		t.Errorf("details %q, name %q: want the letter's text and the sender's name", r.Details, r.FullName)
+	}
+	if !r.ConfirmedAt.IsZero() {
+		t.Errorf("confirmed at %v before the sender opened any link", r.ConfirmedAt)
+	}
+	// The letter is kept sealed: its text appears nowhere in the clear.
+	if n := d.Count(t, `SELECT count(*) FROM letters WHERE position(convert_to('жоюыңызды', 'UTF8') IN raw) > 0
+		OR position(convert_to('жоюыңызды', 'UTF8') IN view) > 0`); n != 0 {
+		t.Error("the letter is stored in the clear")
+	}
+	if n := d.Count(t, `SELECT count(*) FROM letters WHERE raw IS NOT NULL AND view IS NOT NULL AND request_id IS NOT NULL`); n != 1 {
+		t.Errorf("%d letters kept with their request, want 1", n)
+	}
+
+	ack := d.SMTP.WaitForMail(t, kazakhSender, r.Reference, 20*time.Second)
+	if ack.Subject != "Хатыңызды алдық: "+r.Reference+" сұрауы" {
+		t.Errorf("acknowledgement subject %q, want it in Kazakh with the reference", ack.Subject)
+	}
+	links := ack.Links()
+	if links.Status == "" || links.Confirm == "" {
+		t.Fatalf("the acknowledgement lacks the status link or the confirmation link:\n%s", ack.Text)
+	}
+	if !strings.Contains(ack.Text, "Оған жауап беруге болады: жауабыңыз сұрауыңызға түседі.") {
+		t.Errorf("the footer does not say replies are read:\n%s", ack.Text)
+	}
+	tag, _ := inbound.ReferenceTag(r.Reference)
+	wantReply, _ := inbound.ReplyAddress(privacyBox, tag)
+	if got := ack.Header.Get("Reply-To"); got != wantReply || ack.Header.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("Reply-To %q (want %q), Auto-Submitted %q", got, wantReply, ack.Header.Get("Auto-Submitted"))
+	}
+	// The secret links reach the sender's mailbox only.
+	for _, m := range d.SMTP.Messages() {
+		if m.To[0] == kazakhSender {
+			continue
+		}
+		if strings.Contains(m.Text, links.Status) || strings.Contains(m.Text, links.Confirm) || strings.Contains(m.Text, "/s/") {
+			t.Errorf("email %q to %v carries a secret link", m.Subject, m.To)
+		}
+	}
+	notice := d.SMTP.WaitForMail(t, "privacy@school.example.kz", r.Reference, 20*time.Second)
+	if !strings.Contains(notice.Text, r.Reference) {
+		t.Errorf("the privacy contact's notice does not name the request:\n%s", notice.Text)
+	}
+
+	// Staff find it in the Triage tab, with its count, and see the letter.
+	d.AddStaff(t, "officer@school.example.kz", "Гүлнар Офицер", auth.Admin)
+	staff := d.SignIn(t, "officer@school.example.kz")
+	_, page := d.Get(t, staff, "/staff?tab=triage")
+	if !strings.Contains(page, `/staff/requests/`+r.Reference+`"`) || tabCounts(page)[store.TabTriage] != "1" {
+		t.Errorf("the Triage tab does not list %s with the count 1 (count %q)", r.Reference, tabCounts(page)[store.TabTriage])
+	}
+	_, page = d.Get(t, staff, "/staff/requests/"+r.Reference)
+	for _, want := range []string{"Айгерім Нұрланқызы &lt;" + kazakhSender + "&gt;", "Дербес деректерді жою", "дербес деректерімді жоюыңызды сұраймын", `action="/staff/requests/` + r.Reference + `/triage"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the request page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, strings.TrimPrefix(links.Status, d.URL)) || strings.Contains(page, strings.TrimPrefix(links.Confirm, d.URL)) {
+		t.Error("the staff page shows a secret link")
+	}
+
+	// The sender confirms the address: the letter stays in triage.
+	c := browser(t)
+	_, confirmPage := get(t, c, links.Confirm)
+	if resp, _ := post(t, c, links.Confirm, url.Values{"_csrf": {formToken(t, confirmPage)}}); resp.StatusCode != 200 {
+		t.Fatalf("confirmation: %d", resp.StatusCode)
+	}
+	if r = d.Request(t, r.Reference); r.Status != request.Triage || r.ConfirmedAt.IsZero() {
+		t.Fatalf("after confirming: %s, confirmed %v; want still triage, confirmed", r.Status, r.ConfirmedAt)
+	}
+	// The status page says, in Kazakh, that the letter is being read.
+	if _, status := get(t, browser(t), d.URL+mailedStatusPath(t, d.Instance, kazakhSender, r.Reference)); !strings.Contains(status, "Қабылданды: хатыңызды оқып жатырмыз") {
+		t.Error("the status page does not say the letter is being read")
+	}
+
+	// Staff change the type: the due date follows the chosen type's rule,
+	// counted from the receipt.
+	resp, _ := d.Post(t, staff, "/staff/requests/"+r.Reference+"/triage", url.Values{"_csrf": {apptest.CSRFToken(page)}, "type": {"access"}, "access_scope": {"copy"}})
+	if resp.StatusCode != 303 {
+		t.Fatalf("triage: %d", resp.StatusCode)
+	}
+	r = d.Request(t, r.Reference)
+	want, err := d.App.Desk.Deadlines.Due(deadline.Input{Type: "access", ReceivedAt: arrived, ConfirmedAt: r.ConfirmedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != request.New || r.Type != request.Access || r.AccessScope != "copy" || !r.DueAt.Equal(want.DueAt) {
+		t.Errorf("after triage: %s %s %s due %v; want new, access, copy, due %v", r.Status, r.Type, r.AccessScope, r.DueAt, want.DueAt)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM events e JOIN requests r ON r.id = e.request_id
+		WHERE r.reference = $1 AND e.kind = 'triaged' AND e.data->>'from_type' = 'erasure' AND e.data->>'type' = 'access'`, r.Reference); n != 1 {
+		t.Error("the triage is not logged with the suggested and the confirmed type")
+	}
+}
+
+func TestTheSameLetterTwiceMakesOneRequest(t *testing.T) {
+	d := startMailDesk(t, true, map[string]string{"VERIFY_EMAIL": "false"})
+	arrived := d.Clock.Now().Add(-time.Hour).Truncate(time.Second)
+	raw := kazakhLetter(arrived)
+	// The mailbox holds two copies (a client sent it twice), and the
+	// forwarding rule brings it to the listener as well.
+	d.acc.Append(t, "INBOX", raw, arrived)
+	d.acc.Append(t, "INBOX", raw, arrived.Add(time.Minute))
+	if res := d.poll(t); res.Stored != 1 || res.Duplicates != 1 {
+		t.Errorf("poll: %+v, want one stored and one duplicate", res)
+	}
+	if err := d.send(kazakhSender, raw); err != nil {
+		t.Errorf("the listener refused a letter it had already: %v", err)
+	}
+	d.acc.Append(t, "INBOX", raw, arrived.Add(2*time.Minute))
+	if res := d.poll(t); res.Stored != 0 || res.Duplicates != 1 {
+		t.Errorf("second poll: %+v, want one duplicate", res)
+	}
+	r := onlyRequest(t, d.Instance)
+	if n := d.Count(t, `SELECT count(*) FROM letters`); n != 1 {
+		t.Errorf("%d letters stored, want 1", n)
+	}
+	if n := len(d.SMTP.Mailbox(kazakhSender)); n != 1 {
+		t.Errorf("the sender got %d emails, want one acknowledgement", n)
+	}
+	if !r.ReceivedAt.Equal(arrived) {
+		t.Errorf("received at %v, want the first copy's %v", r.ReceivedAt, arrived)
+	}
+	if n := len(d.acc.Letters(t, "INBOX")); n != 0 {
+		t.Errorf("%d copies left in INBOX", n)
+	}
+}
+
+func TestLetterByTheListenerBecomesARequest(t *testing.T) {
+	d := startMailDesk(t, true, map[string]string{"VERIFY_EMAIL": "false"})
+	raw := mailLetter("ivan.petrov@mail.example.ru", "Иван Петров", "Удаление данных",
+		"Здравствуйте! Прошу удалить мои персональные данные из вашей системы.\n\nИван Петров\n",
+		"r1@mail.example.ru", d.Clock.Now())
+	if err := d.send("ivan.petrov@mail.example.ru", raw); err != nil {
+		t.Fatal(err)
+	}
+	d.Settle(t)
+	r := onlyRequest(t, d.Instance)
+	if r.Status != request.Triage || r.Locale != request.Russian || r.Type != request.Erasure || r.ConfirmedAt.IsZero() {
+		t.Errorf("%s %s %s confirmed %v; want triage, ru, erasure, confirmed at receipt (VERIFY_EMAIL off)", r.Status, r.Locale, r.Type, r.ConfirmedAt)
+	}
+	ack := d.SMTP.WaitForMail(t, "ivan.petrov@mail.example.ru", r.Reference, 20*time.Second)
+	if ack.Subject != "Мы получили ваше письмо: запрос "+r.Reference || ack.Links().Status == "" || ack.Links().Confirm != "" {
+		t.Errorf("acknowledgement %q: want it in Russian with the status link and no confirmation link:\n%s", ack.Subject, ack.Text)
+	}
+}
+
+// brokenSink is the instance's sink on a pool that is closed: every letter
+// fails to be stored, as when the database is down.
+func brokenSink(t *testing.T, inst *apptest.Instance) inbound.Sink {
+	t.Helper()
+	closed, err := pgxpool.New(context.Background(), inst.Pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	m := *inst.App.Mailroom
+	m.Repo = store.New(closed, nil, inst.Config.Keys)
+	return app.NewLetterSink(&m)
+}
+
+func TestDatabaseDownWhilePollingLosesNothingAndDoublesNothing(t *testing.T) {
+	d := startMailDesk(t, false, nil)
+	arrived := d.Clock.Now().Add(-time.Hour).Truncate(time.Second)
+	d.acc.Append(t, "INBOX", kazakhLetter(arrived), arrived)
+
+	down, err := d.App.Inbound.Poller(brokenSink(t, d.Instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	if _, err := down.Poll(context.Background()); !errors.Is(err, poller.ErrStore) {
+		t.Fatalf("poll with the database down: %v, want a store error", err)
+	}
+	if n := len(d.acc.Letters(t, "INBOX")); n != 1 {
+		t.Fatalf("%d letters in INBOX after a failed store, want the letter still there", n)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM requests`) + d.Count(t, `SELECT count(*) FROM letters`); n != 0 {
+		t.Fatalf("a failed store left %d rows", n)
+	}
+	// The database is back: the next polls store it once.
+	if res := d.poll(t); res.Stored != 1 {
+		t.Fatalf("poll after the outage: %+v", res)
+	}
+	if res := d.poll(t); res.Stored+res.Duplicates != 0 {
+		t.Errorf("a third poll found %+v", res)
+	}
+	onlyRequest(t, d.Instance)
+	if n := len(d.SMTP.Mailbox(kazakhSender)); n != 1 {
+		t.Errorf("the sender got %d emails, want one acknowledgement", n)
+	}
+}
+
+func TestDatabaseDownAnswers451AndTheRetryIsStoredOnce(t *testing.T) {
+	d := startMailDesk(t, true, map[string]string{"VERIFY_EMAIL": "false"})
+	// A second listener on the same instance whose sink cannot reach the
+	// database.
+	l, err := listener.New(listener.Options{Accept: []string{privacyBox}, Sink: brokenSink(t, d.Instance), Read: d.App.Inbound.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.Serve(ln) }()
+	t.Cleanup(func() { _ = l.Shutdown(context.Background()) })
+	raw := kazakhLetter(d.Clock.Now())
+	err = netsmtp.SendMail(ln.Addr().String(), nil, kazakhSender, []string{privacyBox}, raw)
+	if err == nil || !strings.HasPrefix(err.Error(), "451") {
+		t.Fatalf("with the database down the listener answered %v, want 451 (try again)", err)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM letters`); n != 0 {
+		t.Fatalf("%d letters stored by a failed delivery", n)
+	}
+	// The sending server retries, twice: one request.
+	for i := range 2 {
+		if err := d.send(kazakhSender, raw); err != nil {
+			t.Fatalf("retry %d: %v", i, err)
+		}
+	}
+	d.Settle(t)
+	onlyRequest(t, d.Instance)
+	if n := len(d.SMTP.Mailbox(kazakhSender)); n != 1 {
+		t.Errorf("the sender got %d emails, want one acknowledgement", n)
+	}
+}
+
+func TestServeReadsTheMailboxAndListensWhenConfigured(t *testing.T) {
+	acc := testkit.IMAP(t)
+	smtpIn, metricsAddr := freePort(t), freePort(t)
+	dbURL := testkit.DBURL(t)
+	cfg := serveConfig(t, testkit.StartSMTP(t), map[string]string{
+		"DATABASE_URL": dbURL, "METRICS_ADDR": metricsAddr, "VERIFY_EMAIL": "false",
+		"INBOUND_IMAP_URL": acc.PlainURL(""), "INBOUND_SMTP_ADDR": smtpIn, "INBOUND_SMTP_ACCEPT": privacyBox,
+	})
+	now := time.Now().Truncate(time.Second)
+	acc.Append(t, "INBOX", kazakhLetter(now), now)
+	stop := startServe(t, cfg)
+
+	raw := mailLetter("ivan.petrov@mail.example.ru", "Иван Петров", "Удаление данных",
+		"Прошу удалить мои персональные данные.\n", "r2@mail.example.ru", now)
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err = netsmtp.SendMail(smtpIn, nil, "ivan.petrov@mail.example.ru", []string{privacyBox}, raw); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the listener of serve never took the letter: %v", err)
+	}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && n < 2; time.Sleep(50 * time.Millisecond) {
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM requests WHERE status = 'triage'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d letters became requests, want the polled one and the received one", n)
+	}
+	if code, text := scrape(t, "http://"+metricsAddr+"/metrics"); code != 200 || !strings.Contains(text, `rightsdesk_inbound_letters_total`) {
+		t.Errorf("the inbound metrics are not on the app's registry (%d)", code)
+	}
+	stop()
+	if conn, err := net.DialTimeout("tcp", smtpIn, time.Second); err == nil {
+		_ = conn.Close()
+		t.Error("the inbound listener still accepts connections after Serve returned")
+	}
+}
