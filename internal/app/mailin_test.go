@@ -434,3 +434,159 @@ func TestServeReadsTheMailboxAndListensWhenConfigured(t *testing.T) {
 		t.Error("the inbound listener still accepts connections after Serve returned")
 	}
 }
+
+// lettered files the Kazakh letter, triages it as erasure, assigns it to
+// an agent and asks the sender for information: the request then waits
+// for her. It returns the request and the email that asked.
+func (d *mailDesk) lettered(t *testing.T) (request.Request, auth.Staff, testkit.ReceivedMessage) {
+	t.Helper()
+	ctx := context.Background()
+	arrived := d.Clock.Now().Add(-time.Hour).Truncate(time.Second)
+	d.acc.Append(t, "INBOX", kazakhLetter(arrived), arrived)
+	d.poll(t)
+	r := onlyRequest(t, d.Instance)
+	officer := d.AddStaff(t, "officer@school.example.kz", "Гүлнар Офицер", auth.Admin)
+	agent := d.AddStaff(t, "daniyar@school.example.kz", "Daniyar", auth.Agent)
+	if _, err := d.App.Desk.Triage(ctx, r.Reference, request.ByStaff(officer.ID), request.Retype{Type: request.Erasure}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.App.Desk.Assign(ctx, r.Reference, request.ByStaff(officer.ID), agent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.App.Desk.Start(ctx, r.Reference, request.ByStaff(agent.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.App.Desk.AskForInformation(ctx, r.Reference, request.ByStaff(agent.ID), "Аккаунтыңызға тіркелген телефон нөмірін жазыңызшы."); err != nil {
+		t.Fatal(err)
+	}
+	d.Settle(t)
+	asked := d.SMTP.WaitForMail(t, kazakhSender, "ақпарат", 20*time.Second)
+	return d.Request(t, r.Reference), agent, asked
+}
+
+// reply is the sender's answer to email m, with the quoted history her
+// client adds; headers are the threading lines to put (none: a new letter
+// that names the request only in its subject).
+func reply(from, subject, messageID string, at time.Time, headers ...string) []byte {
+	return mailLetter(from, "Айгерім Нұрланқызы", subject,
+		"Телефон нөмірім: +7 701 555 12 34.\n\n"+at.Format("02.01.2006, 15:04")+", Онлайн-школа <"+privacyBox+">:\n"+
+			"> Аккаунтыңызға тіркелген телефон нөмірін жазыңызшы.\n",
+		messageID, at, headers...)
+}
+
+// conversation is the request's messages from the requester, oldest first.
+func conversation(t *testing.T, d *mailDesk, r request.Request) []string {
+	t.Helper()
+	msgs, err := d.App.Store.Messages(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		if m.Author == request.ActorRequester {
+			out = append(out, m.Body)
+		}
+	}
+	return out
+}
+
+func TestEmailReplyThreadsOntoItsRequestAndResumesWork(t *testing.T) {
+	for _, by := range []string{"in-reply-to", "subject", "plus-address"} {
+		t.Run(by, func(t *testing.T) {
+			d := startMailDesk(t, true, map[string]string{"VERIFY_EMAIL": "false"})
+			r, agent, asked := d.lettered(t)
+			if r.Status != request.AwaitingRequester {
+				t.Fatalf("before the reply: %s", r.Status)
+			}
+			tag, _ := inbound.ReferenceTag(r.Reference)
+			plus, _ := inbound.ReplyAddress(privacyBox, tag)
+			if got := asked.Header.Get("Reply-To"); got != plus {
+				t.Errorf("the question's Reply-To is %q, want %q", got, plus)
+			}
+			at := d.Clock.Now()
+			switch by {
+			case "in-reply-to":
+				// Her client keeps the thread but drops the reference.
+				d.acc.Append(t, "INBOX", reply(kazakhSender, "Жауап", "rep1@mail.gmail.example.kz", at,
+					"In-Reply-To: <"+asked.MessageID+">", "References: <CAF3kz9xQ2@mail.gmail.example.kz> <"+asked.MessageID+">"), at)
+				d.poll(t)
+			case "subject":
+				// A new letter, not a reply, with the reference in its subject.
+				d.acc.Append(t, "INBOX", reply(kazakhSender, "Менің сұрауым "+r.Reference, "rep2@mail.gmail.example.kz", at), at)
+				d.poll(t)
+			case "plus-address":
+				// Sent to the plus-address, through the listener, with neither.
+				raw := reply(kazakhSender, "Телефон", "rep3@mail.gmail.example.kz", at)
+				raw = []byte(strings.Replace(string(raw), "To: "+privacyBox, "To: "+plus, 1))
+				if err := netsmtp.SendMail(d.App.Inbound.SMTPAddr().String(), nil, kazakhSender, []string{plus}, raw); err != nil {
+					t.Fatal(err)
+				}
+				d.Settle(t)
+			}
+			if n := d.Count(t, `SELECT count(*) FROM requests`); n != 1 {
+				t.Fatalf("the reply made %d requests, want it on the first", n)
+			}
+			r = d.Request(t, r.Reference)
+			if r.Status != request.InProgress {
+				t.Errorf("after the reply: %s, want in_progress", r.Status)
+			}
+			msgs := conversation(t, d, r)
+			if len(msgs) != 1 || !strings.Contains(msgs[0], "+7 701 555 12 34") || strings.Contains(msgs[0], "Аккаунтыңызға тіркелген") {
+				t.Errorf("conversation %q: want the reply without its quoted history", msgs)
+			}
+			notice := d.SMTP.WaitForMail(t, "daniyar@school.example.kz", r.Reference, 20*time.Second)
+			if !strings.Contains(notice.Subject, "Ответ заявителя") {
+				t.Errorf("the assignee was told %q", notice.Subject)
+			}
+			if n := d.Count(t, `SELECT count(*) FROM events WHERE request_id = $1 AND kind = 'requester_replied' AND data->>'via' = 'email'`, r.ID); n != 1 {
+				t.Error("the reply is not logged as one by email")
+			}
+			if n := len(d.SMTP.Mailbox(kazakhSender)); n != 2 {
+				t.Errorf("the sender got %d emails, want the acknowledgement and the question only (a reply is not acknowledged)", n)
+			}
+
+			// The agent's next answer continues her thread.
+			if _, err := d.App.Desk.AskForInformation(context.Background(), r.Reference, request.ByStaff(agent.ID), "Рақмет! Тағы бір сұрақ: туған күніңіз?"); err != nil {
+				t.Fatal(err)
+			}
+			d.Settle(t)
+			var next testkit.ReceivedMessage
+			for _, m := range d.SMTP.Mailbox(kazakhSender) {
+				if strings.Contains(m.Text, "туған күніңіз") {
+					next = m
+				}
+			}
+			wantID := map[string]string{"in-reply-to": "rep1", "subject": "rep2", "plus-address": "rep3"}[by] + "@mail.gmail.example.kz"
+			if got := next.Header.Get("In-Reply-To"); got != "<"+wantID+">" || !strings.Contains(next.Header.Get("References"), "<"+wantID+">") {
+				t.Errorf("the staff answer's In-Reply-To %q, References %q: want her last letter %s", got, next.Header.Get("References"), wantID)
+			}
+		})
+	}
+}
+
+func TestReplyFromAnotherAddressGoesToTriageWithAWarning(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	r, _, asked := d.lettered(t)
+	at := d.Clock.Now()
+	// Someone else writes with the reference in the subject, even with the
+	// thread's headers.
+	d.acc.Append(t, "INBOX", reply("someone.else@example.com", "Re: "+r.Reference, "x1@example.com", at,
+		"In-Reply-To: <"+asked.MessageID+">"), at)
+	d.poll(t)
+	if r2 := d.Request(t, r.Reference); r2.Status != request.AwaitingRequester || len(conversation(t, d, r2)) != 0 {
+		t.Errorf("a letter from another address changed %s: %s, %d messages", r.Reference, r2.Status, len(conversation(t, d, r2)))
+	}
+	var other string
+	if err := d.Pool.QueryRow(t.Context(), `SELECT reference FROM requests WHERE reference <> $1`, r.Reference).Scan(&other); err != nil {
+		t.Fatalf("the letter from another address made no request of its own: %v", err)
+	}
+	o := d.Request(t, other)
+	if o.Status != request.Triage || o.Email != "someone.else@example.com" {
+		t.Errorf("the other letter's request: %s from %s, want triage from someone.else@example.com", o.Status, o.Email)
+	}
+	staff := d.SignIn(t, "officer@school.example.kz")
+	_, page := d.Get(t, staff, "/staff/requests/"+other)
+	if !strings.Contains(page, "но пришло не с адреса этого запроса") || !strings.Contains(page, r.Reference) {
+		t.Error("staff are not warned that the letter names a request from another address")
+	}
+}
