@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"mime"
 	"net"
 	netsmtp "net/smtp"
@@ -588,5 +589,131 @@ func TestReplyFromAnotherAddressGoesToTriageWithAWarning(t *testing.T) {
 	_, page := d.Get(t, staff, "/staff/requests/"+other)
 	if !strings.Contains(page, "но пришло не с адреса этого запроса") || !strings.Contains(page, r.Reference) {
 		t.Error("staff are not warned that the letter names a request from another address")
+	}
+}
+
+// bounce is a mail server's RFC 3464 report that the email messageID to
+// rcpt could not be delivered.
+func bounce(rcpt, messageID string, at time.Time) []byte {
+	return []byte(strings.ReplaceAll(`Return-Path: <>
+From: MAILER-DAEMON@mx.gmail.example.kz (Mail Delivery System)
+Subject: Undelivered Mail Returned to Sender
+To: `+privacyBox+`
+Date: `+at.Format(time.RFC1123Z)+`
+Auto-Submitted: auto-replied
+Message-ID: <bounce.`+messageID+`>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B0UNCE"
+
+--B0UNCE
+Content-Type: text/plain; charset=us-ascii
+
+Your message could not be delivered to <`+rcpt+`>: the mailbox does not exist.
+
+--B0UNCE
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.gmail.example.kz
+
+Final-Recipient: rfc822; `+rcpt+`
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 The email account that you tried to reach does not exist.
+
+--B0UNCE
+Content-Type: text/rfc822-headers
+
+From: privacy@school.example.kz
+To: `+rcpt+`
+Message-ID: <`+messageID+`>
+
+--B0UNCE--
+`, "\n", "\r\n"))
+}
+
+func TestAutoRepliesAndListMailCreateNothingAndABounceMarksItsEmail(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	r, _, asked := d.lettered(t)
+	sentBefore := len(d.SMTP.Messages())
+	at := d.Clock.Now()
+	// Her out-of-office answers the question, with the thread's headers and
+	// the reference; a mailing list's digest comes in; and the mail server
+	// reports that the question could not be delivered.
+	d.acc.Append(t, "INBOX", mailLetter(kazakhSender, "Айгерім Нұрланқызы", "Автоматты жауап: "+r.Reference,
+		"Мен 15 наурызға дейін демалыстамын. Жоюды сұраймын деген хатыңызға кейін жауап беремін.\n", "ooo1@mail.gmail.example.kz", at,
+		"Auto-Submitted: auto-replied", "In-Reply-To: <"+asked.MessageID+">"), at)
+	d.acc.Append(t, "INBOX", mailLetter("news@lists.example.kz", "EdTech news", "Weekly digest: delete your old accounts",
+		"Please delete your old accounts, says this week's digest.\n", "list1@lists.example.kz", at,
+		"List-Id: <edtech.lists.example.kz>", "Precedence: list"), at)
+	d.acc.Append(t, "INBOX", bounce(kazakhSender, asked.MessageID, at), at)
+	if res := d.poll(t); res.Stored != 3 {
+		t.Fatalf("poll: %+v, want the three letters stored (and moved out of the mailbox)", res)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM requests`); n != 1 {
+		t.Errorf("%d requests, want only the first: machines' letters make none", n)
+	}
+	if got := d.Request(t, r.Reference); got.Status != request.AwaitingRequester || len(conversation(t, d, got)) != 0 {
+		t.Errorf("the out-of-office changed the request: %s, %d messages", got.Status, len(conversation(t, d, got)))
+	}
+	if n := len(d.SMTP.Messages()); n != sentBefore {
+		t.Errorf("%d emails sent in answer to machines' letters, want none", n-sentBefore)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM letters WHERE kind IN ('auto_reply', 'list') AND raw IS NULL AND view IS NULL AND request_id IS NULL`); n != 2 {
+		t.Errorf("%d machine letters kept by what identifies them only, want 2", n)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM emails WHERE message_id = $1 AND bounced_at IS NOT NULL AND bounce_status = '5.1.1'`, asked.MessageID); n != 1 {
+		t.Error("the bounce did not mark the question it reported")
+	}
+	if n := d.Count(t, `SELECT count(*) FROM emails WHERE bounced_at IS NOT NULL`); n != 1 {
+		t.Errorf("%d emails marked bounced, want only the question", n)
+	}
+	// Staff see it on the timeline and in the queue's Emails bounce tab.
+	staff := d.SignIn(t, "officer@school.example.kz")
+	_, page := d.Get(t, staff, "/staff/requests/"+r.Reference)
+	if !strings.Contains(page, "Письмо «запрос информации» не доставлено") || !strings.Contains(page, "почтовый сервер заявителя его отклонил (5.1.1)") {
+		t.Error("the timeline does not show the bounce on the question")
+	}
+	_, page = d.Get(t, staff, "/staff?tab=bounced")
+	if !strings.Contains(page, `/staff/requests/`+r.Reference+`"`) || tabCounts(page)[store.TabBounced] != "1" {
+		t.Errorf("the Emails bounce tab does not list %s with the count 1 (count %q)", r.Reference, tabCounts(page)[store.TabBounced])
+	}
+	// The same reports again change nothing.
+	d.acc.Append(t, "INBOX", bounce(kazakhSender, asked.MessageID, at), at)
+	if res := d.poll(t); res.Duplicates != 1 {
+		t.Errorf("the same bounce again: %+v, want a duplicate", res)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM events WHERE kind = 'email_bounced'`); n != 1 {
+		t.Errorf("%d bounce events, want 1", n)
+	}
+}
+
+func TestLettersFromOneAddressBeyondTheDailyCapAreSetAside(t *testing.T) {
+	d := startMailDesk(t, true, map[string]string{"VERIFY_EMAIL": "false", "ACKNOWLEDGEMENTS_PER_DAY": "2"})
+	at := d.Clock.Now().Truncate(time.Second)
+	letterN := func(i int) []byte {
+		return mailLetter("flood@example.com", "Flood", fmt.Sprintf("Delete my data %d", i),
+			fmt.Sprintf("Please delete my personal data (%d).\n", i), fmt.Sprintf("flood%d@example.com", i), at)
+	}
+	for i := range 3 {
+		d.acc.Append(t, "INBOX", letterN(i), at)
+	}
+	if res := d.poll(t); res.Stored != 2 || res.Refused != 1 {
+		t.Errorf("poll: %+v, want two stored and one set aside", res)
+	}
+	if n := len(d.acc.Letters(t, "Refused")); n != 1 {
+		t.Errorf("%d letters in the Refused folder, want the third", n)
+	}
+	err := d.send("flood@example.com", letterN(3))
+	if err == nil || !strings.HasPrefix(err.Error(), "450") {
+		t.Errorf("the listener answered the fourth %v, want 450 (try later)", err)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM requests`); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	if n := len(d.SMTP.Mailbox("flood@example.com")); n != 2 {
+		t.Errorf("the sender got %d emails, want two acknowledgements", n)
+	}
+	if !strings.Contains(d.Logs(), "inbound letter set aside") || strings.Contains(d.Logs(), "flood@example.com") {
+		t.Error("the set-aside letters are not logged, or the log names the address")
 	}
 }

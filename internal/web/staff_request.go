@@ -245,6 +245,9 @@ type emailView struct {
 	LastError           string
 	LastAttempt, SentAt string
 	CanRetry            bool
+	// Bounced says, in words, that a report came back that the email
+	// could not be delivered (a bounce matched by its Message-ID).
+	Bounced string
 }
 
 // loadRequest finds the request of the page's :reference; an unknown or
@@ -458,6 +461,9 @@ func (s *Server) timelineItem(p *i18n.Printer, e store.TimelineEntry, names, fil
 		}
 		if !m.SentAt.IsZero() {
 			ev.SentAt = p.DateTime(m.SentAt.In(loc))
+		}
+		if !m.BouncedAt.IsZero() {
+			ev.Bounced = p.T("staff.email.bounced", "Status", m.BounceStatus)
 		}
 		it.Email = ev
 	case e.Event != nil:
