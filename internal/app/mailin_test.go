@@ -717,3 +717,120 @@ func TestLettersFromOneAddressBeyondTheDailyCapAreSetAside(t *testing.T) {
 		t.Error("the set-aside letters are not logged, or the log names the address")
 	}
 }
+
+// htmlLetterWithPDF is a letter written in HTML only (with a script, as a
+// hostile sender might add) and a PDF attached.
+func htmlLetterWithPDF(from string, at time.Time) []byte {
+	pdf := base64.StdEncoding.EncodeToString(append([]byte("%PDF-1.7\n"), []byte(strings.Repeat("0", 2000))...))
+	html := `<html><body><p>Здравствуйте!</p><p>Прошу <b>удалить</b> мои персональные данные.</p>` +
+		`<script>alert("x")</script><p>Копия удостоверения во вложении.</p></body></html>`
+	return []byte(strings.ReplaceAll(`From: Мария Иванова <`+from+`>
+To: `+privacyBox+`
+Subject: =?UTF-8?B?`+base64.StdEncoding.EncodeToString([]byte("Удаление данных"))+`?=
+Date: `+at.Format(time.RFC1123Z)+`
+Message-ID: <html1@mail.example.ru>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="MIX"
+
+--MIX
+Content-Type: text/html; charset=UTF-8
+Content-Transfer-Encoding: base64
+
+`+base64.StdEncoding.EncodeToString([]byte(html))+`
+--MIX
+Content-Type: application/pdf; name="udostoverenie.pdf"
+Content-Disposition: attachment; filename="udostoverenie.pdf"
+Content-Transfer-Encoding: base64
+
+`+pdf+`
+--MIX--
+`, "\n", "\r\n"))
+}
+
+func TestStaffSeeTheLetterAsTextWithItsAttachment(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	at := d.Clock.Now().Truncate(time.Second)
+	d.acc.Append(t, "INBOX", htmlLetterWithPDF("maria.ivanova@mail.example.ru", at), at)
+	d.poll(t)
+	r := onlyRequest(t, d.Instance)
+	files := d.Files(t, r.Reference)
+	if len(files) != 1 || files[0].Name != "udostoverenie.pdf" || files[0].Purpose != request.FileRequester {
+		t.Fatalf("files %+v, want the attached PDF as the requester's file", files)
+	}
+	d.AddStaff(t, "officer@school.example.kz", "Гүлнар Офицер", auth.Admin)
+	staff := d.SignIn(t, "officer@school.example.kz")
+	_, page := d.Get(t, staff, "/staff/requests/"+r.Reference)
+	if !strings.Contains(page, "Прошу удалить мои персональные данные.") || !strings.Contains(page, "Письмо было в формате HTML") {
+		t.Error("the letter's HTML is not shown as text")
+	}
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<b>удалить</b>") || strings.Contains(page, `alert(&#34;x&#34;)`) {
+		t.Error("the letter's HTML reaches the staff page")
+	}
+	resp, body := d.Get(t, staff, fmt.Sprintf("/staff/requests/%s/files/%d", r.Reference, files[0].ID))
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "%PDF-1.7") {
+		t.Errorf("the attachment does not download: %d", resp.StatusCode)
+	}
+}
+
+func TestMergeAddsAFollowUpLetterToItsRequestLoggedOnBoth(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	first, _, _ := d.lettered(t) // awaiting her answer
+	// She answers in a new letter with neither the thread nor the
+	// reference, and a document: it becomes a letter in triage.
+	at := d.Clock.Now().Truncate(time.Second)
+	d.acc.Append(t, "INBOX", mailLetter(kazakhSender, "Айгерім Нұрланқызы", "Телефон",
+		"Телефон нөмірім: +7 701 555 12 34.\n", "follow1@mail.gmail.example.kz", at), at)
+	d.poll(t)
+	var ref string
+	if err := d.Pool.QueryRow(t.Context(), `SELECT reference FROM requests WHERE id <> $1`, first.ID).Scan(&ref); err != nil {
+		t.Fatal(err)
+	}
+	staff := d.SignIn(t, "officer@school.example.kz")
+	_, page := d.Get(t, staff, "/staff/requests/"+ref)
+	if !strings.Contains(page, `action="/staff/requests/`+ref+`/merge"`) {
+		t.Fatal("the letter's request offers no merge")
+	}
+	// Merging into itself, or into nothing, is refused and changes nothing.
+	for _, into := range []string{ref, "RD-0000-0000-0000", "nonsense"} {
+		resp, body := d.Post(t, staff, "/staff/requests/"+ref+"/merge", url.Values{"_csrf": {apptest.CSRFToken(page)}, "into": {into}})
+		if resp.StatusCode != 422 || !strings.Contains(body, "Укажите номер другого открытого запроса.") {
+			t.Errorf("merge into %q: %d", into, resp.StatusCode)
+		}
+	}
+	if got := d.Request(t, ref); got.Status != request.Triage {
+		t.Fatalf("a refused merge changed the letter's request: %s", got.Status)
+	}
+	resp, _ := d.Post(t, staff, "/staff/requests/"+ref+"/merge", url.Values{"_csrf": {apptest.CSRFToken(page)}, "into": {strings.ToLower(first.Reference)}})
+	if resp.StatusCode != 303 {
+		t.Fatalf("merge: %d", resp.StatusCode)
+	}
+	if got := d.Request(t, ref); got.Status != request.Merged {
+		t.Errorf("the merged letter's request is %s, want merged", got.Status)
+	}
+	got := d.Request(t, first.Reference)
+	if msgs := conversation(t, d, got); got.Status != request.InProgress || len(msgs) != 1 || !strings.Contains(msgs[0], "+7 701 555 12 34") {
+		t.Errorf("the request merged into: %s with %q; want in_progress with her letter on the conversation", got.Status, msgs)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM events WHERE (request_id = $1 AND kind = 'letter_merged' AND data->>'from_reference' = $3)
+		OR (request_id = $2 AND kind = 'merged' AND data->>'into_reference' = $4)`, first.ID, d.Request(t, ref).ID, ref, first.Reference); n != 2 {
+		t.Errorf("the merge is logged on %d of the two requests", n)
+	}
+	_, page = d.Get(t, staff, "/staff/requests/"+first.Reference)
+	if !strings.Contains(page, "Присоединено письмо из запроса "+ref) || strings.Count(page, `class="letter"`) != 2 {
+		t.Error("the request merged into does not log the merge or show both letters")
+	}
+	_, page = d.Get(t, staff, "/staff/requests/"+ref)
+	if !strings.Contains(page, "Этот запрос присоединён к "+first.Reference) {
+		t.Error("the merged request does not say where it went")
+	}
+	// Her next reply to the merged letter's thread reaches the request it joined.
+	d.acc.Append(t, "INBOX", reply(kazakhSender, "Re: Телефон", "follow2@mail.gmail.example.kz", at,
+		"In-Reply-To: <follow1@mail.gmail.example.kz>"), at)
+	d.poll(t)
+	if n := d.Count(t, `SELECT count(*) FROM requests`); n != 2 {
+		t.Errorf("%d requests after a reply to the merged letter, want still 2", n)
+	}
+	if msgs := conversation(t, d, d.Request(t, first.Reference)); len(msgs) != 2 {
+		t.Errorf("the reply to the merged letter's thread did not reach %s (%d messages)", first.Reference, len(msgs))
+	}
+}
