@@ -186,10 +186,10 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 	if !strings.Contains(ack.Text, "Оған жауап беруге болады: жауабыңыз сұрауыңызға түседі.") {
 		t.Errorf("the footer does not say replies are read:\n%s", ack.Text)
 	}
-	tag, _ := inbound.ReferenceTag(r.Reference)
-	wantReply, _ := inbound.ReplyAddress(privacyBox, tag)
-	if got := ack.Header.Get("Reply-To"); got != wantReply || ack.Header.Get("Auto-Submitted") != "auto-generated" {
-		t.Errorf("Reply-To %q (want %q), Auto-Submitted %q", got, wantReply, ack.Header.Get("Auto-Submitted"))
+	// A hosted mailbox may refuse plus-addresses: the plain address, and
+	// the reference in the subject to thread by.
+	if got := ack.Header.Get("Reply-To"); got != privacyBox || ack.Header.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("Reply-To %q (want %q), Auto-Submitted %q", got, privacyBox, ack.Header.Get("Auto-Submitted"))
 	}
 	// The secret links reach the sender's mailbox only.
 	for _, m := range d.SMTP.Messages() {

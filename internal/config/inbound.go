@@ -37,7 +37,9 @@ type Inbound struct {
 	// neither way in is configured (replies are then not read).
 	ReplyTo string
 	// PlusAddressing puts the request's reference after a + in the reply
-	// address (INBOUND_PLUS_ADDRESSING, default true): privacy+rd-…@….
+	// address (INBOUND_PLUS_ADDRESSING): privacy+rd-…@…. By default on
+	// when the listener takes mail for the reply address, off otherwise (a
+	// hosted mailbox may refuse plus-addresses).
 	PlusAddressing bool
 }
 
@@ -70,38 +72,67 @@ func loadInbound(r *reader, c *Config) (Inbound, error) {
 		return Inbound{}, err
 	}
 	reply := r.str("INBOUND_REPLY_TO", "")
-	plus := r.str("INBOUND_PLUS_ADDRESSING", "true")
+	plus := r.str("INBOUND_PLUS_ADDRESSING", "")
 	if !in.Enabled() {
-		for name, v := range map[string]string{"INBOUND_REPLY_TO": reply, "INBOUND_PLUS_ADDRESSING": r.str("INBOUND_PLUS_ADDRESSING", "")} {
+		for name, v := range map[string]string{"INBOUND_REPLY_TO": reply, "INBOUND_PLUS_ADDRESSING": plus} {
 			if v != "" {
 				return Inbound{}, &Error{name, "set INBOUND_IMAP_URL or INBOUND_SMTP_ADDR too: without a way in, replies are not read"}
 			}
 		}
 		return in, nil
 	}
-	if in.PlusAddressing, err = parseBool(plus); err != nil {
-		return Inbound{}, &Error{"INBOUND_PLUS_ADDRESSING", err.Error()}
-	}
-	if reply != "" {
+	switch {
+	case reply != "":
 		_, addr, err := listener.ParseAccept(reply)
 		if err != nil || addr == "" {
 			return Inbound{}, &Error{"INBOUND_REPLY_TO", fmt.Sprintf("want a plain address such as privacy@operator.kz, got %q", reply)}
 		}
 		in.ReplyTo = addr
+	default:
+		in.ReplyTo = in.defaultReplyTo()
+	}
+	if plus == "" {
+		// The listener takes privacy+tag@ for an address it accepts; a
+		// hosted mailbox may not, so there it is the operator's choice.
+		in.PlusAddressing = in.listenerAccepts(in.ReplyTo)
 		return in, nil
 	}
-	for _, a := range in.SMTPAccept {
-		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" {
-			in.ReplyTo = addr
-			return in, nil
-		}
-	}
-	if in.IMAP != nil {
-		if _, addr, err := listener.ParseAccept(in.IMAP.Username); err == nil && addr != "" {
-			in.ReplyTo = addr
-		}
+	if in.PlusAddressing, err = parseBool(plus); err != nil {
+		return Inbound{}, &Error{"INBOUND_PLUS_ADDRESSING", err.Error()}
 	}
 	return in, nil
+}
+
+// defaultReplyTo is the listener's first address, else the polled
+// mailbox's user name when it is an address, else "".
+func (i Inbound) defaultReplyTo() string {
+	for _, a := range i.SMTPAccept {
+		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" {
+			return addr
+		}
+	}
+	if i.IMAP != nil {
+		if _, addr, err := listener.ParseAccept(i.IMAP.Username); err == nil && addr != "" {
+			return addr
+		}
+	}
+	return ""
+}
+
+// listenerAccepts reports whether the listener takes mail for addr (its
+// address, or its domain, is in INBOUND_SMTP_ACCEPT).
+func (i Inbound) listenerAccepts(addr string) bool {
+	if i.SMTPAddr == "" || addr == "" {
+		return false
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	for _, a := range i.SMTPAccept {
+		d, address, err := listener.ParseAccept(a)
+		if err == nil && (address == addr || address == "" && d == domain) {
+			return true
+		}
+	}
+	return false
 }
 
 // loadWaysIn reads the mailbox polled and the listener.
