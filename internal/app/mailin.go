@@ -57,8 +57,12 @@ func newInbound(cfg config.Inbound, pool *pgxpool.Pool, mailroom *request.Mailro
 		Read:    inbound.Options{Mailboxes: cfg.Mailboxes(), Now: mailroom.Clock.Now},
 		cfg:     cfg, pool: pool, logger: logger,
 	}
-	if err := register(in.Metrics.Collectors()...); err != nil {
-		return nil, fmt.Errorf("inbound metrics: %w", err)
+	// Only a deployment that reads mail has its metrics: a poller that is
+	// not configured is not one that stopped (the "Nobody polls" alert).
+	if cfg.Enabled() {
+		if err := register(in.Metrics.Collectors()...); err != nil {
+			return nil, fmt.Errorf("inbound metrics: %w", err)
+		}
 	}
 	return in, nil
 }

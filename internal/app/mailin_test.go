@@ -213,7 +213,8 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 		t.Errorf("the Triage tab does not list %s with the count 1 (count %q)", r.Reference, tabCounts(page)[store.TabTriage])
 	}
 	_, page = d.Get(t, staff, "/staff/requests/"+r.Reference)
-	for _, want := range []string{"Айгерім Нұрланқызы &lt;" + kazakhSender + "&gt;", "Дербес деректерді жою", "дербес деректерімді жоюыңызды сұраймын", `action="/staff/requests/` + r.Reference + `/triage"`} {
+	for _, want := range []string{"Айгерім Нұрланқызы &lt;" + kazakhSender + "&gt;", "Дербес деректерді жою", "дербес деректерімді жоюыңызды сұраймын", `action="/staff/requests/` + r.Reference + `/triage"`,
+		"По словам письма похоже на: Удаление данных (найденные слова: "} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the request page lacks %q", want)
 		}
@@ -475,6 +476,26 @@ func reply(from, subject, messageID string, at time.Time, headers ...string) []b
 		messageID, at, headers...)
 }
 
+// withPDF makes a single-part letter from mailLetter multipart, with a
+// PDF named name attached after its text.
+func withPDF(raw []byte, name string) []byte {
+	head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+	var h []string
+	var partHead []string
+	for _, line := range strings.Split(head, "\r\n") {
+		if strings.HasPrefix(line, "Content-Type:") || strings.HasPrefix(line, "Content-Transfer-Encoding:") {
+			partHead = append(partHead, line)
+			continue
+		}
+		h = append(h, line)
+	}
+	h = append(h, `Content-Type: multipart/mixed; boundary="PDFMIX"`)
+	pdf := base64.StdEncoding.EncodeToString(append([]byte("%PDF-1.7\n"), []byte(strings.Repeat("1", 1500))...))
+	return []byte(strings.Join(h, "\r\n") + "\r\n\r\n--PDFMIX\r\n" + strings.Join(partHead, "\r\n") + "\r\n\r\n" + body +
+		"--PDFMIX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"" + name + "\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n" + pdf + "\r\n--PDFMIX--\r\n")
+}
+
 // conversation is the request's messages from the requester, oldest first.
 func conversation(t *testing.T, d *mailDesk, r request.Request) []string {
 	t.Helper()
@@ -507,9 +528,10 @@ func TestEmailReplyThreadsOntoItsRequestAndResumesWork(t *testing.T) {
 			at := d.Clock.Now()
 			switch by {
 			case "in-reply-to":
-				// Her client keeps the thread but drops the reference.
-				d.acc.Append(t, "INBOX", reply(kazakhSender, "Жауап", "rep1@mail.gmail.example.kz", at,
-					"In-Reply-To: <"+asked.MessageID+">", "References: <CAF3kz9xQ2@mail.gmail.example.kz> <"+asked.MessageID+">"), at)
+				// Her client keeps the thread but drops the reference, and she
+				// attaches a document.
+				d.acc.Append(t, "INBOX", withPDF(reply(kazakhSender, "Жауап", "rep1@mail.gmail.example.kz", at,
+					"In-Reply-To: <"+asked.MessageID+">", "References: <CAF3kz9xQ2@mail.gmail.example.kz> <"+asked.MessageID+">"), "kuelik.pdf"), at)
 				d.poll(t)
 			case "subject":
 				// A new letter, not a reply, with the reference in its subject.
@@ -534,6 +556,12 @@ func TestEmailReplyThreadsOntoItsRequestAndResumesWork(t *testing.T) {
 			msgs := conversation(t, d, r)
 			if len(msgs) != 1 || !strings.Contains(msgs[0], "+7 701 555 12 34") || strings.Contains(msgs[0], "Аккаунтыңызға тіркелген") {
 				t.Errorf("conversation %q: want the reply without its quoted history", msgs)
+			}
+			if by == "in-reply-to" {
+				files := d.Files(t, r.Reference)
+				if len(files) != 1 || files[0].Name != "kuelik.pdf" || files[0].MessageID == 0 {
+					t.Errorf("files %+v: want the reply's PDF on its message", files)
+				}
 			}
 			notice := d.SMTP.WaitForMail(t, "daniyar@school.example.kz", r.Reference, 20*time.Second)
 			if !strings.Contains(notice.Subject, "Ответ заявителя") {
@@ -832,5 +860,25 @@ func TestMergeAddsAFollowUpLetterToItsRequestLoggedOnBoth(t *testing.T) {
 	}
 	if msgs := conversation(t, d, d.Request(t, first.Reference)); len(msgs) != 2 {
 		t.Errorf("the reply to the merged letter's thread did not reach %s (%d messages)", first.Reference, len(msgs))
+	}
+}
+
+func TestInboundMetricsOnlyWhereMailIsRead(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		env := map[string]string{}
+		if on {
+			env["INBOUND_SMTP_ADDR"], env["INBOUND_SMTP_ACCEPT"] = freePort(t), privacyBox
+		}
+		families, err := apptest.Start(t, env).App.Metrics.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range families {
+			found = found || strings.HasPrefix(f.GetName(), "rightsdesk_inbound_imap_poller_active")
+		}
+		if found != on {
+			t.Errorf("inbound configured %v: inbound metrics registered %v (an unconfigured poller must not look stopped)", on, found)
+		}
 	}
 }
