@@ -701,6 +701,9 @@ func TestAutoRepliesAndListMailCreateNothingAndABounceMarksItsEmail(t *testing.T
 	if !strings.Contains(page, "Письмо «запрос информации» не доставлено") || !strings.Contains(page, "почтовый сервер заявителя его отклонил (5.1.1)") {
 		t.Error("the timeline does not show the bounce on the question")
 	}
+	if n := strings.Count(page, `class="letter"`); n != 1 {
+		t.Errorf("the request page shows %d letters, want only hers (a bounce is shown on its email)", n)
+	}
 	_, page = d.Get(t, staff, "/staff?tab=bounced")
 	if !strings.Contains(page, `/staff/requests/`+r.Reference+`"`) || tabCounts(page)[store.TabBounced] != "1" {
 		t.Errorf("the Emails bounce tab does not list %s with the count 1 (count %q)", r.Reference, tabCounts(page)[store.TabBounced])

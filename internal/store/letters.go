@@ -409,7 +409,9 @@ type LetterInfo struct {
 	MergedInto RequestLink   // zero when not merged
 }
 
-// Letters reads the letters of a request, oldest first.
+// Letters reads the letters of a request that a person wrote (the one it
+// came as, its replies, the ones merged into it), oldest first; a bounce
+// shows on the email it reports instead.
 func (s *Store) Letters(ctx context.Context, requestID int64) (LetterInfo, error) {
 	var info LetterInfo
 	rows, err := s.pool.Query(ctx, `
@@ -417,7 +419,7 @@ func (s *Store) Letters(ctx context.Context, requestID int64) (LetterInfo, error
 			coalesce(n.id, 0), coalesce(n.reference, ''), coalesce(n.status, ''), l.named_why,
 			l.suggested_type, l.suggestion_confidence, l.suggestion_cues, l.view, l.raw IS NOT NULL
 		FROM letters l LEFT JOIN requests n ON n.id = l.named_request_id
-		WHERE l.request_id = $1 ORDER BY l.received_at, l.id`, requestID)
+		WHERE l.request_id = $1 AND l.outcome IN ('request', 'reply') ORDER BY l.received_at, l.id`, requestID)
 	if err != nil {
 		return info, fmt.Errorf("list letters: %w", err)
 	}
