@@ -237,6 +237,18 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 		t.Error("the status page does not say the letter is being read")
 	}
 
+	// A type the deployment does not offer, or access without what the
+	// person wants, is refused and changes nothing.
+	for _, bad := range []url.Values{{"type": {"bogus"}}, {"type": {"access"}}} {
+		bad.Set("_csrf", apptest.CSRFToken(page))
+		if resp, body := d.Post(t, staff, "/staff/requests/"+r.Reference+"/triage", bad); resp.StatusCode != 422 ||
+			!strings.Contains(body, "Выберите один из предложенных типов") {
+			t.Errorf("triage as %v: %d", bad, resp.StatusCode)
+		}
+	}
+	if got := d.Request(t, r.Reference); got.Status != request.Triage || got.Type != request.Erasure {
+		t.Fatalf("a refused triage changed the request: %s %s", got.Status, got.Type)
+	}
 	// Staff change the type: the due date follows the chosen type's rule,
 	// counted from the receipt.
 	resp, _ := d.Post(t, staff, "/staff/requests/"+r.Reference+"/triage", url.Values{"_csrf": {apptest.CSRFToken(page)}, "type": {"access"}, "access_scope": {"copy"}})
