@@ -232,6 +232,9 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 	if r = d.Request(t, r.Reference); r.Status != request.Triage || r.ConfirmedAt.IsZero() {
 		t.Fatalf("after confirming: %s, confirmed %v; want still triage, confirmed", r.Status, r.ConfirmedAt)
 	}
+	if confirmed := d.SMTP.WaitForMail(t, kazakhSender, "расталды", 20*time.Second); !strings.Contains(confirmed.Text, "Хатыңызды ("+r.Reference+") оқып жатырмыз") {
+		t.Errorf("the confirmation says work started on a letter still in triage:\n%s", confirmed.Text)
+	}
 	// The status page says, in Kazakh, that the letter is being read.
 	if _, status := get(t, browser(t), d.URL+mailedStatusPath(t, d.Instance, kazakhSender, r.Reference)); !strings.Contains(status, "Қабылданды: хатыңызды оқып жатырмыз") {
 		t.Error("the status page does not say the letter is being read")

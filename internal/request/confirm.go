@@ -107,6 +107,8 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		email, err := composeEmail(cf.Composer, cf.Random, cf.Links, EmailConfirmed, r.Email, r.Locale, map[string]any{
 			"Org": cf.OrgName, "Reference": r.Reference, "Type": string(r.Type), "DueAt": r.DueAt,
 			"StatusURL": cf.Links.Status(SecretPlaceholder(SecretStatus)),
+			// A letter in triage: work starts once staff confirm its type.
+			"Letter": r.Status == Triage,
 		})
 		if err != nil {
 			return Change{}, err
