@@ -900,3 +900,32 @@ func TestInboundMetricsOnlyWhereMailIsRead(t *testing.T) {
 		}
 	}
 }
+
+func TestEmailRepliesShareTheStatusPagesLimits(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	r, _, asked := d.lettered(t)
+	at := d.Clock.Now()
+	for i := range request.MaxRepliesPerLink + 1 {
+		d.acc.Append(t, "INBOX", reply(kazakhSender, "Жауап", fmt.Sprintf("many%d@mail.gmail.example.kz", i), at,
+			"In-Reply-To: <"+asked.MessageID+">"), at)
+	}
+	if res := d.poll(t); res.Stored != request.MaxRepliesPerLink || res.Refused != 1 {
+		t.Errorf("poll: %+v, want %d replies stored and one set aside", res, request.MaxRepliesPerLink)
+	}
+	if n := len(conversation(t, d, d.Request(t, r.Reference))); n != request.MaxRepliesPerLink {
+		t.Errorf("%d replies on the conversation, want %d", n, request.MaxRepliesPerLink)
+	}
+	if n := len(d.acc.Letters(t, "Refused")); n != 1 {
+		t.Errorf("%d letters in Refused, want the one over the limit", n)
+	}
+	// An hour later the limit has lifted.
+	d.Clock.Advance(request.ReplyLinkWindow + time.Minute)
+	later := d.Clock.Now()
+	d.acc.Append(t, "INBOX", reply(kazakhSender, "Жауап", "later@mail.gmail.example.kz", later, "In-Reply-To: <"+asked.MessageID+">"), later)
+	if res := d.poll(t); res.Stored != 1 {
+		t.Errorf("poll an hour later: %+v, want the reply stored", res)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM requests`); n != 1 {
+		t.Errorf("%d requests, want replies never to make one", n)
+	}
+}
