@@ -468,6 +468,8 @@ func (m *Mailroom) newRequest(l Letter, now time.Time) (NewRequest, error) {
 	if strings.TrimSpace(req.Details) == "" {
 		req.Details = l.Subject
 	}
+	// The form's limit: the whole letter stays on the request page.
+	req.Details = cutText(req.Details, MaxLength("details"))
 	ref, err := NewReference(m.Random)
 	if err != nil {
 		return NewRequest{}, err

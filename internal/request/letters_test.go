@@ -18,3 +18,19 @@ func TestMaskLinksHidesThisPortalsSecretLinksOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestCutTextKeepsAtMostMaxCharactersAndMarksTheCut(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"Сәлем", 5, "Сәлем"},
+		{"Сәлеметсіз бе", 6, "Сәлем…"},
+		{"ab  cdef", 4, "ab…"},
+	} {
+		if got := cutText(tc.in, tc.max); got != tc.want {
+			t.Errorf("cutText(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}

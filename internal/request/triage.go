@@ -141,7 +141,7 @@ func (d *Desk) Merge(ctx context.Context, reference string, by StaffActor, into 
 		joined, err := resumeClock(d.Deadlines, to, Change{
 			To: next, Event: EventLetterMerged, At: now,
 			Data:     map[string]any{"from": from.ID, "from_reference": from.Reference},
-			Messages: []NewMessage{{Author: ActorRequester, Body: from.Details}},
+			Messages: []NewMessage{{Author: ActorRequester, Body: cutText(from.Details, MaxReplyLength)}},
 		})
 		if err != nil {
 			return Change{}, Change{}, err
