@@ -929,3 +929,64 @@ func TestEmailRepliesShareTheStatusPagesLimits(t *testing.T) {
 		t.Errorf("%d requests, want replies never to make one", n)
 	}
 }
+
+func TestTheSameLetterAtOnceByBothWaysIsStoredOnce(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	raw := kazakhLetter(d.Clock.Now())
+	const copies = 6
+	outcomes := make(chan inbound.Outcome, copies)
+	errs := make(chan error, copies)
+	for i := range copies {
+		src := []string{inbound.SourceIMAP, inbound.SourceSMTP}[i%2]
+		go func() {
+			l, err := inbound.Read(raw, inbound.Envelope{Source: src, ReceivedAt: d.Clock.Now()}, d.App.Inbound.Read)
+			if err != nil {
+				errs <- err
+				return
+			}
+			out, err := d.App.Inbound.Sink.Deliver(context.Background(), l)
+			if err != nil {
+				errs <- err
+				return
+			}
+			outcomes <- out
+		}()
+	}
+	stored := 0
+	for range copies {
+		select {
+		case err := <-errs:
+			t.Fatalf("a copy failed: %v", err)
+		case out := <-outcomes:
+			if out == inbound.Stored {
+				stored++
+			}
+		}
+	}
+	d.Settle(t)
+	if stored != 1 {
+		t.Errorf("%d copies stored, want 1 (the others duplicates)", stored)
+	}
+	onlyRequest(t, d.Instance)
+	if n := len(d.SMTP.Mailbox(kazakhSender)); n != 1 {
+		t.Errorf("the sender got %d acknowledgements, want 1", n)
+	}
+}
+
+func TestAReplyToAClosedRequestBecomesALetterThatNamesIt(t *testing.T) {
+	d := startMailDesk(t, false, map[string]string{"VERIFY_EMAIL": "false"})
+	r, agent, asked := d.lettered(t)
+	if _, err := d.App.Desk.Reject(context.Background(), r.Reference, request.ByStaff(agent.ID), request.Rejection{Reason: "no_data", Text: "Сіз туралы деректер жоқ."}); err != nil {
+		t.Fatal(err)
+	}
+	at := d.Clock.Now()
+	d.acc.Append(t, "INBOX", reply(kazakhSender, "Re: "+r.Reference, "closed1@mail.gmail.example.kz", at, "In-Reply-To: <"+asked.MessageID+">"), at)
+	d.poll(t)
+	if got := d.Request(t, r.Reference); got.Status != request.Rejected || len(conversation(t, d, got)) != 0 {
+		t.Errorf("a reply reopened or changed the closed request: %s", got.Status)
+	}
+	if n := d.Count(t, `SELECT count(*) FROM letters l JOIN requests n ON n.id = l.request_id
+		WHERE l.named_request_id = $1 AND l.named_why = 'closed' AND n.status = 'triage' AND n.id <> $1`, r.ID); n != 1 {
+		t.Error("the reply to a closed request did not become a letter in triage naming it")
+	}
+}
