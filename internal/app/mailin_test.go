@@ -214,7 +214,7 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 	}
 	_, page = d.Get(t, staff, "/staff/requests/"+r.Reference)
 	for _, want := range []string{"Айгерім Нұрланқызы &lt;" + kazakhSender + "&gt;", "Дербес деректерді жою", "дербес деректерімді жоюыңызды сұраймын", `action="/staff/requests/` + r.Reference + `/triage"`,
-		"По словам письма похоже на: Удаление данных (найденные слова: "} {
+		"Судя по словам письма, это: Удаление данных (найденные слова: "} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the request page lacks %q", want)
 		}
