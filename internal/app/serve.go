@@ -137,11 +137,16 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		stopRunner(a, logger)
 		return err
 	}
-	go func() {
-		if err, ok := <-inboundErr; ok && err != nil {
-			errc <- err
-		}
-	}()
+	if inboundErr != nil {
+		// A way in that stops on its own stops the server, as a listener does.
+		go func() {
+			select {
+			case err := <-inboundErr:
+				errc <- err
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if ops != nil {
 		go func() {
 			if err := ops.srv.Serve(ops.ln); !errors.Is(err, http.ErrServerClosed) {
