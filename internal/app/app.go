@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -78,6 +79,10 @@ type App struct {
 	Metrics *metrics.Metrics
 	// Fulfil answers requests from the data map; nil without DATA_MAP_FILE.
 	Fulfil *fulfil.Service
+	// Mailroom decides what letters become; Inbound is the ways letters
+	// come in (started by Serve when configured).
+	Mailroom *request.Mailroom
+	Inbound  *Inbound
 	// sender delivers the emails; an SMTP sender keeps connections open,
 	// which the shutdown closes with a QUIT once the workers have stopped.
 	sender any
@@ -141,6 +146,9 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
+	// Replies to requesters' emails reach their request where a way in
+	// reads the reply address (issue 14): the footer says so.
+	composer.ReadReplies(cfg.Inbound.Enabled() && cfg.Inbound.ReplyTo != "")
 	policy, err := cfg.DeadlinePolicy(cfg.DeadlinePreset)
 	if err != nil {
 		return nil, fmt.Errorf("DEADLINE_PRESET: %w", err)
@@ -192,14 +200,28 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	now := clock.Now
 	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout})
+	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout,
+		Replies: jobs.ReplyAddress{Base: cfg.Inbound.ReplyTo, Plus: cfg.Inbound.PlusAddressing}, Threads: st})
 	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
 	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
 	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
 	desk := &request.Desk{
-		Repo: st, Staff: st, Notes: deskNotes{st}, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
+		Repo: st, Staff: st, Notes: deskNotes{st}, Letters: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
-			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset, Identity: cfg.IdentityCheck},
+			PauseWhileAwaiting: cfg.PauseWhileAwaiting, Preset: cfg.DeadlinePreset, Identity: cfg.IdentityCheck, Types: cfg.EnabledTypes},
+	}
+	mailroom := &request.Mailroom{Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
+		Config: intake.Config, Types: cfg.EnabledTypes}
+	inbox, err := newInbound(cfg.Inbound, pool, mailroom, logger, func(cs ...prometheus.Collector) error {
+		for _, c := range cs {
+			if err := met.Registry().Register(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
 	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
@@ -300,11 +322,13 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		Metrics:   met,
 		Mail:      outbox,
 		Fulfil:    ful,
+		Letters:   st,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, Fulfil: ful, sender: sender,
+	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, Fulfil: ful,
+		Mailroom: mailroom, Inbound: inbox, sender: sender,
 		Reissuer: &request.Reissuer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}}, nil
 }
 

@@ -109,6 +109,16 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err := a.Runner.Start(ctx); err != nil {
 		return fmt.Errorf("start job workers: %w", err)
 	}
+	// Letters by email (issue 14), when a way in is configured: the
+	// listener is bound here, so a port taken stops the start.
+	stopInbound := func() {}
+	var inboundErr <-chan error
+	if a.Inbound.Enabled() {
+		if stopInbound, inboundErr, err = a.Inbound.Start(ctx); err != nil {
+			stopRunner(a, logger)
+			return err
+		}
+	}
 	srv := &http.Server{
 		Addr:              cfg.ListenAddr,
 		Handler:           a.Handler,
@@ -118,13 +128,24 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	// The operator's listener (metrics and pprof) is bound before the public
 	// one serves, so a taken port stops the start rather than going unseen.
 	ops, err := listenOps(cfg, a, logger)
 	if err != nil {
+		stopInbound()
 		stopRunner(a, logger)
 		return err
+	}
+	if inboundErr != nil {
+		// A way in that stops on its own stops the server, as a listener does.
+		go func() {
+			select {
+			case err := <-inboundErr:
+				errc <- err
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if ops != nil {
 		go func() {
@@ -153,12 +174,14 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	select {
 	case err := <-errc:
 		shutdownHTTP(logger, srv, ops)
+		stopInbound()
 		stopRunner(a, logger)
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	shutdownHTTP(logger, srv, ops)
+	stopInbound()
 	stopRunner(a, logger)
 	return nil
 }

@@ -80,6 +80,11 @@ func newQueueDesk(t *testing.T) *queueDesk {
 	if err := testkit.AddFailedEmail(context.Background(), inst.Pool, ids["flagged-overdue"]); err != nil {
 		t.Fatal(err)
 	}
+	// The failed acknowledgement came back as a bounce too.
+	if _, err := inst.Pool.Exec(context.Background(), `UPDATE emails SET bounced_at = $2, bounce_status = '5.1.1' WHERE request_id = $1`,
+		ids["flagged-overdue"], now); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
@@ -133,6 +138,8 @@ func TestQueueTabsShowTheirRequestsAndCounts(t *testing.T) {
 		store.TabOverdue:    {"mine-overdue", "flagged-overdue"},
 		store.TabAwaiting:   {"colleague-awaiting"},
 		store.TabClosed:     {"completed", "rejected"},
+		store.TabTriage:     nil, // letters: TestKazakhLetterBecomesAKazakhRequestInTriage
+		store.TabBounced:    {"flagged-overdue"},
 		store.TabAll:        {"completed", "rejected", "mine-overdue", "flagged-overdue", "mine-due-soon", "new-unassigned", "colleague-awaiting"},
 	}
 	for _, tab := range store.Tabs() {
@@ -146,7 +153,7 @@ func TestQueueTabsShowTheirRequestsAndCounts(t *testing.T) {
 				t.Errorf("on tab %s, the %s tab shows %q, want %d", tab, other, counts[other], len(rows))
 			}
 		}
-		if !strings.Contains(page, `aria-current="page">`) || !strings.Contains(page, "<caption>") || !strings.Contains(page, `<th scope="col">`) {
+		if !strings.Contains(page, `aria-current="page">`) || len(want[tab]) > 0 && (!strings.Contains(page, "<caption>") || !strings.Contains(page, `<th scope="col">`)) {
 			t.Errorf("tab %s: no current tab, caption or column headers", tab)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,12 +31,112 @@ type Inbound struct {
 	// SMTPTLS offers STARTTLS with INBOUND_SMTP_TLS_CERT_FILE and
 	// INBOUND_SMTP_TLS_KEY_FILE; nil without them.
 	SMTPTLS *tls.Config
+	// ReplyTo is the address replies to rightsdesk's emails go to
+	// (INBOUND_REPLY_TO): by default the listener's first address, else
+	// the polled mailbox's user name when it is an address; "" when
+	// neither way in is configured (replies are then not read).
+	ReplyTo string
+	// PlusAddressing puts the request's reference after a + in the reply
+	// address (INBOUND_PLUS_ADDRESSING): privacy+rd-…@…. By default on
+	// when the listener takes mail for the reply address, off otherwise (a
+	// hosted mailbox may refuse plus-addresses).
+	PlusAddressing bool
 }
 
 // Enabled reports whether any way in is configured.
 func (i Inbound) Enabled() bool { return i.IMAP != nil || i.SMTPAddr != "" }
 
+// Mailboxes are the addresses letters reach rightsdesk at: the reply
+// address, the listener's addresses, the polled mailbox's user name when
+// it is an address. A plus-address tag counts on these only.
+func (i Inbound) Mailboxes() []string {
+	var out []string
+	add := func(a string) {
+		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	add(i.ReplyTo)
+	for _, a := range i.SMTPAccept {
+		add(a)
+	}
+	if i.IMAP != nil && strings.Contains(i.IMAP.Username, "@") {
+		add(i.IMAP.Username)
+	}
+	return out
+}
+
 func loadInbound(r *reader, c *Config) (Inbound, error) {
+	in, err := loadWaysIn(r, c)
+	if err != nil {
+		return Inbound{}, err
+	}
+	reply := r.str("INBOUND_REPLY_TO", "")
+	plus := r.str("INBOUND_PLUS_ADDRESSING", "")
+	if !in.Enabled() {
+		for name, v := range map[string]string{"INBOUND_REPLY_TO": reply, "INBOUND_PLUS_ADDRESSING": plus} {
+			if v != "" {
+				return Inbound{}, &Error{name, "set INBOUND_IMAP_URL or INBOUND_SMTP_ADDR too: without a way in, replies are not read"}
+			}
+		}
+		return in, nil
+	}
+	switch {
+	case reply != "":
+		_, addr, err := listener.ParseAccept(reply)
+		if err != nil || addr == "" {
+			return Inbound{}, &Error{"INBOUND_REPLY_TO", fmt.Sprintf("want a plain address such as privacy@operator.kz, got %q", reply)}
+		}
+		in.ReplyTo = addr
+	default:
+		in.ReplyTo = in.defaultReplyTo()
+	}
+	if plus == "" {
+		// The listener takes privacy+tag@ for an address it accepts; a
+		// hosted mailbox may not, so there it is the operator's choice.
+		in.PlusAddressing = in.listenerAccepts(in.ReplyTo)
+		return in, nil
+	}
+	if in.PlusAddressing, err = parseBool(plus); err != nil {
+		return Inbound{}, &Error{"INBOUND_PLUS_ADDRESSING", err.Error()}
+	}
+	return in, nil
+}
+
+// defaultReplyTo is the listener's first address, else the polled
+// mailbox's user name when it is an address, else "".
+func (i Inbound) defaultReplyTo() string {
+	for _, a := range i.SMTPAccept {
+		if _, addr, err := listener.ParseAccept(a); err == nil && addr != "" {
+			return addr
+		}
+	}
+	if i.IMAP != nil {
+		if _, addr, err := listener.ParseAccept(i.IMAP.Username); err == nil && addr != "" {
+			return addr
+		}
+	}
+	return ""
+}
+
+// listenerAccepts reports whether the listener takes mail for addr (its
+// address, or its domain, is in INBOUND_SMTP_ACCEPT).
+func (i Inbound) listenerAccepts(addr string) bool {
+	if i.SMTPAddr == "" || addr == "" {
+		return false
+	}
+	_, domain, _ := strings.Cut(addr, "@")
+	for _, a := range i.SMTPAccept {
+		d, address, err := listener.ParseAccept(a)
+		if err == nil && (address == addr || address == "" && d == domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadWaysIn reads the mailbox polled and the listener.
+func loadWaysIn(r *reader, c *Config) (Inbound, error) {
 	var in Inbound
 	if raw := r.secret("INBOUND_IMAP_URL"); raw != "" {
 		m, err := poller.ParseURL(raw)

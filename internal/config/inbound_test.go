@@ -78,3 +78,43 @@ func TestInboundWrongValueNamesTheVariableAndNeverThePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestReplyAddressAndPlusAddressingDefaults(t *testing.T) {
+	imap := "imaps://privacy%40operator.kz:pw@mail.hoster.kz/INBOX"
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		replyTo   string
+		plus      bool
+		mailboxes string
+	}{
+		{"a hosted mailbox: its address, no plus (the host may refuse it)", map[string]string{"INBOUND_IMAP_URL": imap},
+			"privacy@operator.kz", false, "privacy@operator.kz"},
+		{"the operator says the host takes plus-addresses", map[string]string{"INBOUND_IMAP_URL": imap, "INBOUND_PLUS_ADDRESSING": "true"},
+			"privacy@operator.kz", true, "privacy@operator.kz"},
+		{"the listener: its first address, with plus", map[string]string{"INBOUND_SMTP_ADDR": ":25", "INBOUND_SMTP_ACCEPT": "requests.operator.kz, privacy@operator.kz"},
+			"privacy@operator.kz", true, "privacy@operator.kz"},
+		{"a reply address in the listener's domain", map[string]string{"INBOUND_SMTP_ADDR": ":25", "INBOUND_SMTP_ACCEPT": "requests.operator.kz",
+			"INBOUND_REPLY_TO": "Replies@Requests.Operator.kz"}, "replies@requests.operator.kz", true, "replies@requests.operator.kz"},
+		{"a mailbox whose login is no address: replies not read", map[string]string{"INBOUND_IMAP_URL": "imaps://u123:pw@mail.hoster.kz/INBOX"},
+			"", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := loadCase(t, tc.env, "")
+			if !ok {
+				return
+			}
+			if in := c.Inbound; in.ReplyTo != tc.replyTo || in.PlusAddressing != tc.plus || strings.Join(in.Mailboxes(), ",") != tc.mailboxes {
+				t.Errorf("reply to %q, plus %v, mailboxes %v; want %q, %v, %s", in.ReplyTo, in.PlusAddressing, in.Mailboxes(), tc.replyTo, tc.plus, tc.mailboxes)
+			}
+		})
+	}
+	for _, bad := range []map[string]string{
+		{"INBOUND_REPLY_TO": "privacy@operator.kz"}, // no way in
+		{"INBOUND_IMAP_URL": imap, "INBOUND_REPLY_TO": "Privacy <privacy@operator.kz>"},
+		{"INBOUND_IMAP_URL": imap, "INBOUND_REPLY_TO": "privacy+x@operator.kz"},
+	} {
+		loadCase(t, bad, "INBOUND_REPLY_TO")
+	}
+	loadCase(t, map[string]string{"INBOUND_IMAP_URL": imap, "INBOUND_PLUS_ADDRESSING": "maybe"}, "INBOUND_PLUS_ADDRESSING")
+}

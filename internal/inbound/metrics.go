@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 		}, []string{"source"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "rightsdesk", Name: "inbound_refused_total",
-			Help: "Letters refused for a limit (too_large, too_many_attachments, attachment_too_large, malformed), by way in.",
+			Help: "Letters refused for a limit (too_large, too_many_attachments, attachment_too_large, malformed) or set aside (over_limit: too many from one address, or replies to one request), by way in.",
 		}, []string{"source", "reason"}),
 		sinkFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "rightsdesk", Name: "inbound_store_failures_total",
@@ -89,7 +89,7 @@ func NewMetrics() *Metrics {
 		}
 		m.duplicates.WithLabelValues(src)
 		m.sinkFailed.WithLabelValues(src)
-		for _, r := range []string{"too_large", "too_many_attachments", "attachment_too_large", "malformed"} {
+		for _, r := range []string{"too_large", "too_many_attachments", "attachment_too_large", "malformed", "over_limit"} {
 			m.refused.WithLabelValues(src, r)
 		}
 	}

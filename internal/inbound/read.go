@@ -89,6 +89,15 @@ type Sink interface {
 	Deliver(ctx context.Context, l *Letter) (Outcome, error)
 }
 
+// ErrSetAside is a sink's answer for a letter it will not take now because
+// it goes beyond a limit (too many requests from one address in a day, too
+// many replies to one request): nothing was stored and nothing will be
+// answered. Wrapped in the sink's error, it makes the poller move the letter
+// to the refused folder for a person, and the listener answer 450 ("try
+// again later"), so the sending server keeps it. A *Refusal from the sink is
+// as permanent as one from Read.
+var ErrSetAside = errors.New("letter set aside: over a limit")
+
 // SinkFunc adapts a function to a Sink.
 type SinkFunc func(ctx context.Context, l *Letter) (Outcome, error)
 
@@ -106,6 +115,8 @@ func RefusalReason(err error) string {
 		return "attachment_too_large"
 	case errors.Is(err, ErrMalformed):
 		return "malformed"
+	case errors.Is(err, ErrSetAside):
+		return "over_limit"
 	}
 	return "other"
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"rightsdesk/internal/inbound"
 	"rightsdesk/internal/mail"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -80,7 +81,30 @@ type DeliverEmailWorker struct {
 	// sender's timeout): no email is begun with less than that left of the
 	// attempt's time, so an attempt ends within its Timeout.
 	SendTimeout time.Duration
+	// Replies, when its address is set, is where replies to the emails to
+	// requesters go (Reply-To), read back by the inbound mail; Threads then
+	// says which thread each email continues.
+	Replies ReplyAddress
+	Threads EmailThreads
 }
+
+// ReplyAddress is the address replies to requesters' emails go to
+// (INBOUND_REPLY_TO), and whether the request's reference goes after a +
+// in it (INBOUND_PLUS_ADDRESSING).
+type ReplyAddress struct {
+	Base string
+	Plus bool
+}
+
+// EmailThreads reads which request and which of its requester's letters
+// each email follows (store.Store).
+type EmailThreads interface {
+	EmailThreads(ctx context.Context, ids []int64) (map[int64]store.EmailThread, error)
+}
+
+// maxReferences bounds the References an email carries: the thread's
+// first and latest are what mail clients need.
+const maxReferences = 10
 
 // Timeout is a delivery attempt's time: JobTimeout, within which River's
 // rescuer never takes the job for a lost one (RescueStuckAfter).
@@ -103,6 +127,12 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 	if len(emails) == 0 {
 		return river.JobCancel(fmt.Errorf("emails %v do not exist", ids))
 	}
+	var threads map[int64]store.EmailThread
+	if w.Replies.Base != "" && w.Threads != nil {
+		if threads, err = w.Threads.EmailThreads(ctx, ids); err != nil {
+			return err
+		}
+	}
 	var sent []int64
 	var retry, refused error
 	for _, e := range emails {
@@ -114,7 +144,7 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 			retry = errors.Join(retry, fmt.Errorf("email %d: no time left in this attempt", e.ID))
 			break
 		}
-		err := w.Sender.Send(ctx, w.message(e))
+		err := w.Sender.Send(ctx, w.message(e, threads[e.ID]))
 		if err == nil {
 			w.record(OutcomeSent)
 			sent = append(sent, e.ID)
@@ -153,8 +183,8 @@ func (w *DeliverEmailWorker) Work(ctx context.Context, job *river.Job[DeliverEma
 	return nil
 }
 
-func (w *DeliverEmailWorker) message(e store.Email) mail.Message {
-	return mail.Message{
+func (w *DeliverEmailWorker) message(e store.Email, t store.EmailThread) mail.Message {
+	m := mail.Message{
 		MessageID: e.MessageID,
 		From:      w.From,
 		To:        e.To,
@@ -164,6 +194,32 @@ func (w *DeliverEmailWorker) message(e store.Email) mail.Message {
 		Date:      w.Now(),
 		Headers:   map[string]string{"Auto-Submitted": "auto-generated"},
 	}
+	if w.Replies.Base == "" || !request.ToRequester(e.Kind) {
+		return m
+	}
+	// A requester's reply comes back to the inbound mail, threaded by the
+	// reference in the plus-address (and the subject, which always has it).
+	tag := inbound.Tag{}
+	if w.Replies.Plus && t.Reference != "" {
+		tag, _ = inbound.ReferenceTag(t.Reference)
+	}
+	if addr, err := inbound.ReplyAddress(w.Replies.Base, tag); err == nil {
+		m.Headers["Reply-To"] = addr
+	}
+	// An answer to a requester who wrote continues the thread of their
+	// last letter.
+	if t.InReplyTo != "" {
+		refs := append(append([]string{}, t.References...), t.InReplyTo)
+		if len(refs) > maxReferences {
+			refs = append(refs[:1], refs[len(refs)-maxReferences+1:]...)
+		}
+		for i, id := range refs {
+			refs[i] = "<" + id + ">"
+		}
+		m.Headers["In-Reply-To"] = "<" + t.InReplyTo + ">"
+		m.Headers["References"] = strings.Join(refs, " ")
+	}
+	return m
 }
 
 // markSent records the emails the relay accepted, in one statement.

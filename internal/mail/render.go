@@ -32,7 +32,16 @@ type Composer struct {
 
 	memoMu sync.Mutex
 	memo   map[string]composed
+
+	// repliesRead says replies to the requester's emails reach the
+	// request (ReadReplies): their footer says so.
+	repliesRead bool
 }
+
+// ReadReplies makes the footer of the emails to requesters say that a
+// reply reaches their request, instead of that replies are not read. Call
+// it while wiring, before the first Compose.
+func (c *Composer) ReadReplies(on bool) { c.repliesRead = on }
 
 // memoKinds are the kinds Compose remembers: the emails of every submission.
 // Their data is the organisation, the reference, the type, the dates, the
@@ -137,6 +146,10 @@ func (c *Composer) render(kind string, p *i18n.Printer, data map[string]any, sca
 	}
 	d["L"] = p
 	d["Lang"] = string(p.Locale())
+	d["Footer"] = p.T("email.footer")
+	if c.repliesRead && request.ToRequester(kind) {
+		d["Footer"] = p.T("email.footer_replies")
+	}
 	if t, ok := data["Type"].(string); ok {
 		d["TypeName"] = p.T("type." + t + ".name")
 	}

@@ -50,6 +50,24 @@ type Change struct {
 	// DeleteFiles deletes the content of the request's files and their
 	// download links with the change, logged as a files_deleted event.
 	DeleteFiles bool
+	// Retype confirms or changes the right a letter asks for (triage).
+	Retype *Retype
+	// Bounced marks one of the request's emails as bounced.
+	Bounced *EmailBounce
+}
+
+// Retype is the type staff confirmed for a letter's request, and for an
+// access request which kind of access.
+type Retype struct {
+	Type        Type
+	AccessScope string
+}
+
+// EmailBounce is a report that one of the request's emails could not be
+// delivered: the email, and the status code the report gave.
+type EmailBounce struct {
+	EmailID int64
+	Status  string
 }
 
 // NewMessage is a message added with a change.

@@ -36,7 +36,17 @@ func CheckConfirmation(r Request, c Confirmation, now time.Time) error {
 	case now.After(c.ExpiresAt):
 		return ErrLinkExpired
 	}
-	return CheckTransition(r.Status, New, ActorRequester)
+	return CheckTransition(r.Status, confirmedStatus(r.Status), ActorRequester)
+}
+
+// confirmedStatus is where confirming the address takes a request: on to
+// new, except a letter's request, which stays in triage until staff confirm
+// its type (and then goes on as new).
+func confirmedStatus(s Status) Status {
+	if s == Triage {
+		return Triage
+	}
+	return New
 }
 
 // Confirmer moves requests from unverified to new when the requester opens
@@ -81,10 +91,11 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		if err := CheckConfirmation(r, c, now); err != nil {
 			return Change{}, err
 		}
-		ch := Change{To: New, Event: "confirmed", Actor: ActorRequester, ConfirmedAt: now, At: now}
-		// A rule whose clock starts at confirmation dates the request now.
+		ch := Change{To: confirmedStatus(r.Status), Event: "confirmed", Actor: ActorRequester, ConfirmedAt: now, At: now}
+		// A rule whose clock starts at confirmation dates the request now
+		// (a letter in triage is dated when staff confirm its type).
 		in := deadline.Input{Type: string(r.Type), ReceivedAt: r.ReceivedAt}
-		if _, err := cf.Deadlines.Due(in); errors.Is(err, deadline.ErrNotStarted) {
+		if _, err := cf.Deadlines.Due(in); errors.Is(err, deadline.ErrNotStarted) && r.Status != Triage {
 			in.ConfirmedAt = now
 			due, err := cf.Deadlines.Due(in)
 			if err != nil {
@@ -96,6 +107,8 @@ func (cf *Confirmer) Confirm(ctx context.Context, token string) (Request, error)
 		email, err := composeEmail(cf.Composer, cf.Random, cf.Links, EmailConfirmed, r.Email, r.Locale, map[string]any{
 			"Org": cf.OrgName, "Reference": r.Reference, "Type": string(r.Type), "DueAt": r.DueAt,
 			"StatusURL": cf.Links.Status(SecretPlaceholder(SecretStatus)),
+			// A letter in triage: work starts once staff confirm its type.
+			"Letter": r.Status == Triage,
 		})
 		if err != nil {
 			return Change{}, err

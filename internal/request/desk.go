@@ -66,6 +66,9 @@ type DeskConfig struct {
 	// Identity says which answers need a staff-recorded identity check
 	// (IDENTITY_CHECK).
 	Identity IdentityRule
+	// Types are the request types the deployment offers (ENABLED_TYPES):
+	// the ones staff may give a letter's request in triage.
+	Types []Type
 }
 
 // Desk carries out what staff do to a request. Every action checks what
@@ -78,6 +81,7 @@ type Desk struct {
 	Repo      ChangeRepository
 	Staff     StaffDirectory
 	Notes     NoteRepository
+	Letters   LetterMerger
 	Deadlines Extender
 	Composer  Composer
 	Clock     Clock
@@ -239,7 +243,8 @@ func (d *Desk) CanExtend(r Request) (deadline.Result, error) {
 }
 
 func (d *Desk) extension(r Request, now time.Time) (deadline.Result, error) {
-	if !r.Status.Open() || r.Status == Unverified {
+	if !r.Status.Open() || r.Status == Unverified || r.Status == Triage {
+		// Unconfirmed, or its type (and so its rule) not confirmed yet.
 		return deadline.Result{}, fmt.Errorf("%w: %s cannot be extended", ErrTransitionNotAllowed, r.Status)
 	}
 	if d.Deadlines == nil {
@@ -279,10 +284,11 @@ func (d *Desk) Extend(ctx context.Context, reference string, by StaffActor, reas
 	})
 }
 
-// CanRecompute returns nil when r may be dated again: while it is open.
+// CanRecompute returns nil when r may be dated again: while it is open and
+// its type confirmed (triage dates a letter's request by its type).
 func (d *Desk) CanRecompute(r Request) error {
-	if !r.Status.Open() {
-		return fmt.Errorf("%w: %s is closed", ErrTransitionNotAllowed, r.Reference)
+	if !r.Status.Open() || r.Status == Triage {
+		return fmt.Errorf("%w: %s is %s", ErrTransitionNotAllowed, r.Reference, r.Status)
 	}
 	return nil
 }

@@ -104,12 +104,12 @@ func TestEachDeskActionIsAllowedOnlyFromItsStates(t *testing.T) {
 		"ask":       {New, InProgress},
 		"extend":    {New, InProgress, AwaitingRequester},
 		"complete":  {New, InProgress, AwaitingRequester},
-		"reject":    {New, InProgress, AwaitingRequester},
+		"reject":    {Triage, New, InProgress, AwaitingRequester}, // a letter that asks for nothing the law grants
 		"identity":  {New, InProgress, AwaitingRequester},
 		"recompute": {Unverified, New, InProgress, AwaitingRequester},
-		"assign":    {Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired},
+		"assign":    {Triage, Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired, Merged},
 	}
-	statuses := []Status{Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired}
+	statuses := []Status{Triage, Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired, Merged}
 	for _, a := range deskActions {
 		for _, from := range statuses {
 			b := newDeskBench(t, "default", nil)

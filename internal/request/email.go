@@ -1,6 +1,9 @@
 package request
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // The emails rightsdesk sends about a request, by kind: each kind is a
 // template (web/templates/email/<kind>.{txt,html}) and a label on the
@@ -9,6 +12,10 @@ const (
 	// The intake's (Intake).
 	EmailAcknowledgement = "acknowledgement"
 	EmailStaffNew        = "staff_new"
+	// The mailroom's (Mailroom): a letter's acknowledgement, and the
+	// privacy contact's notice of a letter to triage.
+	EmailLetterAcknowledgement = "letter_acknowledgement"
+	EmailStaffLetter           = "staff_letter"
 	// The confirmation's (Confirmer).
 	EmailConfirmed = "confirmed"
 	// Staff actions' (Desk).
@@ -26,6 +33,16 @@ const (
 	// The expiry's (Expirer).
 	EmailExpired = "expired"
 )
+
+// RequesterKinds lists the kinds of email that go to the requester (and so
+// carry the request's reply address and thread); the others go to staff.
+func RequesterKinds() []string {
+	return []string{EmailAcknowledgement, EmailLetterAcknowledgement, EmailConfirmed, EmailInformationRequested,
+		EmailExtended, EmailCompleted, EmailRejected, EmailDownloadLink, EmailWithdrawn, EmailStatusLink, EmailExpired}
+}
+
+// ToRequester reports whether emails of kind go to the requester.
+func ToRequester(kind string) bool { return slices.Contains(RequesterKinds(), kind) }
 
 // OutboxEmail is a rendered email to record and deliver with a change.
 // Secrets hold link tokens that are substituted into the bodies only when the

@@ -13,6 +13,11 @@ type ExpiryRepository interface {
 	ExpireUnconfirmed(ctx context.Context, now time.Time, limit int, decide func(Request) (Change, error)) (int, error)
 }
 
+// ExpiringStatuses are the statuses a request whose confirmation link ran
+// out unused is expired from: unverified, and triage (a letter whose sender
+// never confirmed the address: a From header is easy to forge).
+func ExpiringStatuses() []Status { return []Status{Unverified, Triage} }
+
 // Expirer closes requests that were never confirmed. The files of a
 // request that closes unverified - expired, or withdrawn before its
 // address was confirmed - go with the change that closes it

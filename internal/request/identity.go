@@ -168,7 +168,9 @@ func (ir IdentityRule) State(r Request) IdentityState {
 // identityCheckable returns nil when a check can be recorded on r: open,
 // its address confirmed, and not checked before.
 func identityCheckable(r Request) error {
-	if !r.Status.Open() || r.Status == Unverified {
+	// Not while unconfirmed, nor in triage: which answers need a check
+	// depends on the type staff have yet to confirm.
+	if !r.Status.Open() || r.Status == Unverified || r.Status == Triage {
 		return fmt.Errorf("%w: the identity of a %s request is not checked", ErrTransitionNotAllowed, r.Status)
 	}
 	if r.Identity.Done() {

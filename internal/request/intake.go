@@ -49,7 +49,13 @@ type NewRequest struct {
 	// nothing and returns ErrAcknowledgementLimit.
 	AcknowledgementDay   string
 	AcknowledgementLimit int
+	// Source says how the request came when not by the form or the API
+	// (SourceEmail: a letter); the "received" event names it.
+	Source string
 }
+
+// SourceEmail is the Source of a request that came as a letter.
+const SourceEmail = "email"
 
 // Repository persists requests. CreateRequest writes the request, its
 // "received" event, its emails and their delivery jobs in one transaction; it

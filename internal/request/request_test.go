@@ -107,6 +107,16 @@ func TestLifecycleTransitions(t *testing.T) {
 		{InProgress, Completed, ActorStaff},
 		{InProgress, Rejected, ActorStaff},
 		{InProgress, Withdrawn, ActorRequester},
+		// A letter: staff confirm its type (on as new, or unverified until
+		// the address is confirmed), or merge it; its sender may confirm
+		// the address while it waits, or withdraw it.
+		{Triage, New, ActorStaff},
+		{Triage, Unverified, ActorStaff},
+		{Triage, Merged, ActorStaff},
+		{Triage, Rejected, ActorStaff},
+		{Triage, Triage, ActorRequester},
+		{Triage, Withdrawn, ActorRequester},
+		{Triage, Expired, ActorSystem},
 	}
 	for _, c := range allowed {
 		if err := CheckTransition(c.from, c.to, c.by); err != nil {
@@ -124,6 +134,11 @@ func TestLifecycleTransitions(t *testing.T) {
 		{Expired, New, ActorRequester},
 		{Rejected, Completed, ActorStaff},
 		{New, Expired, ActorSystem},
+		{Triage, InProgress, ActorStaff}, // not before its type is confirmed
+		{Triage, Completed, ActorStaff},
+		{Triage, New, ActorRequester}, // confirming the address does not confirm the type
+		{New, Merged, ActorStaff},     // only a letter's own request merges
+		{Merged, InProgress, ActorStaff},
 	}
 	for _, c := range refused {
 		if err := CheckTransition(c.from, c.to, c.by); !errors.Is(err, ErrTransitionNotAllowed) {

@@ -79,7 +79,7 @@ func (rq *Requester) Withdraw(ctx context.Context, token string) (Request, error
 		if err := CheckTransition(r.Status, Withdrawn, ActorRequester); err != nil {
 			return Change{}, err
 		}
-		ch := Change{To: Withdrawn, Event: "withdrawn", Actor: ActorRequester, At: now, DeleteFiles: r.Status == Unverified}
+		ch := Change{To: Withdrawn, Event: "withdrawn", Actor: ActorRequester, At: now, DeleteFiles: unconfirmed(r)}
 		mine, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailWithdrawn, r.Email, r.Locale, rq.data(r))
 		if err != nil {
 			return Change{}, err
@@ -163,12 +163,20 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 }
 
 // CanReply returns nil when the requester may reply to r: while it is open
-// and its address confirmed (ErrNotOpen otherwise).
+// and its address confirmed (ErrNotOpen otherwise; a letter's request in
+// triage has its address confirmed once the sender opens the link).
 func CanReply(r Request) error {
-	if !r.Status.Open() || r.Status == Unverified {
+	if !r.Status.Open() || unconfirmed(r) {
 		return ErrNotOpen
 	}
 	return nil
+}
+
+// unconfirmed reports whether r's address is still to be confirmed:
+// unverified, or a letter's request in triage whose sender has not opened
+// the confirmation link yet.
+func unconfirmed(r Request) bool {
+	return r.Status == Unverified || r.Status == Triage && r.ConfirmedAt.IsZero()
 }
 
 // EventRequesterReplied is the event of a reply; the store counts replies

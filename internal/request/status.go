@@ -11,8 +11,11 @@ type Status string
 
 // The lifecycle: unverified → new → in_progress ⇄ awaiting_requester →
 // completed | rejected; withdrawn from any open state; expired when never
-// confirmed.
+// confirmed. A letter to the privacy mailbox starts in triage, where staff
+// confirm the right it asks for (then it goes on as unverified or new, as
+// a form's request does) or add it to the request it follows up (merged).
 const (
+	Triage            Status = "triage"
 	Unverified        Status = "unverified"
 	New               Status = "new"
 	InProgress        Status = "in_progress"
@@ -21,11 +24,12 @@ const (
 	Rejected          Status = "rejected"
 	Withdrawn         Status = "withdrawn"
 	Expired           Status = "expired"
+	Merged            Status = "merged"
 )
 
 // AllStatuses lists every status, in the lifecycle's order.
 func AllStatuses() []Status {
-	return []Status{Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired}
+	return []Status{Triage, Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired, Merged}
 }
 
 // Open reports whether the request still waits for an answer. It is the one
@@ -34,15 +38,15 @@ func AllStatuses() []Status {
 // from those (internal/store tests that the indexes agree).
 func (s Status) Open() bool {
 	switch s {
-	case Unverified, New, InProgress, AwaitingRequester:
+	case Triage, Unverified, New, InProgress, AwaitingRequester:
 		return true
 	}
 	return false
 }
 
 // Answered reports whether the request was answered: completed or rejected.
-// Only an answer can be on time or late; a withdrawn or expired request was
-// owed none.
+// Only an answer can be on time or late; a withdrawn, expired or merged
+// request was owed none.
 func (s Status) Answered() bool { return s == Completed || s == Rejected }
 
 // OpenStatuses lists the statuses that are Open, in the lifecycle's order.
@@ -74,6 +78,15 @@ var ErrTransitionNotAllowed = errors.New("transition not allowed")
 
 // transitions is the whole lifecycle in one table: from → to → who may.
 var transitions = map[Status]map[Status][]Actor{
+	Triage: {
+		Triage:     {ActorRequester}, // confirming the address while the letter waits for staff
+		New:        {ActorStaff},     // triaged: the type confirmed, the address proved (or no proof asked)
+		Unverified: {ActorStaff},     // triaged; the address is still to be confirmed
+		Rejected:   {ActorStaff},
+		Merged:     {ActorStaff}, // a follow-up that did not thread, added to the request it follows
+		Withdrawn:  {ActorRequester},
+		Expired:    {ActorSystem},
+	},
 	Unverified: {
 		New:       {ActorRequester}, // by confirming the email address
 		Expired:   {ActorSystem},
@@ -112,6 +125,4 @@ func CheckTransition(from, to Status, actor Actor) error {
 }
 
 // Statuses lists every status, in the lifecycle's order.
-func Statuses() []Status {
-	return []Status{Unverified, New, InProgress, AwaitingRequester, Completed, Rejected, Withdrawn, Expired}
-}
+func Statuses() []Status { return AllStatuses() }

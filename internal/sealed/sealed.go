@@ -36,6 +36,8 @@ const (
 	StepRows          = "fulfilment_steps.rows"
 	StepDetail        = "fulfilment_steps.detail"
 	StepPollURL       = "fulfilment_steps.poll_url"
+	LetterRaw         = "letters.raw"
+	LetterView        = "letters.view"
 )
 
 // Column is one sealed column: where it is, for rewriting it in batches.
@@ -67,6 +69,8 @@ func All() []Column {
 		{StepRows, "fulfilment_steps", "rows", "id"},
 		{StepDetail, "fulfilment_steps", "detail", "id"},
 		{StepPollURL, "fulfilment_steps", "poll_url", "id"},
+		{LetterRaw, "letters", "raw", "id"},
+		{LetterView, "letters", "view", "id"},
 	}
 }
 

@@ -102,6 +102,9 @@ func (s *Store) applyChange(ctx context.Context, tx pgx.Tx, r request.Request, c
 	if err != nil {
 		return r, fmt.Errorf("update request %s: %w", r.Reference, err)
 	}
+	if err := s.applyLetterChange(ctx, tx, r, ch); err != nil {
+		return r, err
+	}
 	if ch.RevokeStatusLinks {
 		if _, err := tx.Exec(ctx, `UPDATE status_links SET revoked_at = $2 WHERE request_id = $1 AND revoked_at IS NULL`, r.ID, ch.At); err != nil {
 			return r, fmt.Errorf("revoke status links: %w", err)

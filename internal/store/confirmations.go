@@ -61,7 +61,7 @@ func (s *Store) ExpireUnconfirmed(ctx context.Context, now time.Time, limit int,
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+requestColumns+requestFrom+`
 			JOIN confirmations c ON c.request_id = r.id
-			WHERE r.status = 'unverified' AND c.used_at IS NULL AND c.expires_at < $1
+			WHERE `+StatusIn("r.status", request.ExpiringStatuses())+` AND c.used_at IS NULL AND c.expires_at < $1
 			ORDER BY c.expires_at LIMIT $2`+lockRequest+` SKIP LOCKED`, now, limit)
 		if err != nil {
 			return fmt.Errorf("find unconfirmed requests: %w", err)

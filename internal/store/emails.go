@@ -100,10 +100,14 @@ type Email struct {
 	CreatedAt     time.Time
 	LastAttemptAt time.Time
 	SentAt        time.Time
+	// BouncedAt is when a report came back that the email could not be
+	// delivered, with the status code it gave; zero when none did.
+	BouncedAt    time.Time
+	BounceStatus string
 }
 
 const emailColumns = `id, coalesce(request_id, 0), kind, locale, message_id, sealed, secrets,
-	state, attempts, last_error, created_at, last_attempt_at, sent_at`
+	state, attempts, last_error, created_at, last_attempt_at, sent_at, bounced_at, bounce_status`
 
 // scanEmail reads emailColumns; a purged email keeps its kind and
 // delivery record and says nothing more.
@@ -111,7 +115,8 @@ func (s *Store) scanEmail(row pgx.Row) (Email, error) {
 	var e Email
 	var doc, secrets []byte
 	err := row.Scan(&e.ID, &e.RequestID, &e.Kind, &e.Locale, &e.MessageID, &doc, &secrets,
-		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, orZero(&e.LastAttemptAt), orZero(&e.SentAt))
+		&e.State, &e.Attempts, &e.LastError, &e.CreatedAt, orZero(&e.LastAttemptAt), orZero(&e.SentAt),
+		orZero(&e.BouncedAt), &e.BounceStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, ErrNotFound
 	}

@@ -114,11 +114,17 @@ SELECT r.id, coalesce(r.duplicate_of, 0), (SELECT count(*) FROM wake) FROM r`)
 // and status link, its emails and their delivery, in one statement
 // (CreateRequestSQL).
 func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
+	return s.insertRequest(ctx, s.pool, nr)
+}
+
+// insertRequest is CreateRequest on q: the pool, or the transaction that
+// stores a letter with the request it becomes (letters.go).
+func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequest) (request.Request, error) {
 	r := nr.Request
 	if nr.IdempotencyKeyHash != nil {
 		var firstID int64
 		var body []byte
-		err := s.pool.QueryRow(ctx, `SELECT request_id, body_hash FROM idempotency_keys WHERE key_hash = $1`, nr.IdempotencyKeyHash).Scan(&firstID, &body)
+		err := q.QueryRow(ctx, `SELECT request_id, body_hash FROM idempotency_keys WHERE key_hash = $1`, nr.IdempotencyKeyHash).Scan(&firstID, &body)
 		if err == nil {
 			if !bytes.Equal(body, nr.BodyHash) {
 				return request.Request{}, request.ErrIdempotencyMismatch
@@ -145,6 +151,9 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 	received := map[string]any{"type": r.Type, "rule": r.Rule, "due_at": r.DueAt, "proof_files": len(nr.Files)}
 	if nr.VouchedBy != 0 {
 		received["api_key_id"], received["identity_method"] = nr.VouchedBy, r.Identity.Method
+	}
+	if nr.Source != "" {
+		received["source"] = nr.Source
 	}
 	var woken int
 	args, err := createRequest.bind(map[string]any{
@@ -199,7 +208,7 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 	if err != nil {
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}
-	err = s.pool.QueryRow(ctx, createRequest.sql, args...).Scan(&r.ID, &r.DuplicateOf, &woken)
+	err = q.QueryRow(ctx, createRequest.sql, args...).Scan(&r.ID, &r.DuplicateOf, &woken)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && nr.AcknowledgementLimit > 0:
 		return request.Request{}, request.ErrAcknowledgementLimit
@@ -208,7 +217,7 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 	case isUniqueViolation(err, "idempotency_keys_pkey"):
 		// Another submission with this key committed meanwhile; nothing of
 		// this one was stored. The lookup above now finds the first.
-		return s.CreateRequest(ctx, nr)
+		return s.insertRequest(ctx, q, nr)
 	case err != nil:
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}

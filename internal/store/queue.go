@@ -36,7 +36,7 @@ const (
 
 // Tabs lists the tabs in the order the tab bar shows them.
 func Tabs() []Tab {
-	return []Tab{TabOpen, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabClosed, TabAll}
+	return []Tab{TabOpen, TabTriage, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabBounced, TabClosed, TabAll}
 }
 
 // DueSoonWindow is how far ahead TabDueSoon looks.
@@ -310,10 +310,11 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	if err != nil {
 		return nil, fmt.Errorf("queue counts: %w", err)
 	}
-	return map[Tab]int{
+	counts := map[Tab]int{
 		TabOpen: open, TabMine: mine, TabUnassigned: unassigned, TabDueSoon: dueSoon,
 		TabOverdue: overdue, TabAwaiting: awaiting, TabClosed: closed, TabAll: min(open+closed, CountCap+1),
-	}, nil
+	}
+	return counts, s.letterCounts(ctx, f, counts)
 }
 
 func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
@@ -402,7 +403,9 @@ func (w *where) filter(f QueueFilter) error {
 		w.add(closedStatuses)
 	case TabAll:
 	default:
-		return fmt.Errorf("%w: unknown tab %q", ErrInvalidFilter, f.Tab)
+		if !w.letterTab(f.Tab) {
+			return fmt.Errorf("%w: unknown tab %q", ErrInvalidFilter, f.Tab)
+		}
 	}
 	switch f.sort() {
 	case SortDue:

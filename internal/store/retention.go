@@ -58,7 +58,8 @@ func (s *Store) PurgeFiles(ctx context.Context, cutoff, now time.Time, limit int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		ids, err := lockRequests(ctx, tx, `
 			SELECT r.id FROM requests r
-			WHERE r.id IN (SELECT request_id FROM files WHERE content IS NOT NULL)
+			WHERE (r.id IN (SELECT request_id FROM files WHERE content IS NOT NULL)
+				OR r.id IN (SELECT request_id FROM letters WHERE raw IS NOT NULL AND request_id IS NOT NULL))
 			  AND `+closedStatuses+` AND (r.closed_at < $1 OR r.status = 'expired'
 				OR r.status = 'withdrawn' AND EXISTS (SELECT FROM events e
 					WHERE e.request_id = r.id AND e.kind = 'withdrawn' AND e.from_status = 'unverified'))
@@ -100,6 +101,17 @@ func deleteFiles(ctx context.Context, tx pgx.Tx, ids []int64, now time.Time) (ma
 	if err != nil {
 		return nil, fmt.Errorf("delete file contents: %w", err)
 	}
+	// An original letter holds its attachments: it goes with them, and
+	// counts as one file more.
+	letters, err := countByRequest(ctx, tx, `
+		UPDATE letters SET raw = NULL, raw_deleted_at = $2
+		WHERE request_id = ANY($1) AND raw IS NOT NULL RETURNING request_id`, ids, now)
+	if err != nil {
+		return nil, fmt.Errorf("delete original letters: %w", err)
+	}
+	for id, n := range letters {
+		files[id] += n
+	}
 	for _, id := range ids {
 		if files[id] == 0 {
 			continue
@@ -135,7 +147,8 @@ type PurgeBatch struct {
 // message bodies; every file's content, name and checksum; the emails'
 // recipients, subjects, bodies and secrets (and SMTP errors, which quote
 // addresses); staff notes; the text staff typed for events (extension and
-// recompute reasons, kept beside the log). A purged file is named by its
+// recompute reasons, kept beside the log); the original letters and what
+// staff were shown of them. A purged file is named by its
 // purpose and id (the name people give a file, "passport_Ivanova.pdf",
 // may itself name them). Deleted: status and confirmation links (a link in
 // an old email now leads nowhere, like any unknown link), download links,
@@ -183,6 +196,10 @@ func (s *Store) PurgePersonalData(ctx context.Context, cutoff, now time.Time, li
 			{"emails", `UPDATE emails SET sealed = NULL, secrets = NULL,
 				last_error = '' WHERE request_id = ANY($1) RETURNING request_id`, []any{ids}},
 			{"notes", `UPDATE notes SET body = ''::bytea WHERE request_id = ANY($1) AND body <> ''::bytea RETURNING request_id`, []any{ids}},
+			// Letters keep what identifies them (so a copy that comes again
+			// is known) and nothing they said.
+			{"letters", `UPDATE letters SET raw = NULL, raw_deleted_at = coalesce(raw_deleted_at, $2), view = NULL
+				WHERE request_id = ANY($1) AND (raw IS NOT NULL OR view IS NOT NULL) RETURNING request_id`, []any{ids, now}},
 			// What staff typed for an event lives beside the append-only
 			// log (migration 00014), so the log itself is never touched.
 			{"events", `DELETE FROM event_texts t USING events e

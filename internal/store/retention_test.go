@@ -376,7 +376,7 @@ func TestRetentionPurgesPersonalDataAfterThePeriodAndNotBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := evs[len(evs)-1]
-	wantData := map[string]any{"messages": 1.0, "files": 1.0, "emails": 1.0, "notes": 1.0, "events": 1.0}
+	wantData := map[string]any{"messages": 1.0, "files": 1.0, "emails": 1.0, "notes": 1.0, "events": 1.0, "letters": 0.0}
 	if last.Kind != store.EventPersonalDataPurged || last.Actor != request.ActorSystem || !reflect.DeepEqual(last.Data, wantData) {
 		t.Errorf("event %+v, want personal_data_purged by the system with counts %v", last, wantData)
 	}

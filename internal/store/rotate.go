@@ -26,7 +26,7 @@ func (s *Store) Rotate(ctx context.Context, progress func(column string, n int))
 	res := RotateResult{}
 	for _, c := range sealed.All() {
 		limit := rotateBatch
-		if c.Name == sealed.FileContent || c.Name == sealed.DraftContent || c.Name == sealed.FulfilmentPackage || c.Name == sealed.StepRows {
+		if c.Name == sealed.FileContent || c.Name == sealed.DraftContent || c.Name == sealed.FulfilmentPackage || c.Name == sealed.StepRows || c.Name == sealed.LetterRaw {
 			limit = 8
 		}
 		for {

@@ -141,6 +141,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/staff/requests/:reference/plan/approve", s.staffRequestApprovePlan, staff(auth.PermRequestsWork)},
 		{"POST", "/staff/requests/:reference/steps/:id/retry", s.staffRequestRetryStep, staff(auth.PermRequestsWork)},
 		{"GET", "/staff/requests/:reference/package", s.staffRequestPackage, staff(auth.PermRequestsRead)},
+		{"POST", "/staff/requests/:reference/triage", s.staffRequestTriage, staff(auth.PermRequestsWork)},
+		{"POST", "/staff/requests/:reference/merge", s.staffRequestMerge, staff(auth.PermRequestsWork)},
 
 		{"POST", "/staff/logout", s.staffLogout, staff(auth.PermSelf)},
 		{"GET", "/staff/account", s.staffAccount, staff(auth.PermSelf)},

@@ -95,6 +95,9 @@ type Deps struct {
 	// Fulfil answers requests from the data map; nil without one (the
 	// request page and the API then say nothing of it).
 	Fulfil *fulfil.Service
+	// Letters reads the letters a request came as or was written in
+	// (staff_request_letters.go); nil shows none.
+	Letters LetterStore
 }
 
 // MailState is what the staff pages show of email delivery.
@@ -131,6 +134,7 @@ type Server struct {
 	metrics   Metrics
 	mail      MailState
 	fulfil    *fulfil.Service
+	letters   LetterStore
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
@@ -160,7 +164,7 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
-		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, routePatterns: map[string]bool{},
+		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, letters: d.Letters, routePatterns: map[string]bool{},
 	}
 	for _, r := range s.routeTable() {
 		s.routePatterns[r.path] = true

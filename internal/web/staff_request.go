@@ -87,6 +87,8 @@ type requestView struct {
 	// Fulfil is the section on answering from the data map; nil when there
 	// is no map or it has nothing for the request's type.
 	Fulfil *fulfilmentView
+	// Letters are the letters the request came as or was written in.
+	Letters lettersView
 
 	Form    actionForm
 	Error   string // a refused action, in words
@@ -165,6 +167,7 @@ type actionForm struct {
 	// answer sends the access package.
 	Corrections   []plan.Correction
 	AccessPackage bool
+	MergeInto     string
 }
 
 // actionBoxes are the text boxes of the page's forms: the form's id (as in
@@ -250,6 +253,9 @@ type emailView struct {
 	LastError           string
 	LastAttempt, SentAt string
 	CanRetry            bool
+	// Bounced says, in words, that a report came back that the email
+	// could not be delivered (a bounce matched by its Message-ID).
+	Bounced string
 }
 
 // loadRequest finds the request of the page's :reference; an unknown or
@@ -420,6 +426,9 @@ func (s *Server) renderRequest(c echo.Context, status int, r request.Request, fo
 	if v.Fulfil, err = s.fulfilmentSection(c, p, r, form); err != nil {
 		return err
 	}
+	if v.Letters, err = s.lettersOf(ctx, p, r, v.CanWork, loc); err != nil {
+		return err
+	}
 	v.boxes(p)
 	title := p.T("staff.request.title", "Reference", r.Reference)
 	return s.renderStaff(c, status, "request", title, v)
@@ -463,6 +472,9 @@ func (s *Server) timelineItem(p *i18n.Printer, e store.TimelineEntry, names, fil
 		}
 		if !m.SentAt.IsZero() {
 			ev.SentAt = p.DateTime(m.SentAt.In(loc))
+		}
+		if !m.BouncedAt.IsZero() {
+			ev.Bounced = p.T("staff.email.bounced", "Status", m.BounceStatus)
 		}
 		it.Email = ev
 	case e.Event != nil:
@@ -522,14 +534,31 @@ func eventWords(p *i18n.Printer, e *store.TimelineEvent, names, files map[int64]
 		text, detail = p.T("staff.event.identity_checked", "Method", p.T("staff.identity.method."+str("method"))), e.Text
 	case "received":
 		text = p.T("staff.event.received")
+		if str("source") == request.SourceEmail {
+			text = p.T("staff.event.received_letter")
+		}
 		if m := str("identity_method"); m != "" {
 			// Filed by the operator's own system, which vouched for the requester.
 			text = p.T("staff.event.received_vouched", "Method", p.T("staff.identity.method."+m))
 		}
 	case "file_downloaded":
 		text = p.T("staff.event.file_downloaded", "Name", files[id("file_id")])
-	case "email_sent", "email_retried":
+	case "email_sent", "email_retried", request.EventEmailBounced:
 		text = p.T("staff.event."+e.Kind, "Kind", emailKindName(p, str("kind")))
+		if e.Kind == request.EventEmailBounced {
+			detail = str("status")
+		}
+	case request.EventRequesterReplied:
+		text = p.T("staff.event.requester_replied")
+		if str("via") == "email" {
+			text = p.T("staff.event.requester_replied_email")
+		}
+	case request.EventTriaged:
+		text = p.T("staff.event.triaged", "Type", p.T("type."+str("type")+".name"))
+	case request.EventMerged:
+		text = p.T("staff.event.merged", "Reference", str("into_reference"))
+	case request.EventLetterMerged:
+		text = p.T("staff.event.letter_merged", "Reference", str("from_reference"))
 	default:
 		if text != "" {
 			break // the data map's (fulfilmentEventWords)

@@ -272,6 +272,18 @@ func (s *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opts.StoreTimeout)
 	defer cancel()
 	outcome, err := s.l.opts.Sink.Deliver(ctx, letter)
+	switch {
+	case err != nil && inbound.IsRefused(err):
+		s.l.opts.Metrics.Refused(inbound.SourceSMTP, err)
+		s.l.logger.Warn("inbound letter refused", "reason", inbound.RefusalReason(err), "detail", err.Error())
+		return refusalReply(err)
+	case errors.Is(err, inbound.ErrSetAside):
+		// Over a limit that lifts (the day's letters from this address, a
+		// request's replies): the sending server keeps it and tries later.
+		s.l.opts.Metrics.Refused(inbound.SourceSMTP, err)
+		s.l.logger.Warn("inbound letter set aside; answered 450 so the sender tries later", "reason", inbound.RefusalReason(err), "detail", err.Error())
+		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Too many letters from this address for now, please try again later"}
+	}
 	if err != nil {
 		s.l.opts.Metrics.StoreFailed(inbound.SourceSMTP)
 		s.l.logger.Error("inbound letter not stored; answered 451 so the sender retries", "error", err)

@@ -294,6 +294,15 @@ func (p *Poller) handle(ctx context.Context, c *imapclient.Client, m *imapclient
 		return refusedOutcome, nil
 	}
 	outcome, err := p.opts.Sink.Deliver(ctx, letter)
+	if err != nil && (inbound.IsRefused(err) || errors.Is(err, inbound.ErrSetAside)) {
+		// The sink will not take it (a limit): a person looks at it there.
+		p.opts.Metrics.Refused(inbound.SourceIMAP, err)
+		p.logger.Warn("inbound letter set aside; moved to the refused folder for a person", "reason", inbound.RefusalReason(err), "detail", err.Error(), "folder", p.refused)
+		if err := p.move(c, uid, p.refused); err != nil {
+			return 0, err
+		}
+		return refusedOutcome, nil
+	}
 	if err != nil {
 		p.opts.Metrics.StoreFailed(inbound.SourceIMAP)
 		return 0, fmt.Errorf("%w (left in the mailbox for the next poll): %w", ErrStore, err)
