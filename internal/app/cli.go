@@ -43,6 +43,7 @@ func commands() []command {
 		{"email", "pause or resume email delivery, or see what waits", emailUsage, runEmail},
 		{"reminders", "send (or rehearse) one sweep of deadline reminders", remindersUsage, runReminders},
 		{"links", "replace the status links handed out before an upgrade", linksUsage, runLinks},
+		{"operator", "list the operators this deployment serves, or check the operators file", operatorUsage, runOperator},
 		{"datamap", "check the data map against the systems, or show what a request would do", datamapUsage, runDatamap},
 		{"version", "print the version",
 			"rightsdesk version\n\nPrints the version, the Go version and the platform.",

@@ -1,0 +1,56 @@
+package app_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"rightsdesk/internal/app"
+)
+
+func runOperatorCommand(t *testing.T, file string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "operators.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"OPERATORS_FILE": path}
+	var out, errOut bytes.Buffer
+	code = app.Main(t.Context(), append([]string{"operator"}, args...), func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const issueOperators = `operators:
+  - slug: webstapero
+    BASE_URL: https://privacy.webstapero.kz
+    ORG_NAME: Webstapero Dev Notes
+  - slug: flextok
+    BASE_URL: https://privacy.flextokxumare.kz
+    ORG_NAME: Flextok Xumare
+    PRIVACY_CONTACT_EMAIL: help@flextokxumare.kz
+    PROMISED_DAYS: 30
+`
+
+func TestOperatorListShowsEachOperatorOfTheFile(t *testing.T) {
+	code, out, errOut := runOperatorCommand(t, issueOperators, "list")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "webstapero") || !strings.Contains(lines[1], "https://privacy.webstapero.kz") ||
+		!strings.Contains(lines[2], "Flextok Xumare") || !strings.Contains(lines[2], "help@flextokxumare.kz") {
+		t.Errorf("list printed:\n%s", out)
+	}
+}
+
+func TestOperatorCheckNamesTheOperatorAndKeyOfEveryMistake(t *testing.T) {
+	code, _, errOut := runOperatorCommand(t, issueOperators+"    LISTEN_ADDR: :9090\n", "check")
+	if code != 1 || !strings.Contains(errOut, `operator "flextok": LISTEN_ADDR: unknown key (line 10)`) {
+		t.Errorf("exit %d, said %q", code, errOut)
+	}
+	if code, out, _ := runOperatorCommand(t, issueOperators, "check"); code != 0 || out != "2 operator(s), no mistakes\n" {
+		t.Errorf("a good file: exit %d, %q", code, out)
+	}
+}
