@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/opscope"
 	"rightsdesk/internal/pglocal"
 	rdweb "rightsdesk/internal/web"
 	"rightsdesk/migrations"
@@ -46,7 +47,8 @@ func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool
 			}
 		}
 	}
-	pool, err = pgxpool.New(ctx, dsn)
+	// Connections take the operator scope of the work they are taken for.
+	pool, err = opscope.NewPool(ctx, dsn)
 	if err != nil {
 		stopPG()
 		// The DSN may hold a password: say what failed, not the DSN.

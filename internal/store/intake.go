@@ -24,7 +24,10 @@ import (
 // (River's jobs table is its interface between languages), with River's
 // insert notification (store.DeliveryJob). The acknowledgement is counted
 // against its address's limit for the day in the same statement; past it
-// nothing is written and no row comes back. Its parameters are named
+// nothing is written and no row comes back. Every row it writes is the
+// operator's the connection is scoped to (the operator_id columns' default,
+// migration 00031; Store.For sets the scope), and the duplicate it looks
+// for is that operator's (row-level security, 00032). Its parameters are named
 // (namedSQL). Exported for the baselines of scripts/bench
 // (tools/bench/bare), which commit the same rows with it.
 func CreateRequestSQL() string { return createRequest.named }
@@ -43,7 +46,7 @@ WITH acknowledged AS (
 	-- limit: past it, no row, and then nothing below is written.
 	INSERT INTO acknowledgement_counts (email_index, day, sent)
 	SELECT (@email_indexes::bytea[])[1], @acknowledgement_day::date, 1 WHERE @acknowledgement_limit::int > 0
-	ON CONFLICT (email_index, day) DO UPDATE SET sent = acknowledgement_counts.sent + 1
+	ON CONFLICT ON CONSTRAINT acknowledgement_counts_pkey DO UPDATE SET sent = acknowledgement_counts.sent + 1
 		WHERE acknowledgement_counts.sent < @acknowledgement_limit::int
 	RETURNING sent
 ), dup AS (

@@ -79,6 +79,10 @@ func (s *Store) CreateStaff(ctx context.Context, n auth.NewStaff) (auth.Staff, e
 		if err != nil {
 			return fmt.Errorf("insert staff: %w", err)
 		}
+		// The account works for the operator it was made for, in its role.
+		if _, err := tx.Exec(ctx, `INSERT INTO staff_operators (staff_id, role) VALUES ($1, $2)`, st.ID, st.Role); err != nil {
+			return fmt.Errorf("insert staff membership: %w", err)
+		}
 		kind, data := "staff_created", map[string]any{"staff_id": st.ID, "role": st.Role, "via": "cli"}
 		if n.CreatedByAdmin {
 			kind, data = "staff_invited", map[string]any{"staff_id": st.ID, "role": st.Role}
@@ -227,6 +231,9 @@ func (s *Store) SetRole(ctx context.Context, a auth.Audit, staffID int64, role a
 		}
 		if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2, updated_at = $3 WHERE id = $1`, staffID, role, a.At); err != nil {
 			return fmt.Errorf("change role: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff_operators SET role = $2 WHERE staff_id = $1 AND operator_id = rightsdesk_operator()`, staffID, role); err != nil {
+			return fmt.Errorf("change role in membership: %w", err)
 		}
 		_, err = staffEvent(ctx, tx, "staff_role_changed", a.ActorID,
 			map[string]any{"staff_id": staffID, "from": st.Role, "to": role}, a.At)

@@ -55,7 +55,7 @@ type DeliveryJob struct {
 
 // Store is the database.
 type Store struct {
-	pool   *pgxpool.Pool
+	pool   scopedPool
 	outbox Outbox
 	keys   *keyring.Keyring // seals personal data on its way in, opens it on its way out
 }
@@ -63,7 +63,7 @@ type Store struct {
 // New returns a store on pool that enqueues email delivery through outbox
 // and keeps personal data sealed with keys.
 func New(pool *pgxpool.Pool, outbox Outbox, keys *keyring.Keyring) *Store {
-	return &Store{pool: pool, outbox: outbox, keys: keys}
+	return &Store{pool: scopedPool{p: pool}, outbox: outbox, keys: keys}
 }
 
 // Ping checks that the database answers (for /readyz).

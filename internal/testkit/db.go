@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"log/slog"
 	"net/url"
-	"rightsdesk/internal/keyring"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver pgtestdb opens
 	"github.com/peterldowns/pgtestdb"
 
+	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/opscope"
 	"rightsdesk/migrations"
 )
 
@@ -22,7 +23,7 @@ type migrator struct{}
 func (migrator) Hash() (string, error) { return migrations.Fingerprint() }
 
 func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) error {
-	pool, err := pgxpool.New(ctx, conf.URL())
+	pool, err := opscope.NewPool(ctx, conf.URL())
 	if err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func (migrator) Migrate(ctx context.Context, _ *sql.DB, conf pgtestdb.Config) er
 // when the test passes (kept for inspection when it fails).
 func DB(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), DBURL(tb))
+	pool, err := opscope.NewPool(context.Background(), DBURL(tb))
 	if err != nil {
 		tb.Fatalf("connect to test database: %v", err)
 	}
@@ -52,7 +53,7 @@ func DBURL(tb testing.TB) string {
 // tests of the migrations themselves.
 func EmptyDB(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), dbURL(tb, pgtestdb.NoopMigrator{}))
+	pool, err := opscope.NewPool(context.Background(), dbURL(tb, pgtestdb.NoopMigrator{}))
 	if err != nil {
 		tb.Fatalf("connect to test database: %v", err)
 	}

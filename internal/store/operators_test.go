@@ -1,0 +1,150 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/opscope"
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/store"
+	"rightsdesk/internal/testkit"
+)
+
+func submission(reference, email string) request.NewRequest {
+	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	return request.NewRequest{
+		Request: request.Request{
+			Reference: reference, Type: request.Access, Status: request.New, Locale: "ru",
+			ReceivedAt: at, DueAt: at.AddDate(0, 0, 30), Rule: "default.access", RuleBasis: "received",
+			FullName: "Айгерим Нурланқызы", Email: email,
+		},
+		StatusTokenHash: []byte(reference + "-status"),
+		Emails: []request.OutboxEmail{{Kind: request.EmailAcknowledgement, MessageID: reference + "@test", To: email, Locale: "ru",
+			Subject: reference, Text: "text", HTML: "<p>html</p>"}},
+	}
+}
+
+// TestEachOperatorSeesOnlyItsOwnRequests: with two operators, a request
+// filed with each from the same address is found, by reference and by a
+// search for the address, only through the store of the operator it was
+// filed with.
+func TestEachOperatorSeesOnlyItsOwnRequests(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids["webstapero"] == ids["flextok"] || ids["flextok"] == 0 {
+		t.Fatalf("operator ids %v", ids)
+	}
+	web, flex := st.For(ids["webstapero"]), st.For(ids["flextok"])
+	if _, err := web.CreateRequest(ctx, submission("RD-WEBS-TAPE-RO01", "aigerim@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flex.CreateRequest(ctx, submission("RD-FLEX-TOKX-UM01", "aigerim@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		s          *store.Store
+		own, other string
+	}{
+		"webstapero": {web, "RD-WEBS-TAPE-RO01", "RD-FLEX-TOKX-UM01"},
+		"flextok":    {flex, "RD-FLEX-TOKX-UM01", "RD-WEBS-TAPE-RO01"},
+	} {
+		found, err := c.s.Queue(ctx, store.QueueFilter{Tab: store.TabAll, Search: "aigerim@example.kz"}, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found.Rows) != 1 || found.Rows[0].Reference != c.own {
+			t.Errorf("%s: a search for the address found %v, want only %s", name, found.Rows, c.own)
+		}
+		if _, err := c.s.RequestByReference(ctx, c.own); err != nil {
+			t.Errorf("%s: its own request: %v", name, err)
+		}
+		if r, err := c.s.RequestByReference(ctx, c.other); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: the other operator's request: %+v, %v; want not found", name, r, err)
+		}
+		counts, err := c.s.QueueCounts(ctx, store.QueueFilter{Now: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)})
+		if err != nil || counts[store.TabOpen] != 1 {
+			t.Errorf("%s: %d open in the counts (%v), want its one", name, counts[store.TabOpen], err)
+		}
+	}
+}
+
+// TestAQueryWithoutTheOperatorScopeReturnsNothing is the second wall: once
+// a deployment has two operators, a statement on a connection scoped to no
+// operator reads no row and may write none, and one scoped to an operator
+// reads only that operator's rows even with no WHERE naming it. River's
+// tables are the deployment's and answer either way.
+func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	if _, err := st.CreateRequest(ctx, submission("RD-DEFA-ULTO-NE01", "one@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := st.RecordOperators(ctx, []string{"flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.For(ids["flextok"]).CreateRequest(ctx, submission("RD-FLEX-TOKX-UM01", "two@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, table := range []string{"requests", "events", "emails", "status_links"} {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+			t.Errorf("unscoped, %s shows %d rows (%v), want none", table, n, err)
+		}
+	}
+	if _, err := st.RequestByReference(ctx, "RD-DEFA-ULTO-NE01"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unscoped store found a request: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE requests SET deadline_legal_ref = 'changed'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateRequest(ctx, submission("RD-NOSC-OPEX-XX01", "three@example.kz")); err == nil {
+		t.Error("an unscoped intake stored a request")
+	}
+
+	var refs []string
+	rows, err := pool.Query(opscope.With(ctx, ids["flextok"]), `SELECT reference FROM requests`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	if rows.Err() != nil || len(refs) != 1 || refs[0] != "RD-FLEX-TOKX-UM01" {
+		t.Errorf("scoped to flextok with no WHERE, the requests are %v (%v)", refs, rows.Err())
+	}
+	var changed int
+	if err := pool.QueryRow(opscope.With(ctx, 1), `SELECT count(*) FROM requests WHERE deadline_legal_ref = 'changed'`).Scan(&changed); err != nil || changed != 0 {
+		t.Errorf("the unscoped UPDATE changed %d requests (%v)", changed, err)
+	}
+	// Someone else's row cannot be written into an operator's scope either.
+	if _, err := pool.Exec(opscope.With(ctx, 1), `UPDATE requests SET operator_id = $1`, ids["flextok"]); err == nil {
+		t.Error("a request was moved to another operator from inside the default operator's scope")
+	}
+	var jobsQueued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&jobsQueued); err != nil || jobsQueued != 2 {
+		t.Errorf("River's jobs unscoped: %d (%v), want both intakes' deliveries", jobsQueued, err)
+	}
+}
