@@ -27,7 +27,8 @@ func (s *Store) ChangeRequest(ctx context.Context, key request.RequestKey, decid
 	}
 	var out request.Request
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+lockRequest, arg))
+		mine, args := s.ownedBy("r.operator_id", []any{arg})
+		r, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE `+where+mine+lockRequest, args...))
 		if err != nil {
 			return err
 		}

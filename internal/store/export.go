@@ -60,6 +60,7 @@ func (s *Store) ExportCSV(ctx context.Context, f QueueFilter, loc *time.Location
 	if loc == nil {
 		return 0, fmt.Errorf("export: no time zone")
 	}
+	f.operator = s.pool.operator
 	query, args, err := exportQuery(s.keys, f)
 	if err != nil {
 		return 0, err

@@ -94,6 +94,11 @@ type QueueFilter struct {
 	// StepFailed keeps requests whose answer from the data map has a step
 	// that failed for good ("gathering failed", fulfilments.go).
 	StepFailed bool
+
+	// operator is the store's operator (Store.For), set by the store: the
+	// queue, its counts, search and export read that operator's requests
+	// (issue 15). 0 leaves it to the connection's scope.
+	operator int64
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -153,6 +158,7 @@ func (s *Store) scanQueueRow(row pgx.Row, q *QueueRow) error {
 
 // Queue returns one page of the requests matching f, in f's order.
 func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, error) {
+	f.operator = s.pool.operator
 	query, args, plan, err := queueQuery(s.keys, f, p)
 	if err != nil {
 		return QueuePage{}, err
@@ -301,6 +307,7 @@ func CountCapped(n int) bool { return n > CountCap }
 // CountCap: when there are more, their count is CountCap+1 (see CountCapped).
 // One query: the closed half stops reading after CountCap+1 rows.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
+	f.operator = s.pool.operator
 	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
 		return nil, err
@@ -370,8 +377,12 @@ func (w *where) clause() string {
 	return "\n\tWHERE " + strings.Join(w.conds, "\n\t  AND ")
 }
 
-// filter adds f's conditions: its tab, then its filters, then its search.
+// filter adds f's conditions: its operator, its tab, then its filters,
+// then its search.
 func (w *where) filter(f QueueFilter) error {
+	if f.operator != 0 {
+		w.add("r.operator_id = " + w.arg(f.operator))
+	}
 	switch f.Tab {
 	case TabOpen, "":
 		w.add(openStatuses)

@@ -55,14 +55,16 @@ func (s *Store) scanRequestWith(row pgx.Row, extra ...any) (request.Request, err
 
 // RequestByStatusToken finds the request a status link points at.
 func (s *Store) RequestByStatusToken(ctx context.Context, tokenHash []byte) (request.Request, error) {
+	mine, args := s.ownedBy("r.operator_id", []any{tokenHash})
 	return s.scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+requestFrom+`WHERE r.id = `+byStatusLink, tokenHash))
+		`SELECT `+requestColumns+requestFrom+`WHERE r.id = `+byStatusLink+mine, args...))
 }
 
 // RequestByReference finds a request by its reference.
 func (s *Store) RequestByReference(ctx context.Context, reference string) (request.Request, error) {
+	mine, args := s.ownedBy("r.operator_id", []any{reference})
 	return s.scanRequest(s.pool.QueryRow(ctx,
-		`SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`, reference))
+		`SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`+mine, args...))
 }
 
 // RequestLink names another request.
