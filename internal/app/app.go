@@ -132,6 +132,30 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Build assembles the application on an already migrated database.
 func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*App, error) {
+	workers := jobs.NewWorkers()
+	part, err := assemble(cfg, pool, logger, opts, 0, workers)
+	if err != nil {
+		return nil, err
+	}
+	runner, err := part.runner(workers.River())
+	if err != nil {
+		return nil, err
+	}
+	return part.finish(runner)
+}
+
+// assembled is one operator's application before the job runner exists:
+// its workers are registered, and finish builds the rest (the staff
+// sign-in and the HTTP server need the runner's client).
+type assembled struct {
+	runner func(*river.Workers) (*jobs.Runner, error)
+	finish func(*jobs.Runner) (*App, error)
+}
+
+// assemble builds one operator's services and registers its job workers in
+// workers under operatorID; 0 is the deployment of one operator, whose
+// store is scoped by its callers (and, with no scope, is that operator's).
+func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options, operatorID int64, workers *jobs.Workers) (*assembled, error) {
 	clock := opts.Clock
 	if clock == nil {
 		clock = systemClock{}
@@ -158,6 +182,10 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	st := store.New(pool, outbox, cfg.Keys)
+	if operatorID != 0 {
+		st = st.For(operatorID)
+	}
+	workerOperator := cmp.Or(operatorID, jobs.DefaultOperator)
 	intake := &request.Intake{
 		Validator: request.NewValidator(cfg.EnabledTypes),
 		Repo:      st,
@@ -199,12 +227,11 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	}
 	now := clock.Now
 	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout,
-		Replies: jobs.ReplyAddress{Base: cfg.Inbound.ReplyTo, Plus: cfg.Inbound.PlusAddressing}, Threads: st})
-	river.AddWorker(workers, &jobs.PruneRateLimitsWorker{Store: st, Now: now})
+	jobs.Add(workers, workerOperator, river.Worker[jobs.DeliverEmailArgs](&jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout,
+		Replies: jobs.ReplyAddress{Base: cfg.Inbound.ReplyTo, Plus: cfg.Inbound.PlusAddressing}, Threads: st}), false)
+	jobs.Add(workers, workerOperator, river.Worker[jobs.PruneRateLimitsArgs](&jobs.PruneRateLimitsWorker{Store: st, Now: now}), true)
 	webhookEgress := egress.Policy{AllowPrivate: cfg.WebhookAllowPrivate}
-	river.AddWorker(workers, &jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger})
+	jobs.Add(workers, workerOperator, river.Worker[jobs.DeliverWebhookArgs](&jobs.DeliverWebhookWorker{Store: st, Now: now, Egress: webhookEgress, Logger: logger}), false)
 	desk := &request.Desk{
 		Repo: st, Staff: st, Notes: deskNotes{st}, Letters: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: request.DeskConfig{OrgName: cfg.OrgName, DownloadFor: cfg.DownloadLinkTTL, ComplaintURL: cfg.ComplaintURL, ComplaintText: cfg.ComplaintText,
@@ -224,15 +251,15 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	expirer := &request.Expirer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}
-	river.AddWorker(workers, &jobs.ExpireUnconfirmedWorker{Sweeper: expirer})
+	jobs.Add(workers, workerOperator, river.Worker[jobs.ExpireUnconfirmedArgs](&jobs.ExpireUnconfirmedWorker{Sweeper: expirer}), true)
 	reminders := &jobs.ReminderSweep{
 		Store: st, Composer: composer, Links: intake.Links, Logger: logger,
 		Policy:         reminder.Policy{Thresholds: cfg.ReminderThresholds, Location: cfg.Location},
 		PrivacyContact: cfg.PrivacyContact, StaffLocale: cfg.StaffLocale, OrgName: cfg.OrgName,
 	}
-	river.AddWorker(workers, &jobs.SendRemindersWorker{Sweep: reminders, Now: now})
+	jobs.Add(workers, workerOperator, river.Worker[jobs.SendRemindersArgs](&jobs.SendRemindersWorker{Sweep: reminders, Now: now}), true)
 	retention := &jobs.RetentionSweep{Store: st, Files: cfg.FileRetention, Personal: cfg.RetentionPeriod, Logger: logger}
-	river.AddWorker(workers, &jobs.RetentionWorker{Sweep: retention, Now: now})
+	jobs.Add(workers, workerOperator, river.Worker[jobs.RetentionArgs](&jobs.RetentionWorker{Sweep: retention, Now: now}), true)
 	periodic := []*river.PeriodicJob{
 		jobs.PruneRateLimitsEvery(15 * time.Minute),
 		jobs.ExpireUnconfirmedEvery(15 * time.Minute),
@@ -246,10 +273,10 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if ful != nil {
 		desk.Fulfilment = ful
 		reminders.Steps = st.Fulfilments(outbox)
-		river.AddWorker(workers, &jobs.FulfilStepWorker{Runner: ful})
-		river.AddWorker(workers, &jobs.BuildPackageWorker{Runner: ful})
-		river.AddWorker(workers, &jobs.PollStepWorker{Runner: ful})
-		river.AddWorker(workers, &jobs.AutoGatherWorker{Runner: ful})
+		jobs.Add(workers, workerOperator, river.Worker[jobs.FulfilStepArgs](&jobs.FulfilStepWorker{Runner: ful}), false)
+		jobs.Add(workers, workerOperator, river.Worker[jobs.BuildPackageArgs](&jobs.BuildPackageWorker{Runner: ful}), false)
+		jobs.Add(workers, workerOperator, river.Worker[jobs.PollStepArgs](&jobs.PollStepWorker{Runner: ful}), false)
+		jobs.Add(workers, workerOperator, river.Worker[jobs.AutoGatherArgs](&jobs.AutoGatherWorker{Runner: ful}), true)
 		if len(cfg.AutoGather) > 0 {
 			periodic = append(periodic, jobs.AutoGatherEvery(time.Minute))
 		}
@@ -257,79 +284,80 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 	if opts.NoPeriodicJobs {
 		periodic = nil
 	}
-	runner, err := jobs.NewRunner(pool, workers, jobs.RunnerConfig{
-		Logger:       logger,
-		RetryMax:     opts.RetryMax,
-		PollInterval: opts.PollInterval,
-		PeriodicJobs: periodic,
-		EmailWorkers: cfg.EmailWorkers,
-		Instances:    st,
-	})
-	if err != nil {
-		return nil, err
+	newRunner := func(rw *river.Workers) (*jobs.Runner, error) {
+		return jobs.NewRunner(pool, rw, jobs.RunnerConfig{
+			Logger:       logger,
+			RetryMax:     opts.RetryMax,
+			PollInterval: opts.PollInterval,
+			PeriodicJobs: periodic,
+			EmailWorkers: cfg.EmailWorkers,
+			Instances:    st,
+		})
 	}
+	return &assembled{runner: newRunner, finish: func(runner *jobs.Runner) (*App, error) {
 
-	// Device cookies are signed with a subkey of ENCRYPTION_KEY, so every
-	// instance trusts the same browsers.
-	var devices auth.Signer
-	if cfg.Keys != nil {
-		devices = cfg.Keys
-	}
-	staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links, Devices: devices})
-	if err != nil {
-		return nil, fmt.Errorf("staff accounts: %w", err)
-	}
+		// Device cookies are signed with a subkey of ENCRYPTION_KEY, so every
+		// instance trusts the same browsers.
+		var devices auth.Signer
+		if cfg.Keys != nil {
+			devices = cfg.Keys
+		}
+		staffAuth, err := auth.NewService(st, composer, clock, auth.Config{OrgName: cfg.OrgName, Links: intake.Links, Devices: devices})
+		if err != nil {
+			return nil, fmt.Errorf("staff accounts: %w", err)
+		}
 
-	apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
-	server, err := rdweb.New(rdweb.Deps{
-		Config: rdweb.Config{
-			OrgName:         cfg.OrgName,
-			BaseURL:         cfg.BaseURL,
-			Secure:          strings.HasPrefix(cfg.BaseURL, "https://"),
-			EnabledTypes:    cfg.EnabledTypes,
-			IntakeRateLimit: cfg.IntakeRateLimit,
-			TrustedProxies:  cfg.TrustedProxies,
-			Location:        cfg.Location,
-			Preset:          cfg.DeadlinePreset,
-			DevMailboxDir:   mailboxDir,
-			WebhookEgress:   webhookEgress,
-		},
-		Intake: intake,
-		Confirmer: &request.Confirmer{
-			Repo: st, Deadlines: policy, Composer: composer, Clock: clock,
-			Links: intake.Links, OrgName: cfg.OrgName,
-		},
-		Requester: &request.Requester{
-			Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
-			DownloadFor: cfg.DownloadLinkTTL, Hits: st,
-		},
-		Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
-		Store:    st,
-		Catalog:  catalog,
-		Clock:    clock,
-		Logger:   logger,
-		Files:    web.Files,
-		Auth:     staffAuth,
-		// No cleanup goroutine: sign-ins prune expired sessions (store.RecordSignIn).
-		Sessions:  pgxstore.NewWithCleanupInterval(pool, 0),
-		StaffHome: st,
-		Desk:      desk,
-		DeskStore: st,
-		Delivery:  deliveryRetrier{client: runner.Client()},
-		APIKeys:   apiKeys,
-		APIStore:  st,
-		Webhooks:  st,
-		Metrics:   met,
-		Mail:      outbox,
-		Fulfil:    ful,
-		Letters:   st,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, Fulfil: ful,
-		Mailroom: mailroom, Inbound: inbox, sender: sender,
-		Reissuer: &request.Reissuer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}}, nil
+		apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
+		server, err := rdweb.New(rdweb.Deps{
+			Config: rdweb.Config{
+				OrgName:         cfg.OrgName,
+				BaseURL:         cfg.BaseURL,
+				Secure:          strings.HasPrefix(cfg.BaseURL, "https://"),
+				EnabledTypes:    cfg.EnabledTypes,
+				IntakeRateLimit: cfg.IntakeRateLimit,
+				TrustedProxies:  cfg.TrustedProxies,
+				Location:        cfg.Location,
+				Preset:          cfg.DeadlinePreset,
+				DevMailboxDir:   mailboxDir,
+				WebhookEgress:   webhookEgress,
+			},
+			Intake: intake,
+			Confirmer: &request.Confirmer{
+				Repo: st, Deadlines: policy, Composer: composer, Clock: clock,
+				Links: intake.Links, OrgName: cfg.OrgName,
+			},
+			Requester: &request.Requester{
+				Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
+				DownloadFor: cfg.DownloadLinkTTL, Hits: st,
+			},
+			Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
+			Store:    st,
+			Catalog:  catalog,
+			Clock:    clock,
+			Logger:   logger,
+			Files:    web.Files,
+			Auth:     staffAuth,
+			// No cleanup goroutine: sign-ins prune expired sessions (store.RecordSignIn).
+			Sessions:  pgxstore.NewWithCleanupInterval(pool, 0),
+			StaffHome: st,
+			Desk:      desk,
+			DeskStore: st,
+			Delivery:  deliveryRetrier{client: runner.Client()},
+			APIKeys:   apiKeys,
+			APIStore:  st,
+			Webhooks:  st,
+			Metrics:   met,
+			Mail:      outbox,
+			Fulfil:    ful,
+			Letters:   st,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &App{Handler: server, Web: server, Store: st, Intake: intake, Runner: runner, Catalog: catalog, Expirer: expirer, Desk: desk, Auth: staffAuth, APIKeys: apiKeys, Reminders: reminders, Retention: retention, Metrics: met, Fulfil: ful,
+			Mailroom: mailroom, Inbound: inbox, sender: sender,
+			Reissuer: &request.Reissuer{Repo: st, Composer: composer, Clock: clock, Links: intake.Links, OrgName: cfg.OrgName}}, nil
+	}}, nil
 }
 
 // buildFulfil assembles the answering from the data map, nil when no map

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/operator"
 	"rightsdesk/internal/opscope"
 	"rightsdesk/internal/pglocal"
 	rdweb "rightsdesk/internal/web"
@@ -104,7 +105,7 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer stop()
-	a, err := Build(cfg, pool, logger, Options{})
+	a, err := buildDeployment(ctx, cfg, pool, logger)
 	if err != nil {
 		return err
 	}
@@ -247,4 +248,33 @@ func stopRunner(a *App, logger *slog.Logger) {
 			logger.Error("close the data map's connections", "error", err)
 		}
 	}
+}
+
+// buildDeployment assembles the operators of OPERATORS_FILE, or the
+// environment's one operator without it. A deployment of one operator is
+// built as it always was: it answers on any host, and its rows are the
+// database's one operator's whatever its slug.
+func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*App, error) {
+	if cfg.Env == nil {
+		return Build(cfg, pool, logger, Options{})
+	}
+	set, err := operator.Load(cfg.Env)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if set.Len() == 1 {
+		one := set.All()[0].Config
+		one.Keys = cfg.Keys
+		return Build(one, pool, logger, Options{})
+	}
+	d, err := BuildOperators(ctx, set, cfg.Keys, pool, logger, Options{})
+	if err != nil {
+		return nil, err
+	}
+	// The first operator's App carries what is the deployment's: the job
+	// runner (shared), the metrics listener; the handler is every operator's.
+	a := *d.Apps[0]
+	a.Handler = d.Handler
+	logger.Info("serving several operators", "operators", set.Len())
+	return &a, nil
 }

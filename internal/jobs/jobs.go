@@ -44,7 +44,7 @@ type Outbox struct {
 
 // NewOutbox returns an outbox on pool.
 func NewOutbox(pool *pgxpool.Pool) (*Outbox, error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Middleware: []rivertype.Middleware{&operatorInsert{}}})
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
@@ -226,6 +226,7 @@ func NewRunner(pool *pgxpool.Pool, workers *river.Workers, cfg RunnerConfig) (*R
 			QueueDataMap: {MaxWorkers: 4},
 		},
 		Workers:           workers,
+		Middleware:        []rivertype.Middleware{&operatorInsert{}},
 		PeriodicJobs:      cfg.PeriodicJobs,
 		RetryPolicy:       RetryPolicy{Max: cfg.RetryMax},
 		FetchPollInterval: cfg.PollInterval,

@@ -38,7 +38,7 @@ func (s *Store) insertEmails(ctx context.Context, tx pgx.Tx, requestID, eventID 
 	if err != nil {
 		return fmt.Errorf("insert emails: %w", err)
 	}
-	if err := s.outbox.EnqueueEmails(ctx, tx, ids); err != nil {
+	if err := s.outbox.EnqueueEmails(s.pool.scope(ctx), tx, ids); err != nil {
 		return fmt.Errorf("enqueue emails: %w", err)
 	}
 	return nil
@@ -265,7 +265,7 @@ func (s *Store) RetryEmail(ctx context.Context, requestID, emailID, staffID int6
 		if _, err := tx.Exec(ctx, `UPDATE emails SET state = 'queued' WHERE id = $1`, emailID); err != nil {
 			return fmt.Errorf("queue email again: %w", err)
 		}
-		if err := retrier.RetryDelivery(ctx, tx, emailID); err != nil {
+		if err := retrier.RetryDelivery(s.pool.scope(ctx), tx, emailID); err != nil {
 			// The whole retry rolls back: the email stays failed, nothing is logged.
 			return fmt.Errorf("retry delivery of email %d: %w", emailID, err)
 		}

@@ -330,7 +330,7 @@ func (fs *Fulfilments) Start(ctx context.Context, reference string,
 		if err := insertActorEvent(ctx, tx, r.ID, kind, nf.By, data, nf.At); err != nil {
 			return err
 		}
-		if err := fs.q.EnqueueSteps(ctx, tx, ids); err != nil {
+		if err := fs.q.EnqueueSteps(fs.s.pool.scope(ctx), tx, ids); err != nil {
 			return fmt.Errorf("enqueue steps: %w", err)
 		}
 		cur2, err := fs.current(ctx, tx, r.ID)
@@ -409,7 +409,7 @@ func (fs *Fulfilments) Retry(ctx context.Context, reference string, stepID int64
 			map[string]any{"fulfilment_id": cur.ID, "step_id": stepID, "system": st.System}, at); err != nil {
 			return err
 		}
-		return fs.q.EnqueueSteps(ctx, tx, []int64{stepID})
+		return fs.q.EnqueueSteps(fs.s.pool.scope(ctx), tx, []int64{stepID})
 	})
 }
 
@@ -548,7 +548,7 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 			}
 		}
 		if out.PollURL != "" {
-			return fs.q.EnqueuePoll(ctx, tx, stepID, out.PollAt)
+			return fs.q.EnqueuePoll(fs.s.pool.scope(ctx), tx, stepID, out.PollAt)
 		}
 	}
 	return nil
@@ -569,7 +569,7 @@ func (fs *Fulfilments) afterStepDone(ctx context.Context, tx pgx.Tx, requestID, 
 		return nil
 	}
 	if kind == FulfilGather {
-		return fs.q.EnqueuePackage(ctx, tx, fulfilmentID)
+		return fs.q.EnqueuePackage(fs.s.pool.scope(ctx), tx, fulfilmentID)
 	}
 	var rows map[string]any
 	if err := json.Unmarshal(totals, &rows); err != nil {

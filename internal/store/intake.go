@@ -105,7 +105,10 @@ WITH acknowledged AS (
 ), job AS (
 	INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at, created_at, metadata, tags)
 	SELECT jsonb_build_object(@job_ids_field::text, jsonb_agg(id ORDER BY id)), @job_kind, @job_max_attempts::smallint, 1, @job_queue,
-		'available', now(), now(), '{}', '{}'
+		'available', now(), now(),
+		-- The operator the connection is scoped to, as jobs.operatorInsert
+		-- records it for jobs River's client inserts.
+		jsonb_strip_nulls(jsonb_build_object('operator_id', nullif(current_setting('rightsdesk.operator', true), '')::bigint)), '{}'
 	FROM mail HAVING count(*) > 0
 	RETURNING id
 ), wake AS (

@@ -64,7 +64,7 @@ func (s *Store) recordWebhooks(ctx context.Context, tx pgx.Tx, r request.Request
 		return fmt.Errorf("record webhook deliveries: %w", err)
 	}
 	for _, id := range ids {
-		if err := outbox.EnqueueWebhook(ctx, tx, id); err != nil {
+		if err := outbox.EnqueueWebhook(s.pool.scope(ctx), tx, id); err != nil {
 			return fmt.Errorf("enqueue webhook delivery: %w", err)
 		}
 	}

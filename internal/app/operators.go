@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/operator"
+	"rightsdesk/internal/store"
+)
+
+// Deployment is every operator's application on one database (issue 15):
+// one App per operator, each with its own settings and a store scoped to
+// that operator, one job runner whose workers hand each job to its
+// operator's, and one handler that sends each HTTP request to the App of
+// the operator whose address it came on.
+type Deployment struct {
+	Handler http.Handler
+	// Apps are the operators' applications, in the order of the file.
+	Apps      []*App
+	Operators []*operator.Operator
+}
+
+// App returns the application of the operator with slug.
+func (d *Deployment) App(slug string) (*App, bool) {
+	for i, op := range d.Operators {
+		if op.Slug == slug {
+			return d.Apps[i], true
+		}
+	}
+	return nil, false
+}
+
+// BuildOperators assembles the applications of several operators on an
+// already migrated database; keys are the deployment's (every operator's
+// configuration reads the same ENCRYPTION_KEY, or none with the private
+// PostgreSQL's development key).
+func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyring, pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*Deployment, error) {
+	ops := set.All()
+	slugs := make([]string, len(ops))
+	for i, op := range ops {
+		slugs[i] = op.Slug
+		// Letters by email would need a mailbox per operator (stage 2): one
+		// shared way in could not tell whose a letter is.
+		if op.Config.Inbound.Enabled() && len(ops) > 1 {
+			return nil, errors.New("INBOUND_*: requests by email are not yet available with several operators (OPERATORS_FILE)")
+		}
+	}
+	ids, err := store.New(pool, nil, keys).RecordOperators(ctx, slugs)
+	if err != nil {
+		return nil, err
+	}
+	workers := jobs.NewWorkers()
+	parts := make([]*assembled, len(ops))
+	for i, op := range ops {
+		op.ID = ids[op.Slug]
+		cfg := op.Config
+		cfg.Keys = keys
+		if parts[i], err = assemble(cfg, pool, logger.With("operator", op.Slug), opts, op.ID, workers); err != nil {
+			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
+		}
+	}
+	runner, err := parts[0].runner(workers.River())
+	if err != nil {
+		return nil, err
+	}
+	d := &Deployment{Operators: ops, Apps: make([]*App, len(ops))}
+	byOperator := make(map[*operator.Operator]http.Handler, len(ops))
+	for i, op := range ops {
+		if d.Apps[i], err = parts[i].finish(runner); err != nil {
+			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
+		}
+		h := d.Apps[i].Handler
+		if op.PathPrefix != "" {
+			h = http.StripPrefix(op.PathPrefix, h)
+		}
+		byOperator[op] = h
+	}
+	d.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op, ok := set.Resolve(r.Host, r.URL.Path)
+		if !ok {
+			// No operator has this address: nothing here is anyone's.
+			http.NotFound(w, r)
+			return
+		}
+		byOperator[op].ServeHTTP(w, r)
+	})
+	return d, nil
+}
