@@ -56,6 +56,15 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 	if err != nil {
 		return nil, err
 	}
+	// PostgreSQL never applies row-level security to a superuser or a role
+	// with BYPASSRLS: the second wall would stand open.
+	var bypass bool
+	if err := pool.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+		return nil, fmt.Errorf("check the database role: %w", err)
+	}
+	if bypass {
+		logger.Warn("the database role is a superuser or has BYPASSRLS: row-level security does not keep operators apart; connect as the database owner")
+	}
 	workers := jobs.NewWorkers()
 	parts := make([]*assembled, len(ops))
 	for i, op := range ops {
