@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/operator"
 )
 
 // Version is set at build time with -ldflags "-X rightsdesk/internal/app.Version=v1.2.3".
@@ -146,6 +147,10 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	cfg, logger, err := c.setup()
 	if err != nil {
 		return err
+	}
+	// The operators file is checked before anything starts.
+	if _, err := operator.Load(c.env); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	return Serve(ctx, cfg, logger)
 }

@@ -54,3 +54,16 @@ func TestOperatorCheckNamesTheOperatorAndKeyOfEveryMistake(t *testing.T) {
 		t.Errorf("a good file: exit %d, %q", code, out)
 	}
 }
+
+func TestServeRefusesToStartOnAMistakeInTheOperatorsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "operators.yaml")
+	if err := os.WriteFile(path, []byte(issueOperators+"    PROMISED_UNIT: fortnights\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"OPERATORS_FILE": path, "RIGHTSDESK_DATA_DIR": t.TempDir()}
+	var out, errOut bytes.Buffer
+	code := app.Main(t.Context(), []string{"serve"}, func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), `operator "flextok": PROMISED_UNIT:`) {
+		t.Errorf("serve exited %d saying %q", code, errOut.String())
+	}
+}
