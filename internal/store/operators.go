@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RecordOperators makes sure the operators table has a row for every slug
@@ -33,6 +35,19 @@ func (s *Store) RecordOperators(ctx context.Context, slugs []string) (map[string
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("record operators: %w", err)
+	}
+	return ids, nil
+}
+
+// OperatorIDs lists every operator the database has rows for, in id order.
+func (s *Store) OperatorIDs(ctx context.Context) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM operators ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
 	}
 	return ids, nil
 }

@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/opscope"
 	"rightsdesk/internal/request"
+	"rightsdesk/internal/sealed"
 	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
@@ -146,5 +148,54 @@ func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 	var jobsQueued int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job`).Scan(&jobsQueued); err != nil || jobsQueued != 2 {
 		t.Errorf("River's jobs unscoped: %d (%v), want both intakes' deliveries", jobsQueued, err)
+	}
+}
+
+// The encryption keys are the deployment's: a rotation from the command
+// line (a store of no operator) rewrites every operator's values, not the
+// none that row-level security would show it once there are two.
+func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := map[int64]string{ids["webstapero"]: "RD-WEBS-TAPE-RO01", ids["flextok"]: "RD-FLEX-TOKX-UM01"}
+	for id, ref := range refs {
+		if _, err := st.For(id).CreateRequest(ctx, submission(ref, "aigerim@example.kz")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newKey := keyring.Generate()
+	both, err := keyring.Parse(newKey + "," + testkit.EncryptionKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotating := store.New(pool, outbox, both)
+	res, err := rotating.Rotate(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[sealed.RequestPersonal] != 2 {
+		t.Errorf("rotated %d requests' personal data, want both operators' 2", res[sealed.RequestPersonal])
+	}
+	if n, err := rotating.Unrotated(ctx); err != nil || n != 0 {
+		t.Errorf("%d values left under the old key (%v)", n, err)
+	}
+	newOnly, err := keyring.Parse(newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, ref := range refs {
+		r, err := store.New(pool, outbox, newOnly).For(id).RequestByReference(ctx, ref)
+		if err != nil || r.Email != "aigerim@example.kz" {
+			t.Errorf("operator %d's request with the new key alone: %q, %v", id, r.Email, err)
+		}
 	}
 }
