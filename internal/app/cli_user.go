@@ -15,17 +15,20 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/operator"
 	"rightsdesk/internal/store"
 )
 
-const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en]
+const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG]
 rightsdesk user list
 
 add creates a staff account. The password is read from standard input:
 typed without echo (twice) on a terminal, or the first line when piped, e.g.
   printf '%s\n' "$PASSWORD" | rightsdesk user add --email a@example.kz --name "Aida" --role admin
 Passwords need at least 12 characters. --locale is the language of the
-workspace and of emails to this person (default ru).
+workspace and of emails to this person (default ru). --operator names the
+operator of OPERATORS_FILE the account works for, in that role; it is
+required when the file names several (rightsdesk operator list).
 
 list prints every staff account with its role and state.
 
@@ -71,6 +74,7 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	name := fs.String("name", "", "name shown to other staff")
 	role := fs.String("role", "", "admin, agent or auditor")
 	locale := fs.String("locale", "ru", "language: ru, kk or en")
+	slug := fs.String("operator", "", "the operator the account works for (OPERATORS_FILE)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
@@ -89,7 +93,7 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	if err := auth.CheckPassword(password); err != nil {
 		return describeAccountError(err)
 	}
-	return withAccounts(ctx, c, func(svc *auth.Service) error {
+	return withAccountsOf(ctx, c, *slug, func(svc *auth.Service) error {
 		st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
 		if err != nil {
 			return describeAccountError(err)
@@ -130,11 +134,48 @@ func runUserList(ctx context.Context, c *cli) error {
 // with the staff account service.
 func withAccounts(ctx context.Context, c *cli, fn func(*auth.Service) error) error {
 	return withStore(ctx, c, func(cfg config.Config, st *store.Store) error {
-		svc, err := auth.NewService(st, nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
-		if err != nil {
-			return err
+		return accounts(cfg, st, fn)
+	})
+}
+
+func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) error {
+	svc, err := auth.NewService(st, nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
+	if err != nil {
+		return err
+	}
+	return fn(svc)
+}
+
+// withAccountsOf is withAccounts for the operator with slug: the store is
+// that operator's when OPERATORS_FILE names several, so that what is
+// written (the membership in staff_operators, its events) is that
+// operator's.
+func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
+	set, err := operator.Load(c.env)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if slug != "" {
+		if _, ok := set.BySlug(slug); !ok {
+			return fmt.Errorf("--operator: no operator %q (rightsdesk operator list)", slug)
 		}
-		return fn(svc)
+	} else if set.Len() > 1 {
+		return fmt.Errorf("--operator SLUG is required: OPERATORS_FILE names %d operators (rightsdesk operator list)", set.Len())
+	}
+	return withStore(ctx, c, func(cfg config.Config, st *store.Store) error {
+		if set.Len() > 1 {
+			all := set.All()
+			slugs := make([]string, len(all))
+			for i, op := range all {
+				slugs[i] = op.Slug
+			}
+			ids, err := st.RecordOperators(ctx, slugs)
+			if err != nil {
+				return err
+			}
+			st = st.For(ids[slug])
+		}
+		return accounts(cfg, st, fn)
 	})
 }
 

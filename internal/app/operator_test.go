@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"rightsdesk/internal/app"
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/opscope"
+	"rightsdesk/internal/testkit"
 )
 
 func runOperatorCommand(t *testing.T, file string, args ...string) (code int, stdout, stderr string) {
@@ -65,5 +68,48 @@ func TestServeRefusesToStartOnAMistakeInTheOperatorsFile(t *testing.T) {
 	code := app.Main(t.Context(), []string{"serve"}, func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), `operator "flextok": PROMISED_UNIT:`) {
 		t.Errorf("serve exited %d saying %q", code, errOut.String())
+	}
+}
+
+// With several operators an account is made for one of them: its
+// membership is that operator's, in the role given; without --operator the
+// command says which it needs rather than guess.
+func TestUserAddWithSeveralOperatorsMakesAMemberOfTheOneNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "operators.yaml")
+	if err := os.WriteFile(path, []byte(issueOperators), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dbURL := testkit.DBURL(t)
+	vars := map[string]string{"OPERATORS_FILE": path, "DATABASE_URL": dbURL, "ENCRYPTION_KEY": testkit.EncryptionKey}
+	run := func(args ...string) (int, string) {
+		var out, errOut bytes.Buffer
+		ctx := app.WithStdin(t.Context(), strings.NewReader(apptest.StaffPassword+"\n"))
+		code := app.Main(ctx, args, func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
+		return code, out.String() + errOut.String()
+	}
+	add := []string{"user", "add", "--email", "dana@flextokxumare.kz", "--name", "Дана", "--role", "agent"}
+	if code, out := run(add...); code == 0 || !strings.Contains(out, "--operator SLUG is required") {
+		t.Errorf("without --operator: exit %d, %q", code, out)
+	}
+	if code, out := run(append(add, "--operator", "elsewhere")...); code == 0 || !strings.Contains(out, `no operator "elsewhere"`) {
+		t.Errorf("an unknown operator: exit %d, %q", code, out)
+	}
+	if code, out := run(append(add, "--operator", "flextok")...); code != 0 {
+		t.Fatalf("user add --operator flextok: exit %d, %q", code, out)
+	}
+	pool, err := opscope.NewPool(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var flextok int64
+	if err := pool.QueryRow(t.Context(), `SELECT id FROM operators WHERE slug = 'flextok'`).Scan(&flextok); err != nil {
+		t.Fatal(err)
+	}
+	var slug, role string
+	err = pool.QueryRow(opscope.With(t.Context(), flextok), `SELECT o.slug, m.role FROM staff_operators m JOIN operators o ON o.id = m.operator_id
+		JOIN staff s ON s.id = m.staff_id WHERE s.email = 'dana@flextokxumare.kz'`).Scan(&slug, &role)
+	if err != nil || slug != "flextok" || role != "agent" {
+		t.Errorf("the account's membership: %q %q (%v), want an agent of flextok", slug, role, err)
 	}
 }
