@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"rightsdesk/internal/auth"
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/keyring"
 	"rightsdesk/internal/opscope"
@@ -197,5 +198,36 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 		if err != nil || r.Email != "aigerim@example.kz" {
 			t.Errorf("operator %d's request with the new key alone: %q, %v", id, r.Email, err)
 		}
+	}
+}
+
+// An account works only for the operators it is a member of: through
+// another operator's store it is not found (so neither its session nor its
+// sign-in holds there), and in each it has the role of its membership.
+func TestAStaffMemberOfOneOperatorIsNotFoundByAnother(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	st := store.New(pool, nil, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, flex := st.For(ids["webstapero"]), st.For(ids["flextok"])
+	dana, err := web.CreateStaff(ctx, auth.NewStaff{Staff: auth.Staff{Email: "dana@webstapero.kz", Name: "Дана", Role: auth.Agent, Locale: "ru"},
+		Audit: auth.Audit{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := web.StaffByEmail(ctx, "Dana@webstapero.kz"); err != nil || got.ID != dana.ID || got.Role != auth.Agent {
+		t.Errorf("webstapero's own agent: %+v, %v", got, err)
+	}
+	if _, err := flex.StaffByID(ctx, dana.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("flextok found webstapero's agent by id: %v", err)
+	}
+	if _, err := flex.StaffByEmail(ctx, "dana@webstapero.kz"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("flextok found webstapero's agent by email: %v", err)
+	}
+	if list, err := flex.ListStaff(ctx); err != nil || len(list) != 0 {
+		t.Errorf("flextok's staff list: %d accounts (%v), want none", len(list), err)
 	}
 }

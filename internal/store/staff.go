@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,18 +39,35 @@ func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 // StaffByID returns an account; staff pages call it on every request, by
 // primary key.
 func (s *Store) StaffByID(ctx context.Context, id int64) (auth.Staff, error) {
-	return s.scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1`, id))
+	query, args := s.staffSelect(`WHERE s.id = $1`, id)
+	return s.scanStaff(s.pool.QueryRow(ctx, query, args...))
+}
+
+// staffSelect reads accounts under where (its arguments args, from $1). One
+// operator's store (Store.For) reads its members only, each in the role it
+// has for that operator (staff_operators): a member of another operator is
+// not found, so its session and sign-in fail here (issue 15). A store of no
+// operator reads every account in its own role, as a deployment of one
+// operator always has.
+func (s *Store) staffSelect(where string, args ...any) (string, []any) {
+	if s.pool.operator == 0 {
+		return `SELECT ` + staffColumns + ` FROM staff s ` + where, args
+	}
+	args = append(args, s.pool.operator)
+	return `SELECT ` + strings.Replace(staffColumns, "s.role", "m.role", 1) + ` FROM staff s
+		JOIN staff_operators m ON m.staff_id = s.id AND m.operator_id = $` + strconv.Itoa(len(args)) + ` ` + where, args
 }
 
 // StaffByEmail returns the account of an email address, in any letter case.
 func (s *Store) StaffByEmail(ctx context.Context, email string) (auth.Staff, error) {
-	return s.scanStaff(s.pool.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE lower(s.email) = lower($1)`, email))
+	query, args := s.staffSelect(`WHERE lower(s.email) = lower($1)`, email)
+	return s.scanStaff(s.pool.QueryRow(ctx, query, args...))
 }
 
 // ListStaff returns every account, active ones first, then by name.
 func (s *Store) ListStaff(ctx context.Context) ([]auth.Staff, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+staffColumns+` FROM staff s
-		ORDER BY s.disabled_at IS NOT NULL, lower(s.name), s.id`)
+	query, args := s.staffSelect(`ORDER BY s.disabled_at IS NOT NULL, lower(s.name), s.id`)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list staff: %w", err)
 	}
