@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 )
 
@@ -23,14 +24,23 @@ func EphemeralSettings() map[string]string {
 // temporary folder; Stop removes the folder. The folder is short (under
 // os.TempDir) because the socket lives in it.
 func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
+	return StartTemporaryWith(ctx, logger, nil)
+}
+
+// StartTemporaryWith is StartTemporary with settings that override
+// EphemeralSettings: a benchmark that measures commits with fsync on, or
+// loads pg_stat_statements (shared_preload_libraries).
+func StartTemporaryWith(ctx context.Context, logger *slog.Logger, settings map[string]string) (*Server, error) {
 	dir, err := os.MkdirTemp("", "rdpg-")
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: create temporary cluster folder: %w", err)
 	}
+	all := EphemeralSettings()
+	maps.Copy(all, settings)
 	s, err := Start(ctx, Options{
 		DataDir:  dir,
 		Database: "postgres",
-		Settings: EphemeralSettings(),
+		Settings: all,
 		Logger:   logger,
 	})
 	if err != nil {
