@@ -301,12 +301,13 @@ func (f QueueFilter) sort() Sort {
 }
 
 // CountCap is how far QueueCounts counts a tab. A tab bar needs "more than
-// 10 000", not the exact figure: counting stops there, so a count reads at
-// most CountCap+1 index entries whatever the table holds, and the queue page
-// costs the same with a thousand requests or a million (docs/benchmarks.md).
-// Below the cap every count is exact and read live, so it is right after
-// every change, made by any instance, the moment it commits.
-const CountCap = 10_000
+// 1 000", not the exact figure: counting stops there, so an unfiltered
+// count reads at most CountCap+1 index entries whatever the table holds, and
+// the queue page costs about the same with a thousand requests or a million
+// (docs/benchmarks.md: at 10 000 the seven counts alone took 14 ms each at a
+// million requests). Below the cap every count is exact and read live, so it
+// is right after every change, made by any instance, the moment it commits.
+const CountCap = 1_000
 
 // CountCapped reports whether a count from QueueCounts stands for "more than
 // CountCap" rather than an exact number.

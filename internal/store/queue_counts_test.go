@@ -58,7 +58,7 @@ func TestEveryTabCountStopsAtTheCap(t *testing.T) {
 		}
 		return c
 	}
-	// 9,998 closed and 3 open: all exact; all is 10,001, past the cap.
+	// CountCap-2 closed and 3 open: all exact; all is one past the cap.
 	c := counts(store.QueueFilter{})
 	if c[store.TabClosed] != store.CountCap-2 || store.CountCapped(c[store.TabClosed]) {
 		t.Errorf("closed under the cap: %d", c[store.TabClosed])
@@ -67,7 +67,7 @@ func TestEveryTabCountStopsAtTheCap(t *testing.T) {
 		t.Errorf("all past the cap: %d", c[store.TabAll])
 	}
 
-	addMany(3, request.Erasure, request.Completed, -10*24*time.Hour) // 10,001 closed
+	addMany(3, request.Erasure, request.Completed, -10*24*time.Hour) // CountCap+1 closed
 	c = counts(store.QueueFilter{})
 	if !store.CountCapped(c[store.TabClosed]) || c[store.TabClosed] != store.CountCap+1 || c[store.TabAll] != store.CountCap+1 {
 		t.Errorf("past the cap: closed %d, all %d", c[store.TabClosed], c[store.TabAll])
