@@ -112,14 +112,15 @@ func seedRequests(ctx context.Context, pool *pgxpool.Pool, n int, email string) 
 type page struct{ name, path string }
 
 // pagesOf lists what staff open: every tab, filters, searches, a request
-// and the dashboard.
+// and the dashboard. The assignee filter names the second seeded agent (the
+// first one's requests were given to the signed-in account).
 func pagesOf(ctx context.Context, pool *pgxpool.Pool, email string) ([]page, error) {
 	var ref string
 	var agent int64
 	if err := pool.QueryRow(ctx, `SELECT reference FROM requests WHERE status = 'in_progress' ORDER BY due_at LIMIT 1`).Scan(&ref); err != nil {
 		return nil, fmt.Errorf("an open request: %w", err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT id FROM staff WHERE email <> $1 ORDER BY id LIMIT 1`, email).Scan(&agent); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT id FROM staff WHERE email <> $1 ORDER BY id OFFSET 1 LIMIT 1`, email).Scan(&agent); err != nil {
 		return nil, fmt.Errorf("an agent: %w", err)
 	}
 	a := fmt.Sprint(agent)
