@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -736,10 +737,12 @@ func (fs *Fulfilments) StaffPackage(ctx context.Context, requestID, staffID int6
 }
 
 // FailedSteps counts the open requests whose current fulfilment has a step
-// that failed for good (the queue's "gathering failed" filter).
+// that failed for good (the queue's "gathering failed" filter), up to
+// CountCap as the tabs are (CountCapped).
 func (fs *Fulfilments) FailedSteps(ctx context.Context) (int, error) {
 	var n int
-	err := fs.s.pool.QueryRow(ctx, `SELECT count(*) FROM requests r WHERE `+openStatuses+` AND `+stepFailedCondition).Scan(&n)
+	err := fs.s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM requests r WHERE `+openStatuses+` AND `+stepFailedCondition+`
+		LIMIT `+strconv.Itoa(CountCap+1)+`) t`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count failed steps: %w", err)
 	}

@@ -47,9 +47,14 @@ WITH acknowledged AS (
 		WHERE acknowledgement_counts.sent < @acknowledgement_limit::int
 	RETURNING sent
 ), dup AS (
-	SELECT min(id) AS id FROM requests
-	WHERE email_index = ANY(@email_indexes) AND type = @type
-	  AND ` + StatusIn("status", request.OpenStatuses()) + `
+	-- The oldest open request per term (one while keys are not being
+	-- rotated) is the first entry of requests_email_index_idx's range:
+	-- one probe each, however many open requests the address has.
+	SELECT min(first.id) AS id FROM unnest(@email_indexes::bytea[]) AS term(email_index),
+	LATERAL (SELECT id FROM requests
+		WHERE email_index = term.email_index AND type = @type
+		  AND ` + StatusIn("status", request.OpenStatuses()) + `
+		ORDER BY id LIMIT 1) AS first
 ), r AS (
 	INSERT INTO requests (reference, type, status, locale, received_at,
 		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,

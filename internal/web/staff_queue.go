@@ -173,8 +173,8 @@ type queueView struct {
 type queueTabView struct {
 	Key       store.Tab
 	Label     string
-	Count     string // as shown: "12", "10 000+"
-	CountText string // the same for a screen reader: "more than 10 000"
+	Count     string // as shown: "12", "1 000+"
+	CountText string // the same for a screen reader: "more than 1 000"
 	URL       string
 	Current   bool
 }
@@ -306,7 +306,7 @@ func queueRow(p *i18n.Printer, r store.QueueRow, now time.Time, loc *time.Locati
 }
 
 // countWords writes a tab count as shown and as read aloud: a count past
-// store.CountCap is "10 000+", "more than 10 000".
+// store.CountCap is "1 000+", "more than 1 000".
 func countWords(p *i18n.Printer, n int) (shown, spoken string) {
 	if store.CountCapped(n) {
 		capped := groupDigits(p.Locale(), store.CountCap)
