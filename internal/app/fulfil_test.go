@@ -804,6 +804,9 @@ func TestTheHTTPConnectorsCallbackCompletesAConsentWithdrawal(t *testing.T) {
 	if !strings.Contains(html.UnescapeString(page), "Ждёт ответа системы") {
 		t.Error("the page does not show the mailer's step waiting")
 	}
+	if !strings.Contains(html.UnescapeString(page), "Профиль ученика: принято, ответ ожидается") {
+		t.Error("the page does not say the mailer took the withdrawal of the students' consent and its answer is awaited")
+	}
 	resp, page := p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("completing while the mailer's step waits: %d %q", resp.StatusCode, refusedText(page))
@@ -816,6 +819,14 @@ func TestTheHTTPConnectorsCallbackCompletesAConsentWithdrawal(t *testing.T) {
 		t.Fatal("the callback did not complete the step")
 	}
 	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	// The callback names no collection: what the mailer was asked is done.
+	_, page = p.get()
+	if shown := html.UnescapeString(page); strings.Contains(shown, "принято, ответ ожидается") || !strings.Contains(shown, "Профиль ученика: выполнено") {
+		t.Error("after the callback the page does not show the mailer's call to the students' collection as done")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_done' AND data->'calls'->>'students' = 'done'`); n != 1 {
+		t.Errorf("%d step_done events record the students' call done, want 1", n)
+	}
 	resp, page = p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("preview: %d %q", resp.StatusCode, refusedText(page))
@@ -1079,5 +1090,8 @@ func TestWithoutACallbackTheOperatorsSystemIsPolledUntilItIsDone(t *testing.T) {
 	}
 	if n := len(op.requests()); n != 1 {
 		t.Errorf("the action was asked %d times, want once", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilment_steps WHERE id = $1 AND result = '{"calls": {"students": "done"}}'`, stepID); n != 1 {
+		t.Error("the polled step does not record the students' call as done")
 	}
 }
