@@ -601,6 +601,11 @@ func TestASystemDownDelaysOnlyItsOwnStepAndTheRequestCompletesOnceItIsBack(t *te
 			t.Error("the filter does not keep exactly the request whose gathering failed")
 		}
 	}
+	// The count is of what staff are looking at: none of the erasures.
+	_, erasures := inst.Get(t, p.c, "/staff?type=erasure")
+	if m := regexp.MustCompile(`(?s)id="steps-failed"><a href="[^"]+"[^>]*>Сбор не удался <span class="count"><span aria-hidden="true">(\d+)</span>`).FindStringSubmatch(erasures); m == nil || m[1] != "0" {
+		t.Errorf("filtered to erasures, the queue counts requests whose gathering failed: %v", m)
+	}
 	code, list := apiCall(t, inst, key, "GET", "/api/v1/requests?steps=failed", "")
 	if items, _ := list["requests"].([]any); code != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["reference"] != ref {
 		t.Errorf("API steps=failed: %d %v", code, list)

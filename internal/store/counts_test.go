@@ -62,6 +62,9 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 				if counts[tab] != listed {
 					t.Errorf("after %s, filter %s: the %s tab counts %d and lists %d", after, name, tab, counts[tab], listed)
 				}
+				if n, err := reader.QueueCount(ctx, f); err != nil || n != listed {
+					t.Errorf("after %s, filter %s: QueueCount of the %s tab is %d (%v), and it lists %d", after, name, tab, n, err, listed)
+				}
 			}
 		}
 	}

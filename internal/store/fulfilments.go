@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -742,19 +741,6 @@ func (fs *Fulfilments) StaffPackage(ctx context.Context, requestID, staffID int6
 			map[string]any{"fulfilment_id": id}, at)
 	})
 	return out, err
-}
-
-// FailedSteps counts the open requests whose current fulfilment has a step
-// that failed for good (the queue's "gathering failed" filter), up to
-// CountCap as the tabs are (CountCapped).
-func (fs *Fulfilments) FailedSteps(ctx context.Context) (int, error) {
-	var n int
-	err := fs.s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM requests r WHERE `+openStatuses+` AND `+stepFailedCondition+`
-		LIMIT `+strconv.Itoa(CountCap+1)+`) t`).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count failed steps: %w", err)
-	}
-	return n, nil
 }
 
 // stepFailedCondition holds for a request ("r") whose current fulfilment

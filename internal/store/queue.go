@@ -337,6 +337,28 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	}, nil
 }
 
+// QueueCount counts the requests f's page lists (its tab and every
+// condition), up to CountCap as the tab counts are (CountCapped): the
+// queue's "gathering failed" link says how many of what staff are looking at
+// it keeps.
+func (s *Store) QueueCount(ctx context.Context, f QueueFilter) (int, error) {
+	if f.Now.IsZero() {
+		return 0, fmt.Errorf("%w: a count needs Now", ErrInvalidFilter)
+	}
+	f.Sort = ""
+	w := where{keys: s.keys}
+	if err := w.filter(f); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM requests r`+w.clause()+`
+		LIMIT `+strconv.Itoa(CountCap+1)+`) t`, w.args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("queue count: %w", err)
+	}
+	return n, nil
+}
+
 func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	if f.Now.IsZero() {
 		return "", nil, fmt.Errorf("%w: counts need Now", ErrInvalidFilter)

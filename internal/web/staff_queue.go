@@ -22,6 +22,7 @@ import (
 type QueueSource interface {
 	Queue(ctx context.Context, f store.QueueFilter, p store.Page) (store.QueuePage, error)
 	QueueCounts(ctx context.Context, f store.QueueFilter) (map[store.Tab]int, error)
+	QueueCount(ctx context.Context, f store.QueueFilter) (int, error)
 	ExportCSV(ctx context.Context, f store.QueueFilter, loc *time.Location, w io.Writer) (int, error)
 	RecordExport(ctx context.Context, staffID int64, f store.QueueFilter, rows int, at time.Time) error
 	Dashboard(ctx context.Context, now time.Time, loc *time.Location, year int) (store.Dashboard, error)
@@ -273,7 +274,11 @@ func (s *Server) staffHome(c echo.Context) error {
 	v.AnyChecked = len(form.Statuses) > 0 || len(form.Types) > 0 || form.Assignee != "" || form.DueFrom != "" || form.DueTo != ""
 
 	if s.fulfil != nil {
-		n, err := s.fulfil.FailedSteps(ctx)
+		// How many of what the page lists (its tab and filters) have a
+		// step that failed: the link keeps them all and adds this one.
+		g := f
+		g.StepFailed = true
+		n, err := s.home.QueueCount(ctx, g)
 		if err != nil {
 			return err
 		}
