@@ -498,6 +498,15 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 		poll = fs.s.keys.SealString(sealed.StepPollURL, out.PollURL)
 	}
 	failed := out.State == StepFailed || out.State == StepPending && out.Reason != ""
+	// The steps of one fulfilment finish one at a time: each takes its
+	// fulfilment's row first, so that whichever finishes last sees every
+	// other step done (afterStepDone) and starts what follows. Without it two
+	// steps committing at once each saw the other still running, and the
+	// plan was never marked executed, nor the package built.
+	if _, err := tx.Exec(ctx, `SELECT FROM fulfilments f JOIN fulfilment_steps s ON s.fulfilment_id = f.id
+		WHERE s.id = $1 FOR UPDATE OF f`, stepID); err != nil {
+		return fmt.Errorf("lock the step's fulfilment: %w", err)
+	}
 	var st Step
 	var fulfilmentID int64
 	var kind string
