@@ -57,7 +57,10 @@ func TestTheLastOfTwoStepsFinishingAtOnceMarksThePlanExecutedOnce(t *testing.T) 
 	// The second either finishes (it did not wait for the first) or waits
 	// for the first's lock.
 	finishedAlone := false
-	for waiting := 0; waiting == 0 && !finishedAlone; {
+	for waiting, tries := 0, 0; waiting == 0 && !finishedAlone; tries++ {
+		if tries == 1000 {
+			t.Fatal("the second step neither finished nor waited for the first")
+		}
 		select {
 		case err := <-second:
 			if err != nil {
@@ -65,8 +68,8 @@ func TestTheLastOfTwoStepsFinishingAtOnceMarksThePlanExecutedOnce(t *testing.T) 
 			}
 			finishedAlone = true
 		case <-time.After(10 * time.Millisecond):
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE NOT granted
-				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+				WHERE NOT l.granted AND a.datname = current_database()`).Scan(&waiting); err != nil {
 				t.Fatal(err)
 			}
 		}
