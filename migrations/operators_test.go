@@ -36,14 +36,14 @@ func newRequest(reference, email string, at time.Time) request.NewRequest {
 }
 
 // TestUpgradeKeepsEveryRequestUnderTheDefaultOperator: a database made by
-// the migrations before operators (up to 00030), with requests written by
+// the migrations before operators (up to 00036), with requests written by
 // the store's intake and seeded in bulk, upgrades with every row under the
 // default operator, and every store call still finds what it found.
 func TestUpgradeKeepsEveryRequestUnderTheDefaultOperator(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.EmptyDB(t)
 	logger := slog.New(slog.DiscardHandler)
-	if err := migrations.UpTo(ctx, pool, logger, testkit.Keys(), 30); err != nil {
+	if err := migrations.UpTo(ctx, pool, logger, testkit.Keys(), 36); err != nil {
 		t.Fatal(err)
 	}
 	outbox, err := jobs.NewOutbox(pool)

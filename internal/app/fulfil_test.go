@@ -601,6 +601,11 @@ func TestASystemDownDelaysOnlyItsOwnStepAndTheRequestCompletesOnceItIsBack(t *te
 			t.Error("the filter does not keep exactly the request whose gathering failed")
 		}
 	}
+	// The count is of what staff are looking at: none of the erasures.
+	_, erasures := inst.Get(t, p.c, "/staff?type=erasure")
+	if m := regexp.MustCompile(`(?s)id="steps-failed"><a href="[^"]+"[^>]*>Сбор не удался <span class="count"><span aria-hidden="true">(\d+)</span>`).FindStringSubmatch(erasures); m == nil || m[1] != "0" {
+		t.Errorf("filtered to erasures, the queue counts requests whose gathering failed: %v", m)
+	}
 	code, list := apiCall(t, inst, key, "GET", "/api/v1/requests?steps=failed", "")
 	if items, _ := list["requests"].([]any); code != http.StatusOK || len(items) != 1 || items[0].(map[string]any)["reference"] != ref {
 		t.Errorf("API steps=failed: %d %v", code, list)
@@ -804,6 +809,9 @@ func TestTheHTTPConnectorsCallbackCompletesAConsentWithdrawal(t *testing.T) {
 	if !strings.Contains(html.UnescapeString(page), "Ждёт ответа системы") {
 		t.Error("the page does not show the mailer's step waiting")
 	}
+	if !strings.Contains(html.UnescapeString(page), "Профиль ученика: принято, ответ ожидается") {
+		t.Error("the page does not say the mailer took the withdrawal of the students' consent and its answer is awaited")
+	}
 	resp, page := p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("completing while the mailer's step waits: %d %q", resp.StatusCode, refusedText(page))
@@ -816,6 +824,14 @@ func TestTheHTTPConnectorsCallbackCompletesAConsentWithdrawal(t *testing.T) {
 		t.Fatal("the callback did not complete the step")
 	}
 	waitForState(t, inst, `SELECT count(*) FROM events WHERE kind = 'plan_executed'`)
+	// The callback names no collection: what the mailer was asked is done.
+	_, page = p.get()
+	if shown := html.UnescapeString(page); strings.Contains(shown, "принято, ответ ожидается") || !strings.Contains(shown, "Профиль ученика: выполнено") {
+		t.Error("after the callback the page does not show the mailer's call to the students' collection as done")
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM events WHERE kind = 'step_done' AND data->'calls'->>'students' = 'done'`); n != 1 {
+		t.Errorf("%d step_done events record the students' call done, want 1", n)
+	}
 	resp, page = p.complete(map[string]string{"response": "Согласие отозвано.", "step": "preview"}, "", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("preview: %d %q", resp.StatusCode, refusedText(page))
@@ -1079,5 +1095,8 @@ func TestWithoutACallbackTheOperatorsSystemIsPolledUntilItIsDone(t *testing.T) {
 	}
 	if n := len(op.requests()); n != 1 {
 		t.Errorf("the action was asked %d times, want once", n)
+	}
+	if n := inst.Count(t, `SELECT count(*) FROM fulfilment_steps WHERE id = $1 AND result = '{"calls": {"students": "done"}}'`, stepID); n != 1 {
+		t.Error("the polled step does not record the students' call as done")
 	}
 }

@@ -183,6 +183,11 @@ func TestKazakhLetterBecomesAKazakhRequestInTriage(t *testing.T) {
 	if links.Status == "" || links.Confirm == "" {
 		t.Fatalf("the acknowledgement lacks the status link or the confirmation link:\n%s", ack.Text)
 	}
+	// The acknowledgement answers the letter in its thread, as a person's
+	// reply would, so the sender's mail client shows them together.
+	if got := ack.Header.Get("In-Reply-To"); got != "<CAF3kz9xQ2@mail.gmail.example.kz>" {
+		t.Errorf("the acknowledgement's In-Reply-To %q, want the letter's Message-ID", got)
+	}
 	if !strings.Contains(ack.Text, "Оған жауап беруге болады: жауабыңыз сұрауыңызға түседі.") {
 		t.Errorf("the footer does not say replies are read:\n%s", ack.Text)
 	}
@@ -321,6 +326,9 @@ func TestLetterByTheListenerBecomesARequest(t *testing.T) {
 	ack := d.SMTP.WaitForMail(t, "ivan.petrov@mail.example.ru", r.Reference, 20*time.Second)
 	if ack.Subject != "Мы получили ваше письмо: запрос "+r.Reference || ack.Links().Status == "" || ack.Links().Confirm != "" {
 		t.Errorf("acknowledgement %q: want it in Russian with the status link and no confirmation link:\n%s", ack.Subject, ack.Text)
+	}
+	if got := ack.Header.Get("In-Reply-To"); got != "<r1@mail.example.ru>" || ack.Header.Get("References") != "<r1@mail.example.ru>" {
+		t.Errorf("the acknowledgement's In-Reply-To %q, References %q: want the letter's Message-ID", got, ack.Header.Get("References"))
 	}
 }
 

@@ -232,6 +232,3 @@ func (s *Service) View(ctx context.Context, r request.Request) (View, error) {
 func (s *Service) StaffPackage(ctx context.Context, r request.Request, staffID int64) ([]byte, error) {
 	return s.Store.StaffPackage(ctx, r.ID, staffID, s.Clock.Now())
 }
-
-// FailedSteps counts the open requests with a step that failed for good.
-func (s *Service) FailedSteps(ctx context.Context) (int, error) { return s.Store.FailedSteps(ctx) }

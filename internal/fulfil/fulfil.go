@@ -49,7 +49,6 @@ type Store interface {
 	Executions(ctx context.Context, requestID int64) ([]store.Fulfilment, error)
 	Proof(ctx context.Context, requestID int64) (request.IdentityProof, error)
 	AutoGatherCandidates(ctx context.Context, types []request.Type, after int64, limit int) ([]store.Candidate, error)
-	FailedSteps(ctx context.Context) (int, error)
 }
 
 // Requests reads requests (store.Store).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"rightsdesk/internal/mail"
 	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
@@ -70,20 +71,6 @@ type SentDigest struct {
 type SentReminder struct {
 	Reference string
 	Key       string // the ledger key: "3d", "overdue:2026-03-05"
-}
-
-// digestLine is one request in the digest email: no names, no addresses,
-// nothing the requester wrote.
-type digestLine struct {
-	Reference   string
-	Type        string
-	Due         time.Time // the due day's end, in the operator's zone
-	DaysLeft    int
-	DaysOverdue int
-	Overdue     bool
-	URL         string
-	// Stuck names the systems whose data map step is stuck ("" for none).
-	Stuck string
 }
 
 type pending struct {
@@ -191,9 +178,9 @@ func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][
 	slices.SortStableFunc(items, func(a, b pending) int {
 		return cmp.Or(a.cand.DueAt.Compare(b.cand.DueAt), cmp.Compare(a.cand.Reference, b.cand.Reference))
 	})
-	lines := make([]digestLine, len(items))
+	lines := make([]mail.DigestLine, len(items))
 	for i, p := range items {
-		lines[i] = digestLine{
+		lines[i] = mail.DigestLine{
 			Reference: p.cand.Reference, Type: string(p.cand.Type),
 			Due:      p.rem.DueDate.EndOfDay(s.Policy.Location),
 			DaysLeft: p.rem.DaysLeft, DaysOverdue: p.rem.DaysOverdue(), Overdue: p.rem.Overdue(),

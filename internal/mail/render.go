@@ -153,6 +153,9 @@ func (c *Composer) render(kind string, p *i18n.Printer, data map[string]any, sca
 	if t, ok := data["Type"].(string); ok {
 		d["TypeName"] = p.T("type." + t + ".name")
 	}
+	if lines, ok := data["Items"].([]DigestLine); ok {
+		d["Items"] = wordDigest(p, lines)
+	}
 	for name, phrase := range map[string]string{"DueAt": "DueByText", "ConfirmBy": "ConfirmByText", "DownloadBy": "DownloadByText"} {
 		if t, ok := data[name].(time.Time); ok {
 			local := t.In(c.loc)

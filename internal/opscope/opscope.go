@@ -1,6 +1,6 @@
 // Package opscope carries the operator a piece of work is done for (issue
 // 15) from a context to the database connection that does it. PostgreSQL's
-// row-level security (migration 00032) lets a connection see and write only
+// row-level security (migration 00038) lets a connection see and write only
 // the rows of the operator its rightsdesk.operator setting names; Prepare,
 // installed on a pool, sets that setting from the context every time a
 // connection is taken from the pool.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 
 	"rightsdesk/internal/launch"
@@ -25,14 +26,23 @@ func EphemeralSettings() map[string]string {
 // temporary folder (launch.TempDir: short, as the socket lives in it);
 // Stop removes the folder.
 func StartTemporary(ctx context.Context, logger *slog.Logger) (*Server, error) {
+	return StartTemporaryWith(ctx, logger, nil)
+}
+
+// StartTemporaryWith is StartTemporary with settings that override
+// EphemeralSettings: a benchmark that measures commits with fsync on, or
+// loads pg_stat_statements (shared_preload_libraries).
+func StartTemporaryWith(ctx context.Context, logger *slog.Logger, settings map[string]string) (*Server, error) {
 	dir, err := launch.TempDir("rdpg-")
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: %w", err)
 	}
+	all := EphemeralSettings()
+	maps.Copy(all, settings)
 	s, err := Start(ctx, Options{
 		DataDir:  dir,
 		Database: "postgres",
-		Settings: EphemeralSettings(),
+		Settings: all,
 		Logger:   logger,
 	})
 	if err != nil {

@@ -384,37 +384,8 @@ func (m *Mailroom) reply(l Letter, r Request, used ReplyUsage, now time.Time) (C
 		text = l.Subject
 	}
 	text = cutText(text, MaxReplyLength)
-	to := r.Status
-	if r.Status == AwaitingRequester {
-		to = InProgress
-		if err := CheckTransition(r.Status, to, ActorRequester); err != nil {
-			return Change{}, err
-		}
-	}
-	ch, err := resumeClock(m.Deadlines, r, Change{
-		To: to, Event: EventRequesterReplied, Actor: ActorRequester, At: now,
-		Data:     map[string]any{"files": len(l.Attachments), "via": "email"},
-		Messages: []NewMessage{{Author: ActorRequester, Body: text}},
-		Files:    l.Attachments,
-	})
-	if err != nil {
-		return Change{}, err
-	}
-	addr, locale := r.AssigneeEmail, r.AssigneeLocale
-	if addr == "" {
-		addr, locale = m.Config.PrivacyContact, m.Config.StaffLocale
-	}
-	if addr != "" {
-		notice, err := composeEmail(m.Composer, m.Random, m.Links, EmailStaffReply, addr, locale, map[string]any{
-			"Org": m.Config.OrgName, "Reference": r.Reference, "Type": string(r.Type),
-			"DueAt": r.DueAt, "StaffURL": m.Links.Staff(r.Reference),
-		})
-		if err != nil {
-			return Change{}, err
-		}
-		ch.Emails = append(ch.Emails, notice)
-	}
-	return ch, nil
+	return replied(m.Deadlines, m.Composer, m.Random, m.Links, m.Config, r, text, l.Attachments,
+		map[string]any{"files": len(l.Attachments), "via": "email"}, now)
 }
 
 // cutText keeps at most max characters of text, marking the cut.

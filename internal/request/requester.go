@@ -51,18 +51,57 @@ type Requester struct {
 
 // staffRecipient is who hears of a requester's action: the assignee, or the
 // privacy contact while nobody is assigned.
-func (rq *Requester) staffRecipient(r Request) (string, Locale) {
+func (rq *Requester) staffRecipient(r Request) (string, Locale) { return staffRecipient(rq.Config, r) }
+
+// staffRecipient is who hears of what a requester does: the assignee, or
+// the privacy contact while nobody is.
+func staffRecipient(cfg IntakeConfig, r Request) (string, Locale) {
 	if r.AssigneeEmail != "" {
 		return r.AssigneeEmail, r.AssigneeLocale
 	}
-	return rq.Config.PrivacyContact, rq.Config.StaffLocale
+	return cfg.PrivacyContact, cfg.StaffLocale
 }
 
-func (rq *Requester) data(r Request) map[string]any {
+func (rq *Requester) data(r Request) map[string]any { return staffData(rq.Config, rq.Links, r) }
+
+// staffData is what an email to staff about r says of it.
+func staffData(cfg IntakeConfig, links Links, r Request) map[string]any {
 	return map[string]any{
-		"Org": rq.Config.OrgName, "Reference": r.Reference, "Type": string(r.Type),
-		"DueAt": r.DueAt, "StaffURL": rq.Links.Staff(r.Reference),
+		"Org": cfg.OrgName, "Reference": r.Reference, "Type": string(r.Type),
+		"DueAt": r.DueAt, "StaffURL": links.Staff(r.Reference),
 	}
+}
+
+// replied is the change a requester's reply makes, from the status page or
+// by email: the message and files on the conversation, work resumed (and
+// the clock with it) when staff were waiting for the requester, and the
+// assignee, or the privacy contact, told. data is the event's.
+func replied(d Extender, c Composer, random ioReader, links Links, cfg IntakeConfig, r Request,
+	text string, files []File, data map[string]any, now time.Time) (Change, error) {
+	to := r.Status
+	if r.Status == AwaitingRequester {
+		to = InProgress
+		if err := CheckTransition(r.Status, to, ActorRequester); err != nil {
+			return Change{}, err
+		}
+	}
+	ch, err := resumeClock(d, r, Change{
+		To: to, Event: EventRequesterReplied, Actor: ActorRequester, At: now,
+		Data:     data,
+		Messages: []NewMessage{{Author: ActorRequester, Body: text}},
+		Files:    files,
+	})
+	if err != nil {
+		return Change{}, err
+	}
+	if addr, locale := staffRecipient(cfg, r); addr != "" {
+		notice, err := composeEmail(c, random, links, EmailStaffReply, addr, locale, staffData(cfg, links, r))
+		if err != nil {
+			return Change{}, err
+		}
+		ch.Emails = append(ch.Emails, notice)
+	}
+	return ch, nil
 }
 
 // Withdraw closes an open request at the requester's wish; both sides are
@@ -135,30 +174,8 @@ func (rq *Requester) Reply(ctx context.Context, token, text string, uploads []Up
 		if checkStorage("files", used.Stored, files, verr); len(verr.Fields) > 0 {
 			return Change{}, verr
 		}
-		to := r.Status
-		if r.Status == AwaitingRequester {
-			to = InProgress
-			if err := CheckTransition(r.Status, to, ActorRequester); err != nil {
-				return Change{}, err
-			}
-		}
-		ch, err := resumeClock(rq.Deadlines, r, Change{
-			To: to, Event: EventRequesterReplied, Actor: ActorRequester, At: now,
-			Data:     map[string]any{"files": len(files)},
-			Messages: []NewMessage{{Author: ActorRequester, Body: text}},
-			Files:    files,
-		})
-		if err != nil {
-			return Change{}, err
-		}
-		if addr, locale := rq.staffRecipient(r); addr != "" {
-			notice, err := composeEmail(rq.Composer, rq.Random, rq.Links, EmailStaffReply, addr, locale, rq.data(r))
-			if err != nil {
-				return Change{}, err
-			}
-			ch.Emails = append(ch.Emails, notice)
-		}
-		return ch, nil
+		return replied(rq.Deadlines, rq.Composer, rq.Random, rq.Links, rq.Config, r, text, files,
+			map[string]any{"files": len(files)}, now)
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,45 +189,135 @@ func rawRows(ctx context.Context, pool *pgxpool.Pool, query string, args []any) 
 	return rows.Err()
 }
 
-// benchExport measures ExportCSV against the bare query, and what it costs in
-// memory: bytes and allocations per row, and the peak heap while it runs.
+// benchExport measures ExportCSV against the bare query and against COPY of
+// the same query to CSV (the server writing the text, pgx's CopyTo reading
+// it: the least any export of these columns can cost), rotating the order in
+// every iteration, and what it costs in memory: bytes and allocations per
+// row, the peak heap and the peak resident set while it runs.
 func benchExport(b *testing.B, s *Store, pool *pgxpool.Pool, f QueueFilter, query string, args []any, loc *time.Location) {
 	ctx := context.Background()
 	var rows int
 	var written int64
 	var allocs, allocBytes uint64
-	var peak, base uint64
-	store := func() error {
+	var peak, base, peakRSS, baseRSS uint64
+	// Each step times itself: the store's leaves out the collection that
+	// gives its memory figures a clean start.
+	store := func() (time.Duration, error) {
 		runtime.GC()
+		debug.FreeOSMemory()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
 		base = max(base, before.HeapAlloc)
-		w := &heapSampler{peak: before.HeapAlloc}
+		rss := residentSet(b)
+		baseRSS = max(baseRSS, rss)
+		w := &heapSampler{peak: before.HeapAlloc, peakRSS: rss}
+		start := time.Now()
 		n, err := s.ExportCSV(ctx, f, loc, w)
+		took := time.Since(start)
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		rows, written = n, w.written
 		allocs += after.Mallocs - before.Mallocs
 		allocBytes += after.TotalAlloc - before.TotalAlloc
 		peak = max(peak, w.peak, after.HeapAlloc)
-		return err
+		peakRSS = max(peakRSS, w.peakRSS, residentSet(b))
+		return took, err
 	}
-	storeTime := benchPair(b, store, func() error { return rawRows(ctx, pool, query, args) })
+	copyQuery := "COPY (" + inlineArgs(b, query, args) + ") TO STDOUT (FORMAT csv)"
+	var copied int64
+	copyCSV := func() (time.Duration, error) {
+		start := time.Now()
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer conn.Release()
+		w := &heapSampler{}
+		_, err = conn.Conn().PgConn().CopyTo(ctx, w, copyQuery)
+		copied = w.written
+		return time.Since(start), err
+	}
+	raw := func() (time.Duration, error) {
+		start := time.Now()
+		err := rawRows(ctx, pool, query, args)
+		return time.Since(start), err
+	}
+	var took [3]time.Duration
+	steps := [3]func() (time.Duration, error){store, raw, copyCSV}
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 3 {
+			j := (i + k) % 3
+			d, err := steps[j]()
+			if err != nil {
+				b.Fatal(err)
+			}
+			took[j] += d
+		}
+	}
+	b.StopTimer()
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
 	perRow := float64(rows) * float64(b.N)
+	b.ReportMetric(per(took[0]), "ns/op")
+	b.ReportMetric(per(took[1]), "raw-ns/op")
+	b.ReportMetric(per(took[2]), "copy-ns/op")
+	b.ReportMetric(float64(took[0])/float64(took[1]), "store/raw")
+	b.ReportMetric(float64(took[0])/float64(took[2]), "store/copy")
+	b.ReportMetric(float64(took[1])/float64(took[2]), "raw/copy")
 	b.ReportMetric(float64(rows), "rows")
-	b.ReportMetric(perRow/storeTime.Seconds(), "rows/s")
+	b.ReportMetric(perRow/took[0].Seconds(), "rows/s")
 	b.ReportMetric(float64(written)/float64(rows), "csv-B/row")
+	b.ReportMetric(float64(copied)/float64(rows), "copy-B/row")
 	b.ReportMetric(float64(allocBytes)/perRow, "alloc-B/row")
 	b.ReportMetric(float64(allocs)/perRow, "allocs/row")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(base)/(1<<20), "base-heap-MiB")
+	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(baseRSS)/(1<<20), "base-rss-MiB")
 }
 
-// heapSampler discards what is written and samples the heap every MiB, to
-// find the peak while an export runs.
+// inlineArgs writes args into query as literals: COPY takes no parameters.
+// It knows the kinds of argument the export's filters in these benchmarks
+// send.
+func inlineArgs(b *testing.B, query string, args []any) string {
+	for i := len(args); i >= 1; i-- {
+		var lit string
+		switch v := args[i-1].(type) {
+		case time.Time:
+			lit = "'" + v.UTC().Format(time.RFC3339Nano) + "'::timestamptz"
+		case int64:
+			lit = strconv.FormatInt(v, 10)
+		case int:
+			lit = strconv.Itoa(v)
+		case string:
+			lit = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			b.Fatalf("inline argument $%d: %T", i, v)
+		}
+		query = strings.ReplaceAll(query, "$"+strconv.Itoa(i), lit)
+	}
+	return query
+}
+
+// residentSet is the process's resident set now, from /proc (Linux).
+func residentSet(b *testing.B) uint64 {
+	statm, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := strings.Fields(string(statm))
+	pages, err := strconv.ParseUint(fields[1], 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pages * uint64(os.Getpagesize())
+}
+
+// heapSampler discards what is written and samples the heap and the
+// resident set every MiB, to find their peaks while an export runs.
 type heapSampler struct {
 	written, next int64
-	peak          uint64
+	peak, peakRSS uint64
 }
 
 func (h *heapSampler) Write(p []byte) (int, error) {
@@ -235,6 +327,13 @@ func (h *heapSampler) Write(p []byte) (int, error) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		h.peak = max(h.peak, m.HeapAlloc)
+		if statm, err := os.ReadFile("/proc/self/statm"); err == nil {
+			if f := strings.Fields(string(statm)); len(f) > 1 {
+				if pages, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+					h.peakRSS = max(h.peakRSS, pages*uint64(os.Getpagesize()))
+				}
+			}
+		}
 	}
 	return len(p), nil
 }

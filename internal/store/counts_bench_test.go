@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 	"rightsdesk/internal/testkit"
 )
 
-// BenchmarkQueueCountsAndDashboard times the queue's tab counts (exact for
-// the open tabs, capped at CountCap for closed and all) and the dashboard's
+// BenchmarkQueueCountsAndDashboard times the queue's tab counts (each tab
+// capped at CountCap) and the dashboard's
 // figures against RIGHTSDESK_BENCH_ROWS requests (a million unless set):
 //
 //	go run ./tools/withpg -- go test ./internal/store/ -run '^$' -bench 'Queue.*Count' -benchtime 10x -v -timeout 60m
@@ -21,7 +22,8 @@ import (
 // As in BenchmarkQueue, each counts case reports the store's time, the bare
 // SQL's and their ratio, and also the bare SQL of the same counts without the
 // cap (exact-ns/op, exact/raw): what the tab bar cost before. The dashboard
-// runs four queries and has no single bare query: it reports its time alone.
+// reads its rollups; it is timed against the same figures computed over the
+// rows (rows-ns/op, rollups/rows), the four queries it ran before them.
 func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 	ctx := context.Background()
 	pool, seeded, now, almaty := seedBench(b)
@@ -46,7 +48,7 @@ func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 			logPlan(b, pool, c.name, query, args)
 		}
 		// The same query without the cap: what the counts cost before it.
-		exact := strings.Replace(query, "LIMIT "+strconv.Itoa(CountCap+1), "", 1)
+		exact := strings.ReplaceAll(query, "LIMIT "+strconv.Itoa(CountCap+1), "")
 		b.Run(c.name, func(b *testing.B) {
 			var counts map[Tab]int
 			// Store, bare capped SQL and bare exact SQL, rotating which goes
@@ -84,14 +86,44 @@ func BenchmarkQueueCountsAndDashboard(b *testing.B) {
 		})
 	}
 
+	// What a change of TIMEZONE costs once: the rollups counted again in
+	// another zone, and back.
+	for _, zone := range []string{"UTC", "Asia/Almaty"} {
+		start := time.Now()
+		if _, err := pool.Exec(ctx, `SELECT dashboard_rebuild(1, $1)`, zone); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("the dashboard's rollups counted again in %s in %s", zone, time.Since(start).Round(time.Millisecond))
+	}
+
+	// The dashboard from its rollups against the same figures computed over
+	// the rows (the queries it ran before the rollups), alternating.
 	b.Run("dashboard", func(b *testing.B) {
-		var d Dashboard
-		for b.Loop() {
-			var err error
-			if d, err = s.Dashboard(ctx, now, almaty, 2025); err != nil {
-				b.Fatal(err)
+		var d, rows Dashboard
+		var took [2]time.Duration
+		steps := [2]func() error{
+			func() (err error) { d, err = s.Dashboard(ctx, now, almaty, 2025); return err },
+			func() (err error) { rows, err = dashboardOverRows(ctx, s, now, almaty, 2025); return err },
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			for k := range 2 {
+				j := (i + k) % 2
+				start := time.Now()
+				if err := steps[j](); err != nil {
+					b.Fatal(err)
+				}
+				took[j] += time.Since(start)
 			}
 		}
+		b.StopTimer()
+		if !reflect.DeepEqual(d, rows) {
+			b.Fatalf("the rollups' dashboard %+v differs from the rows' %+v", d, rows)
+		}
+		per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
+		b.ReportMetric(per(took[0]), "ns/op")
+		b.ReportMetric(per(took[1]), "rows-ns/op")
+		b.ReportMetric(float64(took[0])/float64(took[1]), "rollups/rows")
 		b.ReportMetric(float64(d.YearTotal.Received), "received-2025")
 	})
 }

@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/request"
 )
@@ -77,186 +79,223 @@ type Dashboard struct {
 
 // Dashboard computes the dashboard's figures at now: the months are calendar
 // months in loc (the operator's time zone), and year is a calendar year there.
-// Four queries, each one pass over a date range of the requests.
+//
+// The figures come from the rollups that the requests table's triggers keep
+// (migrations/00036_dashboard_rollups.sql, per operator since 00040): requests received per month and
+// type, and requests closed per month, type, status and days taken. They are
+// counted in one zone; when loc is another, they are counted again first
+// (once, holding off changes to the requests while it runs).
 func (s *Store) Dashboard(ctx context.Context, now time.Time, loc *time.Location, year int) (Dashboard, error) {
 	if loc == nil || loc.String() == "Local" {
 		return Dashboard{}, fmt.Errorf("dashboard: need a named time zone")
 	}
-	tz := loc.String()
+	if _, err := s.DashboardZone(ctx, loc.String()); err != nil {
+		return Dashboard{}, err
+	}
 	d := Dashboard{Year: year}
 	local := now.In(loc)
 	first := time.Date(local.Year(), local.Month()-(DashboardMonths-1), 1, 0, 0, 0, 0, loc)
-	end := time.Date(local.Year(), local.Month()+1, 1, 0, 0, 0, 0, loc)
-	// The months' first instants, and the end of the last month: a row falls
-	// into month i when bounds[i] <= t < bounds[i+1]. width_bucket finds that
-	// by a binary search on the instants, which costs far less per row than
-	// converting every row's time to the operator's zone to group by it.
-	bounds := make([]time.Time, 0, DashboardMonths+1)
 	for i := range DashboardMonths {
-		m := time.Date(first.Year(), first.Month()+time.Month(i), 1, 0, 0, 0, 0, loc)
-		d.Months = append(d.Months, DashboardMonth{Month: m})
-		bounds = append(bounds, m)
+		d.Months = append(d.Months, DashboardMonth{Month: time.Date(first.Year(), first.Month()+time.Month(i), 1, 0, 0, 0, 0, loc)})
 	}
-	bounds = append(bounds, end)
-	month := func(bucket int) (int, bool) { return bucket - 1, bucket >= 1 && bucket <= DashboardMonths }
+	// month is the index in d.Months of the month starting on day m (as the
+	// rollups key it: a date, the month's first day in the zone).
+	month := func(m time.Time) (int, bool) {
+		i := (m.Year()-first.Year())*12 + int(m.Month()) - int(first.Month())
+		return i, i >= 0 && i < DashboardMonths
+	}
+	// The months' first days, and the year's, as dates.
+	day := func(y int, m time.Month) string { return fmt.Sprintf("%04d-%02d-01", y, int(m)) }
+	end := first.AddDate(0, DashboardMonths, 0)
+	monthsFrom, monthsTo := day(first.Year(), first.Month()), day(end.Year(), end.Month())
+	yearFrom, yearTo := day(year, time.January), day(year+1, time.January)
 
-	// Answers over the months: per type, per month and in all, in one pass.
-	// grouping() tells the three sets apart: 1 per type, 2 per month, 3 all.
-	// The answers are spelled with the closed list too, so that the planner
-	// matches requests_closed_at_idx.
-	rows, err := s.pool.Query(ctx, `
-	SELECT coalesce(a.type, ''), coalesce(a.month, 0), grouping(a.type, a.month),
-		count(*), count(*) FILTER (WHERE a.on_time),
-		percentile_cont(0.5) WITHIN GROUP (ORDER BY a.days)
-	FROM (SELECT r.type, width_bucket(r.closed_at, $4::timestamptz[]) AS month,
-			r.closed_at <= r.due_at AS on_time,
-			(r.closed_at AT TIME ZONE $3)::date - (r.received_at AT TIME ZONE $3)::date AS days
-		FROM requests r
-		WHERE `+closedStatuses+` AND `+answeredStatuses+` AND r.closed_at >= $1 AND r.closed_at < $2) a
-	GROUP BY GROUPING SETS ((a.type), (a.month), ())`, first, end, tz, bounds)
-	if err != nil {
-		return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
-	}
-	byType := map[request.Type]Answered{}
-	for rows.Next() {
-		var typ string
-		var bucket, set int
-		var a Answered
-		var median pgtype.Float8
-		if err := rows.Scan(&typ, &bucket, &set, &a.Count, &a.OnTime, &median); err != nil {
-			rows.Close()
-			return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
-		}
-		a.MedianDays = median.Float64
-		switch set {
-		case 1:
-			byType[request.Type(typ)] = a
-		case 2:
-			if i, ok := month(bucket); ok {
-				d.Months[i].Answered = a
-			}
-		case 3:
-			d.Total = a
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
-	}
-	for _, t := range request.AllTypes() {
-		if a, ok := byType[t]; ok {
-			d.ByType = append(d.ByType, DashboardType{Type: t, Answered: a})
-		}
-	}
-
-	// Requests received per month, for the chart.
-	rows, err = s.pool.Query(ctx, `
-	SELECT width_bucket(r.received_at, $3::timestamptz[]), count(*)
-	FROM requests r
-	WHERE r.received_at >= $1 AND r.received_at < $2
-	GROUP BY 1`, first, end, bounds)
-	if err != nil {
-		return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
-	}
-	for rows.Next() {
-		var bucket, n int
-		if err := rows.Scan(&bucket, &n); err != nil {
-			rows.Close()
-			return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
-		}
-		if i, ok := month(bucket); ok {
-			d.Months[i].Received = n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
-	}
-
-	if err := s.yearFigures(ctx, &d, loc); err != nil {
-		return Dashboard{}, err
-	}
-	return d, nil
-}
-
-// yearFigures fills d.YearTypes and d.YearTotal for d.Year. Receipts and
-// closings are read apart and joined per type here, so that the closings
-// are a range of requests_closed_at_idx instead of one more pass over every
-// request received in the year.
-func (s *Store) yearFigures(ctx context.Context, d *Dashboard, loc *time.Location) error {
-	from := time.Date(d.Year, time.January, 1, 0, 0, 0, 0, loc)
-	to := time.Date(d.Year+1, time.January, 1, 0, 0, 0, 0, loc)
 	byType := map[request.Type]*YearFigures{}
-	get := func(t request.Type) *YearFigures {
+	yearType := func(t request.Type) *YearFigures {
 		if byType[t] == nil {
 			byType[t] = &YearFigures{Type: t}
 		}
 		return byType[t]
 	}
 
+	own, args := s.ownedBy("operator_id", []any{monthsFrom, monthsTo, yearFrom, yearTo})
 	rows, err := s.pool.Query(ctx, `
-	SELECT r.type, count(*) FROM requests r
-	WHERE r.received_at >= $1 AND r.received_at < $2
-	GROUP BY r.type`, from, to)
+	SELECT month, type, sum(n) FROM dashboard_received
+	WHERE ((month >= $1::date AND month < $2::date) OR (month >= $3::date AND month < $4::date))`+own+`
+	GROUP BY month, type`, args...)
 	if err != nil {
-		return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+		return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
 	}
 	for rows.Next() {
+		var m time.Time
 		var typ string
 		var n int
-		if err := rows.Scan(&typ, &n); err != nil {
+		if err := rows.Scan(&m, &typ, &n); err != nil {
 			rows.Close()
-			return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+			return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
 		}
-		get(request.Type(typ)).Received = n
-		d.YearTotal.Received += n
+		if i, ok := month(m); ok {
+			d.Months[i].Received += n
+		}
+		if m.Year() == year && n != 0 {
+			yearType(request.Type(typ)).Received += n
+			d.YearTotal.Received += n
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+		return Dashboard{}, fmt.Errorf("dashboard: received: %w", err)
 	}
 
-	// GROUPING SETS adds the total row (grouping = 1), whose median is over
-	// every answer of the year, which no sum of the per-type rows could give.
+	// The closings: answers are tallied with their days taken, so that each
+	// median is the exact median of the answers it is over.
+	var (
+		monthAnswers  [DashboardMonths]tally
+		typeAnswers   = map[request.Type]*tally{}
+		allAnswers    tally
+		yearAnswers   = map[request.Type]*tally{}
+		yearAllAnswer tally
+	)
 	rows, err = s.pool.Query(ctx, `
-	SELECT coalesce(r.type, ''), grouping(r.type),
-		count(*) FILTER (WHERE r.status = 'completed'),
-		count(*) FILTER (WHERE r.status = 'rejected'),
-		count(*) FILTER (WHERE r.status = 'withdrawn'),
-		count(*) FILTER (WHERE `+answeredStatuses+` AND r.closed_at <= r.due_at),
-		percentile_cont(0.5) WITHIN GROUP (ORDER BY
-			(r.closed_at AT TIME ZONE $3)::date - (r.received_at AT TIME ZONE $3)::date)
-			FILTER (WHERE `+answeredStatuses+`)
-	FROM requests r
-	WHERE `+closedStatuses+` AND r.closed_at >= $1 AND r.closed_at < $2
-	GROUP BY GROUPING SETS ((r.type), ())`, from, to, loc.String())
+	SELECT month, type, status, days, n, on_time FROM dashboard_closed
+	WHERE ((month >= $1::date AND month < $2::date) OR (month >= $3::date AND month < $4::date)) AND n <> 0`+own,
+		args...)
 	if err != nil {
-		return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+		return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
 	}
-	defer rows.Close()
 	for rows.Next() {
-		var typ string
-		var set int
-		var y YearFigures
-		var median pgtype.Float8
-		if err := rows.Scan(&typ, &set, &y.Completed, &y.Rejected, &y.Withdrawn, &y.Answered.OnTime, &median); err != nil {
-			return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+		var m time.Time
+		var typ, status string
+		var days, n, onTime int
+		if err := rows.Scan(&m, &typ, &status, &days, &n, &onTime); err != nil {
+			rows.Close()
+			return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
 		}
-		y.Answered.Count = y.Completed + y.Rejected
-		y.Answered.MedianDays = median.Float64
-		into := &d.YearTotal
-		if set == 0 {
-			into = get(request.Type(typ))
+		st, t := request.Status(status), request.Type(typ)
+		if st.Open() {
+			continue // closed once and opened again: not a closing now
 		}
-		into.Completed, into.Rejected, into.Withdrawn, into.Answered = y.Completed, y.Rejected, y.Withdrawn, y.Answered
+		if i, ok := month(m); ok && st.Answered() {
+			monthAnswers[i].add(days, n, onTime)
+			tallyOf(typeAnswers, t).add(days, n, onTime)
+			allAnswers.add(days, n, onTime)
+		}
+		if m.Year() != year {
+			continue
+		}
+		y := yearType(t)
+		for _, into := range []*YearFigures{y, &d.YearTotal} {
+			switch st {
+			case request.Completed:
+				into.Completed += n
+			case request.Rejected:
+				into.Rejected += n
+			case request.Withdrawn:
+				into.Withdrawn += n
+			}
+		}
+		if st.Answered() {
+			tallyOf(yearAnswers, t).add(days, n, onTime)
+			yearAllAnswer.add(days, n, onTime)
+		}
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("dashboard: year %d: %w", d.Year, err)
+		return Dashboard{}, fmt.Errorf("dashboard: answers: %w", err)
 	}
+
+	for i := range d.Months {
+		d.Months[i].Answered = monthAnswers[i].answered()
+	}
+	d.Total = allAnswers.answered()
+	d.YearTotal.Answered = yearAllAnswer.answered()
 	for _, t := range request.AllTypes() {
+		if a := typeAnswers[t]; a != nil {
+			d.ByType = append(d.ByType, DashboardType{Type: t, Answered: a.answered()})
+		}
 		if y := byType[t]; y != nil {
+			if a := yearAnswers[t]; a != nil {
+				y.Answered = a.answered()
+			}
 			d.YearTypes = append(d.YearTypes, *y)
 		}
 	}
-	return nil
+	return d, nil
+}
+
+// DashboardZone makes sure the store's operator's rollups are counted in
+// zone tz, counting them again if they are not (counted: which holds off every
+// change to the requests while it runs: serve calls it at start, so that
+// no staff member's page waits on it). A store New returned is the
+// deployment's only operator's.
+func (s *Store) DashboardZone(ctx context.Context, tz string) (counted bool, err error) {
+	op := s.pool.operator
+	if op == 0 {
+		if err := s.pool.QueryRow(ctx, `SELECT rightsdesk_operator()`).Scan(&op); err != nil {
+			return false, fmt.Errorf("dashboard: the operator: %w", err)
+		}
+	}
+	var zone string
+	if err := s.pool.QueryRow(ctx, `SELECT zone FROM dashboard_zone WHERE operator_id = $1`, op).Scan(&zone); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("dashboard: zone: %w", err)
+	}
+	if zone == tz {
+		return false, nil
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT dashboard_rebuild($1, $2)`, op, tz); err != nil {
+		return false, fmt.Errorf("dashboard: count again in %s: %w", tz, err)
+	}
+	return true, nil
+}
+
+// tally is answers and their days taken: how many answers took each number
+// of calendar days, from which the median is exact.
+type tally struct {
+	count, onTime int
+	days          map[int]int
+}
+
+func tallyOf(m map[request.Type]*tally, t request.Type) *tally {
+	if m[t] == nil {
+		m[t] = &tally{}
+	}
+	return m[t]
+}
+
+func (a *tally) add(days, n, onTime int) {
+	if a.days == nil {
+		a.days = map[int]int{}
+	}
+	a.days[days] += n
+	a.count += n
+	a.onTime += onTime
+}
+
+// answered sums the tally up; its median is PostgreSQL's percentile_cont(0.5)
+// over the answers' days: the middle one, or the mean of the middle two.
+func (a *tally) answered() Answered {
+	out := Answered{Count: a.count, OnTime: a.onTime}
+	if a.count <= 0 {
+		return out
+	}
+	keys := make([]int, 0, len(a.days))
+	for k, n := range a.days {
+		if n > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	// at is the value of the answer of rank i (from 0) in the days' order.
+	at := func(i int) int {
+		for _, k := range keys {
+			if i < a.days[k] {
+				return k
+			}
+			i -= a.days[k]
+		}
+		return keys[len(keys)-1]
+	}
+	lo, hi := (a.count-1)/2, a.count/2
+	out.MedianDays = float64(at(lo)+at(hi)) / 2
+	return out
 }

@@ -498,6 +498,15 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 		poll = fs.s.keys.SealString(sealed.StepPollURL, out.PollURL)
 	}
 	failed := out.State == StepFailed || out.State == StepPending && out.Reason != ""
+	// The steps of one fulfilment finish one at a time: each takes its
+	// fulfilment's row first, so that whichever finishes last sees every
+	// other step done (afterStepDone) and starts what follows. Without it two
+	// steps committing at once each saw the other still running, and the
+	// plan was never marked executed, nor the package built.
+	if _, err := tx.Exec(ctx, `SELECT FROM fulfilments f JOIN fulfilment_steps s ON s.fulfilment_id = f.id
+		WHERE s.id = $1 FOR UPDATE OF f`, stepID); err != nil {
+		return fmt.Errorf("lock the step's fulfilment: %w", err)
+	}
 	var st Step
 	var fulfilmentID int64
 	var kind string
@@ -506,7 +515,15 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 			last_error = CASE WHEN $4 THEN $5 WHEN $2 = 'done' THEN '' ELSE s.last_error END,
 			last_error_at = CASE WHEN $4 THEN $3 ELSE s.last_error_at END,
 			detail = coalesce($6, s.detail),
-			result = CASE WHEN $2 = 'done' THEN $7::jsonb ELSE s.result END,
+			result = CASE
+				-- An HTTP system's outcome given later (a callback, a poll)
+				-- names no collection: every call it was asked becomes done.
+				WHEN $2 = 'done' AND $7::jsonb = '{}' AND s.result ? 'calls' THEN jsonb_build_object('calls',
+					(SELECT jsonb_object_agg(c, to_jsonb('done'::text)) FROM jsonb_object_keys(s.result->'calls') c))
+				WHEN $2 = 'done' THEN $7::jsonb
+				-- A step that waits keeps what each call answered so far.
+				WHEN $2 = 'waiting' AND $7::jsonb <> '{}' THEN $7::jsonb
+				ELSE s.result END,
 			rows = coalesce($8, s.rows),
 			poll_url = CASE WHEN $2 = 'waiting' THEN coalesce($10, s.poll_url) ELSE NULL END,
 			polls = CASE WHEN $2 = 'waiting' AND $10::bytea IS NOT NULL AND s.state = 'waiting' THEN s.polls + 1 ELSE s.polls END,
@@ -514,9 +531,9 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 			job_id = NULL, lease_until = NULL
 		FROM fulfilments f
 		WHERE s.id = $1 AND f.id = s.fulfilment_id AND f.superseded_at IS NULL AND `+cond+`
-		RETURNING s.request_id, s.system, s.attempts, s.polls, s.fulfilment_id, f.kind`,
+		RETURNING s.request_id, s.system, s.attempts, s.polls, s.fulfilment_id, f.kind, s.result`,
 		stepID, out.State, out.At, failed, out.Reason, detail, result, rows, condArg, poll).
-		Scan(&st.RequestID, &st.System, &st.Attempts, &st.Polls, &fulfilmentID, &kind)
+		Scan(&st.RequestID, &st.System, &st.Attempts, &st.Polls, &fulfilmentID, &kind, &st.Result)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -526,11 +543,11 @@ func (fs *Fulfilments) finish(ctx context.Context, tx pgx.Tx, cond string, stepI
 	data := map[string]any{"fulfilment_id": fulfilmentID, "step_id": stepID, "system": st.System}
 	switch out.State {
 	case StepDone:
-		if out.Result.Rows != nil {
-			data["rows"] = out.Result.Rows
+		if st.Result.Rows != nil {
+			data["rows"] = st.Result.Rows
 		}
-		if out.Result.Calls != nil {
-			data["calls"] = out.Result.Calls
+		if st.Result.Calls != nil {
+			data["calls"] = st.Result.Calls
 		}
 		data["kind"] = kind
 		if err := insertActorEvent(ctx, tx, st.RequestID, EventStepDone, request.StaffActor{}, data, out.At); err != nil {
@@ -733,17 +750,6 @@ func (fs *Fulfilments) StaffPackage(ctx context.Context, requestID, staffID int6
 			map[string]any{"fulfilment_id": id}, at)
 	})
 	return out, err
-}
-
-// FailedSteps counts the open requests whose current fulfilment has a step
-// that failed for good (the queue's "gathering failed" filter).
-func (fs *Fulfilments) FailedSteps(ctx context.Context) (int, error) {
-	var n int
-	err := fs.s.pool.QueryRow(ctx, `SELECT count(*) FROM requests r WHERE `+openStatuses+` AND `+stepFailedCondition).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count failed steps: %w", err)
-	}
-	return n, nil
 }
 
 // stepFailedCondition holds for a request ("r") whose current fulfilment

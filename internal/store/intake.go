@@ -26,8 +26,8 @@ import (
 // against its address's limit for the day in the same statement; past it
 // nothing is written and no row comes back. Every row it writes is the
 // operator's the connection is scoped to (the operator_id columns' default,
-// migration 00031; Store.For sets the scope), and the duplicate it looks
-// for is that operator's (row-level security, 00032). Its parameters are named
+// migration 00037; Store.For sets the scope), and the duplicate it looks
+// for is that operator's (row-level security, 00038). Its parameters are named
 // (namedSQL). Exported for the baselines of scripts/bench
 // (tools/bench/bare), which commit the same rows with it.
 func CreateRequestSQL() string { return createRequest.named }
@@ -50,9 +50,14 @@ WITH acknowledged AS (
 		WHERE acknowledgement_counts.sent < @acknowledgement_limit::int
 	RETURNING sent
 ), dup AS (
-	SELECT min(id) AS id FROM requests
-	WHERE email_index = ANY(@email_indexes) AND type = @type
-	  AND ` + StatusIn("status", request.OpenStatuses()) + `
+	-- The oldest open request per term (one while keys are not being
+	-- rotated) is the first entry of requests_email_index_idx's range:
+	-- one probe each, however many open requests the address has.
+	SELECT min(first.id) AS id FROM unnest(@email_indexes::bytea[]) AS term(email_index),
+	LATERAL (SELECT id FROM requests
+		WHERE email_index = term.email_index AND type = @type
+		  AND ` + StatusIn("status", request.OpenStatuses()) + `
+		ORDER BY id LIMIT 1) AS first
 ), r AS (
 	INSERT INTO requests (reference, type, status, locale, received_at,
 		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,

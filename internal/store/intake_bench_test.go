@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,4 +80,67 @@ func BenchmarkIntakeScoped(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIntakeDashboardRollup times what the dashboard's rollups
+// (migration 00036) add to the intake: blocks of intakes with the insert
+// trigger on and off alternate, from 8 connections at once (so that
+// intakes meet on the rollup's rows as they would under load), and
+// on/off is the ratio of their times.
+//
+//	go run ./tools/withpg -set fsync=on -- go test ./internal/store/ -run '^$' -bench IntakeDashboardRollup -benchtime 40x
+func BenchmarkIntakeDashboardRollup(b *testing.B) {
+	ctx := context.Background()
+	pool := testkit.DB(b)
+	s := New(pool, &intakeOutbox{}, testkit.Keys())
+	const workers, perBlock = 8, 25
+	var took [2]time.Duration
+	n := atomic.Int64{}
+	block := func() {
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range perBlock {
+					i := n.Add(1)
+					nr := newIntakeRequest(fmt.Sprintf("RD-RLUP-%04d-%04d", i/10000, i%10000), fmt.Sprintf("p%d@example.kz", i))
+					nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
+					if _, err := s.CreateRequest(ctx, nr); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	trigger := func(on bool) {
+		verb := "DISABLE"
+		if on {
+			verb = "ENABLE"
+		}
+		if _, err := pool.Exec(ctx, `ALTER TABLE requests `+verb+` TRIGGER requests_dashboard_insert`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	block() // warm up
+	b.ResetTimer()
+	for i := range b.N {
+		for k := range 2 {
+			on := (i+k)%2 == 0
+			trigger(on)
+			start := time.Now()
+			block()
+			if on {
+				took[0] += time.Since(start)
+			} else {
+				took[1] += time.Since(start)
+			}
+		}
+	}
+	b.StopTimer()
+	trigger(true)
+	perIntake := float64(b.N * workers * perBlock)
+	b.ReportMetric(float64(took[0].Nanoseconds())/perIntake, "on-ns/intake")
+	b.ReportMetric(float64(took[1].Nanoseconds())/perIntake, "off-ns/intake")
+	b.ReportMetric(float64(took[0])/float64(took[1]), "on/off")
 }

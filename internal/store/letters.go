@@ -469,7 +469,10 @@ func (s *Store) Letters(ctx context.Context, requestID int64) (LetterInfo, error
 
 // EmailThread is how an email threads in its recipient's mail client: the
 // request it is about and, for an email to a requester who wrote, the
-// Message-ID of their last letter before it and that letter's References.
+// Message-ID of their last letter received before it and that letter's
+// References. A letter's acknowledgement is dated at its receipt (the
+// request's clock), so receipt, not the moment the letter was stored, is
+// what comes before: the acknowledgement answers the letter in its thread.
 type EmailThread struct {
 	Reference  string
 	InReplyTo  string
@@ -484,8 +487,8 @@ func (s *Store) EmailThreads(ctx context.Context, ids []int64) (map[int64]EmailT
 		LEFT JOIN LATERAL (
 			SELECT l.message_id, l.refs FROM letters l
 			WHERE l.request_id = e.request_id AND l.message_id <> '' AND l.named_why = ''
-			  AND l.outcome IN ('request', 'reply') AND l.stored_at <= e.created_at
-			ORDER BY l.stored_at DESC, l.id DESC LIMIT 1) lt ON true
+			  AND l.outcome IN ('request', 'reply') AND l.received_at <= e.created_at
+			ORDER BY l.received_at DESC, l.id DESC LIMIT 1) lt ON true
 		WHERE e.id = ANY($1)`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read email threads: %w", err)

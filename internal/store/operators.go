@@ -9,7 +9,7 @@ import (
 
 // RecordOperators makes sure the operators table has a row for every slug
 // (the operators file's, issue 15) and returns each slug's id. The
-// default operator is row 1 from the start (migration 00031); an operator
+// default operator is row 1 from the start (migration 00037); an operator
 // once recorded keeps its id, and its rows, when the file drops it.
 func (s *Store) RecordOperators(ctx context.Context, slugs []string) (map[string]int64, error) {
 	rows, err := s.pool.Query(ctx, `

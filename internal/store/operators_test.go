@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -83,6 +84,69 @@ func TestEachOperatorSeesOnlyItsOwnRequests(t *testing.T) {
 	}
 }
 
+// TestEachOperatorsDashboardCountsOnlyItsOwnRequests: the dashboard's
+// rollups are kept per operator, each in its own time zone: a request filed
+// with one operator is in that operator's figures and in no other's, and
+// recounting one operator's rollups in another zone leaves the other's as
+// they were.
+func TestEachOperatorsDashboardCountsOnlyItsOwnRequests(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, flex := st.For(ids["webstapero"]), st.For(ids["flextok"])
+	almaty, err := time.LoadLocation("Asia/Almaty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := web.DashboardZone(ctx, "Asia/Almaty"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flex.DashboardZone(ctx, "UTC"); err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range []string{"RD-WEBS-TAPE-RO01", "RD-WEBS-TAPE-RO02"} {
+		if _, err := web.CreateRequest(ctx, submission(ref, fmt.Sprintf("w%d@example.kz", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := flex.CreateRequest(ctx, submission("RD-FLEX-TOKX-UM01", "f@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	received := func(s *store.Store, loc *time.Location) int {
+		t.Helper()
+		d, err := s.Dashboard(ctx, now, loc, 2026)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.YearTotal.Received
+	}
+	if got := received(web, almaty); got != 2 {
+		t.Errorf("webstapero's dashboard counts %d received, want its 2", got)
+	}
+	if got := received(flex, time.UTC); got != 1 {
+		t.Errorf("flextok's dashboard counts %d received, want its 1", got)
+	}
+	// flextok's figures counted again in Almaty's zone: webstapero's stay.
+	if counted, err := flex.DashboardZone(ctx, "Asia/Almaty"); err != nil || !counted {
+		t.Fatalf("recount in another zone: %v, %v", counted, err)
+	}
+	if got := received(flex, almaty); got != 1 {
+		t.Errorf("flextok's dashboard after its recount counts %d, want 1", got)
+	}
+	if got := received(web, almaty); got != 2 {
+		t.Errorf("webstapero's dashboard after flextok's recount counts %d, want 2", got)
+	}
+}
+
 // TestAQueryWithoutTheOperatorScopeReturnsNothing is the second wall: once
 // a deployment has two operators, a statement on a connection scoped to no
 // operator reads no row and may write none, and one scoped to an operator
@@ -107,7 +171,7 @@ func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	for _, table := range []string{"requests", "events", "emails", "status_links"} {
+	for _, table := range []string{"requests", "events", "emails", "status_links", "dashboard_received", "dashboard_zone"} {
 		var n int
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
 			t.Errorf("unscoped, %s shows %d rows (%v), want none", table, n, err)

@@ -270,13 +270,33 @@ func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pa
 	// of the page (an index lookup in emails_failed_request_idx) instead of
 	// once per matching request, which makes it read and hash every failed
 	// email up front. It stays one query.
+	limit := strconv.Itoa(pl.limit + 1)
+	page := `SELECT ` + queueColumns + `
+		FROM requests r` + w.clause() + `
+		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
+		LIMIT ` + limit
+	if f.Tab == TabAll {
+		// No index holds every request in due order (each one more would be
+		// one more entry on every intake); the open and the closed ones each
+		// have theirs. The page is the first rows of the two index scans
+		// merged, not a sort of the whole table.
+		half := func(statuses string) string {
+			return `(SELECT ` + queueColumns + `
+		FROM requests r` + w.clause() + ` AND ` + statuses + `
+		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
+		LIMIT ` + limit + `)`
+		}
+		if len(w.conds) == 0 {
+			w.add("true")
+		}
+		page = half(openStatuses) + ` UNION ALL ` + half(closedStatuses) + `
+		ORDER BY ` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, id ` + dir + `
+		LIMIT ` + limit
+	}
 	query := `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
 		p.closed_at, p.on_behalf, p.duplicate_of, coalesce(p.assignee_id, 0), coalesce(a.name, ''),
 		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed')
-	FROM (SELECT ` + queueColumns + `
-		FROM requests r` + w.clause() + `
-		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
-		LIMIT ` + strconv.Itoa(pl.limit+1) + `) p
+	FROM (` + page + `) p
 	LEFT JOIN staff a ON a.id = p.assignee_id
 	ORDER BY p.` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, p.id ` + dir
 	return query, w.args, pl, nil
@@ -289,12 +309,14 @@ func (f QueueFilter) sort() Sort {
 	return f.Sort
 }
 
-// CountCap is how far QueueCounts counts the closed and all tabs. Open
-// requests are a few weeks' worth and are counted exactly from their partial
-// indexes; closed ones pile up for years, and an exact count of a million of
-// them costs more than the whole page (docs/benchmarks.md). A tab bar needs
-// "more than 10 000", not the exact figure.
-const CountCap = 10_000
+// CountCap is how far QueueCounts counts a tab. A tab bar needs "more than
+// 1 000", not the exact figure: counting stops there, so an unfiltered
+// count reads at most CountCap+1 index entries whatever the table holds, and
+// the queue page costs about the same with a thousand requests or a million
+// (docs/benchmarks.md: at 10 000 the seven counts alone took 14 ms each at a
+// million requests). Below the cap every count is exact and read live, so it
+// is right after every change, made by any instance, the moment it commits.
+const CountCap = 1_000
 
 // CountCapped reports whether a count from QueueCounts stands for "more than
 // CountCap" rather than an exact number.
@@ -302,58 +324,76 @@ func CountCapped(n int) bool { return n > CountCap }
 
 // QueueCounts counts the requests of every tab (Tabs) that match f's other
 // conditions (f.Tab and f.Sort are ignored), for the tab bar. f.Now is
-// required. The open tabs are counted exactly, with a FILTER per tab over one
-// read of the open requests. TabClosed and TabAll are counted only up to
-// CountCap: when there are more, their count is CountCap+1 (see CountCapped).
-// One query: the closed half stops reading after CountCap+1 rows.
+// required. Each tab is counted up to CountCap: when it holds more, its
+// count is CountCap+1 (see CountCapped). One query.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	f.operator = s.pool.operator
 	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
 		return nil, err
 	}
-	var open, mine, unassigned, dueSoon, overdue, awaiting, closed int
-	err = s.pool.QueryRow(ctx, query, args...).Scan(&open, &mine, &unassigned, &dueSoon, &overdue, &awaiting, &closed)
+	var open, mine, unassigned, dueSoon, overdue, awaiting, closed, triage, bounced int
+	err = s.pool.QueryRow(ctx, query, args...).Scan(&open, &mine, &unassigned, &dueSoon, &overdue, &awaiting, &closed, &triage, &bounced)
 	if err != nil {
 		return nil, fmt.Errorf("queue counts: %w", err)
 	}
-	counts := map[Tab]int{
+	return map[Tab]int{
 		TabOpen: open, TabMine: mine, TabUnassigned: unassigned, TabDueSoon: dueSoon,
 		TabOverdue: overdue, TabAwaiting: awaiting, TabClosed: closed, TabAll: min(open+closed, CountCap+1),
+		TabTriage: triage, TabBounced: bounced,
+	}, nil
+}
+
+// QueueCount counts the requests f's page lists (its tab and every
+// condition), up to CountCap as the tab counts are (CountCapped): the
+// queue's "gathering failed" link says how many of what staff are looking at
+// it keeps.
+func (s *Store) QueueCount(ctx context.Context, f QueueFilter) (int, error) {
+	if f.Now.IsZero() {
+		return 0, fmt.Errorf("%w: a count needs Now", ErrInvalidFilter)
 	}
-	return counts, s.letterCounts(ctx, f, counts)
+	f.Sort = ""
+	f.operator = s.pool.operator
+	w := where{keys: s.keys}
+	if err := w.filter(f); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM requests r`+w.clause()+`
+		LIMIT `+strconv.Itoa(CountCap+1)+`) t`, w.args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("queue count: %w", err)
+	}
+	return n, nil
 }
 
 func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	if f.Now.IsZero() {
 		return "", nil, fmt.Errorf("%w: counts need Now", ErrInvalidFilter)
 	}
-	f.Tab, f.Sort = TabAll, ""
+	f.Sort = ""
 	w := where{keys: keys}
-	if err := w.filter(f); err != nil {
-		return "", nil, err
+	// Each tab is a subquery of its own, with the conditions its page has
+	// (where.filter: one definition of a tab), whose LIMIT stops its index
+	// scan after CountCap+1 rows.
+	// QueueCounts's columns, in order; the all tab is open plus closed.
+	counted := []Tab{TabOpen, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabClosed, TabTriage, TabBounced}
+	columns := make([]string, 0, len(counted))
+	for _, tab := range counted {
+		if tab == TabMine && f.StaffID == 0 {
+			columns = append(columns, "0") // with no staff member, "mine" is nobody's
+			continue
+		}
+		f.Tab = tab
+		from := len(w.conds)
+		if err := w.filter(f); err != nil {
+			return "", nil, err
+		}
+		columns = append(columns, `(SELECT count(*) FROM (SELECT 1 FROM requests r
+		WHERE `+strings.Join(w.conds[from:], " AND ")+`
+		LIMIT `+strconv.Itoa(CountCap+1)+`) t)`)
 	}
-	now, soon := w.arg(f.Now), w.arg(f.Now.Add(DueSoonWindow))
-	// With no staff member, "mine" is nobody's: id 0 never exists.
-	me := w.arg(f.StaffID)
-	cond := w.clause()
-	and := " AND "
-	if cond == "" {
-		and = " WHERE "
-	}
-	// The closed count reads at most CountCap+1 rows: the LIMIT inside the
-	// subquery stops the index scan there, whatever the table holds.
-	query := `SELECT o.open, o.mine, o.unassigned, o.due_soon, o.overdue, o.awaiting, c.closed
-	FROM (SELECT count(*) AS open,
-			count(*) FILTER (WHERE r.assignee_id = ` + me + `) AS mine,
-			count(*) FILTER (WHERE r.assignee_id IS NULL) AS unassigned,
-			count(*) FILTER (WHERE r.due_at >= ` + now + ` AND r.due_at < ` + soon + `) AS due_soon,
-			count(*) FILTER (WHERE r.due_at < ` + now + `) AS overdue,
-			count(*) FILTER (WHERE r.status = 'awaiting_requester') AS awaiting
-		FROM requests r` + cond + and + openStatuses + `) o,
-	     (SELECT count(*) AS closed FROM (SELECT 1 FROM requests r` + cond + and + closedStatuses + `
-			LIMIT ` + strconv.Itoa(CountCap+1) + `) capped) c`
-	return query, w.args, nil
+	return "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
 }
 
 // where collects the conditions and the arguments of a query.
@@ -481,7 +521,7 @@ func (w *where) search(text string) {
 		w.add("false") // only punctuation: nothing can match
 		return
 	}
-	// The terms are matched in request_search (migration 00033), which has
+	// The terms are matched in request_search (migration 00039), which has
 	// no row-level security so that its GIN index serves the match: the
 	// subquery keeps to the connection's operator itself (Store.For scopes
 	// the connection; a constant here made the planner leave the GIN index

@@ -1,11 +1,6 @@
 package store
 
-import (
-	"context"
-	"fmt"
-
-	"rightsdesk/internal/request"
-)
+import "rightsdesk/internal/request"
 
 // The queue's tabs for letters (issue 14): the letters staff have to
 // triage, and the open requests whose emails to the requester bounce.
@@ -34,28 +29,4 @@ func (w *where) letterTab(t Tab) bool {
 		return false
 	}
 	return true
-}
-
-// letterCounts counts the letters tabs under f's other conditions into
-// counts, in one query.
-func (s *Store) letterCounts(ctx context.Context, f QueueFilter, counts map[Tab]int) error {
-	f.Tab, f.Sort = TabAll, ""
-	w := where{keys: s.keys}
-	if err := w.filter(f); err != nil {
-		return err
-	}
-	cond := w.clause()
-	and := " AND "
-	if cond == "" {
-		and = " WHERE "
-	}
-	query := `SELECT
-		(SELECT count(*) FROM requests r` + cond + and + openStatuses + ` AND r.status = '` + string(request.Triage) + `'),
-		(SELECT count(*) FROM requests r` + cond + and + openStatuses + ` AND ` + w.bouncedRequests() + `)`
-	var triage, bounced int
-	if err := s.pool.QueryRow(ctx, query, w.args...).Scan(&triage, &bounced); err != nil {
-		return fmt.Errorf("queue counts of letters: %w", err)
-	}
-	counts[TabTriage], counts[TabBounced] = triage, bounced
-	return nil
 }

@@ -87,6 +87,8 @@ type ReminderDigest struct {
 // another sweep is recording makes the insert wait for that transaction and
 // then not return it either. So two sweeps at the same instant, on two
 // instances, or a retry after a crash put each reminder in one digest only.
+// Each request is looked up by its key (the LIMIT keeps the lookup a
+// subquery): joined, the planner hashed every open request for each digest.
 // Keys are inserted in (request, key) order in every sweep, so two sweeps
 // wait for each other in one direction and never deadlock. A request closed
 // since it was selected is not claimed.
@@ -125,7 +127,7 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 		claimed, err := tx.Query(ctx, `
 			INSERT INTO reminders (request_id, threshold, reminded_at)
 			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			JOIN requests r ON r.id = u.id AND `+remindedStatuses+`
+			CROSS JOIN LATERAL (SELECT FROM requests r WHERE r.id = u.id AND `+remindedStatuses+` LIMIT 1) r
 			ORDER BY u.n
 			ON CONFLICT DO NOTHING
 			RETURNING request_id, threshold`, ids, keys, at)

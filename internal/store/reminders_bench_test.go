@@ -95,6 +95,34 @@ func BenchmarkReminderSweep(b *testing.B) {
 		store.LogPlan(b, pool, "the reminder selection", store.ReminderCandidatesQuery, []any{horizon, todayKey})
 	}
 
+	if os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != "" {
+		// The claim of a digest's reminders (store.RecordReminders), for
+		// 1,000 of the candidates: it must look each request up by its key.
+		var ids []int64
+		var keys []string
+		rows, err := pool.Query(ctx, `SELECT id FROM (`+store.ReminderCandidatesQuery+`) c LIMIT 1000`, horizon, todayKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, id)
+			keys = append(keys, "3d")
+		}
+		rows.Close()
+		store.LogPlan(b, pool, "claim", `INSERT INTO reminders (request_id, threshold, reminded_at)
+			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
+			CROSS JOIN LATERAL (SELECT FROM requests r WHERE r.id = u.id AND `+store.RemindedStatuses+` LIMIT 1) r
+			ORDER BY u.n
+			ON CONFLICT DO NOTHING
+			RETURNING request_id, threshold`, []any{ids, keys, now})
+		if _, err := pool.Exec(ctx, `TRUNCATE reminders`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.Run("sweep", func(b *testing.B) {
 		resetLedger := func() {
 			if _, err := pool.Exec(ctx, `TRUNCATE reminders`); err != nil {

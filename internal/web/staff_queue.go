@@ -22,6 +22,7 @@ import (
 type QueueSource interface {
 	Queue(ctx context.Context, f store.QueueFilter, p store.Page) (store.QueuePage, error)
 	QueueCounts(ctx context.Context, f store.QueueFilter) (map[store.Tab]int, error)
+	QueueCount(ctx context.Context, f store.QueueFilter) (int, error)
 	ExportCSV(ctx context.Context, f store.QueueFilter, loc *time.Location, w io.Writer) (int, error)
 	RecordExport(ctx context.Context, staffID int64, f store.QueueFilter, rows int, at time.Time) error
 	Dashboard(ctx context.Context, now time.Time, loc *time.Location, year int) (store.Dashboard, error)
@@ -173,8 +174,8 @@ type queueView struct {
 type queueTabView struct {
 	Key       store.Tab
 	Label     string
-	Count     string // as shown: "12", "10 000+"
-	CountText string // the same for a screen reader: "more than 10 000"
+	Count     string // as shown: "12", "1 000+"
+	CountText string // the same for a screen reader: "more than 1 000"
 	URL       string
 	Current   bool
 }
@@ -273,7 +274,11 @@ func (s *Server) staffHome(c echo.Context) error {
 	v.AnyChecked = len(form.Statuses) > 0 || len(form.Types) > 0 || form.Assignee != "" || form.DueFrom != "" || form.DueTo != ""
 
 	if s.fulfil != nil {
-		n, err := s.fulfil.FailedSteps(ctx)
+		// How many of what the page lists (its tab and filters) have a
+		// step that failed: the link keeps them all and adds this one.
+		g := f
+		g.StepFailed = true
+		n, err := s.home.QueueCount(ctx, g)
 		if err != nil {
 			return err
 		}
@@ -306,7 +311,7 @@ func queueRow(p *i18n.Printer, r store.QueueRow, now time.Time, loc *time.Locati
 }
 
 // countWords writes a tab count as shown and as read aloud: a count past
-// store.CountCap is "10 000+", "more than 10 000".
+// store.CountCap is "1 000+", "more than 1 000".
 func countWords(p *i18n.Printer, n int) (shown, spoken string) {
 	if store.CountCapped(n) {
 		capped := groupDigits(p.Locale(), store.CountCap)

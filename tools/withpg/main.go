@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"rightsdesk/internal/dovecotlocal"
@@ -42,8 +43,17 @@ func main() {
 
 func run() int {
 	verbose := flag.Bool("v", false, "log the cluster's start and stop")
+	settings := map[string]string{}
+	flag.Func("set", "a server setting name=value over the test settings (repeatable), e.g. -set fsync=on", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("want name=value, got %q", v)
+		}
+		settings[name] = value
+		return nil
+	})
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: withpg [-v] -- command [args...]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: withpg [-v] [-set name=value]... -- command [args...]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -62,7 +72,7 @@ func run() int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	startCtx, cancelStart := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	srv, err := pglocal.StartTemporary(startCtx, logger)
+	srv, err := pglocal.StartTemporaryWith(startCtx, logger, settings)
 	cancelStart()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "withpg: %v\n", err)

@@ -22,6 +22,10 @@
 //
 //	load -form -url http://127.0.0.1:8080 -c 8 -d 20s
 //
+// -same ADDRESS sends every submission from that one address (the JSON
+// intake only), as a flood from one person does: each is a possible
+// duplicate of the earlier ones of its type. Without it every address is new.
+//
 // -log FILE writes "email<TAB>unix-nanoseconds" for every counted submission
 // (the time it was due), for matching with the emails a sink receives.
 //
@@ -78,6 +82,7 @@ func run() error {
 	timeout := flag.Duration("timeout", 60*time.Second, "with -ready: give up after this long")
 	formMode := flag.Bool("form", false, "submit the HTML form (GET then POST /request/<type>); -url is the base URL")
 	logFile := flag.String("log", "", "write email<TAB>unix-ns of each counted submission to this file")
+	same := flag.String("same", "", "send every JSON submission from this one address (default: a new address each)")
 	flag.Parse()
 
 	if *ready != "" {
@@ -102,7 +107,7 @@ func run() error {
 			IdleConnTimeout:     time.Minute,
 		},
 	}
-	run := &loadRun{client: client, url: strings.TrimSuffix(*target, "/"), tag: fmt.Sprintf("%x", time.Now().UnixNano()), form: *formMode}
+	run := &loadRun{client: client, url: strings.TrimSuffix(*target, "/"), tag: fmt.Sprintf("%x", time.Now().UnixNano()), form: *formMode, same: *same}
 	if *formMode {
 		run.clients = make([]*http.Client, *workers)
 		for i := range run.clients {
@@ -181,6 +186,7 @@ type loadRun struct {
 	tag    string // makes every email address of this run unique
 	seq    atomic.Int64
 	form   bool
+	same   string // -same: the one address of every submission
 	// clients are the form workers' own, each with its cookie jar.
 	clients []*http.Client
 }
@@ -319,11 +325,14 @@ var types = []struct{ typ, extra string }{
 var locales = []string{"ru", "kk", "en"}
 
 // body is one submission; every email address is new, so no request is
-// linked to an earlier one as a possible duplicate.
+// linked to an earlier one as a possible duplicate (unless -same).
 func (l *loadRun) body(phase string, worker int) ([]byte, string) {
 	n := l.seq.Add(1)
 	t := types[n%int64(len(types))]
 	email := fmt.Sprintf("bench-%s-%s-%d-%d@example.kz", l.tag, phase, worker, n)
+	if l.same != "" {
+		email = l.same
+	}
 	return fmt.Appendf(nil, `{"type":%q,"full_name":"Айгерим Нурланқызы","email":%q,`+
 		`"phone":"+7 701 123 45 67","locale":%q,"consent":true,%s}`,
 		t.typ, email, locales[n%int64(len(locales))], t.extra), email

@@ -17,7 +17,7 @@ SELECT setval(pg_get_serial_sequence('operators', 'id'), 1);
 -- (rightsdesk.operator, set by the application for each use of a
 -- connection), else the deployment's only operator while it has one. With
 -- two or more and no scope it is NULL: an unscoped insert is refused (the
--- column is NOT NULL) and an unscoped read sees nothing (00032).
+-- column is NOT NULL) and an unscoped read sees nothing (00038).
 -- +goose StatementBegin
 CREATE FUNCTION rightsdesk_operator() RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(nullif(current_setting('rightsdesk.operator', true), '')::bigint,

@@ -1,7 +1,7 @@
 -- +goose Up
 -- The second wall (issue 15): row-level security on the operator column.
 -- A connection sees and writes only the rows of the operator it is scoped
--- to (rightsdesk_operator(), 00031), so a query that forgot its operator
+-- to (rightsdesk_operator(), 00037), so a query that forgot its operator
 -- returns nothing of another operator's rather than everything. FORCE makes
 -- the policies bind the tables' owner too, which is what the application
 -- connects as. Referential checks are PostgreSQL's own and see every row, as

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"rightsdesk/internal/request"
+	"rightsdesk/internal/testkit"
+)
+
+// The tab bar's counts are read live, under the cap (CountCap): after every
+// kind of change a request goes through (intake, confirmation, assignment,
+// waiting for the requester, a moved deadline, closing, purging), each tab's
+// count under each filter is the number of rows that tab lists. Each change
+// is made through a second Store on the same database, as another instance
+// would make it: nothing is remembered between the reads.
+func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	reader := New(pool, &intakeOutbox{}, testkit.Keys())
+	writer := New(pool, &intakeOutbox{}, testkit.Keys()) // "another instance"
+	agent, err := testkit.AddStaff(ctx, pool, "Ерлан", "erlan@example.kz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The intake's fixed date (newIntakeRequest): due in 30 days.
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Hour)
+
+	filters := map[string]QueueFilter{
+		"none":       {},
+		"erasure":    {Types: []request.Type{request.Erasure}},
+		"assignee":   {AssigneeID: agent},
+		"unassigned": {Unassigned: true},
+		"awaiting":   {Statuses: []request.Status{request.AwaitingRequester}},
+		"due window": {DueFrom: now, DueTo: now.AddDate(0, 0, 31)},
+		"search":     {Search: "Нурланқызы"},
+	}
+	check := func(after string) {
+		t.Helper()
+		for name, f := range filters {
+			f.Now, f.StaffID = now, agent
+			counts, err := reader.QueueCounts(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tab := range Tabs() {
+				f.Tab = tab
+				listed := 0
+				for p := (Page{Limit: 2}); ; {
+					page, err := reader.Queue(ctx, f, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					listed += len(page.Rows)
+					if page.Next == "" {
+						break
+					}
+					p.After = page.Next
+				}
+				if counts[tab] != listed {
+					t.Errorf("after %s, filter %s: the %s tab counts %d and lists %d", after, name, tab, counts[tab], listed)
+				}
+				if n, err := reader.QueueCount(ctx, f); err != nil || n != listed {
+					t.Errorf("after %s, filter %s: QueueCount of the %s tab is %d (%v), and it lists %d", after, name, tab, n, err, listed)
+				}
+			}
+		}
+	}
+
+	var ids []int64
+	for i, typ := range []request.Type{request.Erasure, request.Erasure, request.Access, request.Objection} {
+		nr := newIntakeRequest(fmt.Sprintf("RD-CNT%d-AAAA-BBBB", i), fmt.Sprintf("person%d@example.kz", i))
+		nr.Request.Type = typ
+		nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
+		r, err := writer.CreateRequest(ctx, nr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	check("intake")
+	if c, err := reader.QueueCounts(ctx, QueueFilter{Now: now, StaffID: agent, Search: "Нурланқызы"}); err != nil ||
+		c[TabOpen] != 4 || c[TabUnassigned] != 4 || c[TabClosed] != 0 {
+		t.Fatalf("after intake, searching the name: %v %v, want 4 open and unassigned, none closed", c, err)
+	}
+
+	change := func(what string, id int64, edit func(r request.Request, ch *request.Change)) {
+		t.Helper()
+		_, err := writer.ChangeRequest(ctx, request.RequestKey{ID: id}, func(r request.Request) (request.Change, error) {
+			ch := request.Change{To: r.Status, Event: "test_" + what, Actor: request.ActorStaff, ActorID: agent, At: now}
+			edit(r, &ch)
+			return ch, nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		check(what)
+	}
+	for _, id := range ids {
+		change("confirmation", id, func(_ request.Request, ch *request.Change) { ch.To, ch.ConfirmedAt = request.New, now })
+	}
+	change("assignment", ids[0], func(_ request.Request, ch *request.Change) { ch.Assign = &agent })
+	change("assignment", ids[2], func(_ request.Request, ch *request.Change) { ch.Assign = &agent })
+	change("work", ids[0], func(_ request.Request, ch *request.Change) { ch.To = request.InProgress })
+	change("waiting for the requester", ids[1], func(_ request.Request, ch *request.Change) { ch.To = request.AwaitingRequester })
+	change("a deadline moved into the week", ids[3], func(_ request.Request, ch *request.Change) { ch.DueAt = now.Add(3 * 24 * time.Hour) })
+	change("a deadline passed", ids[2], func(_ request.Request, ch *request.Change) { ch.DueAt = now.Add(-time.Hour) })
+	change("an extension", ids[2], func(r request.Request, ch *request.Change) {
+		ch.DueAt, ch.Extended = r.DueAt.AddDate(0, 2, 0), true
+	})
+	nobody := int64(0)
+	change("unassignment", ids[2], func(_ request.Request, ch *request.Change) { ch.Assign = &nobody })
+	change("the requester's answer", ids[1], func(_ request.Request, ch *request.Change) { ch.To = request.InProgress })
+	change("completion", ids[0], func(_ request.Request, ch *request.Change) { ch.To = request.Completed })
+	change("rejection", ids[3], func(_ request.Request, ch *request.Change) {
+		ch.To, ch.OutcomeReason = request.Rejected, "manifestly_unfounded"
+	})
+	if _, err := writer.PurgePersonalData(ctx, now.Add(time.Minute), now, 100); err != nil {
+		t.Fatal(err)
+	}
+	check("purging the closed requests' personal data")
+	if c, err := reader.QueueCounts(ctx, QueueFilter{Now: now, StaffID: agent, Search: "Нурланқызы"}); err != nil ||
+		c[TabOpen] != 2 || c[TabClosed] != 0 || c[TabOverdue] != 0 || c[TabDueSoon] != 0 {
+		t.Fatalf("at the end, searching the name: %v %v, want the 2 open ones, the closed purged", c, err)
+	}
+}
