@@ -133,7 +133,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 // Build assembles the application on an already migrated database.
 func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*App, error) {
 	workers := jobs.NewWorkers()
-	part, err := assemble(cfg, pool, logger, opts, 0, workers)
+	part, err := assemble(cfg, pool, logger, opts, 0, "", workers)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,8 @@ type assembled struct {
 // assemble builds one operator's services and registers its job workers in
 // workers under operatorID; 0 is the deployment of one operator, whose
 // store is scoped by its callers (and, with no scope, is that operator's).
-func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options, operatorID int64, workers *jobs.Workers) (*assembled, error) {
+// slug is the operator's of several (OPERATORS_FILE), "" for the one.
+func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options, operatorID int64, slug string, workers *jobs.Workers) (*assembled, error) {
 	clock := opts.Clock
 	if clock == nil {
 		clock = systemClock{}
@@ -221,7 +222,9 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 			sender = mail.NewSMTPSender(smtpCfg, senderOpts...)
 			sendTimeout = cmp.Or(smtpCfg.Timeout, sendTimeout)
 		} else {
-			mailboxDir = filepath.Join(cfg.DataDir, "mailbox")
+			// Each operator of several has a dev mailbox of its own, so
+			// that one operator's /dev/mailbox never shows another's emails.
+			mailboxDir = filepath.Join(cfg.DataDir, "mailbox", slug)
 			sender = mail.DevMailbox{Dir: mailboxDir}
 		}
 	}
@@ -308,6 +311,11 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 		}
 
 		apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
+		var logo []byte
+		logoExt := ""
+		if cfg.Logo != nil {
+			logo, logoExt = cfg.Logo.Data, cfg.Logo.Ext
+		}
 		server, err := rdweb.New(rdweb.Deps{
 			Config: rdweb.Config{
 				OrgName:         cfg.OrgName,
@@ -320,6 +328,10 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 				Preset:          cfg.DeadlinePreset,
 				DevMailboxDir:   mailboxDir,
 				WebhookEgress:   webhookEgress,
+				BrandColor:      cfg.BrandColor,
+				Logo:            logo,
+				LogoExt:         logoExt,
+				DefaultLocale:   cfg.DefaultLocale,
 			},
 			Intake: intake,
 			Confirmer: &request.Confirmer{

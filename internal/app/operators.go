@@ -52,9 +52,20 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 			return nil, errors.New("INBOUND_*: requests by email are not yet available with several operators (OPERATORS_FILE)")
 		}
 	}
-	ids, err := store.New(pool, nil, keys).RecordOperators(ctx, slugs)
+	all := store.New(pool, nil, keys)
+	ids, err := all.RecordOperators(ctx, slugs)
 	if err != nil {
 		return nil, err
+	}
+	// Requests of an operator the file no longer (or not yet) names are
+	// kept but served by no address: say so, as a deployment of one
+	// operator that gains an operators file has its requests under default.
+	unserved, err := all.Unserved(ctx, slugs)
+	if err != nil {
+		return nil, err
+	}
+	for _, slug := range unserved {
+		logger.Warn("an operator with requests is not in OPERATORS_FILE: no address serves its requests until the file names it (slug: "+slug+")", "operator", slug)
 	}
 	// PostgreSQL never applies row-level security to a superuser or a role
 	// with BYPASSRLS: the second wall would stand open.
@@ -71,7 +82,7 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		op.ID = ids[op.Slug]
 		cfg := op.Config
 		cfg.Keys = keys
-		if parts[i], err = assemble(cfg, pool, logger.With("operator", op.Slug), opts, op.ID, workers); err != nil {
+		if parts[i], err = assemble(cfg, pool, logger.With("operator", op.Slug), opts, op.ID, op.Slug, workers); err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
 		}
 	}

@@ -38,9 +38,15 @@ const issueOperatorsFile = `operators:
 // twoOperators starts one deployment serving both operators of the file.
 func twoOperators(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
 	t.Helper()
+	return deploymentOf(t, issueOperatorsFile)
+}
+
+// deploymentOf starts one deployment serving the operators of file.
+func deploymentOf(t *testing.T, file string) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
+	t.Helper()
 	smtp := testkit.StartSMTP(t)
 	path := filepath.Join(t.TempDir(), "operators.yaml")
-	if err := os.WriteFile(path, []byte(issueOperatorsFile), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	vars := map[string]string{

@@ -106,7 +106,7 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer stop()
-	a, err := buildDeployment(ctx, cfg, pool, logger)
+	a, operators, err := buildDeployment(ctx, cfg, pool, logger)
 	if err != nil {
 		return err
 	}
@@ -162,18 +162,11 @@ func Serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		err := srv.ListenAndServe()
 		errc <- fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}()
-	attrs := []any{"addr", cfg.ListenAddr, "base_url", cfg.BaseURL}
+	metricsAt := ""
 	if ops != nil {
-		attrs = append(attrs, "metrics_addr", ops.ln.Addr().String())
+		metricsAt = ops.ln.Addr().String()
 	}
-	if cfg.SMTPURL == "" {
-		if why := rdweb.DevMailboxRefusal(cfg.BaseURL); why != "" {
-			logger.Warn("the dev mailbox is off: " + why + "; without SMTP_URL emails are only written to " + filepath.Join(cfg.DataDir, "mailbox"))
-		} else {
-			attrs = append(attrs, "dev_mailbox", cfg.BaseURL+"/dev/mailbox")
-		}
-	}
-	logger.Info("rightsdesk is serving", attrs...)
+	logServing(logger, cfg, operators, metricsAt)
 
 	select {
 	case err := <-errc:
@@ -255,42 +248,50 @@ func stopRunner(a *App, logger *slog.Logger) {
 // environment's one operator without it. A deployment of one operator is
 // built as it always was: it answers on any host, and its rows are the
 // database's one operator's whatever its slug.
-func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*App, error) {
+// served is an operator a deployment serves: its slug ("" for the one of a
+// deployment without OPERATORS_FILE) and its settings.
+type served struct {
+	slug string
+	cfg  config.Config
+}
+
+func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*App, []served, error) {
 	if cfg.Env == nil {
 		a, err := Build(cfg, pool, logger, Options{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return a, countDashboard(ctx, a.Store, cfg, logger)
+		return a, []served{{cfg: cfg}}, countDashboard(ctx, a.Store, cfg, logger)
 	}
 	set, err := operator.Load(cfg.Env)
 	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
+		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	if set.Len() == 1 {
 		one := set.All()[0].Config
 		one.Keys = cfg.Keys
 		a, err := Build(one, pool, logger, Options{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return a, countDashboard(ctx, a.Store, one, logger)
+		return a, []served{{cfg: one}}, countDashboard(ctx, a.Store, one, logger)
 	}
 	d, err := BuildOperators(ctx, set, cfg.Keys, pool, logger, Options{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	ops := make([]served, len(d.Operators))
 	for i, op := range d.Operators {
 		if err := countDashboard(ctx, d.Apps[i].Store, op.Config, logger); err != nil {
-			return nil, fmt.Errorf("operator %s: %w", op.Slug, err)
+			return nil, nil, fmt.Errorf("operator %s: %w", op.Slug, err)
 		}
+		ops[i] = served{slug: op.Slug, cfg: op.Config}
 	}
 	// The first operator's App carries what is the deployment's: the job
 	// runner (shared), the metrics listener; the handler is every operator's.
 	a := *d.Apps[0]
 	a.Handler = d.Handler
-	logger.Info("serving several operators", "operators", set.Len())
-	return &a, nil
+	return &a, ops, nil
 }
 
 // countDashboard has the dashboard's rollups counted in the operator's
@@ -305,7 +306,38 @@ func countDashboard(ctx context.Context, st *store.Store, cfg config.Config, log
 		return err
 	}
 	if counted {
-		logger.Warn("the dashboard's figures were counted again in the time zone", "timezone", cfg.Location.String(), "took", time.Since(start).Round(time.Millisecond))
+		logger.Info("the dashboard's figures counted in the operator's time zone", "timezone", cfg.Location.String(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return nil
+}
+
+// logServing says where the portal serves: its address and each operator's
+// (several, OPERATORS_FILE), with its dev mailbox when mail stays here.
+func logServing(logger *slog.Logger, cfg config.Config, operators []served, metricsAt string) {
+	attrs := []any{"addr", cfg.ListenAddr}
+	if metricsAt != "" {
+		attrs = append(attrs, "metrics_addr", metricsAt)
+	}
+	for _, op := range operators {
+		at := []any{"base_url", op.cfg.BaseURL}
+		if op.slug != "" {
+			at = append([]any{"operator", op.slug}, at...)
+		}
+		if op.cfg.SMTPURL == "" {
+			if why := rdweb.DevMailboxRefusal(op.cfg.BaseURL); why != "" {
+				logger.Warn("the dev mailbox is off: " + why + "; without SMTP_URL emails are only written to " + filepath.Join(op.cfg.DataDir, "mailbox", op.slug))
+			} else {
+				at = append(at, "dev_mailbox", op.cfg.BaseURL+"/dev/mailbox")
+			}
+		}
+		if len(operators) == 1 {
+			attrs = append(attrs, at...)
+			break
+		}
+		logger.Info("serving operator", at...)
+	}
+	if len(operators) > 1 {
+		attrs = append(attrs, "operators", len(operators))
+	}
+	logger.Info("rightsdesk is serving", attrs...)
 }

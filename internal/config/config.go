@@ -60,6 +60,16 @@ type Config struct {
 	ComplaintText  map[request.Locale]string
 	DeadlinePreset string
 	PolicyFile     string
+	// LogoFile (LOGO_FILE) is an image shown beside OrgName on every page,
+	// read at start into Logo; BrandColor (BRAND_COLOR, #rrggbb) the
+	// colour of links and buttons. Empty and nil: the default look.
+	LogoFile   string
+	Logo       *Logo
+	BrandColor string
+	// DefaultLocale (DEFAULT_LOCALE) is the language of the public pages
+	// for a visitor who has chosen none and whose browser asks for none of
+	// ru, kk and en.
+	DefaultLocale request.Locale
 	// Policy is POLICY_FILE, parsed; nil when none is set.
 	Policy *deadline.PolicyFile
 	// Promise is the operator's own promise (PROMISED_DAYS, PROMISED_UNIT);
@@ -170,6 +180,9 @@ func Load(env Env) (Config, error) {
 		OrgName:        r.str("ORG_NAME", "rightsdesk"),
 		DeadlinePreset: r.str("DEADLINE_PRESET", "default"),
 		PolicyFile:     r.str("POLICY_FILE", ""),
+		LogoFile:       r.str("LOGO_FILE", ""),
+		BrandColor:     r.str("BRAND_COLOR", ""),
+		DefaultLocale:  request.Locale(r.str("DEFAULT_LOCALE", "ru")),
 		DataMapFile:    r.str("DATA_MAP_FILE", ""),
 		Env:            env,
 		LogLevel:       r.str("LOG_LEVEL", "info"),
@@ -212,6 +225,20 @@ func Load(env Env) (Config, error) {
 	}
 	if _, err := deadline.LookupPreset(c.DeadlinePreset); err != nil {
 		return Config{}, &Error{"DEADLINE_PRESET", fmt.Sprintf("unknown preset %q (known: %s)", c.DeadlinePreset, strings.Join(deadline.PresetNames(), ", "))}
+	}
+	if !c.DefaultLocale.Valid() {
+		return Config{}, &Error{"DEFAULT_LOCALE", fmt.Sprintf("want ru, kk or en, got %q", c.DefaultLocale)}
+	}
+	if c.BrandColor != "" {
+		if err := checkBrandColor(c.BrandColor); err != nil {
+			return Config{}, err
+		}
+	}
+	if c.LogoFile != "" {
+		var err error
+		if c.Logo, err = loadLogo(c.LogoFile); err != nil {
+			return Config{}, err
+		}
 	}
 	if c.PolicyFile != "" {
 		f, err := os.Open(c.PolicyFile)

@@ -89,13 +89,22 @@ func (c *Catalog) Printer(l request.Locale) *Printer {
 // Negotiate picks the best supported locale for an Accept-Language header,
 // Russian when nothing matches.
 func (c *Catalog) Negotiate(acceptLanguage string) request.Locale {
+	return c.NegotiateOr(acceptLanguage, request.Russian)
+}
+
+// NegotiateOr is Negotiate with fallback for a header that asks for none of
+// the catalog's languages (or no header); an invalid fallback is Russian.
+func (c *Catalog) NegotiateOr(acceptLanguage string, fallback request.Locale) request.Locale {
+	if !fallback.Valid() {
+		fallback = request.Russian
+	}
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil || len(tags) == 0 {
-		return request.Russian
+		return fallback
 	}
 	_, idx, conf := c.matcher.Match(tags...)
 	if conf == language.No {
-		return request.Russian
+		return fallback
 	}
 	return request.Locales()[idx]
 }

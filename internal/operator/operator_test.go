@@ -160,3 +160,24 @@ func TestAFileThatIsNotAnOperatorsListIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// The README's example operators file is one rightsdesk starts with.
+func TestTheExampleOperatorsFileIsValid(t *testing.T) {
+	path, err := filepath.Abs("../../deploy/operators-example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := Load(func(name string) (string, bool) {
+		if name == "OPERATORS_FILE" {
+			return path, true
+		}
+		return "", false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flex, ok := set.BySlug("flextok")
+	if set.Len() != 2 || !ok || flex.Config.DefaultLocale != "kk" || flex.Config.BrandColor != "#8a1c4f" || flex.Config.DeadlinePreset != "kz" {
+		t.Errorf("the example: %d operators, flextok %+v", set.Len(), ok)
+	}
+}

@@ -51,3 +51,37 @@ func (s *Store) OperatorIDs(ctx context.Context) ([]int64, error) {
 	}
 	return ids, nil
 }
+
+// Unserved lists the operators the database has requests of that are not
+// among slugs (the operators file's): a deployment that had one operator
+// and now has an operators file keeps that operator's requests under
+// "default" until the file names it. Each operator is looked at in its own
+// scope, as row-level security shows a connection of none nothing.
+func (s *Store) Unserved(ctx context.Context, slugs []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, slug FROM operators WHERE slug <> ALL($1::text[]) ORDER BY id`, slugs)
+	if err != nil {
+		return nil, fmt.Errorf("unserved operators: %w", err)
+	}
+	type op struct {
+		id   int64
+		slug string
+	}
+	others, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (op, error) {
+		var o op
+		return o, r.Scan(&o.id, &o.slug)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unserved operators: %w", err)
+	}
+	var unserved []string
+	for _, o := range others {
+		var has bool
+		if err := s.For(o.id).pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM requests WHERE operator_id = $1)`, o.id).Scan(&has); err != nil {
+			return nil, fmt.Errorf("unserved operators: %s: %w", o.slug, err)
+		}
+		if has {
+			unserved = append(unserved, o.slug)
+		}
+	}
+	return unserved, nil
+}

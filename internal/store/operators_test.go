@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,5 +294,36 @@ func TestAStaffMemberOfOneOperatorIsNotFoundByAnother(t *testing.T) {
 	}
 	if list, err := flex.ListStaff(ctx); err != nil || len(list) != 0 {
 		t.Errorf("flextok's staff list: %d accounts (%v), want none", len(list), err)
+	}
+}
+
+// A deployment of one operator that gains an operators file keeps its
+// requests under "default": Unserved names it until the file does, and
+// never names an operator with no requests.
+func TestUnservedNamesAnOperatorWithRequestsTheFileLeavesOut(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	if _, err := st.CreateRequest(ctx, submission("RD-DEFA-ULTO-NE01", "one@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RecordOperators(ctx, []string{"webstapero", "flextok", "empty"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file []string
+		want string
+	}{
+		{[]string{"webstapero", "flextok"}, "default"},
+		{[]string{"default", "webstapero"}, ""},
+	} {
+		got, err := st.Unserved(ctx, c.file)
+		if err != nil || strings.Join(got, ",") != c.want {
+			t.Errorf("file %v: unserved %v (%v), want %q", c.file, got, err, c.want)
+		}
 	}
 }

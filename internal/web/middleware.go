@@ -92,14 +92,14 @@ func requestIDOf(c echo.Context) string {
 }
 
 // negotiateLocale picks the visitor's language: the remembered choice, then
-// the browser's preference, then Russian.
+// the browser's preference, then the operator's DEFAULT_LOCALE.
 func (s *Server) negotiateLocale(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		l := request.Locale("")
 		if ck, err := c.Cookie(langCookie); err == nil && request.Locale(ck.Value).Valid() {
 			l = request.Locale(ck.Value)
 		} else {
-			l = s.catalog.Negotiate(c.Request().Header.Get("Accept-Language"))
+			l = s.catalog.NegotiateOr(c.Request().Header.Get("Accept-Language"), s.cfg.DefaultLocale)
 		}
 		c.Set(localeContextKey, l)
 		return next(c)
@@ -159,7 +159,7 @@ func DevMailboxRefusal(baseURL string) string {
 	if loopbackHost(u.Hostname()) {
 		return ""
 	}
-	return "BASE_URL's host " + u.Hostname() + " is not a loopback address (localhost, 127.0.0.0/8, ::1)"
+	return "BASE_URL's host " + u.Hostname() + " is not a loopback address (localhost, *.localhost, 127.0.0.0/8, ::1)"
 }
 
 // hostOnly is a Host header's name without its port.
@@ -170,8 +170,13 @@ func hostOnly(hostport string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 }
 
+// loopbackHost says whether host names this machine: localhost and every
+// name under it (RFC 6761: they resolve to loopback, and a resolver never
+// asks the network for them, so no one else's DNS can rebind one), or a
+// loopback address.
 func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
 	addr, err := netip.ParseAddr(host)

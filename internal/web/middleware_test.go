@@ -37,6 +37,9 @@ func TestDevMailboxIsServedOnlyToThisMachineThroughNoProxy(t *testing.T) {
 		{"asked for [::1]", "http://localhost:8080", "[::1]:50000", nil, true, "[::1]:8080"},
 		{"asked for localhost, no port", "http://localhost", "127.0.0.1:50000", nil, true, "localhost"},
 		{"a rebound name (DNS rebinding)", "http://localhost:8080", "127.0.0.1:50000", nil, false, "attacker.example:8080"},
+		{"an operator's name under localhost (several operators, RFC 6761)", "http://flextok.localhost:8080", "127.0.0.1:50000", nil, true, "flextok.localhost:8080"},
+		{"a rebound name ending in localhost but not under it", "http://localhost:8080", "127.0.0.1:50000", nil, false, "evillocalhost:8080"},
+		{"a rebound name with localhost inside it", "http://localhost:8080", "127.0.0.1:50000", nil, false, "localhost.attacker.example:8080"},
 		{"a public name through TLS passthrough", "http://localhost:8080", "127.0.0.1:50000", nil, false, "portal.example"},
 		{"no host at all", "http://localhost:8080", "127.0.0.1:50000", nil, false, "-"},
 	} {
@@ -77,13 +80,13 @@ func TestDevMailboxIsServedOnlyToThisMachineThroughNoProxy(t *testing.T) {
 func TestServeSaysWhyTheDevMailboxIsOff(t *testing.T) {
 	for base, off := range map[string]bool{
 		"http://localhost:8080": false, "http://LOCALHOST:8080": false, "http://127.0.0.1:8092": false, "http://[::1]:8080": false,
-		"https://portal.example": true, "http://10.0.0.5:8080": true, "http://0.0.0.0:8080": true, "http://localhost.example.kz": true,
+		"https://portal.example": true, "http://10.0.0.5:8080": true, "http://0.0.0.0:8080": true, "http://localhost.example.kz": true, "http://flextok.localhost:8080": false, "http://flextoklocalhost:8080": true,
 	} {
 		if why := DevMailboxRefusal(base); (why != "") != off {
 			t.Errorf("%s: %q", base, why)
 		}
 	}
-	if why := DevMailboxRefusal("https://portal.example"); why != "BASE_URL's host portal.example is not a loopback address (localhost, 127.0.0.0/8, ::1)" {
+	if why := DevMailboxRefusal("https://portal.example"); why != "BASE_URL's host portal.example is not a loopback address (localhost, *.localhost, 127.0.0.0/8, ::1)" {
 		t.Errorf("reason: %q", why)
 	}
 }

@@ -58,6 +58,8 @@ type page struct {
 	Title     string
 	Org       string
 	CSS       string
+	Brand     string // the operator's colours (brand.css), when BRAND_COLOR is set
+	Logo      string // the operator's logo, when LOGO_FILE is set
 	CSRF      string
 	Languages []languageLink
 	Data      any
@@ -107,6 +109,7 @@ func (s *Server) pageFor(c echo.Context, title string, data any) page {
 	}
 	return page{
 		L: p, Lang: string(l), Title: title, Org: s.cfg.OrgName, CSS: s.assets.url("style.css"),
+		Brand: s.assets.url("brand.css"), Logo: s.assets.url("logo." + s.cfg.LogoExt),
 		CSRF: csrf, Languages: langs, Data: data,
 	}
 }
@@ -128,18 +131,22 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		name := strings.TrimPrefix(p, "static/")
-		ext := path.Ext(name)
-		u := "/static/" + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		a.byURL[u] = b
-		a.byName[name] = u
+		a.add(strings.TrimPrefix(p, "static/"), b)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load static files: %w", err)
 	}
 	return a, nil
+}
+
+// add serves b as the static file name, under a name with its hash.
+func (a *assets) add(name string, b []byte) {
+	sum := sha256.Sum256(b)
+	ext := path.Ext(name)
+	u := "/static/" + strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+	a.byURL[u] = b
+	a.byName[name] = u
 }
 
 func (a *assets) url(name string) string { return a.byName[name] }
@@ -158,6 +165,12 @@ func (a *assets) serve(c echo.Context) error {
 		ctype = "image/svg+xml"
 	case ".png":
 		ctype = "image/png"
+	case ".jpg":
+		ctype = "image/jpeg"
+	case ".webp":
+		ctype = "image/webp"
+	case ".gif":
+		ctype = "image/gif"
 	case ".js":
 		ctype = "text/javascript; charset=utf-8"
 	}

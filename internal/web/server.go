@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"rightsdesk/internal/auth"
+	"rightsdesk/internal/config"
 	"rightsdesk/internal/egress"
 	"rightsdesk/internal/fulfil"
 	"rightsdesk/internal/i18n"
@@ -53,6 +54,16 @@ type Config struct {
 	// WebhookEgress is where webhooks may be sent (WEBHOOK_ALLOW_PRIVATE);
 	// the admin page refuses an address it can already tell is refused.
 	WebhookEgress egress.Policy
+
+	// The operator's look: its logo (LOGO_FILE's bytes and type: png,
+	// jpg, webp or gif) beside OrgName and its colour (BRAND_COLOR,
+	// #rrggbb) for links and buttons; none, the default look.
+	Logo       []byte
+	LogoExt    string
+	BrandColor string
+	// DefaultLocale is the public pages' language when the visitor has
+	// chosen none and the browser asks for none we have; "" is Russian.
+	DefaultLocale request.Locale
 }
 
 // Deps are the web layer's collaborators.
@@ -151,6 +162,14 @@ func New(d Deps) (*Server, error) {
 	as, err := loadAssets(d.Files)
 	if err != nil {
 		return nil, err
+	}
+	// The operator's logo and colours are served as the static files are,
+	// under names that change with their content.
+	if d.Config.BrandColor != "" {
+		as.add("brand.css", []byte(":root { --accent: "+d.Config.BrandColor+"; --accent-dark: "+config.Darker(d.Config.BrandColor)+"; }\n"))
+	}
+	if len(d.Config.Logo) > 0 {
+		as.add("logo."+d.Config.LogoExt, d.Config.Logo)
 	}
 	if d.Config.FormBodyLimit == "" {
 		d.Config.FormBodyLimit = "64K"
