@@ -11,6 +11,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"rightsdesk/internal/app"
+	"rightsdesk/internal/app/apptest"
+	"rightsdesk/internal/auth"
 	"rightsdesk/internal/inbound"
 	"rightsdesk/internal/inbound/poller"
 	"rightsdesk/internal/request"
@@ -229,6 +231,46 @@ func TestALetterToFlextokQuotingAWebstaperoReferenceNeverReachesWebstaperosReque
 	fack := m.smtp.WaitForMail(t, askingStudent, flex.Reference, 20*time.Second)
 	if !strings.Contains(fack.Header.Get("From"), flextokBox) || strings.Contains(fack.Text, "Webstapero") {
 		t.Errorf("Flextok's acknowledgement from %q:\n%s", fack.Header.Get("From"), fack.Text)
+	}
+
+	// Flextok's staff answer from Flextok's address, in the letter's
+	// thread, and her reply to that comes back to Flextok's request.
+	ctx := context.Background()
+	agent, err := m.flex.Auth.CreateWithPassword(ctx, auth.AccountInput{Email: "agent@flextokxumare.kz", Name: "Асель", Role: string(auth.Agent), Locale: "ru", Password: apptest.StaffPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := request.ByStaff(agent.ID)
+	if _, err := m.flex.Desk.Triage(ctx, flex.Reference, by, request.Retype{Type: request.Erasure}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.flex.Desk.Assign(ctx, flex.Reference, by, agent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.flex.Desk.Start(ctx, flex.Reference, by); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.flex.Desk.AskForInformation(ctx, flex.Reference, by, "Укажите, пожалуйста, логин в Flextok."); err != nil {
+		t.Fatal(err)
+	}
+	asked := m.smtp.WaitForMail(t, askingStudent, "Нужна информация по вашему запросу "+flex.Reference, 20*time.Second)
+	flexTag, _ := inbound.ReferenceTag(flex.Reference)
+	flexPlus, _ := inbound.ReplyAddress(flextokBox, flexTag)
+	if !strings.Contains(asked.Header.Get("From"), flextokBox) || asked.Header.Get("Reply-To") != flexPlus ||
+		asked.Header.Get("In-Reply-To") != "<cross-1@mail.example.kz>" || !strings.Contains(asked.Text, "Flextok Xumare") || strings.Contains(asked.Text, "Webstapero") {
+		t.Errorf("Flextok's question: From %q, Reply-To %q (want %s), In-Reply-To %q:\n%s",
+			asked.Header.Get("From"), asked.Header.Get("Reply-To"), flexPlus, asked.Header.Get("In-Reply-To"), asked.Text)
+	}
+	answer := letterTo(flexPlus, askingStudent, "Дана Серикова", "Re: "+asked.Subject, "Логин: dana.s\n", "flex-answer@mail.example.kz",
+		at.Add(90*time.Minute), "In-Reply-To: "+asked.Header.Get("Message-ID"))
+	if err := m.send(askingStudent, []string{flexPlus}, answer); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := m.flex.Store.RequestByReference(ctx, flex.Reference); err != nil || r.Status != request.InProgress {
+		t.Errorf("Flextok's request after her answer: %s, %v; want in_progress", r.Status, err)
+	}
+	if got := messagesOf(t, m.web, web.Reference); got != webMessages {
+		t.Errorf("Webstapero's request has %d messages after her answer to Flextok, want %d", got, webMessages)
 	}
 
 	// The same reply to Webstapero's own address threads on its request.
