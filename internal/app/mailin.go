@@ -36,6 +36,9 @@ type Inbound struct {
 	cfg    config.Inbound
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+	// operators are the ways in of a deployment of several operators
+	// (issue 15), each operator's own Inbound; nil for one operator's.
+	operators []*Inbound
 
 	mu       sync.Mutex
 	smtpAddr net.Addr // where the listener listens, once started
@@ -67,8 +70,42 @@ func newInbound(cfg config.Inbound, pool *pgxpool.Pool, mailroom *request.Mailro
 	return in, nil
 }
 
+// deploymentInbound is the ways in of several operators: each operator's
+// polled mailbox, storing its letters under that operator, and one
+// listener (the deployment's INBOUND_SMTP_ADDR) handing each letter to the
+// operator whose address it was sent to.
+func deploymentInbound(operators []*Inbound, logger *slog.Logger) *Inbound {
+	return &Inbound{operators: operators, logger: logger}
+}
+
+// ways are the operators' ways in: the deployment's operators, or this one.
+func (in *Inbound) ways() []*Inbound {
+	if in.operators != nil {
+		return in.operators
+	}
+	return []*Inbound{in}
+}
+
 // Enabled reports whether a way in is configured.
-func (in *Inbound) Enabled() bool { return in.cfg.Enabled() }
+func (in *Inbound) Enabled() bool {
+	for _, w := range in.ways() {
+		if w.cfg.Enabled() {
+			return true
+		}
+	}
+	return false
+}
+
+// listening are the ways in that take mail on the listener.
+func (in *Inbound) listening() []*Inbound {
+	var out []*Inbound
+	for _, w := range in.ways() {
+		if w.cfg.SMTPAddr != "" {
+			out = append(out, w)
+		}
+	}
+	return out
+}
 
 // Poller is a poller of the configured mailbox delivering to sink, one
 // instance at a time (the advisory lock of stage 1); nil without a mailbox.
@@ -89,23 +126,29 @@ func (in *Inbound) Poller(sink inbound.Sink) (*poller.Poller, error) {
 // reports a way in that stopped on its own.
 func (in *Inbound) Start(ctx context.Context) (stop func(), errc <-chan error, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	errs := make(chan error, 2)
+	ways := in.ways()
+	errs := make(chan error, len(ways)+1)
 	var wg sync.WaitGroup
 	stopListener := func() {}
-	if in.cfg.SMTPAddr != "" {
+	if len(in.listening()) > 0 {
 		if stopListener, err = in.listen(errs); err != nil {
 			cancel()
 			return nil, nil, err
 		}
 	}
-	p, err := in.Poller(in.Sink)
-	if err != nil {
-		cancel()
-		stopListener()
-		return nil, nil, fmt.Errorf("INBOUND_IMAP_URL: %w", err)
-	}
-	if p != nil {
-		in.logger.Info("inbound mailbox polling", "mailbox", in.cfg.IMAP.String(), "interval", in.cfg.IMAP.Interval.String())
+	for _, w := range ways {
+		// Each operator's mailbox, its letters stored under that operator.
+		p, err := w.Poller(w.Sink)
+		if err != nil {
+			cancel()
+			stopListener()
+			wg.Wait()
+			return nil, nil, fmt.Errorf("INBOUND_IMAP_URL: %w", err)
+		}
+		if p == nil {
+			continue
+		}
+		w.logger.Info("inbound mailbox polling", "mailbox", w.cfg.IMAP.String(), "interval", w.cfg.IMAP.Interval.String())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,7 +168,7 @@ func (in *Inbound) Start(ctx context.Context) (stop func(), errc <-chan error, e
 // StartListener starts the listener alone (INBOUND_SMTP_ADDR), bound
 // before it returns; stop ends it, letting the letters in flight finish.
 func (in *Inbound) StartListener() (stop func(), err error) {
-	if in.cfg.SMTPAddr == "" {
+	if len(in.listening()) == 0 {
 		return nil, errors.New("INBOUND_SMTP_ADDR is not set")
 	}
 	return in.listen(make(chan error, 1))
@@ -133,17 +176,28 @@ func (in *Inbound) StartListener() (stop func(), err error) {
 
 // listen binds the listener and serves it in the background, reporting on
 // errs when it stops on its own.
+//
+// Each operator that takes mail on the listener is a route: its addresses,
+// its sink, its reading (the plus-address tag counts on its own mailboxes
+// only). The listener's address, name and certificate are the deployment's,
+// the same in every operator's configuration.
 func (in *Inbound) listen(errs chan<- error) (stop func(), err error) {
+	ways := in.listening()
+	routes := make([]listener.Route, len(ways))
+	for i, w := range ways {
+		routes[i] = listener.Route{Accept: w.cfg.SMTPAccept, Sink: w.Sink, Read: w.Read, Metrics: w.Metrics}
+	}
+	first := ways[0]
 	l, err := listener.New(listener.Options{
-		Addr: in.cfg.SMTPAddr, Accept: in.cfg.SMTPAccept, Hostname: in.cfg.SMTPHostname, TLSConfig: in.cfg.SMTPTLS,
-		Sink: in.Sink, Read: in.Read, Metrics: in.Metrics, Logger: in.logger, Now: in.Read.Now,
+		Addr: first.cfg.SMTPAddr, Hostname: first.cfg.SMTPHostname, TLSConfig: first.cfg.SMTPTLS,
+		Routes: routes, Metrics: first.Metrics, Logger: in.logger, Now: first.Read.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("INBOUND_SMTP_ADDR: %w", err)
 	}
-	ln, err := net.Listen("tcp", in.cfg.SMTPAddr)
+	ln, err := net.Listen("tcp", first.cfg.SMTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("INBOUND_SMTP_ADDR: listen on %s: %w", in.cfg.SMTPAddr, err)
+		return nil, fmt.Errorf("INBOUND_SMTP_ADDR: listen on %s: %w", first.cfg.SMTPAddr, err)
 	}
 	in.mu.Lock()
 	in.smtpAddr = ln.Addr()

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +21,9 @@ import (
 // the operator whose address it came on.
 type Deployment struct {
 	Handler http.Handler
+	// Inbound is every operator's ways in: each one's polled mailbox, and
+	// the deployment's one listener routing letters by their recipients.
+	Inbound *Inbound
 	// Apps are the operators' applications, in the order of the file.
 	Apps      []*App
 	Operators []*operator.Operator
@@ -46,11 +48,6 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 	slugs := make([]string, len(ops))
 	for i, op := range ops {
 		slugs[i] = op.Slug
-		// Letters by email would need a mailbox per operator (stage 2): one
-		// shared way in could not tell whose a letter is.
-		if op.Config.Inbound.Enabled() && len(ops) > 1 {
-			return nil, errors.New("INBOUND_*: requests by email are not yet available with several operators (OPERATORS_FILE)")
-		}
 	}
 	all := store.New(pool, nil, keys)
 	ids, err := all.RecordOperators(ctx, slugs)
@@ -92,16 +89,19 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 	}
 	d := &Deployment{Operators: ops, Apps: make([]*App, len(ops))}
 	byOperator := make(map[*operator.Operator]http.Handler, len(ops))
+	inbounds := make([]*Inbound, len(ops))
 	for i, op := range ops {
 		if d.Apps[i], err = parts[i].finish(runner); err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
 		}
+		inbounds[i] = d.Apps[i].Inbound
 		h := d.Apps[i].Handler
 		if op.PathPrefix != "" {
 			h = http.StripPrefix(op.PathPrefix, h)
 		}
 		byOperator[op] = h
 	}
+	d.Inbound = deploymentInbound(inbounds, logger)
 	d.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op, ok := set.Resolve(r.Host, r.URL.Path)
 		if !ok {

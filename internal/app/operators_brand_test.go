@@ -28,7 +28,7 @@ func TestEachOperatorLooksAndSpeaksAsItsOwn(t *testing.T) {
 	if err := os.WriteFile(logoPath, logo.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, srv, _ := deploymentOf(t, `operators:
+	_, srv, _ := operatorsFrom(t, `operators:
   - slug: webstapero
     BASE_URL: http://privacy.webstapero.kz
     ORG_NAME: Webstapero Dev Notes
@@ -40,7 +40,7 @@ func TestEachOperatorLooksAndSpeaksAsItsOwn(t *testing.T) {
     DEFAULT_LOCALE: kk
     BRAND_COLOR: "#8a1c4f"
     LOGO_FILE: `+logoPath+`
-`)
+`, nil)
 	get := func(host, path, acceptLanguage string) (int, string, http.Header) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)

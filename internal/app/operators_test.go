@@ -38,11 +38,12 @@ const issueOperatorsFile = `operators:
 // twoOperators starts one deployment serving both operators of the file.
 func twoOperators(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
 	t.Helper()
-	return deploymentOf(t, issueOperatorsFile)
+	return operatorsFrom(t, issueOperatorsFile, nil)
 }
 
-// deploymentOf starts one deployment serving the operators of file.
-func deploymentOf(t *testing.T, file string) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
+// operatorsFrom starts one deployment serving the operators of file, with
+// env over the test's environment.
+func operatorsFrom(t *testing.T, file string, env map[string]string) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
 	t.Helper()
 	smtp := testkit.StartSMTP(t)
 	path := filepath.Join(t.TempDir(), "operators.yaml")
@@ -52,6 +53,9 @@ func deploymentOf(t *testing.T, file string) (*app.Deployment, *httptest.Server,
 	vars := map[string]string{
 		"OPERATORS_FILE": path, "SMTP_URL": smtp.URL(), "INTAKE_RATE_LIMIT": "0",
 		"RIGHTSDESK_DATA_DIR": t.TempDir(), "ENCRYPTION_KEY": testkit.EncryptionKey,
+	}
+	for k, v := range env {
+		vars[k] = v
 	}
 	set, err := operator.Load(func(n string) (string, bool) { v, ok := vars[n]; return v, ok })
 	if err != nil {

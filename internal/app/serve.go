@@ -288,9 +288,11 @@ func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool,
 		ops[i] = served{slug: op.Slug, cfg: op.Config}
 	}
 	// The first operator's App carries what is the deployment's: the job
-	// runner (shared), the metrics listener; the handler is every operator's.
+	// runner (shared), the metrics listener; the handler and the ways in
+	// are every operator's.
 	a := *d.Apps[0]
 	a.Handler = d.Handler
+	a.Inbound = d.Inbound
 	return &a, ops, nil
 }
 

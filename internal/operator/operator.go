@@ -52,6 +52,18 @@ var settings = []string{
 	"COMPLAINT_URL", "COMPLAINT_TEXT_RU", "COMPLAINT_TEXT_KK", "COMPLAINT_TEXT_EN",
 	"STAFF_LOCALE", "REMINDER_THRESHOLDS", "ACKNOWLEDGEMENTS_PER_DAY",
 	"DATA_MAP_FILE", "AUTO_GATHER", "DEFAULT_LOCALE", "LOGO_FILE", "BRAND_COLOR",
+	// The operator's mailbox (issue 15 stage 2): the IMAP mailbox polled for
+	// it, the listener's addresses that are its own, its reply address. The
+	// listener itself (INBOUND_SMTP_ADDR, its host name and certificate) is
+	// the deployment's: one port for every operator.
+	"INBOUND_IMAP_URL", "INBOUND_IMAP_URL_FILE", "INBOUND_SMTP_ACCEPT",
+	"INBOUND_REPLY_TO", "INBOUND_PLUS_ADDRESSING",
+}
+
+// listenerSettings are the deployment's listener, read by each operator
+// that takes mail on it (has INBOUND_SMTP_ACCEPT) and hidden from the rest.
+var listenerSettings = []string{
+	"INBOUND_SMTP_ADDR", "INBOUND_SMTP_HOSTNAME", "INBOUND_SMTP_TLS_CERT_FILE", "INBOUND_SMTP_TLS_KEY_FILE",
 }
 
 // Settings returns the environment names an operator's entry may set.
@@ -134,12 +146,18 @@ func Single(cfg config.Config) (*Set, error) {
 func Load(env config.Env) (*Set, error) {
 	// The deployment's own settings first: a mistake there is one line, not
 	// one per operator.
-	cfg, err := config.Load(env)
+	path, _ := env("OPERATORS_FILE")
+	path = strings.TrimSpace(path)
+	deployment := env
+	if path != "" {
+		// Every INBOUND_* setting is read with an operator's own (its
+		// mailbox and addresses): checked there, once per operator.
+		deployment = withoutInbound(env)
+	}
+	cfg, err := config.Load(deployment)
 	if err != nil {
 		return nil, err
 	}
-	path, _ := env("OPERATORS_FILE")
-	path = strings.TrimSpace(path)
 	if path == "" {
 		return Single(cfg)
 	}
@@ -166,6 +184,7 @@ func build(entries []entry, env config.Env) (*Set, error) {
 	set := &Set{}
 	slugs := map[string]int{}
 	addresses := map[string]string{}
+	var names []string // of set.ops, for the lines
 	for i, e := range entries {
 		name := fmt.Sprintf("operator %d", i+1)
 		switch {
@@ -183,7 +202,7 @@ func build(entries []entry, env config.Env) (*Set, error) {
 		for _, p := range e.problems {
 			problems = append(problems, name+": "+p)
 		}
-		op, err := newOperator(e.slug, overlay(e.values, env))
+		op, err := newOperator(e.slug, operatorEnv(e.values, env))
 		if err != nil {
 			for _, line := range errorLines(err) {
 				problems = append(problems, name+": "+line)
@@ -195,12 +214,46 @@ func build(entries []entry, env config.Env) (*Set, error) {
 			problems = append(problems, fmt.Sprintf("%s: BASE_URL: %s is already %s's address", name, op.Config.BaseURL, other))
 		}
 		addresses[address] = name
+		for i, earlier := range set.ops {
+			if p := sharedMail(op.Config.Inbound, earlier.Config.Inbound); p != "" {
+				problems = append(problems, name+": "+p+" "+names[i])
+			}
+		}
+		names = append(names, name)
 		set.ops = append(set.ops, op)
 	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
 	return set, nil
+}
+
+// operatorEnv is the environment an operator's configuration is read
+// from: its entry's values over env, the deployment's listener hidden from
+// an operator that takes no mail on it (no INBOUND_SMTP_ACCEPT of its own
+// nor in the environment), so that the listener is not required to accept
+// mail for every operator.
+func operatorEnv(values map[string]string, env config.Env) config.Env {
+	own := overlay(values, env)
+	if v, ok := own("INBOUND_SMTP_ACCEPT"); ok && strings.TrimSpace(v) != "" {
+		return own
+	}
+	return func(name string) (string, bool) {
+		if slices.Contains(listenerSettings, name) {
+			return "", false
+		}
+		return own(name)
+	}
+}
+
+// withoutInbound is env without its INBOUND_* settings.
+func withoutInbound(env config.Env) config.Env {
+	return func(name string) (string, bool) {
+		if strings.HasPrefix(name, "INBOUND_") {
+			return "", false
+		}
+		return env(name)
+	}
 }
 
 // overlay is env with values over it.

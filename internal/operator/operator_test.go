@@ -181,3 +181,94 @@ func TestTheExampleOperatorsFileIsValid(t *testing.T) {
 		t.Errorf("the example: %d operators, flextok %+v", set.Len(), ok)
 	}
 }
+
+func TestEachOperatorHasItsOwnMailbox(t *testing.T) {
+	file := `operators:
+  - slug: webstapero
+    BASE_URL: https://privacy.webstapero.kz
+    INBOUND_IMAP_URL: imaps://privacy%40webstapero.kz:secret@mail.webstapero.kz/INBOX
+  - slug: flextok
+    BASE_URL: https://privacy.flextokxumare.kz
+    INBOUND_SMTP_ACCEPT: help@flextokxumare.kz
+  - slug: quiet
+    BASE_URL: https://quiet.example.kz
+`
+	set, err := Load(envWith(t, file, map[string]string{"INBOUND_SMTP_ADDR": "127.0.0.1:2525"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := set.BySlug("webstapero")
+	flex, _ := set.BySlug("flextok")
+	quiet, _ := set.BySlug("quiet")
+	if in := web.Config.Inbound; in.IMAP == nil || in.IMAP.Host != "mail.webstapero.kz" || in.SMTPAddr != "" || in.ReplyTo != "privacy@webstapero.kz" {
+		t.Errorf("webstapero's way in %+v: want its mailbox only, replies to privacy@webstapero.kz", in)
+	}
+	if in := flex.Config.Inbound; in.IMAP != nil || in.SMTPAddr != "127.0.0.1:2525" || in.ReplyTo != "help@flextokxumare.kz" || !in.PlusAddressing {
+		t.Errorf("flextok's way in %+v: want the deployment's listener for help@, plus-addressed replies", in)
+	}
+	if quiet.Config.Inbound.Enabled() {
+		t.Errorf("an operator with no mailbox reads mail: %+v", quiet.Config.Inbound)
+	}
+}
+
+func TestTwoOperatorsCannotShareAMailboxOrAnAddress(t *testing.T) {
+	file := `operators:
+  - slug: webstapero
+    BASE_URL: https://privacy.webstapero.kz
+    INBOUND_IMAP_URL: imaps://privacy%40webstapero.kz:secret@mail.webstapero.kz/INBOX
+    INBOUND_SMTP_ACCEPT: webstapero.kz
+  - slug: copy
+    BASE_URL: https://copy.example.kz
+    INBOUND_IMAP_URL: imaps://privacy%40webstapero.kz:other@MAIL.webstapero.kz/INBOX
+  - slug: flextok
+    BASE_URL: https://privacy.flextokxumare.kz
+    INBOUND_SMTP_ACCEPT: help@flextokxumare.kz
+  - slug: inside
+    BASE_URL: https://inside.example.kz
+    INBOUND_SMTP_ACCEPT: desk@webstapero.kz
+  - slug: replies
+    BASE_URL: https://replies.example.kz
+    INBOUND_SMTP_ACCEPT: replies.example.kz
+    INBOUND_REPLY_TO: help@flextokxumare.kz
+`
+	_, err := Load(envWith(t, file, map[string]string{"INBOUND_SMTP_ADDR": "127.0.0.1:2525"}))
+	if err == nil {
+		t.Fatal("operators sharing a way in were accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`3 mistake(s)`,
+		`operator "copy": INBOUND_IMAP_URL: the mailbox INBOX of privacy@webstapero.kz on MAIL.webstapero.kz is already polled for operator "webstapero"`,
+		`operator "inside": INBOUND_SMTP_ACCEPT: desk@webstapero.kz is already an inbound address of operator "webstapero"`,
+		`operator "replies": INBOUND_REPLY_TO: help@flextokxumare.kz is already an inbound address of operator "flextok"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not say %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "secret") || strings.Contains(msg, "other@") {
+		t.Errorf("the error repeats a password:\n%s", msg)
+	}
+}
+
+func TestTheListenerIsTheDeploymentsNotAnOperators(t *testing.T) {
+	file := `operators:
+  - slug: webstapero
+    BASE_URL: https://privacy.webstapero.kz
+    INBOUND_SMTP_ADDR: :2526
+    INBOUND_SMTP_ACCEPT: privacy@webstapero.kz
+`
+	_, err := Load(envWith(t, file, nil))
+	if err == nil || !strings.Contains(err.Error(), `operator "webstapero": INBOUND_SMTP_ADDR: unknown key`) {
+		t.Errorf("an operator's own listener port: %v, want it refused as the deployment's setting", err)
+	}
+	file = `operators:
+  - slug: webstapero
+    BASE_URL: https://privacy.webstapero.kz
+    INBOUND_SMTP_ACCEPT: privacy@webstapero.kz
+`
+	_, err = Load(envWith(t, file, nil))
+	if err == nil || !strings.Contains(err.Error(), `operator "webstapero": INBOUND_SMTP_ACCEPT: set INBOUND_SMTP_ADDR too`) {
+		t.Errorf("addresses on no listener: %v, want INBOUND_SMTP_ADDR asked for", err)
+	}
+}

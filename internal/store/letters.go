@@ -47,7 +47,8 @@ func (s *Store) insertLetter(ctx context.Context, tx pgx.Tx, l request.Letter, k
 	if k := letterSenderKey(l); k != "" {
 		var seen bool
 		// Under every key: a letter stored before a key rotation is still known.
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM letters WHERE sender_key = ANY($1))`, s.keys.Terms(k)).Scan(&seen); err != nil {
+		own, args := s.ownedBy("operator_id", []any{s.keys.Terms(k)})
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM letters WHERE sender_key = ANY($1)`+own+`)`, args...).Scan(&seen); err != nil {
 			return 0, false, fmt.Errorf("look up letter: %w", err)
 		}
 		if seen {
@@ -167,14 +168,18 @@ func (s *Store) findThread(ctx context.Context, tx pgx.Tx, letterID int64, l req
 	var t request.Thread
 	var id int64
 	if len(l.ReplyTo) > 0 {
+		// Only this operator's emails and letters: a reply to another
+		// operator's email is not a reply to any of this one's requests.
+		ownEmail, args := s.ownedBy("e.operator_id", []any{l.ReplyTo, letterID})
+		ownLetter, args := s.ownedBy("l.operator_id", args)
 		err := tx.QueryRow(ctx, `
 			SELECT request_id FROM (
 				SELECT e.request_id, array_position($1::text[], e.message_id) AS pos
-				FROM emails e WHERE e.message_id = ANY($1) AND e.request_id IS NOT NULL
+				FROM emails e WHERE e.message_id = ANY($1) AND e.request_id IS NOT NULL`+ownEmail+`
 				UNION ALL
 				SELECT l.request_id, array_position($1::text[], l.message_id)
-				FROM letters l WHERE l.message_id = ANY($1) AND l.request_id IS NOT NULL AND l.id <> $2
-			) m ORDER BY pos LIMIT 1`, l.ReplyTo, letterID).Scan(&id)
+				FROM letters l WHERE l.message_id = ANY($1) AND l.request_id IS NOT NULL AND l.id <> $2`+ownLetter+`
+			) m ORDER BY pos LIMIT 1`, args...).Scan(&id)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return t, fmt.Errorf("thread by Message-ID: %w", err)
 		}
@@ -184,7 +189,8 @@ func (s *Store) findThread(ctx context.Context, tx pgx.Tx, letterID int64, l req
 		if id != 0 || k.ref == "" {
 			continue
 		}
-		err := tx.QueryRow(ctx, `SELECT id FROM requests WHERE reference = $1`, k.ref).Scan(&id)
+		own, args := s.ownedBy("operator_id", []any{k.ref})
+		err := tx.QueryRow(ctx, `SELECT id FROM requests WHERE reference = $1`+own, args...).Scan(&id)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return t, fmt.Errorf("thread by reference: %w", err)
 		}
@@ -249,8 +255,9 @@ func (s *Store) ReceiveBounce(ctx context.Context, l request.Letter,
 		}
 		var e request.BouncedEmail
 		var requestID int64
-		err = tx.QueryRow(ctx, `SELECT id, kind, request_id FROM emails WHERE message_id = $1 AND request_id IS NOT NULL`,
-			l.Bounce.OriginalMessageID).Scan(&e.ID, &e.Kind, &requestID)
+		own, args := s.ownedBy("operator_id", []any{l.Bounce.OriginalMessageID})
+		err = tx.QueryRow(ctx, `SELECT id, kind, request_id FROM emails WHERE message_id = $1 AND request_id IS NOT NULL`+own,
+			args...).Scan(&e.ID, &e.Kind, &requestID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return s.finishLetter(ctx, tx, id, done)
 		}
@@ -328,19 +335,22 @@ func (s *Store) applyLetterChange(ctx context.Context, tx pgx.Tx, r request.Requ
 func (s *Store) MergeRequest(ctx context.Context, from, into string, decide func(from, into request.Request) (request.Change, request.Change, error)) (request.Request, error) {
 	var out request.Request
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id FROM requests WHERE reference = ANY($1) ORDER BY id FOR NO KEY UPDATE`, []string{from, into})
+		own, args := s.ownedBy("operator_id", []any{[]string{from, into}})
+		rows, err := tx.Query(ctx, `SELECT id FROM requests WHERE reference = ANY($1)`+own+` ORDER BY id FOR NO KEY UPDATE`, args...)
 		if err != nil {
 			return fmt.Errorf("lock the requests to merge: %w", err)
 		}
 		if _, err := pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
 			return fmt.Errorf("lock the requests to merge: %w", err)
 		}
-		src, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`, from))
+		own, args = s.ownedBy("r.operator_id", []any{from})
+		src, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`+own, args...))
 		if err != nil {
 			return err
 		}
 		out = src
-		dst, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`, into))
+		own, args = s.ownedBy("r.operator_id", []any{into})
+		dst, err := s.scanRequest(tx.QueryRow(ctx, `SELECT `+requestColumns+requestFrom+`WHERE r.reference = $1`+own, args...))
 		if errors.Is(err, ErrNotFound) {
 			return request.ErrMergeTarget
 		}

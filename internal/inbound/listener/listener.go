@@ -45,6 +45,11 @@ type Options struct {
 	MaxSize int64
 	Sink    inbound.Sink
 	Read    inbound.Options
+	// Routes, when set, replace Accept, Sink and Read: one listener for
+	// several operators (issue 15), each letter handed to the sink of every
+	// route that accepts one of its recipients, read with that route's
+	// options and with that route's recipients only.
+	Routes []Route
 	// TLSConfig, when set, offers STARTTLS.
 	TLSConfig *tls.Config
 	// MaxConnections bounds the connections served at once; default 100.
@@ -57,22 +62,34 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Route is one operator's part of the listener: the domains and addresses
+// it accepts, the sink its letters go to, how they are read and counted.
+type Route struct {
+	Accept  []string
+	Sink    inbound.Sink
+	Read    inbound.Options
+	Metrics *inbound.Metrics
+}
+
 // Listener is the inbound SMTP server.
 type Listener struct {
-	opts    Options
-	logger  *slog.Logger
-	srv     *smtp.Server
+	opts   Options
+	logger *slog.Logger
+	srv    *smtp.Server
+	routes []route
+}
+
+// route is a Route with its accepted domains and addresses parsed.
+type route struct {
+	Route
 	domains map[string]bool
 	addrs   map[string]bool
 }
 
 // New checks the options and builds the server.
 func New(opts Options) (*Listener, error) {
-	if opts.Sink == nil {
-		return nil, errors.New("listener: no sink")
-	}
-	if len(opts.Accept) == 0 {
-		return nil, errors.New("listener: no domain or address to accept mail for")
+	if len(opts.Routes) == 0 {
+		opts.Routes = []Route{{Accept: opts.Accept, Sink: opts.Sink, Read: opts.Read, Metrics: opts.Metrics}}
 	}
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = inbound.MaxLetterSize
@@ -93,11 +110,21 @@ func New(opts Options) (*Listener, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Listener{opts: opts, logger: logger.With("component", "inbound.listener"), domains: map[string]bool{}, addrs: map[string]bool{}}
-	for _, a := range opts.Accept {
-		if err := l.addAccepted(a); err != nil {
-			return nil, err
+	l := &Listener{opts: opts, logger: logger.With("component", "inbound.listener")}
+	for _, r := range opts.Routes {
+		if r.Sink == nil {
+			return nil, errors.New("listener: no sink")
 		}
+		if len(r.Accept) == 0 {
+			return nil, errors.New("listener: no domain or address to accept mail for")
+		}
+		rt := route{Route: r, domains: map[string]bool{}, addrs: map[string]bool{}}
+		for _, a := range r.Accept {
+			if err := rt.addAccepted(a); err != nil {
+				return nil, err
+			}
+		}
+		l.routes = append(l.routes, rt)
 	}
 	srv := smtp.NewServer(backend{l})
 	srv.Addr = opts.Addr
@@ -132,33 +159,45 @@ func ParseAccept(entry string) (domain, address string, err error) {
 	return strings.TrimSuffix(e, "."), "", nil
 }
 
-func (l *Listener) addAccepted(entry string) error {
+func (r *route) addAccepted(entry string) error {
 	d, a, err := ParseAccept(entry)
 	if err != nil {
 		return fmt.Errorf("listener: accept %w", err)
 	}
 	if d != "" {
-		l.domains[d] = true
+		r.domains[d] = true
 	} else {
-		l.addrs[a] = true
+		r.addrs[a] = true
 	}
 	return nil
 }
 
-// accepts reports whether mail for rcpt is ours.
-func (l *Listener) accepts(rcpt string) bool {
+// accepts reports whether mail for rcpt is this route's.
+func (r *route) accepts(rcpt string) bool {
 	rcpt = strings.ToLower(strings.TrimSpace(rcpt))
 	local, domain, ok := strings.Cut(rcpt, "@")
 	if !ok || local == "" || domain == "" {
 		return false
 	}
-	if l.domains[domain] {
+	if r.domains[domain] {
 		return true
 	}
 	if base, _, tagged := strings.Cut(local, "+"); tagged {
 		local = base
 	}
-	return l.addrs[local+"@"+domain]
+	return r.addrs[local+"@"+domain]
+}
+
+// routeOf is the route that accepts mail for rcpt; ok is false when none
+// does. Operators never share an address (operator.Load refuses it), so
+// the first that accepts is the one.
+func (l *Listener) routeOf(rcpt string) (int, bool) {
+	for i := range l.routes {
+		if l.routes[i].accepts(rcpt) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // Serve answers SMTP on ln until Shutdown.
@@ -220,8 +259,8 @@ type session struct {
 	helo   string
 	remote string
 	tls    bool
-	from   string // "<>" for the null sender
-	rcpts  []string
+	from   string     // "<>" for the null sender
+	rcpts  [][]string // per route, the recipients it accepted
 }
 
 func (s *session) Reset()        { s.from, s.rcpts = "", nil }
@@ -237,11 +276,15 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !s.l.accepts(to) {
+	i, ok := s.l.routeOf(to)
+	if !ok {
 		s.l.opts.Metrics.SMTPRecipientRejected()
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such mailbox here (this server does not relay)"}
 	}
-	s.rcpts = append(s.rcpts, strings.ToLower(to))
+	if s.rcpts == nil {
+		s.rcpts = make([][]string, len(s.l.routes))
+	}
+	s.rcpts[i] = append(s.rcpts[i], strings.ToLower(to))
 	return nil
 }
 
@@ -263,33 +306,61 @@ func (s *session) Data(r io.Reader) error {
 	}
 	now := s.l.opts.Now()
 	raw := append(s.received(now), body...)
-	letter, err := inbound.Read(raw, inbound.Envelope{Sender: s.from, Recipients: s.rcpts, ReceivedAt: now, Source: inbound.SourceSMTP}, s.l.opts.Read)
+	// A letter to two operators' addresses is a letter to each; a failure
+	// for one is answered for the whole (a retry finds the others'
+	// duplicates), the temporary failure first so nothing is lost.
+	var answer error
+	for i, rcpts := range s.rcpts {
+		if len(rcpts) == 0 {
+			continue
+		}
+		err := s.deliver(&s.l.routes[i], raw, rcpts, now)
+		if answer == nil || err != nil && smtpCode(err) < 500 && smtpCode(answer) >= 500 {
+			answer = err
+		}
+	}
+	return answer
+}
+
+// smtpCode is an answer's reply code; 0 for none.
+func smtpCode(err error) int {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// deliver reads the letter as rt reads it, for its recipients rcpts, and
+// hands it to rt's sink; the error is the SMTP answer.
+func (s *session) deliver(rt *route, raw []byte, rcpts []string, now time.Time) error {
+	letter, err := inbound.Read(raw, inbound.Envelope{Sender: s.from, Recipients: rcpts, ReceivedAt: now, Source: inbound.SourceSMTP}, rt.Read)
 	if err != nil {
-		s.l.opts.Metrics.Refused(inbound.SourceSMTP, err)
+		rt.Metrics.Refused(inbound.SourceSMTP, err)
 		s.l.logger.Warn("inbound letter refused", "reason", inbound.RefusalReason(err), "detail", err.Error())
 		return refusalReply(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.l.opts.StoreTimeout)
 	defer cancel()
-	outcome, err := s.l.opts.Sink.Deliver(ctx, letter)
+	outcome, err := rt.Sink.Deliver(ctx, letter)
 	switch {
 	case err != nil && inbound.IsRefused(err):
-		s.l.opts.Metrics.Refused(inbound.SourceSMTP, err)
+		rt.Metrics.Refused(inbound.SourceSMTP, err)
 		s.l.logger.Warn("inbound letter refused", "reason", inbound.RefusalReason(err), "detail", err.Error())
 		return refusalReply(err)
 	case errors.Is(err, inbound.ErrSetAside):
 		// Over a limit that lifts (the day's letters from this address, a
 		// request's replies): the sending server keeps it and tries later.
-		s.l.opts.Metrics.Refused(inbound.SourceSMTP, err)
+		rt.Metrics.Refused(inbound.SourceSMTP, err)
 		s.l.logger.Warn("inbound letter set aside; answered 450 so the sender tries later", "reason", inbound.RefusalReason(err), "detail", err.Error())
 		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Too many letters from this address for now, please try again later"}
 	}
 	if err != nil {
-		s.l.opts.Metrics.StoreFailed(inbound.SourceSMTP)
+		rt.Metrics.StoreFailed(inbound.SourceSMTP)
 		s.l.logger.Error("inbound letter not stored; answered 451 so the sender retries", "error", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure storing the message, please try again later"}
 	}
-	s.l.opts.Metrics.Delivered(inbound.SourceSMTP, letter, outcome)
+	rt.Metrics.Delivered(inbound.SourceSMTP, letter, outcome)
 	return nil
 }
 
