@@ -308,6 +308,12 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 		}
 
 		apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
+		// A receipt page's address is signed with its operator's keys, as
+		// its request's values are sealed (issue 15).
+		receipts := cfg.Keys
+		if operatorID != 0 && receipts != nil {
+			receipts = receipts.ForOperator(operatorID)
+		}
 		server, err := rdweb.New(rdweb.Deps{
 			Config: rdweb.Config{
 				OrgName:         cfg.OrgName,
@@ -330,7 +336,7 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 				Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
 				DownloadFor: cfg.DownloadLinkTTL, Hits: st,
 			},
-			Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
+			Receipts: request.Receipts{Signer: receipts, Clock: clock},
 			Store:    st,
 			Catalog:  catalog,
 			Clock:    clock,
