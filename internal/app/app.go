@@ -132,16 +132,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Build assembles the application on an already migrated database.
 func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*App, error) {
-	workers := jobs.NewWorkers()
-	part, err := assemble(cfg, pool, logger, opts, 0, workers)
-	if err != nil {
-		return nil, err
-	}
-	runner, err := part.runner(workers.River())
-	if err != nil {
-		return nil, err
-	}
-	return part.finish(runner)
+	return buildOperator(cfg, pool, logger, opts, 0)
 }
 
 // assembled is one operator's application before the job runner exists:
