@@ -130,6 +130,27 @@ func TestUpgradeKeepsEveryRequestUnderTheDefaultOperator(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT operator_id FROM requests WHERE reference = 'RD-GGGG-HHHH-JJJJ'`).Scan(&op); err != nil || op != operator.DefaultID {
 		t.Errorf("a request after the upgrade belongs to operator %d (%v), want the default", op, err)
 	}
+
+	// An operators file then adds an operator: the default one keeps the
+	// deployment's keys, so what it held before opens and is found as
+	// before, and the new operator's keys, its own, find none of it.
+	ids, err := st.RecordOperators(ctx, []string{"flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, flex := st.For(operator.DefaultID), st.For(ids["flextok"])
+	if r, err := def.RequestByReference(ctx, "RD-AAAA-BBBB-CCCC"); err != nil || r.Email != "aigerim@example.kz" {
+		t.Errorf("with a second operator, the default's request by reference: %q, %v", r.Email, err)
+	}
+	if found, err := def.Queue(ctx, store.QueueFilter{Tab: store.TabAll, Now: at, Search: "aigerim@example.kz"}, store.Page{}); err != nil || len(found.Rows) != 3 {
+		t.Errorf("with a second operator, the default's search by address found %d (%v), want its 3 requests", len(found.Rows), err)
+	}
+	if _, err := flex.CreateRequest(ctx, newRequest("RD-KKKK-MMMM-NNNN", "aigerim@example.kz", at.Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := flex.Queue(ctx, store.QueueFilter{Tab: store.TabAll, Now: at, Search: "aigerim@example.kz"}, store.Page{}); err != nil || len(found.Rows) != 1 || found.Rows[0].Reference != "RD-KKKK-MMMM-NNNN" {
+		t.Errorf("the new operator's search by address found %v (%v), want its own request only", found.Rows, err)
+	}
 }
 
 func mustReference(t *testing.T, pool *pgxpool.Pool, id int64) string {

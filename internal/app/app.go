@@ -132,16 +132,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Build assembles the application on an already migrated database.
 func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options) (*App, error) {
-	workers := jobs.NewWorkers()
-	part, err := assemble(cfg, pool, logger, opts, 0, "", workers)
-	if err != nil {
-		return nil, err
-	}
-	runner, err := part.runner(workers.River())
-	if err != nil {
-		return nil, err
-	}
-	return part.finish(runner)
+	return buildOperator(cfg, pool, logger, opts, 0)
 }
 
 // assembled is one operator's application before the job runner exists:
@@ -155,8 +146,7 @@ type assembled struct {
 // assemble builds one operator's services and registers its job workers in
 // workers under operatorID; 0 is the deployment of one operator, whose
 // store is scoped by its callers (and, with no scope, is that operator's).
-// slug is the operator's of several (OPERATORS_FILE), "" for the one.
-func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options, operatorID int64, slug string, workers *jobs.Workers) (*assembled, error) {
+func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Options, operatorID int64, workers *jobs.Workers) (*assembled, error) {
 	clock := opts.Clock
 	if clock == nil {
 		clock = systemClock{}
@@ -224,7 +214,7 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 		} else {
 			// Each operator of several has a dev mailbox of its own, so
 			// that one operator's /dev/mailbox never shows another's emails.
-			mailboxDir = filepath.Join(cfg.DataDir, "mailbox", slug)
+			mailboxDir = filepath.Join(cfg.DataDir, "mailbox", cfg.Slug)
 			sender = mail.DevMailbox{Dir: mailboxDir}
 		}
 	}
@@ -311,6 +301,12 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 		}
 
 		apiKeys := &auth.APIKeys{Repo: st, Clock: clock}
+		// A receipt page's address is signed with its operator's keys, as
+		// its request's values are sealed (issue 15).
+		receipts := cfg.Keys
+		if operatorID != 0 && receipts != nil {
+			receipts = receipts.ForOperator(operatorID)
+		}
 		var logo []byte
 		logoExt := ""
 		if cfg.Logo != nil {
@@ -342,7 +338,7 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 				Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links, Config: intake.Config,
 				DownloadFor: cfg.DownloadLinkTTL, Hits: st,
 			},
-			Receipts: request.Receipts{Signer: cfg.Keys, Clock: clock},
+			Receipts: request.Receipts{Signer: receipts, Clock: clock},
 			Store:    st,
 			Catalog:  catalog,
 			Clock:    clock,

@@ -12,7 +12,7 @@ import (
 	"rightsdesk/internal/config"
 )
 
-const linksUsage = `rightsdesk links reissue [--before RFC3339] [--dry-run]
+const linksUsage = `rightsdesk links reissue [--before RFC3339] [--dry-run] [--operator SLUG]
 
 reissue replaces the status links of every open, confirmed request that
 still has a working link made before --before (default: now): each such
@@ -28,6 +28,10 @@ The emails are recorded and queued here and delivered by a running serve.
 
 --dry-run counts the requests it would reissue and changes nothing.
 
+--operator names the operator of OPERATORS_FILE whose requests to reissue
+the links of, with its BASE_URL and name in the emails; it is required when
+the file names several, and no other operator's request is touched.
+
 Uses DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR, and
 applies pending migrations first, as serve does.`
 
@@ -40,6 +44,7 @@ func runLinks(ctx context.Context, c *cli, args []string) error {
 	fs.Usage = func() {}
 	at := fs.String("before", "", "links made before this instant, RFC 3339 (default: now)")
 	dryRun := fs.Bool("dry-run", false, "count, change nothing")
+	slug := fs.String("operator", "", operatorFlagHelp)
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
@@ -50,8 +55,8 @@ func runLinks(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("--before: want RFC 3339 such as 2026-12-03T09:00:00+05:00")
 		}
 	}
-	return withDatabase(ctx, c, func(cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool) error {
-		a, err := Build(cfg, pool, logger, Options{NoPeriodicJobs: true})
+	return withOperator(ctx, c, *slug, func(cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool, operatorID int64) error {
+		a, err := buildOperator(cfg, pool, logger, Options{NoPeriodicJobs: true}, operatorID)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 	"rightsdesk/internal/config"
 )
 
-const remindersUsage = `rightsdesk reminders run [--now RFC3339] [--dry-run]
+const remindersUsage = `rightsdesk reminders run [--now RFC3339] [--dry-run] [--operator SLUG]
 
 run sends one sweep of deadline reminders now, or as if it were the instant
 given by --now (e.g. 2026-03-20T09:00:00+05:00), and prints every reminder
@@ -29,6 +29,10 @@ The emails are recorded and queued here and delivered by a running serve.
 
 --dry-run prints what a sweep would send and records nothing.
 
+--operator names the operator of OPERATORS_FILE whose requests to sweep,
+with its thresholds, time zone and privacy contact; it is required when the
+file names several, and no other operator's request is reminded.
+
 Uses DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR, and
 applies pending migrations first, as serve does.`
 
@@ -41,6 +45,7 @@ func runReminders(ctx context.Context, c *cli, args []string) error {
 	fs.Usage = func() {}
 	at := fs.String("now", "", "run as if it were this instant, RFC 3339 (default: now)")
 	dryRun := fs.Bool("dry-run", false, "print what would be sent, record nothing")
+	slug := fs.String("operator", "", operatorFlagHelp)
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
@@ -51,8 +56,8 @@ func runReminders(ctx context.Context, c *cli, args []string) error {
 			return fmt.Errorf("--now: want RFC 3339 such as 2026-03-20T09:00:00+05:00")
 		}
 	}
-	return withDatabase(ctx, c, func(cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool) error {
-		a, err := Build(cfg, pool, logger, Options{NoPeriodicJobs: true})
+	return withOperator(ctx, c, *slug, func(cfg config.Config, logger *slog.Logger, pool *pgxpool.Pool, operatorID int64) error {
+		a, err := buildOperator(cfg, pool, logger, Options{NoPeriodicJobs: true}, operatorID)
 		if err != nil {
 			return err
 		}

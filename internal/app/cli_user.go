@@ -15,7 +15,7 @@ import (
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
-	"rightsdesk/internal/operator"
+	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/store"
 )
 
@@ -151,30 +151,7 @@ func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) 
 // written (the membership in staff_operators, its events) is that
 // operator's.
 func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
-	set, err := operator.Load(c.env)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	if slug != "" {
-		if _, ok := set.BySlug(slug); !ok {
-			return fmt.Errorf("--operator: no operator %q (rightsdesk operator list)", slug)
-		}
-	} else if set.Len() > 1 {
-		return fmt.Errorf("--operator SLUG is required: OPERATORS_FILE names %d operators (rightsdesk operator list)", set.Len())
-	}
-	return withStore(ctx, c, func(cfg config.Config, st *store.Store) error {
-		if set.Len() > 1 {
-			all := set.All()
-			slugs := make([]string, len(all))
-			for i, op := range all {
-				slugs[i] = op.Slug
-			}
-			ids, err := st.RecordOperators(ctx, slugs)
-			if err != nil {
-				return err
-			}
-			st = st.For(ids[slug])
-		}
+	return withOperatorOutbox(ctx, c, slug, func(cfg config.Config, st *store.Store, _ *jobs.Outbox) error {
 		return accounts(cfg, st, fn)
 	})
 }

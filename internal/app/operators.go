@@ -79,7 +79,7 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		op.ID = ids[op.Slug]
 		cfg := op.Config
 		cfg.Keys = keys
-		if parts[i], err = assemble(cfg, pool, logger.With("operator", op.Slug), opts, op.ID, op.Slug, workers); err != nil {
+		if parts[i], err = assemble(cfg, pool, logger.With("operator", op.Slug), opts, op.ID, workers); err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
 		}
 	}

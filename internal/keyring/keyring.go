@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
 	"strings"
 )
 
@@ -60,6 +61,9 @@ type key struct {
 	aead  cipher.AEAD
 	index []byte // HMAC key for blind index terms
 	mac   []byte // HMAC key for values the portal signs (Sign)
+	// operators is what each operator's own key is derived from
+	// (ForOperator), so that the master key itself is not kept.
+	operators []byte
 }
 
 // Parse reads ENCRYPTION_KEY: base64 keys separated by commas, the current
@@ -135,6 +139,10 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("derive key: %w", err)
 	}
+	ops, err := derive("operators v1")
+	if err != nil {
+		return key{}, fmt.Errorf("derive key: %w", err)
+	}
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
@@ -143,9 +151,40 @@ func newKey(raw []byte) (key, error) {
 	if err != nil {
 		return key{}, fmt.Errorf("cipher: %w", err)
 	}
-	k := key{aead: aead, index: idx, mac: mac}
+	k := key{aead: aead, index: idx, mac: mac, operators: ops}
 	copy(k.id[:], idb)
 	return k, nil
+}
+
+// DefaultOperator is the operator whose keys are the deployment's own: the
+// default operator (operator.DefaultID), to which every value sealed before
+// there could be several operators belongs (migration 00037).
+const DefaultOperator int64 = 1
+
+// ForOperator is the keyring of one operator of the deployment (issue 15):
+// each key of the ring gives way, through HKDF with the operator's id, to a
+// key of that operator's own, so that one operator's sealed values do not
+// open and its blind index terms do not match under another's keyring. The
+// ring keeps its order, so a rotation of ENCRYPTION_KEY is one for every
+// operator. The default operator's keyring is kr itself: a database from
+// before operators reads and searches as it did.
+func (kr *Keyring) ForOperator(id int64) *Keyring {
+	if id == DefaultOperator {
+		return kr
+	}
+	out := &Keyring{keys: make([]key, len(kr.keys))}
+	for i, k := range kr.keys {
+		raw, err := hkdf.Key(sha256.New, k.operators, nil, "rightsdesk operator "+strconv.FormatInt(id, 10), KeySize)
+		if err == nil {
+			out.keys[i], err = newKey(raw)
+		}
+		if err != nil {
+			// Neither can fail for a key of KeySize bytes, the only kind
+			// newKey accepts.
+			panic(fmt.Sprintf("keyring: derive operator %d's key: %v", id, err))
+		}
+	}
+	return out
 }
 
 // Generate returns a new random key in the form ENCRYPTION_KEY takes.

@@ -217,3 +217,66 @@ func TestSignaturesHoldForTheirPurposeAndAcrossRotation(t *testing.T) {
 		t.Error("a signature verifies under a key that did not make it")
 	}
 }
+
+// TestEachOperatorHasKeysOfItsOwn: under one ENCRYPTION_KEY, the same
+// address has a different blind index term for each operator, a value one
+// operator sealed opens with that operator's keyring alone (made again from
+// the same key, as after a restart), and the default operator's keys are
+// the deployment's own.
+func TestEachOperatorHasKeysOfItsOwn(t *testing.T) {
+	k := keyring.Generate()
+	deployment := mustParse(t, k)
+	if deployment.ForOperator(keyring.DefaultOperator) != deployment {
+		t.Error("the default operator's keyring is not the deployment's")
+	}
+	two, three := deployment.ForOperator(2), deployment.ForOperator(3)
+	term := keyring.EmailTerm("aigerim@example.kz")
+	terms := [][]byte{deployment.Term(term), two.Term(term), three.Term(term)}
+	for i := range terms {
+		for j := i + 1; j < len(terms); j++ {
+			if bytes.Equal(terms[i], terms[j]) {
+				t.Errorf("operators %d and %d index the same address alike", i+1, j+1)
+			}
+		}
+	}
+	if slices.Contains(deployment.IDs(), two.CurrentID()) || two.CurrentID() == three.CurrentID() {
+		t.Errorf("key ids %v, %v, %v: an operator's key is named like another's", deployment.IDs(), two.IDs(), three.IDs())
+	}
+	v := two.SealString("requests.personal", "Айгерим")
+	for name, other := range map[string]*keyring.Keyring{"the deployment's": deployment, "operator 3's": three} {
+		if got, err := other.OpenString("requests.personal", v); !errors.Is(err, keyring.ErrUnknownKey) {
+			t.Errorf("%s keys opened operator 2's value: %q, %v", name, got, err)
+		}
+	}
+	again := mustParse(t, k).ForOperator(2)
+	if got, err := again.OpenString("requests.personal", v); err != nil || got != "Айгерим" {
+		t.Errorf("operator 2's keyring made again opens %q, %v", got, err)
+	}
+	if !bytes.Equal(again.Term(term), two.Term(term)) {
+		t.Error("operator 2's terms change from one start to the next")
+	}
+	if sig := two.Sign("receipt", []byte("RD-1")); three.Verify("receipt", []byte("RD-1"), sig) || !again.Verify("receipt", []byte("RD-1"), sig) {
+		t.Error("an operator's signature is not its own")
+	}
+}
+
+// TestOperatorKeysRotateWithTheDeployments: a new key put first gives every
+// operator a new current key, and its old values still open and are still
+// found until they are rewritten.
+func TestOperatorKeysRotateWithTheDeployments(t *testing.T) {
+	oldKey, newKey := keyring.Generate(), keyring.Generate()
+	before := mustParse(t, oldKey).ForOperator(2)
+	during := mustParse(t, newKey+","+oldKey).ForOperator(2)
+	after := mustParse(t, newKey).ForOperator(2)
+	old := before.SealString("c", "старое")
+	if during.Current(old) || during.CurrentID() != after.CurrentID() || during.IDs()[1] != before.CurrentID() {
+		t.Errorf("ids %v, %v, %v", before.IDs(), during.IDs(), after.IDs())
+	}
+	if got, err := during.OpenString("c", old); err != nil || got != "старое" {
+		t.Errorf("during rotation: %q, %v", got, err)
+	}
+	term := keyring.EmailTerm("aigerim@example.kz")
+	if !slices.ContainsFunc(during.Terms(term), func(b []byte) bool { return bytes.Equal(b, before.Term(term)) }) {
+		t.Error("during rotation a search no longer finds what the old key indexed")
+	}
+}

@@ -123,6 +123,7 @@ func newOperator(slug string, env config.Env) (*Operator, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Slug = slug
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil {
 		// config.Load has checked BASE_URL already.

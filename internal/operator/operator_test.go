@@ -7,7 +7,16 @@ import (
 	"testing"
 
 	"rightsdesk/internal/config"
+	"rightsdesk/internal/keyring"
 )
+
+// The operator whose keys are the deployment's own is the default one, to
+// which a database from before operators belongs.
+func TestTheDefaultOperatorKeepsTheDeploymentsKeys(t *testing.T) {
+	if keyring.DefaultOperator != DefaultID {
+		t.Errorf("keyring.DefaultOperator is %d, the default operator %d", keyring.DefaultOperator, DefaultID)
+	}
+}
 
 // twoOperators is the pair: Webstapero Dev Notes promises no
 // deadline; Flextok Xumare promises 30 days and answers from help@.

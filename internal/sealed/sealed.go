@@ -46,31 +46,35 @@ type Column struct {
 	Table string
 	Col   string
 	Key   string // the table's primary key column
+	// Deployment is set for a column of a table that belongs to no
+	// operator (staff accounts): its values are sealed with the deployment's
+	// keys, every other column's with its operator's (issue 15).
+	Deployment bool
 }
 
 // All lists every sealed column, for key rotation.
 func All() []Column {
 	return []Column{
-		{RequestPersonal, "requests", "personal", "id"},
-		{MessageBody, "messages", "body", "id"},
-		{NoteBody, "notes", "body", "id"},
-		{FileName, "files", "name", "id"},
-		{FileContent, "files", "content", "id"},
-		{DraftName, "response_drafts", "name", "id"},
-		{DraftContent, "response_drafts", "content", "id"},
-		{Email, "emails", "sealed", "id"},
-		{EmailSecrets, "emails", "secrets", "id"},
-		{EventText, "event_texts", "body", "event_id"},
-		{TOTPSecret, "staff", "totp_secret", "id"},
-		{WebhookSecret, "webhook_endpoints", "secret", "id"},
-		{FulfilmentPlan, "fulfilments", "plan", "id"},
-		{FulfilmentPackage, "fulfilments", "package", "id"},
-		{FulfilmentSummary, "fulfilments", "summary", "id"},
-		{StepRows, "fulfilment_steps", "rows", "id"},
-		{StepDetail, "fulfilment_steps", "detail", "id"},
-		{StepPollURL, "fulfilment_steps", "poll_url", "id"},
-		{LetterRaw, "letters", "raw", "id"},
-		{LetterView, "letters", "view", "id"},
+		{Name: RequestPersonal, Table: "requests", Col: "personal", Key: "id"},
+		{Name: MessageBody, Table: "messages", Col: "body", Key: "id"},
+		{Name: NoteBody, Table: "notes", Col: "body", Key: "id"},
+		{Name: FileName, Table: "files", Col: "name", Key: "id"},
+		{Name: FileContent, Table: "files", Col: "content", Key: "id"},
+		{Name: DraftName, Table: "response_drafts", Col: "name", Key: "id"},
+		{Name: DraftContent, Table: "response_drafts", Col: "content", Key: "id"},
+		{Name: Email, Table: "emails", Col: "sealed", Key: "id"},
+		{Name: EmailSecrets, Table: "emails", Col: "secrets", Key: "id"},
+		{Name: EventText, Table: "event_texts", Col: "body", Key: "event_id"},
+		{Name: TOTPSecret, Table: "staff", Col: "totp_secret", Key: "id", Deployment: true},
+		{Name: WebhookSecret, Table: "webhook_endpoints", Col: "secret", Key: "id"},
+		{Name: FulfilmentPlan, Table: "fulfilments", Col: "plan", Key: "id"},
+		{Name: FulfilmentPackage, Table: "fulfilments", Col: "package", Key: "id"},
+		{Name: FulfilmentSummary, Table: "fulfilments", Col: "summary", Key: "id"},
+		{Name: StepRows, Table: "fulfilment_steps", Col: "rows", Key: "id"},
+		{Name: StepDetail, Table: "fulfilment_steps", Col: "detail", Key: "id"},
+		{Name: StepPollURL, Table: "fulfilment_steps", Col: "poll_url", Key: "id"},
+		{Name: LetterRaw, Table: "letters", Col: "raw", Key: "id"},
+		{Name: LetterView, Table: "letters", Col: "view", Key: "id"},
 	}
 }
 

@@ -1,12 +1,15 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/jobs"
@@ -217,9 +220,11 @@ func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 	}
 }
 
-// The encryption keys are the deployment's: a rotation from the command
-// line (a store of no operator) rewrites every operator's values, not the
-// none that row-level security would show it once there are two.
+// ENCRYPTION_KEY is the deployment's, each operator's keys derived from it:
+// a rotation from the command line (a store of no operator) rewrites every
+// operator's values with that operator's new key, not the none that
+// row-level security would show it once there are two, and the staff
+// accounts' secrets, which are the deployment's, once with its own.
 func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 	ctx := context.Background()
 	pool := testkit.DB(t)
@@ -238,6 +243,14 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	dana, err := st.For(ids["webstapero"]).CreateStaff(ctx, auth.NewStaff{Staff: auth.Staff{Email: "dana@webstapero.kz", Name: "Дана", Role: auth.Agent, Locale: "ru"},
+		Audit: auth.Audit{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.For(ids["webstapero"]).SetTOTPSecret(ctx, dana.ID, "JBSWY3DPEHPK3PXP"); err != nil {
+		t.Fatal(err)
+	}
 	newKey := keyring.Generate()
 	both, err := keyring.Parse(newKey + "," + testkit.EncryptionKey)
 	if err != nil {
@@ -248,8 +261,8 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[sealed.RequestPersonal] != 2 {
-		t.Errorf("rotated %d requests' personal data, want both operators' 2", res[sealed.RequestPersonal])
+	if res[sealed.RequestPersonal] != 2 || res[sealed.TOTPSecret] != 1 {
+		t.Errorf("rotated %d requests' personal data and %d staff secrets, want both operators' 2 and Dana's 1", res[sealed.RequestPersonal], res[sealed.TOTPSecret])
 	}
 	if n, err := rotating.Unrotated(ctx); err != nil || n != 0 {
 		t.Errorf("%d values left under the old key (%v)", n, err)
@@ -259,10 +272,25 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, ref := range refs {
-		r, err := store.New(pool, outbox, newOnly).For(id).RequestByReference(ctx, ref)
+		s := store.New(pool, outbox, newOnly).For(id)
+		r, err := s.RequestByReference(ctx, ref)
 		if err != nil || r.Email != "aigerim@example.kz" {
 			t.Errorf("operator %d's request with the new key alone: %q, %v", id, r.Email, err)
 		}
+		found, err := s.Queue(ctx, store.QueueFilter{Tab: store.TabAll, Search: "aigerim@example.kz"}, store.Page{})
+		if err != nil || len(found.Rows) != 1 || found.Rows[0].Reference != ref {
+			t.Errorf("operator %d's search with the new key alone: %v, %v", id, found.Rows, err)
+		}
+		var personal []byte
+		if err := pool.QueryRow(opscope.With(ctx, id), `SELECT personal FROM requests WHERE reference = $1`, ref).Scan(&personal); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sealed.OpenPersonal(newOnly, personal); id != keyring.DefaultOperator && !errors.Is(err, keyring.ErrUnknownKey) {
+			t.Errorf("operator %d's request was sealed again with the deployment's key rather than its own: %v", id, err)
+		}
+	}
+	if got, err := store.New(pool, outbox, newOnly).For(ids["webstapero"]).StaffByID(ctx, dana.ID); err != nil || got.TOTPSecret != "JBSWY3DPEHPK3PXP" {
+		t.Errorf("Dana's secret with the new key alone: %q, %v", got.TOTPSecret, err)
 	}
 }
 
@@ -294,6 +322,80 @@ func TestAStaffMemberOfOneOperatorIsNotFoundByAnother(t *testing.T) {
 	}
 	if list, err := flex.ListStaff(ctx); err != nil || len(list) != 0 {
 		t.Errorf("flextok's staff list: %d accounts (%v), want none", len(list), err)
+	}
+}
+
+// TestEachOperatorSealsAndIndexesWithKeysOfItsOwn: the same address filed
+// with two operators has different blind index terms and sealed values that
+// the other operator's keys do not open, so that even request_search, which
+// holds every operator's terms behind no policy, matches one operator's
+// search for the address to that operator's request alone.
+func TestEachOperatorSealsAndIndexesWithKeysOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, flex := ids["webstapero"], ids["flextok"]
+	type stored struct {
+		id                 int64
+		personal, emailIdx []byte
+		terms              [][]byte
+	}
+	rows := map[int64]stored{}
+	for op, ref := range map[int64]string{web: "RD-WEBS-TAPE-RO01", flex: "RD-FLEX-TOKX-UM01"} {
+		r, err := st.For(op).CreateRequest(ctx, submission(ref, "aigerim@example.kz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x stored
+		if err := pool.QueryRow(opscope.With(ctx, op), `SELECT id, personal, email_index, search_index FROM requests WHERE reference = $1`, ref).
+			Scan(&x.id, &x.personal, &x.emailIdx, &x.terms); err != nil {
+			t.Fatal(err)
+		}
+		if x.id != r.ID {
+			t.Fatalf("operator %d: request %d, stored row %d", op, r.ID, x.id)
+		}
+		rows[op] = x
+	}
+	if bytes.Equal(rows[web].emailIdx, rows[flex].emailIdx) {
+		t.Error("the same address has the same email index with both operators")
+	}
+	for _, a := range rows[web].terms {
+		for _, b := range rows[flex].terms {
+			if bytes.Equal(a, b) {
+				t.Errorf("a search term of webstapero's request is one of flextok's: %x", a)
+			}
+		}
+	}
+	for op, other := range map[int64]int64{web: flex, flex: web} {
+		if _, err := sealed.OpenPersonal(testkit.Keys().ForOperator(other), rows[op].personal); !errors.Is(err, keyring.ErrUnknownKey) {
+			t.Errorf("operator %d's keys opened operator %d's request: %v", other, op, err)
+		}
+		if _, err := sealed.OpenPersonal(testkit.Keys(), rows[op].personal); !errors.Is(err, keyring.ErrUnknownKey) {
+			t.Errorf("the deployment's keys opened operator %d's request: %v", op, err)
+		}
+		p, err := sealed.OpenPersonal(testkit.Keys().ForOperator(op), rows[op].personal)
+		if err != nil || p.Email != "aigerim@example.kz" {
+			t.Errorf("operator %d's keys open its own request to %q, %v", op, p.Email, err)
+		}
+		// A forgotten WHERE on the table with no policy: the terms one
+		// operator searches the address by match its own request only.
+		q := testkit.Keys().ForOperator(op).QueryTerms("aigerim@example.kz")
+		found, err := pool.Query(ctx, `SELECT request_id FROM request_search WHERE search_index && $1`, q[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		matched, err := pgx.CollectRows(found, pgx.RowTo[int64])
+		if err != nil || len(matched) != 1 || matched[0] != rows[op].id {
+			t.Errorf("operator %d's terms for the address match requests %v (%v), want only %d", op, matched, err, rows[op].id)
+		}
 	}
 }
 

@@ -24,10 +24,14 @@ const rotateBatch = 500
 // already. SKIP LOCKED leaves rows being changed to a later batch.
 func (s *Store) Rotate(ctx context.Context, progress func(column string, n int)) (RotateResult, error) {
 	res := RotateResult{}
-	// The keys are the deployment's: a store of no operator rotates every
-	// operator's values, each under its own scope, for row-level security
-	// would show it none of them once there are two (issue 15).
+	// A store of no operator (the command line's) rotates what is the
+	// deployment's, under the deployment's keys, then every operator's
+	// values, each under its own scope and with its own keys, for row-level
+	// security would show it none of them once there are two (issue 15).
 	if s.pool.operator == 0 {
+		if err := s.rotateColumns(ctx, true, res, progress); err != nil {
+			return res, err
+		}
 		ids, err := s.OperatorIDs(ctx)
 		if err != nil {
 			return res, err
@@ -47,7 +51,17 @@ func (s *Store) Rotate(ctx context.Context, progress func(column string, n int))
 		}
 		return res, nil
 	}
+	return res, s.rotateColumns(ctx, false, res, progress)
+}
+
+// rotateColumns rewrites the values of the deployment's sealed columns, or
+// of the operator's, that the store's keys did not seal with their current
+// key.
+func (s *Store) rotateColumns(ctx context.Context, deployment bool, res RotateResult, progress func(column string, n int)) error {
 	for _, c := range sealed.All() {
+		if c.Deployment != deployment {
+			continue
+		}
 		limit := rotateBatch
 		if c.Name == sealed.FileContent || c.Name == sealed.DraftContent || c.Name == sealed.FulfilmentPackage || c.Name == sealed.StepRows || c.Name == sealed.LetterRaw {
 			limit = 8
@@ -55,7 +69,7 @@ func (s *Store) Rotate(ctx context.Context, progress func(column string, n int))
 		for {
 			n, err := s.rotateBatch(ctx, c, limit)
 			if err != nil {
-				return res, err
+				return err
 			}
 			res[c.Name] += n
 			if progress != nil && n > 0 {
@@ -66,7 +80,7 @@ func (s *Store) Rotate(ctx context.Context, progress func(column string, n int))
 			}
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // sealedWithAnotherKey is the condition of c's values not sealed with the
@@ -135,8 +149,11 @@ func (s *Store) resealPersonal(ctx context.Context, tx pgx.Tx, id int64, doc []b
 // Unrotated counts the sealed values not sealed with the current key: zero
 // once a rotation is complete and the old key can go.
 func (s *Store) Unrotated(ctx context.Context) (int, error) {
-	total := 0
 	if s.pool.operator == 0 {
+		total, err := s.unrotated(ctx, true)
+		if err != nil {
+			return 0, err
+		}
 		ids, err := s.OperatorIDs(ctx)
 		if err != nil {
 			return 0, err
@@ -150,7 +167,17 @@ func (s *Store) Unrotated(ctx context.Context) (int, error) {
 		}
 		return total, nil
 	}
+	return s.unrotated(ctx, false)
+}
+
+// unrotated counts the values of the deployment's sealed columns, or of
+// the operator's, not sealed with the store's current key.
+func (s *Store) unrotated(ctx context.Context, deployment bool) (int, error) {
+	total := 0
 	for _, c := range sealed.All() {
+		if c.Deployment != deployment {
+			continue
+		}
 		var n int
 		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+c.Table+` WHERE `+sealedWithAnotherKey(c),
 			s.keys.CurrentID()).Scan(&n); err != nil { // #nosec G202 -- names from sealed.All, not input

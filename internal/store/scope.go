@@ -48,11 +48,17 @@ func (sp scopedPool) Begin(ctx context.Context) (pgx.Tx, error) {
 func (sp scopedPool) Config() *pgxpool.Config { return sp.p.Config() }
 
 // For returns the store of one operator: every statement it runs is scoped
-// to operatorID. The store New returns is scoped by its callers' contexts
-// (opscope.With), or, with none, to the deployment's only operator.
+// to operatorID, and it seals, opens and indexes that operator's values
+// with that operator's keys (keyring.ForOperator: the deployment's own for
+// the default operator). The store New returns is scoped by its callers'
+// contexts (opscope.With), or, with none, to the deployment's only
+// operator, and uses the deployment's keys.
 func (s *Store) For(operatorID int64) *Store {
 	c := *s
 	c.pool = scopedPool{p: s.pool.p, operator: operatorID}
+	if s.deployment != nil {
+		c.keys = s.deployment.ForOperator(operatorID)
+	}
 	return &c
 }
 

@@ -30,7 +30,9 @@ func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 	if err != nil {
 		return st, fmt.Errorf("read staff: %w", err)
 	}
-	if st.TOTPSecret, err = s.openText(sealed.TOTPSecret, totp); err != nil {
+	// Staff accounts are the deployment's (one person may work for several
+	// operators), and so are the keys of their secrets.
+	if st.TOTPSecret, err = s.deployment.OpenString(sealed.TOTPSecret, totp); err != nil {
 		return st, err
 	}
 	return st, nil
@@ -312,7 +314,7 @@ func (s *Store) EndSessions(ctx context.Context, a auth.Audit, staffID int64) er
 // EnableTOTP.
 func (s *Store) SetTOTPSecret(ctx context.Context, staffID int64, secret string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE staff SET totp_secret = $2 WHERE id = $1 AND totp_enabled_at IS NULL`, staffID,
-		s.keys.SealString(sealed.TOTPSecret, secret))
+		s.deployment.SealString(sealed.TOTPSecret, secret))
 	if err != nil {
 		return fmt.Errorf("store TOTP secret: %w", err)
 	}

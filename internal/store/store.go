@@ -58,12 +58,16 @@ type Store struct {
 	pool   scopedPool
 	outbox Outbox
 	keys   *keyring.Keyring // seals personal data on its way in, opens it on its way out
+	// deployment is the keyring New was given, whose keys seal what is the
+	// deployment's rather than one operator's (staff accounts) and from
+	// which each operator's are derived (keys, in For).
+	deployment *keyring.Keyring
 }
 
 // New returns a store on pool that enqueues email delivery through outbox
 // and keeps personal data sealed with keys.
 func New(pool *pgxpool.Pool, outbox Outbox, keys *keyring.Keyring) *Store {
-	return &Store{pool: scopedPool{p: pool}, outbox: outbox, keys: keys}
+	return &Store{pool: scopedPool{p: pool}, outbox: outbox, keys: keys, deployment: keys}
 }
 
 // Ping checks that the database answers (for /readyz).
