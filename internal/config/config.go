@@ -29,7 +29,7 @@ import (
 type Config struct {
 	// Slug is the operator's whose settings these are, of an operators
 	// file (OPERATORS_FILE); "" for the environment's one operator.
-	Slug string
+	Slug        string
 	DatabaseURL string // empty: start the private PostgreSQL under DataDir
 	DataDir     string
 	// Keys is ENCRYPTION_KEY: the keys that seal personal data at rest, the
