@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"rightsdesk/internal/app"
 	"rightsdesk/internal/operator"
 	"rightsdesk/internal/request"
@@ -37,6 +39,13 @@ const issueOperatorsFile = `operators:
 
 // twoOperators starts one deployment serving both operators of the file.
 func twoOperators(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
+	t.Helper()
+	d, srv, smtp, _ := twoOperatorsOnPool(t)
+	return d, srv, smtp
+}
+
+// twoOperatorsOnPool is twoOperators with the pool the deployment uses.
+func twoOperatorsOnPool(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMTPServer, *pgxpool.Pool) {
 	t.Helper()
 	smtp := testkit.StartSMTP(t)
 	path := filepath.Join(t.TempDir(), "operators.yaml")
@@ -72,7 +81,7 @@ func twoOperators(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMT
 		_ = runner.Stop(sctx)
 		cancel()
 	})
-	return d, srv, smtp
+	return d, srv, smtp, pool
 }
 
 // on sends a request to the deployment as if it came on host.
