@@ -146,11 +146,19 @@ func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) 
 	return fn(svc)
 }
 
-// withAccountsOf is withAccounts for the operator with slug: the store is
-// that operator's when OPERATORS_FILE names several, so that what is
-// written (the membership in staff_operators, its events) is that
-// operator's.
+// withAccountsOf is withAccounts for the operator with slug (withStoreOf).
 func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
+	return withStoreOf(ctx, c, slug, func(cfg config.Config, st *store.Store) error {
+		return accounts(cfg, st, fn)
+	})
+}
+
+// withStoreOf is withStore for the operator with slug: the store is that
+// operator's when OPERATORS_FILE names several, so that what is read and
+// written (memberships, API keys, their events) is that operator's. With
+// several, slug is required; an unknown one is refused with a line saying
+// where the slugs are.
+func withStoreOf(ctx context.Context, c *cli, slug string, fn func(config.Config, *store.Store) error) error {
 	set, err := operator.Load(c.env)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -175,7 +183,7 @@ func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Serv
 			}
 			st = st.For(ids[slug])
 		}
-		return accounts(cfg, st, fn)
+		return fn(cfg, st)
 	})
 }
 

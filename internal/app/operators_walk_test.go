@@ -396,3 +396,28 @@ func TestAStaffMemberOfOneOperatorFindsNothingOfTheOthers(t *testing.T) {
 		})
 	}
 }
+
+// An API key works on its own operator's address only: elsewhere it is
+// unknown (401, as a key never made), and its list holds none of the
+// other operator's requests.
+func TestAnAPIKeyOfOneOperatorListsNoneOfTheOthers(t *testing.T) {
+	d, srv, _, pool := twoOperatorsOnPool(t)
+	web := furnish(t, d, srv, pool, "webstapero", "privacy.webstapero.kz")
+	flex := furnish(t, d, srv, pool, "flextok", "privacy.flextokxumare.kz")
+	c := hostClient(t, srv)
+	for _, pair := range [][2]*operatorWorld{{web, flex}, {flex, web}} {
+		me, other := pair[0], pair[1]
+		code, list := send(t, c, http.MethodGet, me.host, "/api/v1/requests", "", "", "Authorization", "Bearer "+me.apiKey)
+		if code != http.StatusOK || !strings.Contains(list, me.reference) || strings.Contains(list, other.reference) {
+			t.Errorf("%s's key lists: %d, own %v, %s's %v", me.slug, code, strings.Contains(list, me.reference), other.slug, strings.Contains(list, other.reference))
+		}
+		if code, _ := send(t, c, http.MethodGet, me.host, "/api/v1/requests/"+other.reference, "", "", "Authorization", "Bearer "+me.apiKey); code != http.StatusNotFound {
+			t.Errorf("%s's key, %s's request: %d, want 404", me.slug, other.slug, code)
+		}
+		for _, path := range []string{"/api/v1/requests", "/api/v1/requests/" + other.reference} {
+			if code, _ := send(t, c, http.MethodGet, other.host, path, "", "", "Authorization", "Bearer "+me.apiKey); code != http.StatusUnauthorized {
+				t.Errorf("%s's key on %s's address, %s: %d, want 401", me.slug, other.slug, path, code)
+			}
+		}
+	}
+}
