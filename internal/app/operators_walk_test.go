@@ -421,3 +421,57 @@ func TestAnAPIKeyOfOneOperatorListsNoneOfTheOthers(t *testing.T) {
 		}
 	}
 }
+
+// A member of two operators made an auditor in one operator's workspace
+// is an auditor there only: its membership of the other operator, and the
+// account's own role, stay as they were.
+func TestARoleChangedInOneOperatorsWorkspaceIsThatOperatorsOnly(t *testing.T) {
+	d, srv, _, pool := twoOperatorsOnPool(t)
+	web := furnish(t, d, srv, pool, "webstapero", "privacy.webstapero.kz")
+	flex := furnish(t, d, srv, pool, "flextok", "privacy.flextokxumare.kz")
+	ctx := context.Background()
+	if _, err := pool.Exec(opscope.With(ctx, flex.id), `INSERT INTO staff_operators (staff_id, operator_id, role) VALUES ($1, $2, 'agent')`,
+		web.member.ID, flex.id); err != nil {
+		t.Fatal(err)
+	}
+	c := signInOn(t, srv, web.host, web.admin.Email)
+	form := url.Values{"_csrf": {csrfOf(t, c, web.host)}, "role": {"auditor"}}
+	if code, _ := send(t, c, http.MethodPost, web.host, fmt.Sprintf("/staff/users/%d/role", web.member.ID),
+		"application/x-www-form-urlencoded", form.Encode()); code != http.StatusSeeOther {
+		t.Fatalf("role change: %d", code)
+	}
+	roleIn := func(w *operatorWorld) string {
+		var role string
+		if err := pool.QueryRow(opscope.With(ctx, w.id), `SELECT role FROM staff_operators WHERE staff_id = $1 AND operator_id = $2`,
+			web.member.ID, w.id).Scan(&role); err != nil {
+			t.Fatal(err)
+		}
+		return role
+	}
+	var own string
+	if err := pool.QueryRow(ctx, `SELECT role FROM staff WHERE id = $1`, web.member.ID).Scan(&own); err != nil {
+		t.Fatal(err)
+	}
+	if got := roleIn(web); got != "auditor" {
+		t.Errorf("webstapero's membership: %s, want auditor", got)
+	}
+	if got := roleIn(flex); got != "agent" {
+		t.Errorf("flextok's membership: %s, want agent still", got)
+	}
+	if own != "agent" {
+		t.Errorf("the account's own role: %s, want agent still", own)
+	}
+	// On each address the member is what that operator made them.
+	for _, w := range []*operatorWorld{web, flex} {
+		mc := signInOn(t, srv, w.host, web.member.Email)
+		form := url.Values{"_csrf": {csrfOf(t, mc, w.host)}, "to": {"me"}}
+		code, _ := send(t, mc, http.MethodPost, w.host, "/staff/requests/"+w.reference+"/assign", "application/x-www-form-urlencoded", form.Encode())
+		want := http.StatusSeeOther
+		if w == web {
+			want = http.StatusForbidden // an auditor works no request
+		}
+		if code != want {
+			t.Errorf("the member takes %s's request: %d, want %d", w.slug, code, want)
+		}
+	}
+}
