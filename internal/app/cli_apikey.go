@@ -19,9 +19,9 @@ import (
 	"rightsdesk/internal/store"
 )
 
-const apikeyUsage = `rightsdesk apikey create --name N --role agent|auditor|admin
-rightsdesk apikey list
-rightsdesk apikey revoke ID
+const apikeyUsage = `rightsdesk apikey create --name N --role agent|auditor|admin [--operator SLUG]
+rightsdesk apikey list [--operator SLUG]
+rightsdesk apikey revoke [--operator SLUG] ID
 
 create makes a key for the staff API and prints it once, alone on a line of
 standard output: store it in your secret store then, as rightsdesk keeps only
@@ -30,6 +30,10 @@ that role would (auditor: read only). Send it as "Authorization: Bearer KEY".
 
 list prints every key (never the key itself) with its state and last use.
 revoke stops a key at once.
+
+A key belongs to one operator and works on that operator's address only;
+--operator names it, and is required when OPERATORS_FILE names several
+(rightsdesk operator list). list and revoke see that operator's keys only.
 
 All use DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR,
 and apply pending migrations first, as serve does.`
@@ -48,6 +52,7 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 		fs.SetOutput(c.stderr)
 		name := fs.String("name", "", "what uses the key, e.g. \"CRM integration\"")
 		role := fs.String("role", "", "agent, auditor or admin")
+		slug := fs.String("operator", "", "the operator the key works for (OPERATORS_FILE)")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 			return errUsage
 		}
@@ -58,7 +63,7 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 		if _, err := auth.ParseRole(*role); err != nil {
 			return err
 		}
-		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+		return withAPIKeys(ctx, c, *slug, func(keys *auth.APIKeys) error {
 			k, secret, err := keys.Create(ctx, cliActor, *name, *role)
 			var verr *auth.ValidationError
 			if errors.As(err, &verr) {
@@ -72,10 +77,13 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 			return nil
 		})
 	case "list":
-		if len(args) > 1 {
+		fs := flag.NewFlagSet("apikey list", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		slug := fs.String("operator", "", "the operator whose keys to list (OPERATORS_FILE)")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 			return errUsage
 		}
-		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+		return withAPIKeys(ctx, c, *slug, func(keys *auth.APIKeys) error {
 			list, err := keys.List(ctx, cliActor)
 			if err != nil {
 				return err
@@ -98,14 +106,17 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 			return w.Flush()
 		})
 	case "revoke":
-		if len(args) != 2 {
+		fs := flag.NewFlagSet("apikey revoke", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		slug := fs.String("operator", "", "the operator whose key it is (OPERATORS_FILE)")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
 			return errUsage
 		}
-		id, err := strconv.ParseInt(args[1], 10, 64)
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil || id <= 0 {
-			return fmt.Errorf("%q is not a key id (see rightsdesk apikey list)", args[1])
+			return fmt.Errorf("%q is not a key id (see rightsdesk apikey list)", fs.Arg(0))
 		}
-		return withAPIKeys(ctx, c, func(keys *auth.APIKeys) error {
+		return withAPIKeys(ctx, c, *slug, func(keys *auth.APIKeys) error {
 			k, err := keys.Revoke(ctx, cliActor, id)
 			switch {
 			case errors.Is(err, store.ErrNotFound):
@@ -125,8 +136,8 @@ func runAPIKey(ctx context.Context, c *cli, args []string) error {
 
 // withAPIKeys opens the database as serve does, migrates it, and runs fn
 // with the API key service.
-func withAPIKeys(ctx context.Context, c *cli, fn func(*auth.APIKeys) error) error {
-	return withStore(ctx, c, func(_ config.Config, st *store.Store) error {
+func withAPIKeys(ctx context.Context, c *cli, slug string, fn func(*auth.APIKeys) error) error {
+	return withStoreOf(ctx, c, slug, func(_ config.Config, st *store.Store) error {
 		return fn(&auth.APIKeys{Repo: st, Clock: systemClock{}})
 	})
 }

@@ -146,13 +146,19 @@ func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) 
 	return fn(svc)
 }
 
-// withAccountsOf is withAccounts for the operator with slug: the store is
-// that operator's when OPERATORS_FILE names several, so that what is
-// written (the membership in staff_operators, its events) is that
-// operator's.
+// withAccountsOf is withAccounts for the operator with slug (withStoreOf).
 func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
-	return withOperatorOutbox(ctx, c, slug, func(cfg config.Config, st *store.Store, _ *jobs.Outbox) error {
+	return withStoreOf(ctx, c, slug, func(cfg config.Config, st *store.Store) error {
 		return accounts(cfg, st, fn)
+	})
+}
+
+// withStoreOf is withOperatorOutbox for commands that need only the store:
+// the operator's with several operators (--operator SLUG), so that what is
+// read and written (memberships, API keys, their events) is that operator's.
+func withStoreOf(ctx context.Context, c *cli, slug string, fn func(config.Config, *store.Store) error) error {
+	return withOperatorOutbox(ctx, c, slug, func(cfg config.Config, st *store.Store, _ *jobs.Outbox) error {
+		return fn(cfg, st)
 	})
 }
 

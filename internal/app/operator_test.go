@@ -113,3 +113,47 @@ func TestUserAddWithSeveralOperatorsMakesAMemberOfTheOneNamed(t *testing.T) {
 		t.Errorf("the account's membership: %q %q (%v), want an agent of flextok", slug, role, err)
 	}
 }
+
+// An API key is made for one operator (--operator, required with several),
+// listed and revoked with that operator's keys only.
+func TestAPIKeysAreMadeAndListedPerOperator(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "operators.yaml")
+	if err := os.WriteFile(path, []byte(issueOperators), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"OPERATORS_FILE": path, "DATABASE_URL": testkit.DBURL(t), "ENCRYPTION_KEY": testkit.EncryptionKey}
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := app.Main(t.Context(), args, func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	create := []string{"apikey", "create", "--name", "LMS", "--role", "agent"}
+	if code, _, errOut := run(create...); code == 0 || !strings.Contains(errOut, "--operator SLUG is required") {
+		t.Errorf("without --operator: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run(append(create, "--operator", "elsewhere")...); code == 0 || !strings.Contains(errOut, `no operator "elsewhere"`) {
+		t.Errorf("an unknown operator: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run("apikey", "create", "--name", "Flextok CRM", "--role", "agent", "--operator", "flextok"); code != 0 {
+		t.Fatalf("create for flextok: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := run("apikey", "create", "--name", "Webstapero LMS", "--role", "auditor", "--operator", "webstapero"); code != 0 {
+		t.Fatalf("create for webstapero: exit %d, %q", code, errOut)
+	}
+	_, flex, _ := run("apikey", "list", "--operator", "flextok")
+	_, web, _ := run("apikey", "list", "--operator", "webstapero")
+	if !strings.Contains(flex, "Flextok CRM") || strings.Contains(flex, "Webstapero LMS") {
+		t.Errorf("flextok's keys:\n%s", flex)
+	}
+	if !strings.Contains(web, "Webstapero LMS") || strings.Contains(web, "Flextok CRM") {
+		t.Errorf("webstapero's keys:\n%s", web)
+	}
+	// Webstapero's key id, revoked as flextok's: no such key there.
+	id := strings.Fields(strings.Split(strings.TrimSpace(web), "\n")[1])[0]
+	if code, _, errOut := run("apikey", "revoke", "--operator", "flextok", id); code == 0 || !strings.Contains(errOut, "no API key with id "+id) {
+		t.Errorf("revoking webstapero's key as flextok: exit %d, %q", code, errOut)
+	}
+	if code, out, errOut := run("apikey", "revoke", "--operator", "webstapero", id); code != 0 || !strings.Contains(out, "Webstapero LMS") {
+		t.Errorf("revoking webstapero's key as webstapero: exit %d, %q %q", code, out, errOut)
+	}
+}

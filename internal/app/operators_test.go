@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"rightsdesk/internal/app"
 	"rightsdesk/internal/operator"
 	"rightsdesk/internal/request"
@@ -41,9 +43,22 @@ func twoOperators(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMT
 	return operatorsFrom(t, issueOperatorsFile, nil)
 }
 
+// twoOperatorsOnPool is twoOperators with the pool the deployment uses.
+func twoOperatorsOnPool(t *testing.T) (*app.Deployment, *httptest.Server, *testkit.SMTPServer, *pgxpool.Pool) {
+	t.Helper()
+	return operatorsOnPool(t, issueOperatorsFile, nil)
+}
+
 // operatorsFrom starts one deployment serving the operators of file, with
 // env over the test's environment.
 func operatorsFrom(t *testing.T, file string, env map[string]string) (*app.Deployment, *httptest.Server, *testkit.SMTPServer) {
+	t.Helper()
+	d, srv, smtp, _ := operatorsOnPool(t, file, env)
+	return d, srv, smtp
+}
+
+// operatorsOnPool is operatorsFrom with the pool the deployment uses.
+func operatorsOnPool(t *testing.T, file string, env map[string]string) (*app.Deployment, *httptest.Server, *testkit.SMTPServer, *pgxpool.Pool) {
 	t.Helper()
 	smtp := testkit.StartSMTP(t)
 	path := filepath.Join(t.TempDir(), "operators.yaml")
@@ -82,7 +97,7 @@ func operatorsFrom(t *testing.T, file string, env map[string]string) (*app.Deplo
 		_ = runner.Stop(sctx)
 		cancel()
 	})
-	return d, srv, smtp
+	return d, srv, smtp, pool
 }
 
 // on sends a request to the deployment as if it came on host.

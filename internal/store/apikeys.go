@@ -53,9 +53,10 @@ func (s *Store) CreateAPIKey(ctx context.Context, n auth.NewAPIKey) (auth.APIKey
 	return k, err
 }
 
-// APIKeys lists every key, newest first.
+// APIKeys lists every key of the store's operator, newest first.
 func (s *Store) APIKeys(ctx context.Context) ([]auth.APIKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` ORDER BY a.id DESC`)
+	own, args := s.ownedBy("a.operator_id", nil)
+	rows, err := s.pool.Query(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` WHERE true`+own+` ORDER BY a.id DESC`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
@@ -67,7 +68,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, a auth.Audit, id int64) (auth.
 	var k auth.APIKey
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` WHERE a.id = $1 FOR UPDATE OF a`, id))
+		own, args := s.ownedBy("a.operator_id", []any{id})
+		k, err = scanAPIKey(tx.QueryRow(ctx, `SELECT `+apiKeyColumns+apiKeysWithMaker+` WHERE a.id = $1`+own+` FOR UPDATE OF a`, args...))
 		if err != nil {
 			return err
 		}
@@ -92,9 +94,13 @@ const apiKeyTouchEvery = time.Minute
 // key whose maker lost the rights to make it still works), and refreshes
 // its last_used_at when older than a minute: one round trip, and at most
 // one row version a minute however busy the key.
+//
+// One operator's store finds that operator's keys only: a key used on
+// another operator's address is unknown there (issue 15).
 func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.APIKey, error) {
+	own, args := s.ownedBy("operator_id", []any{hash, at, at.Add(-apiKeyTouchEvery)})
 	k, err := scanAPIKey(s.pool.QueryRow(ctx, `
-		WITH k AS (SELECT id, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL),
+		WITH k AS (SELECT id, last_used_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`+own+`),
 		touched AS (
 			UPDATE api_keys SET last_used_at = $2 FROM k
 			WHERE api_keys.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < $3)
@@ -102,7 +108,7 @@ func (s *Store) UseAPIKey(ctx context.Context, hash []byte, at time.Time) (auth.
 		SELECT a.id, a.name, a.role, a.prefix, coalesce(a.created_by, 0), a.created_at,
 			CASE WHEN EXISTS (SELECT 1 FROM touched) THEN $2 ELSE a.last_used_at END,
 			NULL::timestamptz, coalesce(m.role, ''), m.disabled_at IS NOT NULL
-		FROM k JOIN api_keys a ON a.id = k.id LEFT JOIN staff m ON m.id = a.created_by`, hash, at, at.Add(-apiKeyTouchEvery)))
+		FROM k JOIN api_keys a ON a.id = k.id LEFT JOIN staff m ON m.id = a.created_by`, args...))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return k, fmt.Errorf("find API key: %w", err)
 	}

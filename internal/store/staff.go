@@ -235,8 +235,12 @@ func (s *Store) UpdatePasswordHash(ctx context.Context, staffID int64, hash stri
 }
 
 // lockStaff reads an account for update inside a transaction.
+// It reads the account as staffSelect does: one operator's store finds its
+// own members only, in the role they have there, so another operator's
+// member is not found and cannot be changed from here (issue 15).
 func (s *Store) lockStaff(ctx context.Context, tx pgx.Tx, id int64) (auth.Staff, error) {
-	return s.scanStaff(tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE s.id = $1 FOR UPDATE`, id))
+	query, args := s.staffSelect(`WHERE s.id = $1 FOR UPDATE OF s`, id)
+	return s.scanStaff(tx.QueryRow(ctx, query, args...))
 }
 
 // SetRole changes an account's role and logs who did it.
@@ -250,8 +254,13 @@ func (s *Store) SetRole(ctx context.Context, a auth.Audit, staffID int64, role a
 		if st.Role == role {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2, updated_at = $3 WHERE id = $1`, staffID, role, a.At); err != nil {
-			return fmt.Errorf("change role: %w", err)
+		// One operator's store changes the role the account has for that
+		// operator only; the account's own role is the deployment of one
+		// operator's, which keeps its one membership in step.
+		if s.pool.operator == 0 {
+			if _, err := tx.Exec(ctx, `UPDATE staff SET role = $2, updated_at = $3 WHERE id = $1`, staffID, role, a.At); err != nil {
+				return fmt.Errorf("change role: %w", err)
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE staff_operators SET role = $2 WHERE staff_id = $1 AND operator_id = rightsdesk_operator()`, staffID, role); err != nil {
 			return fmt.Errorf("change role in membership: %w", err)
@@ -298,14 +307,13 @@ func (s *Store) SetDisabled(ctx context.Context, a auth.Audit, staffID int64, di
 // EndSessions ends every session of an account at once.
 func (s *Store) EndSessions(ctx context.Context, a auth.Audit, staffID int64) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE staff SET session_epoch = session_epoch + 1 WHERE id = $1`, staffID)
-		if err != nil {
+		if _, err := s.lockStaff(ctx, tx, staffID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE staff SET session_epoch = session_epoch + 1 WHERE id = $1`, staffID); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		_, err = staffEvent(ctx, tx, "staff_sessions_ended", a.ActorID, map[string]any{"staff_id": staffID}, a.At)
+		_, err := staffEvent(ctx, tx, "staff_sessions_ended", a.ActorID, map[string]any{"staff_id": staffID}, a.At)
 		return err
 	})
 }
@@ -405,17 +413,14 @@ var _ auth.Repository = (*Store)(nil)
 
 // StaffMember finds a member of staff for the desk (assignment emails),
 // with whether their role works requests (the permission table's answer).
+// It reads the account as StaffByID does: one operator's store knows its
+// own members only, in the role they have there, so a request is never
+// given to another operator's member (issue 15).
 func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
-	var m request.StaffMember
-	var role auth.Role
-	err := s.pool.QueryRow(ctx, `SELECT id, name, email, locale, disabled_at IS NULL, role FROM staff WHERE id = $1`, id).
-		Scan(&m.ID, &m.Name, &m.Email, &m.Locale, &m.Active, &role)
-	m.CanWork = auth.Can(role, auth.PermRequestsWork)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return m, ErrNotFound
-	}
+	st, err := s.StaffByID(ctx, id)
 	if err != nil {
-		return m, fmt.Errorf("find staff member: %w", err)
+		return request.StaffMember{}, fmt.Errorf("find staff member: %w", err)
 	}
-	return m, nil
+	return request.StaffMember{ID: st.ID, Name: st.Name, Email: st.Email, Locale: st.Locale,
+		Active: st.Active(), CanWork: auth.Can(st.Role, auth.PermRequestsWork)}, nil
 }
