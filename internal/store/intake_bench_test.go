@@ -109,11 +109,18 @@ func BenchmarkIntakeDashboardRollup(b *testing.B) {
 // block, and reports on/off: the ratio of their times. It leaves set(true).
 func alternateIntakes(b *testing.B, s *Store, tag string, set func(on bool)) {
 	b.Helper()
+	alternateIntakesThrough(b, tag, func(bool, int64) *Store { return s }, set)
+}
+
+// alternateIntakesThrough is alternateIntakes with the store of the i-th
+// intake of an on or off block given by through.
+func alternateIntakesThrough(b *testing.B, tag string, through func(on bool, i int64) *Store, set func(on bool)) {
+	b.Helper()
 	ctx := context.Background()
 	const workers, perBlock = 8, 25
 	var took [2]time.Duration
 	n := atomic.Int64{}
-	block := func() {
+	block := func(on bool) {
 		var wg sync.WaitGroup
 		for range workers {
 			wg.Go(func() {
@@ -121,7 +128,7 @@ func alternateIntakes(b *testing.B, s *Store, tag string, set func(on bool)) {
 					i := n.Add(1)
 					nr := newIntakeRequest(fmt.Sprintf("RD-%s-%04d-%04d", tag, i/10000, i%10000), fmt.Sprintf("p%d@example.kz", i))
 					nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
-					if _, err := s.CreateRequest(ctx, nr); err != nil {
+					if _, err := through(on, i).CreateRequest(ctx, nr); err != nil {
 						b.Error(err)
 						return
 					}
@@ -130,14 +137,15 @@ func alternateIntakes(b *testing.B, s *Store, tag string, set func(on bool)) {
 		}
 		wg.Wait()
 	}
-	block() // warm up
+	block(true) // warm up
+	block(false)
 	b.ResetTimer()
 	for i := range b.N {
 		for k := range 2 {
 			on := (i+k)%2 == 0
 			set(on)
 			start := time.Now()
-			block()
+			block(on)
 			if on {
 				took[0] += time.Since(start)
 			} else {
@@ -199,4 +207,52 @@ func BenchmarkIntakeSecondWall(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkIntakeHundredOperators is issue 15's intake figure: intakes into a
+// database of 100 operators holding RIGHTSDESK_BENCH_ROWS requests (a
+// million unless set) among them, each intake through the store of one of
+// them in turn, alternate with intakes into a database of one operator
+// holding as many requests; on/off is the hundred's time over the one's.
+//
+//	go run ./tools/withpg -set fsync=on -- go test ./internal/store/ -run '^$' -bench IntakeHundredOperators -benchtime 10x -timeout 60m
+func BenchmarkIntakeHundredOperators(b *testing.B) {
+	ctx := context.Background()
+	n := testkit.BenchRows(b)
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	one, hundred := testkit.DB(b), testkit.DB(b)
+	if _, err := testkit.SeedRequests(ctx, one, n, testkit.SeedOptions{Now: now, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	single := New(one, &intakeOutbox{}, testkit.Keys()).For(1)
+	slugs := make([]string, 99)
+	for i := range slugs {
+		slugs[i] = fmt.Sprintf("operator-%03d", i+2)
+	}
+	many := New(hundred, &intakeOutbox{}, testkit.Keys())
+	ids, err := many.RecordOperators(ctx, slugs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stores := []*Store{many.For(1)}
+	for _, slug := range slugs {
+		stores = append(stores, many.For(ids[slug]))
+	}
+	for k, st := range stores {
+		share := n*(k+1)/len(stores) - n*k/len(stores)
+		if _, err := testkit.SeedRequests(opscope.With(ctx, st.Operator()), hundred, share, testkit.SeedOptions{Now: now, Seed: uint64(k + 1)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, pool := range []*pgxpool.Pool{one, hundred} {
+		if _, err := pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	alternateIntakesThrough(b, "HUND", func(on bool, i int64) *Store {
+		if on {
+			return stores[i%int64(len(stores))]
+		}
+		return single
+	}, func(bool) {})
 }
