@@ -220,6 +220,55 @@ func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 	}
 }
 
+// TestNoRowIsWrittenForAnOperatorThatDoesNotExist: the operator_id columns
+// carry no foreign key (migration 00050: checking one locked the operator's
+// row in every intake), so what the key guarded is a test of its own: a
+// connection scoped to an operator that was never recorded writes nothing,
+// in the intake or by hand, and an operator once recorded cannot be deleted,
+// renumbered or truncated away from the rows that name it.
+func TestNoRowIsWrittenForAnOperatorThatDoesNotExist(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	ids, err := st.RecordOperators(ctx, []string{"flextok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.For(ids["flextok"]).CreateRequest(ctx, submission("RD-FLEX-TOKX-UM01", "one@example.kz")); err != nil {
+		t.Fatal(err)
+	}
+	missing := ids["flextok"] + 1000
+	if _, err := st.For(missing).CreateRequest(ctx, submission("RD-NONE-XIST-ENT1", "two@example.kz")); err == nil {
+		t.Error("an intake scoped to an operator that does not exist stored a request")
+	}
+	if _, err := pool.Exec(opscope.With(ctx, missing), `INSERT INTO acknowledgement_counts (email_index, day, sent) VALUES ('x', '2026-03-02', 1)`); err == nil {
+		t.Error("a row was written for an operator that does not exist")
+	}
+	if _, err := pool.Exec(opscope.With(ctx, ids["flextok"]), `UPDATE requests SET operator_id = $1`, missing); err == nil {
+		t.Error("a request was moved to an operator that does not exist")
+	}
+	var n int
+	if err := pool.QueryRow(opscope.With(ctx, missing), `SELECT count(*) FROM requests`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("scoped to an operator that does not exist: %d requests (%v)", n, err)
+	}
+	for _, stmt := range []string{
+		`DELETE FROM operators WHERE slug = 'flextok'`,
+		`UPDATE operators SET id = id + 5000 WHERE slug = 'flextok'`,
+		`TRUNCATE operators CASCADE`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err == nil {
+			t.Errorf("%s: done, want it refused", stmt)
+		}
+	}
+	if _, err := st.For(ids["flextok"]).RequestByReference(ctx, "RD-FLEX-TOKX-UM01"); err != nil {
+		t.Errorf("the operator's request after the refused deletions: %v", err)
+	}
+}
+
 // ENCRYPTION_KEY is the deployment's, each operator's keys derived from it:
 // a rotation from the command line (a store of no operator) rewrites every
 // operator's values with that operator's new key, not the none that
