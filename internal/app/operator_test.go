@@ -157,3 +157,67 @@ func TestAPIKeysAreMadeAndListedPerOperator(t *testing.T) {
 		t.Errorf("revoking webstapero's key as webstapero: exit %d, %q %q", code, out, errOut)
 	}
 }
+
+// operator add appends a checked entry to the file and leaves the file as
+// it was on every mistake, with no temporary file left beside it.
+func TestOperatorAddAppendsACheckedEntryOrLeavesTheFileAlone(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "operators.yaml")
+	original := "# the schools we serve\n" + issueOperators
+	if err := os.WriteFile(path, []byte(original), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"OPERATORS_FILE": path}
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := app.Main(t.Context(), append([]string{"operator"}, args...), func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		said string
+	}{
+		{"a slug the file has", []string{"add", "--slug", "flextok", "BASE_URL=https://privacy.other.kz"}, `operator "flextok": slug: already used by operator 2`},
+		{"an address the file has", []string{"add", "--slug", "typo", "BASE_URL=https://privacy.flextokxumare.kz"}, `operator "typo": BASE_URL: https://privacy.flextokxumare.kz is already operator "flextok"'s address`},
+		{"a key that is not an operator's", []string{"add", "--slug", "typo", "BASE_URL=https://typo.kz", "DATABASE_URL=postgres://elsewhere"}, `operator "typo": DATABASE_URL: unknown key`},
+		{"a bad value", []string{"add", "--slug", "typo", "BASE_URL=https://typo.kz", "PROMISED_DAYS=тридцать"}, `operator "typo": PROMISED_DAYS`},
+		{"a bad slug", []string{"add", "--slug", "Typo School", "BASE_URL=https://typo.kz"}, `slug: "Typo School" is not lower-case`},
+		{"no slug", []string{"add", "BASE_URL=https://typo.kz"}, "--slug is required"},
+		{"a bare word", []string{"add", "--slug", "typo", "https://typo.kz"}, `want KEY=VALUE or --KEY VALUE`},
+	} {
+		code, _, errOut := run(c.args...)
+		if code == 0 || !strings.Contains(errOut, c.said) {
+			t.Errorf("%s: exit %d, said %q; want %q", c.name, code, errOut, c.said)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != original {
+			t.Errorf("%s: the file changed (%v):\n%s", c.name, err, b)
+		}
+	}
+
+	code, out, errOut := run("add", "--slug", "typo", "--BASE_URL", "https://privacy.typo.kz", "ORG_NAME=Типография «Курс»", "PROMISED_DAYS=15")
+	if code != 0 || !strings.Contains(out, "added operator typo (https://privacy.typo.kz)") || !strings.Contains(out, "3 operator(s)") {
+		t.Fatalf("add typo: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = run("list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 4 || !strings.Contains(lines[1], "webstapero") || !strings.Contains(lines[2], "flextok") ||
+		!strings.Contains(lines[3], "typo") || !strings.Contains(lines[3], "Типография «Курс»") || !strings.Contains(lines[3], "https://privacy.typo.kz") {
+		t.Errorf("list after add: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := run("check"); code != 0 || out != "3 operator(s), no mistakes\n" {
+		t.Errorf("check after add: exit %d, %q", code, out)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), "# the schools we serve") {
+		t.Errorf("the file's comment is gone:\n%s", b)
+	}
+	if info, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if info.Mode().Perm() != 0o640 {
+		t.Errorf("the file's mode after add: %v, want 0640", info.Mode())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files beside the operators file, want it alone", len(entries)-1)
+	}
+}
