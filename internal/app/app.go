@@ -83,6 +83,9 @@ type App struct {
 	// come in (started by Serve when configured).
 	Mailroom *request.Mailroom
 	Inbound  *Inbound
+	// operators are every operator's App when this one stands for a
+	// deployment of several (serve closes each one's connections).
+	operators []*App
 	// sender delivers the emails; an SMTP sender keeps connections open,
 	// which the shutdown closes with a QUIT once the workers have stopped.
 	sender any
