@@ -243,6 +243,11 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 	mailroom := &request.Mailroom{Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: intake.Config, Types: cfg.EnabledTypes}
 	inbox, err := newInbound(cfg.Inbound, pool, mailroom, logger, func(cs ...prometheus.Collector) error {
+		if operatorID != 0 {
+			// One of several operators: BuildOperators registers its inbound
+			// metrics on the deployment's registry, labelled with its slug.
+			return nil
+		}
 		for _, c := range cs {
 			if err := met.Registry().Register(c); err != nil {
 				return err
