@@ -83,6 +83,9 @@ type App struct {
 	// come in (started by Serve when configured).
 	Mailroom *request.Mailroom
 	Inbound  *Inbound
+	// operators are every operator's App when this one stands for a
+	// deployment of several (serve closes each one's connections).
+	operators []*App
 	// sender delivers the emails; an SMTP sender keeps connections open,
 	// which the shutdown closes with a QUIT once the workers have stopped.
 	sender any
@@ -233,6 +236,11 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 	mailroom := &request.Mailroom{Repo: st, Deadlines: policy, Composer: composer, Clock: clock, Links: intake.Links,
 		Config: intake.Config, Types: cfg.EnabledTypes}
 	inbox, err := newInbound(cfg.Inbound, pool, mailroom, logger, func(cs ...prometheus.Collector) error {
+		if operatorID != 0 {
+			// One of several operators: BuildOperators registers its inbound
+			// metrics on the deployment's registry, labelled with its slug.
+			return nil
+		}
 		for _, c := range cs {
 			if err := met.Registry().Register(c); err != nil {
 				return err

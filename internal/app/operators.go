@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/keyring"
@@ -100,6 +101,20 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 			h = http.StripPrefix(op.PathPrefix, h)
 		}
 		byOperator[op] = h
+	}
+	// Every operator's inbound metrics on the registry METRICS_ADDR serves
+	// (the first App's), told apart by an operator label, so that a mailbox
+	// that cannot be reached is seen whichever operator's it is.
+	for i, op := range ops {
+		if !inbounds[i].Enabled() {
+			continue
+		}
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"operator": op.Slug}, d.Apps[0].Metrics.Registry())
+		for _, c := range inbounds[i].Metrics.Collectors() {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("operator %q: inbound metrics: %w", op.Slug, err)
+			}
+		}
 	}
 	d.Inbound = deploymentInbound(inbounds, logger)
 	d.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

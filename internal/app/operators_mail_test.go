@@ -137,6 +137,14 @@ func TestEachOperatorsLetterBecomesItsOwnTriageRequestWithItsOwnAcknowledgement(
 		}
 	}
 
+	// Each operator's letters are counted under its own label, on the
+	// registry METRICS_ADDR serves.
+	for _, slug := range []string{"webstapero", "flextok"} {
+		if got := inboundLetters(t, m.d, slug); got != 1 {
+			t.Errorf("rightsdesk_inbound_letters_total{operator=%q,source=\"imap\",kind=\"new\"} = %v, want 1", slug, got)
+		}
+	}
+
 	cases := []struct {
 		slug, org, from, reply, contact, host, other string
 		a                                            *app.App
@@ -329,4 +337,29 @@ func TestTheListenerRefusesALetterToNoOperatorsAddress(t *testing.T) {
 	if w, f := len(requestsOf(t, m.web)), len(requestsOf(t, m.flex)); w != 1 || f != 1 {
 		t.Errorf("the letter to both sent twice: Webstapero %d, Flextok %d requests, want 1 each", w, f)
 	}
+}
+
+// inboundLetters is the count of new letters by IMAP for the operator slug
+// on the deployment's metrics registry.
+func inboundLetters(t *testing.T, d *app.Deployment, slug string) float64 {
+	t.Helper()
+	families, err := d.Apps[0].Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "rightsdesk_inbound_letters_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["operator"] == slug && labels["source"] == "imap" && labels["kind"] == "new" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
 }

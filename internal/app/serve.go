@@ -232,14 +232,20 @@ func stopRunner(a *App, logger *slog.Logger) {
 	if err := a.Runner.Stop(ctx); err != nil {
 		logger.Error("stop job workers", "error", err)
 	}
-	if c, ok := a.sender.(io.Closer); ok {
-		if err := c.Close(); err != nil {
-			logger.Error("close SMTP connections", "error", err)
-		}
+	apps := a.operators
+	if apps == nil {
+		apps = []*App{a}
 	}
-	if a.Fulfil != nil {
-		if err := a.Fulfil.Systems.Close(); err != nil {
-			logger.Error("close the data map's connections", "error", err)
+	for _, op := range apps {
+		if c, ok := op.sender.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				logger.Error("close SMTP connections", "error", err)
+			}
+		}
+		if op.Fulfil != nil {
+			if err := op.Fulfil.Systems.Close(); err != nil {
+				logger.Error("close the data map's connections", "error", err)
+			}
 		}
 	}
 }
@@ -282,6 +288,11 @@ func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool,
 	}
 	ops := make([]served, len(d.Operators))
 	for i, op := range d.Operators {
+		// Each operator's data map is its own: its systems are checked, and
+		// connected to, for that operator alone.
+		if err := checkDataMap(ctx, op.Config, logger.With("operator", op.Slug)); err != nil {
+			return nil, nil, fmt.Errorf("operator %s: %w", op.Slug, err)
+		}
 		if err := countDashboard(ctx, d.Apps[i].Store, op.Config, logger); err != nil {
 			return nil, nil, fmt.Errorf("operator %s: %w", op.Slug, err)
 		}
@@ -293,6 +304,7 @@ func buildDeployment(ctx context.Context, cfg config.Config, pool *pgxpool.Pool,
 	a := *d.Apps[0]
 	a.Handler = d.Handler
 	a.Inbound = d.Inbound
+	a.operators = d.Apps
 	return &a, ops, nil
 }
 
