@@ -47,6 +47,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func run() error {
 	n := flag.Int("n", 100, "requests per page")
 	rounds := flag.Int("rounds", 1, "run: split each page's -n requests into this many rounds, the portals taking turns")
 	operators := flag.Int("operators", 1, "seed: spread the requests over this many operators")
-	operatorID := flag.Int64("operator", 1, "run: the operator whose staff -email is")
+	operatorIDs := flag.String("operator", "1", "run: the id of the operator whose staff -email is (comma-separated: one per -url)")
 	flag.Parse()
 	ctx := context.Background()
 	if *db == "" {
@@ -88,14 +89,17 @@ func run() error {
 		defer pool.Close()
 		return seedRequests(ctx, pool, *seed, *operators, *email)
 	}
-	ctx = opscope.With(ctx, *operatorID)
 	urls, dbs := strings.Split(*base, ","), strings.Split(*db, ",")
 	names := strings.Split(*labels, ",")
 	if *labels == "" && len(urls) == 1 {
 		names = []string{""}
 	}
-	if len(dbs) != len(urls) || len(names) != len(urls) {
-		return fmt.Errorf("%d -url, %d -db, %d -label: want one of each per portal", len(urls), len(dbs), len(names))
+	ops := strings.Split(*operatorIDs, ",")
+	if len(ops) == 1 {
+		ops = slices.Repeat(ops, len(urls))
+	}
+	if len(dbs) != len(urls) || len(names) != len(urls) || len(ops) != len(urls) {
+		return fmt.Errorf("%d -url, %d -db, %d -label, %d -operator: want one of each per portal", len(urls), len(dbs), len(names), len(ops))
 	}
 	if *rounds < 1 || *n < *rounds {
 		return fmt.Errorf("-rounds %d: want 1 to -n", *rounds)
@@ -105,11 +109,15 @@ func run() error {
 		if err := loopbackOnly(u); err != nil {
 			return err
 		}
-		pool, err := pgxpool.New(ctx, dbs[i])
+		operatorID, err := strconv.ParseInt(ops[i], 10, 64)
+		if err != nil {
+			return fmt.Errorf("-operator: %w", err)
+		}
+		pool, err := opscope.NewPool(ctx, dbs[i])
 		if err != nil {
 			return err
 		}
-		pages, err := pagesOf(ctx, pool, *email)
+		pages, err := pagesOf(opscope.With(ctx, operatorID), pool, *email)
 		pool.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
@@ -197,15 +205,17 @@ func seedRequests(ctx context.Context, pool *pgxpool.Pool, n, operators int, ema
 type page struct{ name, path string }
 
 // pagesOf lists what staff open: every tab, filters, searches, a request
-// and the dashboard. The assignee filter names the second seeded agent (the
-// first one's requests were given to the signed-in account).
+// and the dashboard. The assignee filter names the first agent of the
+// operator's requests other than the signed-in account (to which the first
+// seeded agent's requests were given).
 func pagesOf(ctx context.Context, pool *pgxpool.Pool, email string) ([]page, error) {
 	var ref string
 	var agent int64
 	if err := pool.QueryRow(ctx, `SELECT reference FROM requests WHERE status = 'in_progress' ORDER BY due_at LIMIT 1`).Scan(&ref); err != nil {
 		return nil, fmt.Errorf("an open request: %w", err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT id FROM staff WHERE email <> $1 ORDER BY id OFFSET 1 LIMIT 1`, email).Scan(&agent); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT r.assignee_id FROM requests r JOIN staff s ON s.id = r.assignee_id
+		WHERE s.email <> $1 ORDER BY r.assignee_id LIMIT 1`, email).Scan(&agent); err != nil {
 		return nil, fmt.Errorf("an agent: %w", err)
 	}
 	a := fmt.Sprint(agent)
