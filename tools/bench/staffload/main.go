@@ -70,7 +70,7 @@ func run() error {
 	seed := flag.Int("seed", 0, "seed this many requests and exit")
 	base := flag.String("url", "", "the portal's base URL, loopback only (comma-separated: several portals, side by side)")
 	labels := flag.String("label", "", "run: a name for each -url (comma-separated)")
-	email := flag.String("email", "", "the staff account")
+	email := flag.String("email", "", "the staff account (run: comma-separated, one per -url, or one for all)")
 	password := flag.String("password", "", "its password")
 	n := flag.Int("n", 100, "requests per page")
 	rounds := flag.Int("rounds", 1, "run: split each page's -n requests into this many rounds, the portals taking turns")
@@ -94,12 +94,16 @@ func run() error {
 	if *labels == "" && len(urls) == 1 {
 		names = []string{""}
 	}
-	ops := strings.Split(*operatorIDs, ",")
+	ops, emails := strings.Split(*operatorIDs, ","), strings.Split(*email, ",")
 	if len(ops) == 1 {
 		ops = slices.Repeat(ops, len(urls))
 	}
-	if len(dbs) != len(urls) || len(names) != len(urls) || len(ops) != len(urls) {
-		return fmt.Errorf("%d -url, %d -db, %d -label, %d -operator: want one of each per portal", len(urls), len(dbs), len(names), len(ops))
+	if len(emails) == 1 {
+		emails = slices.Repeat(emails, len(urls))
+	}
+	if len(dbs) != len(urls) || len(names) != len(urls) || len(ops) != len(urls) || len(emails) != len(urls) {
+		return fmt.Errorf("%d -url, %d -db, %d -label, %d -operator, %d -email: want one of each per portal",
+			len(urls), len(dbs), len(names), len(ops), len(emails))
 	}
 	if *rounds < 1 || *n < *rounds {
 		return fmt.Errorf("-rounds %d: want 1 to -n", *rounds)
@@ -117,12 +121,12 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		pages, err := pagesOf(opscope.With(ctx, operatorID), pool, *email)
+		pages, err := pagesOf(opscope.With(ctx, operatorID), pool, emails[i])
 		pool.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
-		client, err := signIn(u, *email, *password)
+		client, err := signIn(u, emails[i], *password)
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
 		}
