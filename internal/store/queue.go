@@ -372,7 +372,7 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		return "", nil, fmt.Errorf("%w: counts need Now", ErrInvalidFilter)
 	}
 	f.Sort = ""
-	w := where{keys: keys}
+	w := where{keys: keys, shareSearch: true}
 	// Each tab is a subquery of its own, with the conditions its page has
 	// (where.filter: one definition of a tab), whose LIMIT stops its index
 	// scan after CountCap+1 rows.
@@ -393,7 +393,7 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		WHERE `+strings.Join(w.conds[from:], " AND ")+`
 		LIMIT `+strconv.Itoa(CountCap+1)+`) t)`)
 	}
-	return "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
+	return w.withMatches() + "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
 }
 
 // where collects the conditions and the arguments of a query.
@@ -401,6 +401,20 @@ type where struct {
 	keys  *keyring.Keyring // for the search's blind index terms
 	conds []string
 	args  []any
+	// shareSearch makes the search read its matches from search_matches,
+	// a CTE the caller puts before its query (withMatches), so that a
+	// statement of several counts finds the terms' requests once.
+	shareSearch bool
+	matches     string // the CTE's body, once the search has been added
+}
+
+// withMatches is the WITH clause the conditions of a where with
+// shareSearch read, or nothing when there was no search.
+func (w *where) withMatches() string {
+	if w.matches == "" {
+		return ""
+	}
+	return "WITH search_matches AS MATERIALIZED (" + w.matches + ")\n"
 }
 
 func (w *where) arg(v any) string {
@@ -528,11 +542,24 @@ func (w *where) search(text string) {
 	// aside), and the requests it yields are read through requests' policy
 	// and the store's own operator condition.
 	const operator = "(SELECT rightsdesk_operator())"
+	if w.shareSearch && w.matches != "" {
+		w.add("(r.id IN (SELECT request_id FROM search_matches)) IS TRUE")
+		return
+	}
 	conds := make([]string, 0, len(groups))
 	for _, g := range groups {
 		conds = append(conds, "s.search_index && "+w.arg(g)+"::bytea[]")
 	}
-	w.add("r.id IN (SELECT s.request_id FROM request_search s WHERE s.operator_id = " + operator + " AND " + strings.Join(conds, " AND ") + ")")
+	matches := "SELECT s.request_id FROM request_search s WHERE s.operator_id = " + operator + " AND " + strings.Join(conds, " AND ")
+	if w.shareSearch {
+		// A name most requests share matches tens of thousands: reading
+		// them from request_search once, not once per tab, is most of what
+		// the counts of a search cost (docs/benchmarks.md).
+		w.matches = matches
+		w.add("(r.id IN (SELECT request_id FROM search_matches)) IS TRUE")
+		return
+	}
+	w.add("r.id IN (" + matches + ")")
 }
 
 // A cursor is the sort key and id of the row a page ends (or starts) with,

@@ -35,14 +35,16 @@ func spelled(t *testing.T, tx pgx.Tx, ddl, read string) string {
 func TestPartialIndexesHoldTheDomainsStatuses(t *testing.T) {
 	open, closed := StatusIn("status", request.OpenStatuses()), StatusIn("status", request.ClosedStatuses())
 	want := map[string]string{
-		"requests_open_due_idx":          open,
-		"requests_open_assignee_due_idx": open,
-		"requests_email_index_idx":       open,
-		"requests_closed_due_idx":        closed,
-		"requests_closed_at_idx":         closed,
-		"requests_closed_figures_idx":    closed,
-		"requests_unpurged_closed_idx":   "purged_at IS NULL AND " + closed,
-		"requests_remind_due_idx":        StatusIn("status", reminded()),
+		"requests_open_due_idx":            open,
+		"requests_open_assignee_due_idx":   open,
+		"requests_open_type_due_idx":       open,
+		"requests_email_index_idx":         open,
+		"requests_closed_due_idx":          closed,
+		"requests_closed_assignee_due_idx": closed,
+		"requests_closed_at_idx":           closed,
+		"requests_closed_figures_idx":      closed,
+		"requests_unpurged_closed_idx":     "purged_at IS NULL AND " + closed,
+		"requests_remind_due_idx":          StatusIn("status", reminded()),
 	}
 
 	ctx := context.Background()
