@@ -31,7 +31,7 @@ type Logo struct {
 var logoTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 func loadLogo(path string) (*Logo, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) // #nosec G304 -- LOGO_FILE is the operator's own setting, read once at start
 	if err != nil {
 		return nil, &Error{"LOGO_FILE", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
 	}
