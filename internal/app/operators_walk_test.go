@@ -185,9 +185,11 @@ func furnish(t *testing.T, d *app.Deployment, srv *httptest.Server, pool *pgxpoo
 	}
 	sum := sha256.Sum256([]byte("%PDF-1.4"))
 	now := time.Now()
+	// Sealed as the operator's store seals: with the operator's own keys.
+	keys := testkit.Keys().ForOperator(w.id)
 	if err := pool.QueryRow(sctx, `INSERT INTO files (request_id, purpose, name, content_type, size, sha256, content, created_at)
-		VALUES ($1, 'proof', $2, 'application/pdf', 8, $3, $4, $5) RETURNING id`, w.requestID, testkit.Keys().SealString(sealed.FileName, "scan.pdf"),
-		sum[:], testkit.Keys().Seal(sealed.FileContent, []byte("%PDF-1.4")), now).Scan(&w.fileID); err != nil {
+		VALUES ($1, 'proof', $2, 'application/pdf', 8, $3, $4, $5) RETURNING id`, w.requestID, keys.SealString(sealed.FileName, "scan.pdf"),
+		sum[:], keys.Seal(sealed.FileContent, []byte("%PDF-1.4")), now).Scan(&w.fileID); err != nil {
 		t.Fatal(err)
 	}
 	var fulfilmentID int64
