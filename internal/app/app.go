@@ -51,6 +51,11 @@ type Options struct {
 	// PollFirst and PollMax bound the waits between polls of an operator's
 	// system that answers later (the data map's HTTP connector).
 	PollFirst, PollMax time.Duration
+
+	// metrics is the deployment's one registry when it serves several
+	// operators (BuildOperators): every operator's App feeds it, and it
+	// counts each one's requests apart. nil: the App makes its own.
+	metrics *metrics.Metrics
 }
 
 // App is an assembled instance.
@@ -222,7 +227,10 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 		}
 	}
 	now := clock.Now
-	met := metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
+	met := opts.metrics
+	if met == nil {
+		met = metrics.New(metrics.Options{Pool: pool, Now: now, Logger: logger})
+	}
 	jobs.Add(workers, workerOperator, river.Worker[jobs.DeliverEmailArgs](&jobs.DeliverEmailWorker{Store: st, Sender: sender, From: cfg.MailFrom, Now: now, Outcomes: met, SendTimeout: sendTimeout,
 		Replies: jobs.ReplyAddress{Base: cfg.Inbound.ReplyTo, Plus: cfg.Inbound.PlusAddressing}, Threads: st}), false)
 	jobs.Add(workers, workerOperator, river.Worker[jobs.PruneRateLimitsArgs](&jobs.PruneRateLimitsWorker{Store: st, Now: now}), true)

@@ -36,7 +36,7 @@ func commands() []command {
 			"rightsdesk migrate\n\nApplies every pending migration (rightsdesk's and River's) to DATABASE_URL,\nor to the private PostgreSQL when it is not set. serve does this on start too.",
 			runMigrate},
 		{"deadline", "print the due date a deadline rule gives",
-			"rightsdesk deadline --type T --received RFC3339 [--preset P] [--confirmed RFC3339]\n\nPrints {\"due_at\", \"rule\", \"legal_ref\"} for a request of type T received at the\ngiven instant, under DEADLINE_PRESET (or --preset) with POLICY_FILE and\nPROMISED_DAYS applied, in TIMEZONE. For checking a set-up before relying on it.",
+			"rightsdesk deadline --type T --received RFC3339 [--preset P] [--confirmed RFC3339] [--operator SLUG]\n\nPrints {\"due_at\", \"rule\", \"legal_ref\"} for a request of type T received at the\ngiven instant, under DEADLINE_PRESET (or --preset) with POLICY_FILE and\nPROMISED_DAYS applied, in TIMEZONE. For checking a set-up before relying on it.\n\n--operator names the operator of OPERATORS_FILE whose settings to use; it is\nrequired when the file names several (rightsdesk operator list).",
 			runDeadline},
 		{"user", "add and list staff accounts", userUsage, runUser},
 		{"apikey", "create, list and revoke staff API keys", apikeyUsage, runAPIKey},

@@ -17,9 +17,10 @@ import (
 	"rightsdesk/internal/plan"
 )
 
-const datamapUsage = `rightsdesk datamap check
+const datamapUsage = `rightsdesk datamap check [--operator SLUG]
 rightsdesk datamap plan --type T --email E [--account-id A] [--phone P]
                         [--collection C --field F --value V]   (rectification)
+                        [--operator SLUG]
 
 check  reads DATA_MAP_FILE, connects to every database system with its read
        credentials and checks that every table and column the map names
@@ -28,7 +29,11 @@ check  reads DATA_MAP_FILE, connects to every database system with its read
 plan   prints, as JSON, what a request of type T (access, portability,
        erasure, rectification, restriction, consent_withdrawal) from that
        person would do: per system and collection the rows it would export
-       or change, the fields and how, the action. Nothing is changed.`
+       or change, the fields and how, the action. Nothing is changed.
+
+--operator names the operator of OPERATORS_FILE whose data map (its
+DATA_MAP_FILE and credentials) to use; it is required when the file names
+several (rightsdesk operator list).`
 
 func runDatamap(ctx context.Context, c *cli, args []string) error {
 	if len(args) == 0 {
@@ -36,10 +41,14 @@ func runDatamap(ctx context.Context, c *cli, args []string) error {
 	}
 	switch args[0] {
 	case "check":
-		if len(args) > 1 {
+		fs := flag.NewFlagSet("datamap check", flag.ContinueOnError)
+		fs.SetOutput(c.stderr)
+		fs.Usage = func() {}
+		slug := fs.String("operator", "", operatorFlagHelp)
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 			return errUsage
 		}
-		return datamapCheck(ctx, c)
+		return datamapCheck(ctx, c, *slug)
 	case "plan":
 		return datamapPlan(ctx, c, args[1:])
 	}
@@ -49,8 +58,10 @@ func runDatamap(ctx context.Context, c *cli, args []string) error {
 // errProblems reports that the command printed the problems it found.
 var errProblems = errors.New("problems found (above)")
 
-func datamapSystems(c *cli) (config.Config, *connector.Systems, error) {
-	cfg, _, err := c.setup()
+// datamapSystems connects to the systems of the data map of the operator
+// slug names (operatorConfig).
+func datamapSystems(c *cli, slug string) (config.Config, *connector.Systems, error) {
+	cfg, err := operatorConfig(c, slug)
 	if err != nil {
 		return cfg, nil, err
 	}
@@ -70,8 +81,8 @@ func datamapSystems(c *cli) (config.Config, *connector.Systems, error) {
 	return cfg, connector.New(cfg.DataMap, datamap.Env(cfg.Env)), nil
 }
 
-func datamapCheck(ctx context.Context, c *cli) error {
-	cfg, systems, err := datamapSystems(c)
+func datamapCheck(ctx context.Context, c *cli, slug string) error {
+	cfg, systems, err := datamapSystems(c, slug)
 	if err != nil {
 		return err
 	}
@@ -109,6 +120,7 @@ func datamapPlan(ctx context.Context, c *cli, args []string) error {
 	coll := fs.String("collection", "", "rectification: the collection")
 	field := fs.String("field", "", "rectification: the field")
 	value := fs.String("value", "", "rectification: the corrected value")
+	slug := fs.String("operator", "", operatorFlagHelp)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *typ == "" {
 		return errUsage
 	}
@@ -134,7 +146,7 @@ func datamapPlan(ctx context.Context, c *cli, args []string) error {
 		}
 		corr = []plan.Correction{{Collection: *coll, Field: *field, Value: *value}}
 	}
-	_, systems, err := datamapSystems(c)
+	_, systems, err := datamapSystems(c, *slug)
 	if err != nil {
 		return err
 	}

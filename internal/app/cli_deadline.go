@@ -21,13 +21,14 @@ func runDeadline(_ context.Context, c *cli, args []string) error {
 	received := fs.String("received", "", "when the request was received, RFC 3339 (e.g. 2026-03-20T15:04:05+05:00)")
 	confirmed := fs.String("confirmed", "", "when the requester confirmed, RFC 3339 (for rules that start then)")
 	preset := fs.String("preset", "", "preset to use instead of DEADLINE_PRESET (default, kz, gdpr, ccpa, lgpd, ru152)")
+	slug := fs.String("operator", "", operatorFlagHelp)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if *typ == "" || *received == "" {
 		return errUsage
 	}
-	cfg, _, err := c.setup()
+	cfg, err := operatorConfig(c, *slug)
 	if err != nil {
 		return err
 	}

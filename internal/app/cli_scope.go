@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -35,9 +36,28 @@ func chosenOperator(c *cli, slug string) (set *operator.Set, op *operator.Operat
 			op = found
 		}
 	} else if set.Len() > 1 {
-		return nil, nil, fmt.Errorf("--operator SLUG is required: OPERATORS_FILE names %d operators (rightsdesk operator list)", set.Len())
+		slugs := make([]string, 0, set.Len())
+		for _, o := range set.All() {
+			slugs = append(slugs, o.Slug)
+		}
+		return nil, nil, fmt.Errorf("--operator SLUG is required: OPERATORS_FILE names %d operators: %s", set.Len(), strings.Join(slugs, ", "))
 	}
 	return set, op, nil
+}
+
+// operatorConfig is the configuration of the operator a command that needs
+// no database acts for (chosenOperator): the one --operator names, its
+// settings over the environment's; with one operator, that one's, as serve
+// reads it (the environment's when there is no operators file).
+func operatorConfig(c *cli, slug string) (config.Config, error) {
+	set, op, err := chosenOperator(c, slug)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if op == nil {
+		op = set.All()[0]
+	}
+	return op.Config, nil
 }
 
 // withOperator opens and migrates the database as withDatabase does and

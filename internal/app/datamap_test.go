@@ -15,9 +15,7 @@ import (
 
 func runDatamap(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := app.Main(t.Context(), append([]string{"datamap"}, args...), func(n string) (string, bool) { v, ok := vars[n]; return v, ok }, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
+	return runWith(t, vars, append([]string{"datamap"}, args...)...)
 }
 
 func lmsVars(srv testkit.LMSServer) map[string]string {

@@ -11,6 +11,7 @@ import (
 
 	"rightsdesk/internal/jobs"
 	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/metrics"
 	"rightsdesk/internal/operator"
 	"rightsdesk/internal/store"
 )
@@ -74,6 +75,18 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 	if bypass {
 		logger.Warn("the database role is a superuser or has BYPASSRLS: row-level security does not keep operators apart; connect as the database owner")
 	}
+	// One registry for the deployment, on METRICS_ADDR: every operator's
+	// App records its HTTP answers and deliveries there, and the database
+	// gauges count each operator's requests and emails under its scope.
+	metered := make([]metrics.Operator, len(ops))
+	for i, op := range ops {
+		metered[i] = metrics.Operator{Slug: op.Slug, ID: ids[op.Slug]}
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = systemClock{}
+	}
+	opts.metrics = metrics.New(metrics.Options{Pool: pool, Now: clock.Now, Logger: logger, Operators: metered})
 	workers := jobs.NewWorkers()
 	parts := make([]*assembled, len(ops))
 	for i, op := range ops {
@@ -103,7 +116,7 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		byOperator[op] = h
 	}
 	// Every operator's inbound metrics on the registry METRICS_ADDR serves
-	// (the first App's), told apart by an operator label, so that a mailbox
+	// (the deployment's, every App's), told apart by an operator label, so that a mailbox
 	// that cannot be reached is seen whichever operator's it is.
 	for i, op := range ops {
 		if !inbounds[i].Enabled() {

@@ -33,11 +33,14 @@ func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool
 			return nil, nil, fmt.Errorf("data folder: %w", err)
 		}
 		logger.Info("starting the private PostgreSQL", "dir", dir)
-		srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Logger: logger})
+		// The portal connects as the database's owner, an ordinary role,
+		// so that row-level security keeps operators apart here as it does
+		// in production (a superuser passes through every policy).
+		srv, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, Owner: pglocal.DefaultOwner, Logger: logger})
 		if err != nil {
 			return nil, nil, fmt.Errorf("private PostgreSQL: %w", err)
 		}
-		dsn = srv.ConnString("rightsdesk")
+		dsn = srv.OwnerConnString("rightsdesk")
 		stopPG = func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()

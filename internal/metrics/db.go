@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"rightsdesk/internal/opscope"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 )
@@ -46,30 +47,49 @@ const (
 	pausedQuery = `SELECT name, (paused_at IS NOT NULL)::int FROM river_queue`
 )
 
+// Operator is one operator of a deployment of several (issue 15), whose
+// requests and emails the gauges count apart, labelled with its slug.
+type Operator struct {
+	Slug string
+	ID   int64
+}
+
 // dbCollector reads the database's gauges when Prometheus scrapes: one read
 // only transaction (one snapshot, so the figures agree with each other) sent
-// as one batch, under a statement timeout.
+// as one batch, under a statement timeout. With several operators, the
+// requests and emails are read under each operator's scope in turn (the
+// row-level security of migration 00038 shows a connection without one
+// nothing of theirs) and carry an operator label; the jobs are the
+// deployment's, as its one runner is.
 type dbCollector struct {
-	pool    *pgxpool.Pool
-	now     func() time.Time
-	timeout time.Duration
-	log     *slog.Logger
+	pool      *pgxpool.Pool
+	now       func() time.Time
+	timeout   time.Duration
+	log       *slog.Logger
+	operators []Operator
 
 	requests, open, overdue, emails *prometheus.Desc
 	jobs, oldest, givenUp, paused   *prometheus.Desc
 	up, duration                    *prometheus.Desc
 }
 
-func newDBCollector(pool *pgxpool.Pool, now func() time.Time, timeout time.Duration, log *slog.Logger) *dbCollector {
+func newDBCollector(pool *pgxpool.Pool, now func() time.Time, timeout time.Duration, log *slog.Logger, operators []Operator) *dbCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("rightsdesk_"+name, help, labels, nil)
 	}
+	// A deployment of one operator keeps the series it always had; of
+	// several, each operator's have its slug first.
+	var by []string
+	by1 := ""
+	if len(operators) > 0 {
+		by, by1 = []string{"operator"}, "operator and "
+	}
 	return &dbCollector{
-		pool: pool, now: now, timeout: timeout, log: log,
-		requests: d("requests", "Requests in the database by type and status.", "type", "status"),
-		open:     d("requests_open", "Open requests (unverified, new, in progress, awaiting the requester) by type.", "type"),
-		overdue:  d("requests_overdue", "Open requests whose legal due date has passed, by type (the queue's overdue tab).", "type"),
-		emails:   d("emails_unsent", "Emails not yet accepted by the relay, by state: queued (never tried or retrying) or failed (last attempt failed).", "state"),
+		pool: pool, now: now, timeout: timeout, log: log, operators: operators,
+		requests: d("requests", "Requests in the database by "+by1+"type and status.", append(by, "type", "status")...),
+		open:     d("requests_open", "Open requests (unverified, new, in progress, awaiting the requester) by "+by1+"type.", append(by, "type")...),
+		overdue:  d("requests_overdue", "Open requests whose legal due date has passed, by "+by1+"type (the queue's overdue tab).", append(by, "type")...),
+		emails:   d("emails_unsent", "Emails not yet accepted by the relay, by "+by1+"state: queued (never tried or retrying) or failed (last attempt failed).", append(by, "state")...),
 		jobs:     d("jobs", "Background jobs waiting or running, by queue, kind and River state.", "queue", "kind", "state"),
 		oldest:   d("jobs_oldest_available_seconds", "Age of the oldest job ready to run but not yet taken, by queue; 0 when none waits.", "queue"),
 		givenUp:  d("jobs_given_up_last_hour", "Jobs discarded (attempts exhausted) or cancelled (e.g. an email refused for good) in the last hour, by kind and state.", "kind", "state"),
@@ -85,12 +105,13 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// snapshot is what one scrape read.
+// snapshot is what one scrape read; requests and emails by operator slug
+// ("" for the deployment of one operator).
 type snapshot struct {
-	requests map[[2]string]float64 // type, status
-	open     map[string]float64
-	overdue  map[string]float64
-	emails   map[string]float64
+	requests map[[3]string]float64 // operator, type, status
+	open     map[[2]string]float64 // operator, type
+	overdue  map[[2]string]float64 // operator, type
+	emails   map[[2]string]float64 // operator, state
 	jobs     map[[3]string]float64 // queue, kind, state
 	oldest   map[string]float64
 	givenUp  map[[2]string]float64
@@ -112,16 +133,25 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
 	// Known types and statuses are always exported, zero or not, so that an
 	// alert on "overdue > 0" has a series to look at from the start.
-	for _, t := range request.AllTypes() {
-		for _, st := range request.AllStatuses() {
-			k := [2]string{string(t), string(st)}
-			ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, s.requests[k], k[0], k[1])
+	for _, op := range c.slugs() {
+		labels := func(v ...string) []string {
+			if op == "" {
+				return v
+			}
+			return append([]string{op}, v...)
 		}
-		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, s.open[string(t)], string(t))
-		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, s.overdue[string(t)], string(t))
-	}
-	for _, st := range emailStates {
-		ch <- prometheus.MustNewConstMetric(c.emails, prometheus.GaugeValue, s.emails[st], st)
+		for _, t := range request.AllTypes() {
+			for _, st := range request.AllStatuses() {
+				k := [3]string{op, string(t), string(st)}
+				ch <- prometheus.MustNewConstMetric(c.requests, prometheus.GaugeValue, s.requests[k], labels(k[1], k[2])...)
+			}
+			k := [2]string{op, string(t)}
+			ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, s.open[k], labels(k[1])...)
+			ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, s.overdue[k], labels(k[1])...)
+		}
+		for _, st := range emailStates {
+			ch <- prometheus.MustNewConstMetric(c.emails, prometheus.GaugeValue, s.emails[[2]string{op, st}], labels(st)...)
+		}
 	}
 	for k, n := range s.jobs {
 		ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, n, k[0], k[1], k[2])
@@ -137,10 +167,23 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// slugs are the operators whose requests and emails are counted apart:
+// one, "", for the deployment of one operator.
+func (c *dbCollector) slugs() []string {
+	if len(c.operators) == 0 {
+		return []string{""}
+	}
+	out := make([]string, len(c.operators))
+	for i, op := range c.operators {
+		out[i] = op.Slug
+	}
+	return out
+}
+
 func (c *dbCollector) read() (snapshot, error) {
 	s := snapshot{
-		requests: map[[2]string]float64{}, open: map[string]float64{}, overdue: map[string]float64{},
-		emails: map[string]float64{}, jobs: map[[3]string]float64{}, oldest: map[string]float64{},
+		requests: map[[3]string]float64{}, open: map[[2]string]float64{}, overdue: map[[2]string]float64{},
+		emails: map[[2]string]float64{}, jobs: map[[3]string]float64{}, oldest: map[string]float64{},
 		givenUp: map[[2]string]float64{}, paused: map[string]float64{},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout+time.Second)
@@ -152,25 +195,30 @@ func (c *dbCollector) read() (snapshot, error) {
 	err := pgx.BeginTxFunc(ctx, c.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT set_config('statement_timeout', $1, true)`, strconv.FormatInt(c.timeout.Milliseconds(), 10))
-		b.Queue(requestsQuery, now).Query(func(rows pgx.Rows) error {
-			var typ, status string
-			var n, late float64
-			_, err := pgx.ForEachRow(rows, []any{&typ, &status, &n, &late}, func() error {
-				s.requests[[2]string{typ, status}] = n
-				if request.Status(status).Open() {
-					s.open[typ] += n
-					s.overdue[typ] += late
-				}
-				return nil
+		for i, op := range c.slugs() {
+			if op != "" {
+				opscope.QueueLocal(b, c.operators[i].ID)
+			}
+			b.Queue(requestsQuery, now).Query(func(rows pgx.Rows) error {
+				var typ, status string
+				var n, late float64
+				_, err := pgx.ForEachRow(rows, []any{&typ, &status, &n, &late}, func() error {
+					s.requests[[3]string{op, typ, status}] = n
+					if request.Status(status).Open() {
+						s.open[[2]string{op, typ}] += n
+						s.overdue[[2]string{op, typ}] += late
+					}
+					return nil
+				})
+				return err
 			})
-			return err
-		})
-		b.Queue(emailsQuery).Query(func(rows pgx.Rows) error {
-			var state string
-			var n float64
-			_, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error { s.emails[state] = n; return nil })
-			return err
-		})
+			b.Queue(emailsQuery).Query(func(rows pgx.Rows) error {
+				var state string
+				var n float64
+				_, err := pgx.ForEachRow(rows, []any{&state, &n}, func() error { s.emails[[2]string{op, state}] = n; return nil })
+				return err
+			})
+		}
 		b.Queue(jobsQuery).Query(func(rows pgx.Rows) error {
 			var queue, kind, state string
 			var n, age float64

@@ -49,6 +49,11 @@ type Options struct {
 	QueryTimeout time.Duration
 	// Logger says why a scrape could not read the database; nil is silent.
 	Logger *slog.Logger
+	// Operators are a deployment's several operators (OPERATORS_FILE): the
+	// requests and emails gauges are read under each one's scope and
+	// labelled operator="slug". None is the deployment of one operator,
+	// whose gauges have no operator label, as before there could be several.
+	Operators []Operator
 }
 
 // New builds the metrics on a registry of their own.
@@ -81,7 +86,7 @@ func New(opts Options) *Metrics {
 		if timeout <= 0 {
 			timeout = 2 * time.Second
 		}
-		m.reg.MustRegister(newDBCollector(opts.Pool, opts.Now, timeout, opts.Logger), poolCollector{opts.Pool})
+		m.reg.MustRegister(newDBCollector(opts.Pool, opts.Now, timeout, opts.Logger, opts.Operators), poolCollector{opts.Pool})
 	}
 	return m
 }

@@ -78,3 +78,11 @@ func Prepare(ctx context.Context, conn *pgx.Conn) (bool, error) {
 	data[Setting] = want
 	return true, nil
 }
+
+// QueueLocal queues on b, which runs in a transaction, the scoping of the
+// rest of that transaction to operatorID: the setting is local to the
+// transaction and the connection's own scope returns at its end, so one
+// snapshot can be read operator by operator (the metrics' scrape).
+func QueueLocal(b *pgx.Batch, operatorID int64) {
+	b.Queue("SELECT set_config($1, $2, true)", Setting, strconv.FormatInt(operatorID, 10))
+}

@@ -36,6 +36,10 @@ const (
 	defaultUser     = "rightsdesk"
 	defaultDatabase = "rightsdesk"
 
+	// DefaultOwner is the ordinary role serve's private PostgreSQL gives
+	// its database to (Options.Owner).
+	DefaultOwner = "rightsdesk_owner"
+
 	startTimeout = 60 * time.Second
 	stopTimeout  = 30 * time.Second
 	quitTimeout  = 10 * time.Second
@@ -60,6 +64,14 @@ type Options struct {
 	User string
 	// Database is created when missing; default "rightsdesk".
 	Database string
+	// Owner, when set, is an ordinary role (NOSUPERUSER NOBYPASSRLS) made
+	// to own Database and everything in it, which OwnerConnString connects
+	// as: PostgreSQL never applies row-level security to a superuser, so
+	// the application connects as the owner, whom FORCE ROW LEVEL SECURITY
+	// binds, as in production. A database the superuser owns (made by an
+	// earlier version, or before Owner was set) is handed over at every
+	// start, idempotently. Empty: Database stays the superuser's.
+	Owner string
 	// BinDir holds initdb and postgres; default FindBinDir().
 	BinDir string
 	// Settings are extra server settings passed as -c name=value; they
@@ -79,6 +91,7 @@ type Server struct {
 	port      int
 	user      string
 	database  string
+	owner     string
 	logPath   string
 	logger    *slog.Logger
 
@@ -148,6 +161,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.ensureDatabase(ctx); err != nil {
 		return nil, errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
 	}
+	if err := s.ensureOwner(ctx); err != nil {
+		return nil, errors.Join(err, s.Stop(context.WithoutCancel(ctx)))
+	}
 	return s, nil
 }
 
@@ -171,6 +187,7 @@ func newServer(opts Options) (*Server, error) {
 		port:      cmp.Or(opts.Port, defaultPort),
 		user:      cmp.Or(opts.User, defaultUser),
 		database:  cmp.Or(opts.Database, defaultDatabase),
+		owner:     opts.Owner,
 		logPath:   filepath.Join(dataDir, "log", "postgres.log"),
 		logger:    opts.Logger,
 	}
@@ -230,6 +247,16 @@ func (s *Server) ConnString(dbname string) string {
 			"port":    {strconv.Itoa(s.port)},
 			"sslmode": {"disable"},
 		}.Encode(),
+	}
+	return u.String()
+}
+
+// OwnerConnString is ConnString as the database's owner (Options.Owner),
+// the role the application connects as; as the superuser when there is none.
+func (s *Server) OwnerConnString(dbname string) string {
+	u, _ := url.Parse(s.ConnString(dbname))
+	if s.owner != "" {
+		u.User = url.User(s.owner)
 	}
 	return u.String()
 }
@@ -508,6 +535,93 @@ func (s *Server) ensureDatabase(ctx context.Context) error {
 		return fmt.Errorf("create database %q: %w", s.database, err)
 	}
 	s.logger.Info("database created", "database", s.database)
+	return nil
+}
+
+// handOver gives every object of the connected database that the
+// superuser (current_user) owns to the role %[1]s: schemas, tables (with
+// their indexes and the sequences of their columns), free sequences,
+// views, functions and types. What belongs to an extension (pg_trgm's
+// functions) stays as the extension made it; with nothing left to hand
+// over, it changes nothing.
+const handOver = `DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT n.nspname FROM pg_namespace n
+		WHERE n.nspowner = current_user::regrole AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+	LOOP
+		EXECUTE format('ALTER SCHEMA %%I OWNER TO %[1]s', r.nspname);
+	END LOOP;
+	FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relowner = current_user::regrole AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+			AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+				AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))
+	LOOP
+		EXECUTE format('ALTER %%s %%s OWNER TO %[1]s', CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+			WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.name);
+	END LOOP;
+	FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.proowner = current_user::regrole AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+	LOOP
+		EXECUTE format('ALTER ROUTINE %%s OWNER TO %[1]s', r.name);
+	END LOOP;
+	FOR r IN SELECT t.oid::regtype AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+		WHERE t.typowner = current_user::regrole AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+			AND t.typtype IN ('e', 'd', 'r')
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+	LOOP
+		EXECUTE format('ALTER TYPE %%s OWNER TO %[1]s', r.name);
+	END LOOP;
+END
+$$`
+
+// ensureOwner makes Options.Owner an ordinary role that owns the database
+// and everything in it (see Options.Owner). Every step is idempotent: a
+// start after the first finds nothing to change.
+func (s *Server) ensureOwner(ctx context.Context) error {
+	if s.owner == "" {
+		return nil
+	}
+	owner := pgx.Identifier{s.owner}.Sanitize()
+	conn, err := pgx.Connect(ctx, s.ConnString("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to give database %q to %q: %w", s.database, s.owner, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", s.owner).Scan(&exists); err != nil {
+		return fmt.Errorf("look up role %q: %w", s.owner, err)
+	}
+	verb := "ALTER"
+	if !exists {
+		verb = "CREATE"
+	}
+	// The attributes are set at every start, so that a role someone gave
+	// more has them taken back: RLS must bind it.
+	if _, err := conn.Exec(ctx, verb+" ROLE "+owner+" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB"); err != nil {
+		return fmt.Errorf("%s role %q: %w", strings.ToLower(verb), s.owner, err)
+	}
+	var dbOwner string
+	if err := conn.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", s.database).Scan(&dbOwner); err != nil {
+		return fmt.Errorf("look up the owner of database %q: %w", s.database, err)
+	}
+	if dbOwner != s.owner {
+		if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{s.database}.Sanitize()+" OWNER TO "+owner); err != nil {
+			return fmt.Errorf("give database %q to %q: %w", s.database, s.owner, err)
+		}
+		s.logger.Info("database given to its owner role", "database", s.database, "owner", s.owner, "was", dbOwner)
+	}
+	db, err := pgx.Connect(ctx, s.ConnString(s.database))
+	if err != nil {
+		return fmt.Errorf("connect to database %q: %w", s.database, err)
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+	if _, err := db.Exec(ctx, fmt.Sprintf(handOver, owner)); err != nil {
+		return fmt.Errorf("give the objects of database %q to %q: %w", s.database, s.owner, err)
+	}
 	return nil
 }
 

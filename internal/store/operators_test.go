@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/jobs"
@@ -20,6 +21,26 @@ import (
 	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
+
+// operatorsStore is a fresh database and a store of no operator on it,
+// with its job outbox, and the operators of slugs recorded (none: the
+// database holds only the default operator).
+func operatorsStore(t *testing.T, slugs ...string) (*pgxpool.Pool, *store.Store, map[string]int64) {
+	t.Helper()
+	pool := testkit.DB(t)
+	outbox, err := jobs.NewOutbox(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(pool, outbox, testkit.Keys())
+	var ids map[string]int64
+	if len(slugs) > 0 {
+		if ids, err = st.RecordOperators(context.Background(), slugs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool, st, ids
+}
 
 func submission(reference, email string) request.NewRequest {
 	at := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -41,16 +62,7 @@ func submission(reference, email string) request.NewRequest {
 // filed with.
 func TestEachOperatorSeesOnlyItsOwnRequests(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st, ids := operatorsStore(t, "webstapero", "flextok")
 	if ids["webstapero"] == ids["flextok"] || ids["flextok"] == 0 {
 		t.Fatalf("operator ids %v", ids)
 	}
@@ -95,16 +107,7 @@ func TestEachOperatorSeesOnlyItsOwnRequests(t *testing.T) {
 // they were.
 func TestEachOperatorsDashboardCountsOnlyItsOwnRequests(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st, ids := operatorsStore(t, "webstapero", "flextok")
 	web, flex := st.For(ids["webstapero"]), st.For(ids["flextok"])
 	almaty, err := time.LoadLocation("Asia/Almaty")
 	if err != nil {
@@ -158,12 +161,7 @@ func TestEachOperatorsDashboardCountsOnlyItsOwnRequests(t *testing.T) {
 // tables are the deployment's and answer either way.
 func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
+	pool, st, _ := operatorsStore(t)
 	if _, err := st.CreateRequest(ctx, submission("RD-DEFA-ULTO-NE01", "one@example.kz")); err != nil {
 		t.Fatal(err)
 	}
@@ -228,16 +226,7 @@ func TestAQueryWithoutTheOperatorScopeReturnsNothing(t *testing.T) {
 // renumbered or truncated away from the rows that name it.
 func TestNoRowIsWrittenForAnOperatorThatDoesNotExist(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, st, ids := operatorsStore(t, "flextok")
 	if _, err := st.For(ids["flextok"]).CreateRequest(ctx, submission("RD-FLEX-TOKX-UM01", "one@example.kz")); err != nil {
 		t.Fatal(err)
 	}
@@ -276,16 +265,7 @@ func TestNoRowIsWrittenForAnOperatorThatDoesNotExist(t *testing.T) {
 // accounts' secrets, which are the deployment's, once with its own.
 func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, st, ids := operatorsStore(t, "webstapero", "flextok")
 	refs := map[int64]string{ids["webstapero"]: "RD-WEBS-TAPE-RO01", ids["flextok"]: "RD-FLEX-TOKX-UM01"}
 	for id, ref := range refs {
 		if _, err := st.For(id).CreateRequest(ctx, submission(ref, "aigerim@example.kz")); err != nil {
@@ -305,7 +285,7 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotating := store.New(pool, outbox, both)
+	rotating := store.New(pool, nil, both) // re-sealing enqueues nothing
 	res, err := rotating.Rotate(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +301,7 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, ref := range refs {
-		s := store.New(pool, outbox, newOnly).For(id)
+		s := store.New(pool, nil, newOnly).For(id)
 		r, err := s.RequestByReference(ctx, ref)
 		if err != nil || r.Email != "aigerim@example.kz" {
 			t.Errorf("operator %d's request with the new key alone: %q, %v", id, r.Email, err)
@@ -338,7 +318,7 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 			t.Errorf("operator %d's request was sealed again with the deployment's key rather than its own: %v", id, err)
 		}
 	}
-	if got, err := store.New(pool, outbox, newOnly).For(ids["webstapero"]).StaffByID(ctx, dana.ID); err != nil || got.TOTPSecret != "JBSWY3DPEHPK3PXP" {
+	if got, err := store.New(pool, nil, newOnly).For(ids["webstapero"]).StaffByID(ctx, dana.ID); err != nil || got.TOTPSecret != "JBSWY3DPEHPK3PXP" {
 		t.Errorf("Dana's secret with the new key alone: %q, %v", got.TOTPSecret, err)
 	}
 }
@@ -348,12 +328,7 @@ func TestKeyRotationReachesEveryOperatorsValues(t *testing.T) {
 // sign-in holds there), and in each it has the role of its membership.
 func TestAStaffMemberOfOneOperatorIsNotFoundByAnother(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	st := store.New(pool, nil, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st, ids := operatorsStore(t, "webstapero", "flextok")
 	web, flex := st.For(ids["webstapero"]), st.For(ids["flextok"])
 	dana, err := web.CreateStaff(ctx, auth.NewStaff{Staff: auth.Staff{Email: "dana@webstapero.kz", Name: "Дана", Role: auth.Agent, Locale: "ru"},
 		Audit: auth.Audit{At: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}})
@@ -381,16 +356,7 @@ func TestAStaffMemberOfOneOperatorIsNotFoundByAnother(t *testing.T) {
 // search for the address to that operator's request alone.
 func TestEachOperatorSealsAndIndexesWithKeysOfItsOwn(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
-	ids, err := st.RecordOperators(ctx, []string{"webstapero", "flextok"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, st, ids := operatorsStore(t, "webstapero", "flextok")
 	web, flex := ids["webstapero"], ids["flextok"]
 	type stored struct {
 		id                 int64
@@ -453,12 +419,7 @@ func TestEachOperatorSealsAndIndexesWithKeysOfItsOwn(t *testing.T) {
 // never names an operator with no requests.
 func TestUnservedNamesAnOperatorWithRequestsTheFileLeavesOut(t *testing.T) {
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	outbox, err := jobs.NewOutbox(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(pool, outbox, testkit.Keys())
+	_, st, _ := operatorsStore(t)
 	if _, err := st.CreateRequest(ctx, submission("RD-DEFA-ULTO-NE01", "one@example.kz")); err != nil {
 		t.Fatal(err)
 	}
