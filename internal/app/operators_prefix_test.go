@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"image"
 	"image/png"
 	"io"
@@ -346,6 +347,21 @@ func TestAPublicJourneyOnAPathPrefixStaysUnderIt(t *testing.T) {
 	}
 	if alphaToken == "" || betaToken == "" || alphaToken == betaToken {
 		t.Errorf("alpha's and beta's CSRF cookies are not each their own (alpha %q, beta %q)", alphaToken, betaToken)
+	}
+
+	// The API on the prefix: the OpenAPI document's server is alpha's
+	// address (its paths are relative to it), and intake answers there.
+	resp, doc := getOn(t, c, "/alpha/api/v1/openapi.json")
+	var openapi struct {
+		Servers []struct{ URL string } `json:"servers"`
+	}
+	if err := json.Unmarshal([]byte(doc), &openapi); err != nil || resp.StatusCode != http.StatusOK ||
+		len(openapi.Servers) != 1 || openapi.Servers[0].URL != "http://"+sharedHost+"/alpha" {
+		t.Errorf("alpha's OpenAPI document: %d, servers %+v (%v)", resp.StatusCode, openapi.Servers, err)
+	}
+	if code, out := send(t, c, http.MethodPost, sharedHost, "/alpha/api/v1/requests", "application/json", encode(t, map[string]any{
+		"type": "objection", "processing": "рассылки", "full_name": "Ерлан Сапаров", "email": "erlan@example.kz", "locale": "ru", "consent": true})); code != http.StatusCreated {
+		t.Errorf("alpha's API intake: %d %s", code, out)
 	}
 
 	// The operator at the root of the host is as it was: paths without a prefix.
