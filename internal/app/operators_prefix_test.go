@@ -145,6 +145,12 @@ func pageLinks(t *testing.T, page string) []pageLink {
 // following a language link changes nothing for the journey.
 func checkLinks(t *testing.T, c *http.Client, prefix, name, page string) {
 	t.Helper()
+	checkLinksOn(t, c, sharedHost, prefix, name, page)
+}
+
+// checkLinksOn is checkLinks for a page of host.
+func checkLinksOn(t *testing.T, c *http.Client, host, prefix, name, page string) {
+	t.Helper()
 	links := pageLinks(t, page)
 	if len(links) == 0 {
 		t.Fatalf("%s: no links on the page", name)
@@ -157,7 +163,7 @@ func checkLinks(t *testing.T, c *http.Client, prefix, name, page string) {
 			t.Errorf("%s: %s %q is not under %s/", name, l.attr, l.target, prefix)
 			continue
 		}
-		u, err := url.Parse("http://" + sharedHost + l.target)
+		u, err := url.Parse("http://" + host + l.target)
 		if err != nil {
 			t.Errorf("%s: %s %q: %v", name, l.attr, l.target, err)
 			continue
@@ -547,5 +553,43 @@ func TestSignInOnAPathPrefixNeverGoesAnywhereButItsOwnAddress(t *testing.T) {
 	resp := signInAt(t, hostClient(t, srv), "/alpha", "admin@alpha.example.kz", "/alpha/staff/dashboard?year=2026")
 	if resp.Header.Get("Location") != "/alpha/staff/dashboard?year=2026" {
 		t.Errorf("next=/alpha/staff/dashboard?year=2026: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestTheDevMailboxOnAPathPrefixShowsTheOperatorsLinks(t *testing.T) {
+	// Without SMTP, each operator's mail goes to its own dev mailbox, read
+	// at this machine under the operator's prefix.
+	_, srv, _ := operatorsFrom(t, `operators:
+  - slug: alpha
+    BASE_URL: http://localhost/alpha
+    ORG_NAME: Alpha Coding School
+    PRIVACY_CONTACT_EMAIL: privacy@alpha.example.kz
+  - slug: beta
+    BASE_URL: http://localhost/beta
+    ORG_NAME: Beta Typography Course
+    PRIVACY_CONTACT_EMAIL: privacy@beta.example.kz
+`, map[string]string{"SMTP_URL": ""})
+	c := hostClient(t, srv)
+	code, out := send(t, c, http.MethodPost, "localhost", "/alpha/api/v1/requests", "application/json",
+		encode(t, map[string]any{"type": "erasure", "full_name": "Ерлан Сапаров", "email": "erlan@example.kz", "locale": "ru", "consent": true}))
+	if code != http.StatusCreated {
+		t.Fatalf("alpha's intake: %d %s", code, out)
+	}
+	ref := between(out, `"reference":"`, `"`)
+	var page string
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(page, "http://localhost/alpha/s/") && time.Now().Before(deadline) {
+		code, page = send(t, c, http.MethodGet, "localhost", "/alpha/dev/mailbox", "", "")
+		if code != http.StatusOK {
+			t.Fatalf("alpha's dev mailbox: %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(page, ref) || !strings.Contains(page, "http://localhost/alpha/confirm/") {
+		t.Fatalf("alpha's dev mailbox does not show the acknowledgement of %s with alpha's links", ref)
+	}
+	checkLinksOn(t, c, "localhost", "/alpha", "alpha's dev mailbox", page)
+	if _, other := send(t, c, http.MethodGet, "localhost", "/beta/dev/mailbox", "", ""); strings.Contains(other, ref) {
+		t.Error("beta's dev mailbox shows alpha's email")
 	}
 }
