@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -138,11 +139,8 @@ func underPathPrefix(prefix string, h http.Handler) http.Handler {
 	strip := http.StripPrefix(prefix, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == prefix {
-			to := r.URL.EscapedPath() + "/"
-			if r.URL.RawQuery != "" {
-				to += "?" + r.URL.RawQuery
-			}
-			http.Redirect(w, r, to, http.StatusMovedPermanently)
+			to := (&url.URL{Path: prefix + "/", RawQuery: r.URL.RawQuery}).String()
+			http.Redirect(w, r, to, http.StatusMovedPermanently) // #nosec G710 -- the operator's own configured prefix; only the query is the request's, after "?"
 			return
 		}
 		strip.ServeHTTP(w, r)
