@@ -381,6 +381,18 @@ func TestAPublicJourneyOnAPathPrefixStaysUnderIt(t *testing.T) {
 		}
 	}
 	checkLinks(t, c, "", "the root operator's landing page", rootLanding)
+	// The root operator's cookies (Path /) reach alpha's pages too; alpha's
+	// own, of the longer path, come first, so alpha's forms still post.
+	resp, rootForm := getOn(t, c, "/request/erasure")
+	if ck := cookieOf(resp, "_csrf"); resp.StatusCode != http.StatusOK || ck == nil || ck.Path != "/" {
+		t.Fatalf("the root operator's form: %d, CSRF cookie %+v, want Path /", resp.StatusCode, ck)
+	}
+	checkLinks(t, c, "", "the root operator's erasure form", rootForm)
+	_, form = getOn(t, c, "/alpha/request/erasure")
+	if resp, _ := postOn(t, c, "/alpha/request/erasure", erasureForm(formToken(t, form))); resp.StatusCode != http.StatusSeeOther ||
+		!strings.HasPrefix(resp.Header.Get("Location"), "/alpha/thanks/") {
+		t.Errorf("alpha's form beside the root operator's cookies: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 }
 
 // signInAt signs email in on the sign-in page under prefix and returns the
