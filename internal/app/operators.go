@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,7 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		inbounds[i] = d.Apps[i].Inbound
 		h := d.Apps[i].Handler
 		if op.PathPrefix != "" {
-			h = http.StripPrefix(op.PathPrefix, h)
+			h = underPathPrefix(op.PathPrefix, h)
 		}
 		byOperator[op] = h
 	}
@@ -140,4 +141,21 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		byOperator[op].ServeHTTP(w, r)
 	})
 	return d, nil
+}
+
+// underPathPrefix serves h, the application of an operator whose address is
+// the path prefix on a shared host, with the prefix stripped: the
+// application writes every path with it again (internal/web's paths.go).
+// The prefix itself is its landing page, at prefix+"/", where relative
+// links and the cookies' Path (prefix+"/") hold.
+func underPathPrefix(prefix string, h http.Handler) http.Handler {
+	strip := http.StripPrefix(prefix, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == prefix {
+			to := (&url.URL{Path: prefix + "/", RawQuery: r.URL.RawQuery}).String()
+			http.Redirect(w, r, to, http.StatusMovedPermanently) // #nosec G710 -- the operator's own configured prefix; only the query is the request's, after "?"
+			return
+		}
+		strip.ServeHTTP(w, r)
+	})
 }

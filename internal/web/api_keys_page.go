@@ -102,5 +102,5 @@ func (s *Server) staffRevokeAPIKey(c echo.Context) error {
 	default:
 		s.flash(c, "api.keys.revoked")
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/apikeys")
+	return s.seeOther(c, "/staff/apikeys")
 }

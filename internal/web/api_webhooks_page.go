@@ -160,5 +160,5 @@ func (s *Server) staffDisableWebhook(c echo.Context) error {
 	default:
 		s.flash(c, "api.webhooks.disabled")
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/webhooks")
+	return s.seeOther(c, "/staff/webhooks")
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -93,7 +92,7 @@ func (s *Server) submitForm(c echo.Context) error {
 	// Post/redirect/get: reloading the thank-you page never resubmits. Its
 	// address is a receipt of its own, not a way into the request: the
 	// browser that filed it may not be the owner of the address it names.
-	return c.Redirect(http.StatusSeeOther, "/thanks/"+s.receipts.Issue(receipt.Reference))
+	return s.seeOther(c, "/thanks/"+s.receipts.Issue(receipt.Reference))
 }
 
 // requestByToken finds the request behind a secret link. Every failure —
@@ -194,22 +193,14 @@ func (s *Server) setLanguage(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	c.SetCookie(&http.Cookie{ // #nosec G124 -- HttpOnly and SameSite set; Secure follows BASE_URL (https in production, http on a developer's machine)
-		Name: langCookie, Value: string(l), Path: "/", MaxAge: 365 * 24 * 3600,
+		Name: langCookie, Value: string(l), Path: s.path("/"), MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteLaxMode,
 	})
-	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
-}
-
-// safeNext keeps redirects on this site: a path, never another host.
-// Browsers read a backslash as a slash and drop tabs and line breaks from a
-// Location before parsing it ("/\t/evil.example" is "//evil.example"), so
-// any control character refuses the value, not only CR and LF.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") ||
-		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "/"
+	next, ok := s.ownPath(c.QueryParam("next"))
+	if !ok {
+		next = "/"
 	}
-	return next
+	return s.seeOther(c, next)
 }
 
 // confirmPage asks the requester to confirm with a button: mail scanners

@@ -22,14 +22,14 @@ import (
 // the layout and partials.
 type pages map[string]*template.Template
 
-func parsePages(fsys fs.FS) (pages, error) {
+func parsePages(fsys fs.FS, funcs template.FuncMap) (pages, error) {
 	names, err := fs.Glob(fsys, "templates/pages/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("list pages: %w", err)
 	}
 	out := pages{}
 	for _, name := range names {
-		t, err := template.New(path.Base(name)).ParseFS(fsys, "templates/layouts/*.html", "templates/partials/*.html", name)
+		t, err := template.New(path.Base(name)).Funcs(funcs).ParseFS(fsys, "templates/layouts/*.html", "templates/partials/*.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}
@@ -42,7 +42,7 @@ func parsePages(fsys fs.FS) (pages, error) {
 		return nil, fmt.Errorf("list staff pages: %w", err)
 	}
 	for _, name := range staffNames {
-		t, err := template.New(path.Base(name)).ParseFS(fsys, "templates/staff/layouts/*.html", "templates/partials/*.html", name)
+		t, err := template.New(path.Base(name)).Funcs(funcs).ParseFS(fsys, "templates/staff/layouts/*.html", "templates/partials/*.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", name, err)
 		}
@@ -94,10 +94,12 @@ func (s *Server) pageFor(c echo.Context, title string, data any) page {
 	l := localeOf(c)
 	p := s.catalog.Printer(l)
 	csrf, _ := c.Get(csrfContextKey).(string)
+	// The language switch comes back to this page, as the browser names it.
 	next := c.Request().URL.RequestURI()
 	if c.Request().Method != http.MethodGet {
 		next = c.Request().URL.Path
 	}
+	next = s.path(next)
 	var langs []languageLink
 	for _, other := range request.Locales() {
 		langs = append(langs, languageLink{

@@ -120,6 +120,9 @@ type MailState interface {
 // Server holds the handlers' shared state; it is immutable after New, but
 // for the flag of a warning logged once.
 type Server struct {
+	// prefix is the operator's address's path on its host (BASE_URL's path,
+	// "" at the root of a host): see paths.go.
+	prefix    string
 	cfg       Config
 	intake    *request.Intake
 	confirmer *request.Confirmer
@@ -155,7 +158,8 @@ type Server struct {
 
 // New builds the HTTP handler with every route.
 func New(d Deps) (*Server, error) {
-	pg, err := parsePages(d.Files)
+	prefix := pathPrefix(d.Config.BaseURL)
+	pg, err := parsePages(d.Files, templateFuncs(prefix))
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +182,9 @@ func New(d Deps) (*Server, error) {
 		d.Config.APIBodyLimit = "64K"
 	}
 	s := &Server{
-		cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, receipts: d.Receipts, store: d.Store, catalog: d.Catalog, clock: d.Clock,
+		prefix: prefix, cfg: d.Config, intake: d.Intake, confirmer: d.Confirmer, requester: d.Requester, receipts: d.Receipts, store: d.Store, catalog: d.Catalog, clock: d.Clock,
 		log: d.Logger, pages: pg, assets: as, ready: d.Ready,
-		auth: d.Auth, sessions: newSessionManager(d.Sessions, d.Config.Secure), home: d.StaffHome,
+		auth: d.Auth, sessions: newSessionManager(d.Sessions, prefix+"/staff", d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
 		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, letters: d.Letters, routePatterns: map[string]bool{},
@@ -242,7 +246,7 @@ func (s *Server) csrf() echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{ // #nosec G101 -- names of the CSRF cookie and field, not a credential
 		TokenLookup:    "form:_csrf",
 		CookieName:     "_csrf",
-		CookiePath:     "/",
+		CookiePath:     s.path("/"),
 		CookieHTTPOnly: true,
 		CookieSecure:   s.cfg.Secure,
 		CookieSameSite: http.SameSiteLaxMode,

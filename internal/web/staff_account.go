@@ -48,7 +48,7 @@ func (s *Server) staffTOTPStart(c echo.Context) error {
 	if err != nil && !errors.Is(err, auth.ErrTOTPActive) {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/account#totp")
+	return s.seeOther(c, "/staff/account#totp")
 }
 
 func (s *Server) staffTOTPConfirm(c echo.Context) error {
@@ -57,12 +57,12 @@ func (s *Server) staffTOTPConfirm(c echo.Context) error {
 	case errors.Is(err, auth.ErrBadCode):
 		return s.renderAccount(c, http.StatusUnprocessableEntity, "staff.account.totp.bad_code")
 	case errors.Is(err, auth.ErrTOTPActive), errors.Is(err, auth.ErrTOTPNotActive):
-		return c.Redirect(http.StatusSeeOther, "/staff/account")
+		return s.seeOther(c, "/staff/account")
 	case err != nil:
 		return err
 	}
 	s.flash(c, "staff.account.totp.enabled")
-	return c.Redirect(http.StatusSeeOther, "/staff/account")
+	return s.seeOther(c, "/staff/account")
 }
 
 func (s *Server) staffTOTPDisable(c echo.Context) error {
@@ -73,12 +73,12 @@ func (s *Server) staffTOTPDisable(c echo.Context) error {
 	case errors.Is(err, auth.ErrThrottled):
 		return s.renderAccount(c, http.StatusTooManyRequests, "staff.account.totp.throttled")
 	case errors.Is(err, auth.ErrTOTPNotActive):
-		return c.Redirect(http.StatusSeeOther, "/staff/account")
+		return s.seeOther(c, "/staff/account")
 	case err != nil:
 		return err
 	}
 	s.flash(c, "staff.account.totp.disabled")
-	return c.Redirect(http.StatusSeeOther, "/staff/account")
+	return s.seeOther(c, "/staff/account")
 }
 
 // staffSignOutEverywhere ends every session of the account, this one too.
@@ -90,5 +90,5 @@ func (s *Server) staffSignOutEverywhere(c echo.Context) error {
 	if err := s.endSession(c); !errors.Is(err, errNotSignedIn) {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/login")
+	return s.seeOther(c, "/staff/login")
 }

@@ -15,18 +15,19 @@ type loginView struct {
 	Email, Next, Error string
 }
 
-// staffNext is where to go after signing in: a path on this site only.
-func staffNext(next string) string {
-	if next == "" {
-		return "/staff"
+// staffNext is where to go after signing in, as a path of the application:
+// next when it is a path on this operator's own address, else the queue.
+func (s *Server) staffNext(next string) string {
+	if p, ok := s.ownPath(next); ok {
+		return p
 	}
-	return safeNext(next)
+	return "/staff"
 }
 
 func (s *Server) staffLoginPage(c echo.Context) error {
-	next := staffNext(c.QueryParam("next"))
+	next := s.staffNext(c.QueryParam("next"))
 	if _, err := s.currentStaff(c); err == nil {
-		return c.Redirect(http.StatusSeeOther, next)
+		return s.seeOther(c, next)
 	} else if !errors.Is(err, errNotSignedIn) {
 		return err
 	}
@@ -39,7 +40,7 @@ func (s *Server) staffLoginPage(c echo.Context) error {
 func (s *Server) staffLogin(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := s.catalog.Printer(localeOf(c))
-	v := loginView{Email: c.FormValue("email"), Next: staffNext(c.FormValue("next"))}
+	v := loginView{Email: c.FormValue("email"), Next: s.staffNext(c.FormValue("next"))}
 	me, needCode, err := s.auth.SignIn(ctx, v.Email, c.FormValue("password"), s.signInClient(c))
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
@@ -61,12 +62,12 @@ func (s *Server) staffLogin(c echo.Context) error {
 		s.sessions.Put(ctx, sessPendingID, me.ID)
 		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
 		s.sessions.Put(ctx, sessNext, v.Next)
-		return c.Redirect(http.StatusSeeOther, "/staff/login/code")
+		return s.seeOther(c, "/staff/login/code")
 	}
 	if err := s.signedIn(c, me); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, v.Next)
+	return s.seeOther(c, v.Next)
 }
 
 // signInClient is who is signing in: the client's address and the device
@@ -91,7 +92,7 @@ func (s *Server) signedIn(c echo.Context, me auth.Staff) error {
 		return err
 	}
 	c.SetCookie(&http.Cookie{ // #nosec G124 -- HttpOnly and SameSite=Strict set; Secure follows BASE_URL (https in production, http on a developer's machine)
-		Name: auth.DeviceCookie, Value: value, Path: "/staff/login",
+		Name: auth.DeviceCookie, Value: value, Path: s.path("/staff/login"),
 		MaxAge: int(auth.DeviceFor / time.Second), HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode,
 	})
 	return nil
@@ -128,7 +129,7 @@ func (s *Server) pendingStaff(c echo.Context) int64 {
 
 func (s *Server) staffCodePage(c echo.Context) error {
 	if s.pendingStaff(c) == 0 {
-		return c.Redirect(http.StatusSeeOther, "/staff/login")
+		return s.seeOther(c, "/staff/login")
 	}
 	p := s.catalog.Printer(localeOf(c))
 	return s.renderStaff(c, http.StatusOK, "code", p.T("staff.code.title"), loginView{})
@@ -138,7 +139,7 @@ func (s *Server) staffCode(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := s.pendingStaff(c)
 	if id == 0 {
-		return c.Redirect(http.StatusSeeOther, "/staff/login")
+		return s.seeOther(c, "/staff/login")
 	}
 	p := s.catalog.Printer(localeOf(c))
 	me, err := s.auth.SignInCode(ctx, id, c.FormValue("code"), s.signInClient(c))
@@ -150,15 +151,19 @@ func (s *Server) staffCode(c echo.Context) error {
 	case errors.Is(err, auth.ErrBadCredentials):
 		// The account was disabled or lost its second factor meanwhile.
 		_ = s.endSession(c)
-		return c.Redirect(http.StatusSeeOther, "/staff/login")
+		return s.seeOther(c, "/staff/login")
 	case err != nil:
 		return err
 	}
-	next := staffNext(s.sessions.PopString(ctx, sessNext))
+	// The session keeps the application's path staffNext gave.
+	next := s.sessions.PopString(ctx, sessNext)
+	if !localPath(next) {
+		next = "/staff"
+	}
 	if err := s.signedIn(c, me); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, next)
+	return s.seeOther(c, next)
 }
 
 func (s *Server) staffLogout(c echo.Context) error {
@@ -169,5 +174,5 @@ func (s *Server) staffLogout(c echo.Context) error {
 	if err := s.endSession(c); !errors.Is(err, errNotSignedIn) {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/login")
+	return s.seeOther(c, "/staff/login")
 }

@@ -78,7 +78,7 @@ func refusalMax(err error) int {
 func (s *Server) afterAction(c echo.Context, r request.Request, form actionForm, formID string, err error, doneKey string) error {
 	if err == nil {
 		s.flash(c, doneKey)
-		return c.Redirect(http.StatusSeeOther, requestPath(r.Reference))
+		return s.seeOther(c, requestPath(r.Reference))
 	}
 	status, key, ok := refusal(err)
 	if !ok {

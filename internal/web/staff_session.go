@@ -38,7 +38,9 @@ const (
 	sessFlash     = "flash"
 )
 
-func newSessionManager(store scs.Store, secure bool) *scs.SessionManager {
+// newSessionManager keeps staff sessions in store, their cookie sent only
+// under path (the operator's /staff).
+func newSessionManager(store scs.Store, path string, secure bool) *scs.SessionManager {
 	sm := scs.New()
 	sm.Store = store
 	sm.IdleTimeout = staffIdleTimeout
@@ -46,7 +48,7 @@ func newSessionManager(store scs.Store, secure bool) *scs.SessionManager {
 	// The table keeps hashes of tokens, so reading it gives no live session.
 	sm.HashTokenInStore = true
 	sm.Cookie.Name = staffCookie
-	sm.Cookie.Path = "/staff"
+	sm.Cookie.Path = path
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Secure = secure
@@ -173,7 +175,7 @@ func (s *Server) toSignIn(c echo.Context) error {
 	if c.Request().Method == http.MethodGet {
 		next = c.Request().URL.RequestURI()
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/login?next="+url.QueryEscape(next))
+	return s.seeOther(c, "/staff/login?next="+url.QueryEscape(s.path(next)))
 }
 
 // speakStaffLanguage uses the staff member's own language unless they

@@ -55,7 +55,7 @@ func (s *Server) staffInvite(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "staff.users.invited")
-	return c.Redirect(http.StatusSeeOther, "/staff/users")
+	return s.seeOther(c, "/staff/users")
 }
 
 // targetID reads the :id of the account a user-management form acts on.
@@ -80,7 +80,7 @@ func (s *Server) userChanged(c echo.Context, err error, done string) error {
 	default:
 		s.flash(c, done)
 	}
-	return c.Redirect(http.StatusSeeOther, "/staff/users")
+	return s.seeOther(c, "/staff/users")
 }
 
 func (s *Server) staffSetRole(c echo.Context) error {

@@ -172,7 +172,7 @@ func (s *Server) reply(c echo.Context) error {
 	var limit *request.LimitReached
 	switch {
 	case err == nil:
-		return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=reply")
+		return s.seeOther(c, "/s/"+token+"?done=reply")
 	case errors.As(err, &verr):
 		r, lerr := s.requestByToken(c)
 		if lerr != nil {
@@ -219,7 +219,7 @@ func (s *Server) withdrawPage(c echo.Context) error {
 func (s *Server) withdrawConfirm(c echo.Context, r request.Request) error {
 	base := "/s/" + c.Param("token")
 	if !r.Status.Open() {
-		return c.Redirect(http.StatusSeeOther, base)
+		return s.seeOther(c, base)
 	}
 	p := s.catalog.Printer(localeOf(c))
 	return s.render(c, http.StatusOK, "withdraw", p.T("withdraw.title"), map[string]string{
@@ -232,10 +232,10 @@ func (s *Server) withdraw(c echo.Context) error {
 	_, err := s.requester.Withdraw(c.Request().Context(), token)
 	switch {
 	case err == nil:
-		return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=withdrawn")
+		return s.seeOther(c, "/s/"+token+"?done=withdrawn")
 	case errors.Is(err, request.ErrAlreadyClosed):
 		// Withdrawing twice changes nothing: show the request as it is.
-		return c.Redirect(http.StatusSeeOther, "/s/"+token)
+		return s.seeOther(c, "/s/"+token)
 	case errors.Is(err, request.ErrNotFound):
 		return s.invalidLink(c)
 	}
@@ -293,7 +293,7 @@ func (s *Server) emailDownloadLink(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/s/"+token+"?done=download_link")
+	return s.seeOther(c, "/s/"+token+"?done=download_link")
 }
 
 func (s *Server) sendFile(c echo.Context, f request.File, locale request.Locale, err error) error {

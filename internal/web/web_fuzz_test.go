@@ -363,31 +363,40 @@ func (fz *fuzzServer) statusTags(t *testing.T, token string) int {
 	return strings.Count(rec.Body.String(), "<")
 }
 
-// FuzzSafeNext checks the ?next= guard as a browser reads a Location: it
+// FuzzOwnPath checks the ?next= guard as a browser reads a Location: it
 // drops tabs and line breaks anywhere and takes a backslash for a slash, so
-// "/\t/evil.example" is "//evil.example", another site.
-func FuzzSafeNext(f *testing.F) {
+// "/\t/evil.example" is "//evil.example", another site. On an operator
+// served under a path prefix, the redirect also stays under that prefix.
+func FuzzOwnPath(f *testing.F) {
 	for _, next := range []string{
 		"/staff", "/s/x?done=reply", "//evil.example", "/\\evil.example", "https://evil.example", "/\t/evil.example",
 		"/\n/evil.example", "/\r\n/evil.example", " //evil.example", "/%2F/evil.example", "\\\\evil.example", "/\x00/evil", "",
+		"/alpha/staff", "/alpha//evil.example", "/alpha/\\evil.example", "/alphabet", "/alpha?x=1", "/alpha", "/beta/staff",
 	} {
 		f.Add(next)
 	}
 	base, _ := url.Parse("https://rightsdesk.example/lang/en")
 	f.Fuzz(func(t *testing.T, next string) {
-		got := safeNext(next)
-		if !strings.HasPrefix(got, "/") {
-			t.Fatalf("safeNext(%q) = %q: not a path", next, got)
-		}
-		if strings.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			t.Fatalf("safeNext(%q) = %q carries a control character", next, got)
-		}
-		browser := strings.ReplaceAll(got, "\\", "/")
-		if strings.HasPrefix(browser, "//") {
-			t.Fatalf("safeNext(%q) = %q leads to another host", next, got)
-		}
-		if u, err := base.Parse(got); err == nil && u.Host != base.Host {
-			t.Fatalf("safeNext(%q) = %q resolves to %s", next, got, u.Host)
+		for _, prefix := range []string{"", "/alpha"} {
+			s := &Server{prefix: prefix}
+			inApp, ok := s.ownPath(next)
+			if !ok {
+				continue
+			}
+			got := s.path(inApp)
+			if !strings.HasPrefix(inApp, "/") || !strings.HasPrefix(got, prefix+"/") {
+				t.Fatalf("prefix %q: ownPath(%q) = %q, written %q: not a path under the prefix", prefix, next, inApp, got)
+			}
+			if strings.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				t.Fatalf("prefix %q: ownPath(%q) = %q carries a control character", prefix, next, got)
+			}
+			browser := strings.ReplaceAll(got, "\\", "/")
+			if strings.HasPrefix(browser, "//") || strings.HasPrefix(strings.ReplaceAll(inApp, "\\", "/"), "//") {
+				t.Fatalf("prefix %q: ownPath(%q) = %q leads to another host", prefix, next, got)
+			}
+			if u, err := base.Parse(got); err == nil && u.Host != base.Host {
+				t.Fatalf("prefix %q: ownPath(%q) = %q resolves to %s", prefix, next, got, u.Host)
+			}
 		}
 	})
 }
