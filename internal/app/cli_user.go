@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
@@ -19,8 +20,9 @@ import (
 	"rightsdesk/internal/store"
 )
 
-const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG]
+const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG] [--platform]
 rightsdesk user list
+rightsdesk user platform grant|revoke EMAIL
 
 add creates a staff account. The password is read from standard input:
 typed without echo (twice) on a terminal, or the first line when piped, e.g.
@@ -31,6 +33,14 @@ operator of OPERATORS_FILE the account works for, in that role; it is
 required when the file names several (rightsdesk operator list).
 
 list prints every staff account with its role and state.
+
+platform grant gives an account the platform role: on any operator's
+address it opens the Platform page, which lists every operator with counts
+only (open, overdue, due within 7 days, received and closed in 30 days,
+unsent emails) and never a request, a name or an email. It opens an
+operator's requests only where the account is also a member of that
+operator. revoke takes the role away and ends the account's sessions.
+add --platform grants it at once.
 
 Both use DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR,
 and apply pending migrations first, as serve does.`
@@ -62,6 +72,11 @@ func runUser(ctx context.Context, c *cli, args []string) error {
 			return errUsage
 		}
 		return runUserList(ctx, c)
+	case "platform":
+		if len(args) != 3 || (args[1] != "grant" && args[1] != "revoke") {
+			return errUsage
+		}
+		return runUserPlatform(ctx, c, args[2], args[1] == "grant")
 	}
 	fmt.Fprintf(c.stderr, "rightsdesk user: unknown subcommand %q\n", args[0])
 	return errUsage
@@ -75,6 +90,7 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	role := fs.String("role", "", "admin, agent or auditor")
 	locale := fs.String("locale", "ru", "language: ru, kk or en")
 	slug := fs.String("operator", "", "the operator the account works for (OPERATORS_FILE)")
+	platform := fs.Bool("platform", false, "give the account the platform role (counts across every operator)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
@@ -93,12 +109,40 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	if err := auth.CheckPassword(password); err != nil {
 		return describeAccountError(err)
 	}
-	return withAccountsOf(ctx, c, *slug, func(svc *auth.Service) error {
-		st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
-		if err != nil {
-			return describeAccountError(err)
+	return withStoreOf(ctx, c, *slug, func(cfg config.Config, db *store.Store) error {
+		return accounts(cfg, db, func(svc *auth.Service) error {
+			st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
+			if err != nil {
+				return describeAccountError(err)
+			}
+			fmt.Fprintf(c.stdout, "created %s %s (id %d)\n", st.Role, st.Email, st.ID)
+			if *platform {
+				if _, err := db.SetPlatform(ctx, st.Email, true, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "granted the platform role to %s\n", st.Email)
+			}
+			return nil
+		})
+	})
+}
+
+// runUserPlatform grants or revokes the platform role, the deployment's
+// flag on an account (not any operator's membership).
+func runUserPlatform(ctx context.Context, c *cli, email string, grant bool) error {
+	return withStore(ctx, c, func(_ config.Config, st *store.Store) error {
+		acct, err := st.SetPlatform(ctx, email, grant, time.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no staff account has the email %s", email)
 		}
-		fmt.Fprintf(c.stdout, "created %s %s (id %d)\n", st.Role, st.Email, st.ID)
+		if err != nil {
+			return err
+		}
+		if grant {
+			fmt.Fprintf(c.stdout, "granted the platform role to %s (id %d)\n", acct.Email, acct.ID)
+		} else {
+			fmt.Fprintf(c.stdout, "revoked the platform role of %s (id %d); its sessions are ended\n", acct.Email, acct.ID)
+		}
 		return nil
 	})
 }

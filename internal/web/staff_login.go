@@ -61,6 +61,7 @@ func (s *Server) staffLogin(c echo.Context) error {
 		s.sessions.Put(ctx, sessPendingID, me.ID)
 		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
 		s.sessions.Put(ctx, sessNext, v.Next)
+		s.sessions.Remove(ctx, sessCarriedSignIn) // a password, not a switch
 		return c.Redirect(http.StatusSeeOther, "/staff/login/code")
 	}
 	if err := s.signedIn(c, me); err != nil {
