@@ -96,8 +96,8 @@ type SignInAttempt struct {
 	// FromOperator is, for a sign-in by the switcher, the operator the
 	// account came from (its handoff's From).
 	FromOperator int64
-	Trusted bool   // the client sent a device cookie that holds for the account
-	At      time.Time
+	Trusted      bool // the client sent a device cookie that holds for the account
+	At           time.Time
 	// ForgetBefore: with a success, buckets without a failure since then
 	// are deleted (the throttle would start them over anyway).
 	ForgetBefore time.Time

@@ -65,7 +65,7 @@ func (s *Server) renderStaff(c echo.Context, status int, name, title string, dat
 			}
 		}
 	}
-	if p.Me != nil && p.Me.Role != auth.PlatformOnly {
+	if p.Me != nil {
 		p.Switch = s.switchTargets(c, *p.Me)
 	}
 	if p.Me != nil && s.mail != nil {

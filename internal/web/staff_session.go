@@ -164,6 +164,10 @@ func (s *Server) requireStaff(perm auth.Perm) echo.MiddlewareFunc {
 			c.Set(staffContextKey, me)
 			speakStaffLanguage(c, me)
 			if !me.Can(perm) {
+				if perm == auth.PermPlatform {
+					// Not advertised to those who may not open it.
+					return echo.ErrNotFound
+				}
 				if me.Role == auth.PlatformOnly && c.Request().Method == http.MethodGet && c.Request().URL.Path == "/staff" && s.operators != nil {
 					// A platform account here for the figures, not the queue.
 					return c.Redirect(http.StatusSeeOther, "/staff/platform")

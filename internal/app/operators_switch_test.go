@@ -1,0 +1,304 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"rightsdesk/internal/app"
+	"rightsdesk/internal/auth"
+	"rightsdesk/internal/operator"
+	"rightsdesk/internal/opscope"
+	"rightsdesk/internal/sealed"
+	"rightsdesk/internal/testkit"
+)
+
+// threeOperatorsFile is the issue's two operators and a third, the
+// typography course, which the switching account is no member of.
+const threeOperatorsFile = issueOperatorsFile + `  - slug: kursiv
+    BASE_URL: http://privacy.kursiv.kz
+    ORG_NAME: Kursiv Typography
+    PRIVACY_CONTACT_EMAIL: privacy@kursiv.kz
+`
+
+// switchWorld is a deployment of three operators on a clock the test moves.
+type switchWorld struct {
+	d                *app.Deployment
+	srv              *httptest.Server
+	pool             *pgxpool.Pool
+	clock            *testkit.Clock
+	web, flex, kursv *operatorWorld
+}
+
+func newSwitchWorld(t *testing.T) *switchWorld {
+	t.Helper()
+	smtp := testkit.StartSMTP(t)
+	path := filepath.Join(t.TempDir(), "operators.yaml")
+	if err := os.WriteFile(path, []byte(threeOperatorsFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"OPERATORS_FILE": path, "SMTP_URL": smtp.URL(), "INTAKE_RATE_LIMIT": "0",
+		"RIGHTSDESK_DATA_DIR": t.TempDir(), "ENCRYPTION_KEY": testkit.EncryptionKey,
+	}
+	set, err := operator.Load(func(n string) (string, bool) { v, ok := vars[n]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &switchWorld{pool: testkit.DB(t), clock: testkit.NewClock(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))}
+	w.d, err = app.BuildOperators(context.Background(), set, testkit.Keys(), w.pool, slog.New(slog.NewJSONHandler(io.Discard, nil)), app.Options{
+		NoPeriodicJobs: true, RetryMax: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond, Clock: w.clock,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runner := w.d.Apps[0].Runner
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.srv = httptest.NewServer(w.d.Handler)
+	t.Cleanup(func() {
+		w.srv.Close()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = runner.Stop(sctx)
+		cancel()
+	})
+	w.web = furnish(t, w.d, w.srv, w.pool, "webstapero", "privacy.webstapero.kz")
+	w.flex = furnish(t, w.d, w.srv, w.pool, "flextok", "privacy.flextokxumare.kz")
+	w.kursv = furnish(t, w.d, w.srv, w.pool, "kursiv", "privacy.kursiv.kz")
+	settleDeployment(t, w.pool, w.web, w.flex, w.kursv)
+	return w
+}
+
+// join makes the account a member of op in role, as a platform
+// administrator would.
+func (w *switchWorld) join(t *testing.T, st auth.Staff, op *operatorWorld, role auth.Role) {
+	t.Helper()
+	if _, err := w.pool.Exec(opscope.With(context.Background(), op.id),
+		`INSERT INTO staff_operators (staff_id, operator_id, role) VALUES ($1, $2, $3)`, st.ID, op.id, role); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var handoffPath = regexp.MustCompile(`^http://([a-z.]+)(/staff/switch/[A-Za-z0-9_-]+)$`)
+
+// startSwitch presses the switcher's button for slug in c's workspace on
+// host and returns the handoff's host and path; "" when refused, with the
+// status.
+func startSwitch(t *testing.T, c *http.Client, host, slug string) (string, string, int) {
+	t.Helper()
+	form := url.Values{"_csrf": {csrfOf(t, c, host)}, "operator": {slug}}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+host+"/staff/switch", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return "", "", resp.StatusCode
+	}
+	m := handoffPath.FindStringSubmatch(resp.Header.Get("Location"))
+	if m == nil {
+		t.Fatalf("the switch went to %q, not to a handoff", resp.Header.Get("Location"))
+	}
+	return m[1], m[2], resp.StatusCode
+}
+
+// redeem opens the handoff's page on host in c and presses its button;
+// it returns the button's answer and where it sends the browser.
+func redeem(t *testing.T, c *http.Client, host, path string) (int, string) {
+	t.Helper()
+	code, page := send(t, c, http.MethodGet, host, path, "", "")
+	if code != http.StatusOK || !strings.Contains(page, `action="`+path+`"`) {
+		t.Fatalf("the handoff's page on %s: %d, no button to %s", host, code, path)
+	}
+	form := url.Values{"_csrf": {csrfOf(t, c, host)}}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+host+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+// signedInOn reports whether c's workspace on host shows the queue.
+func signedInOn(t *testing.T, c *http.Client, host string) (bool, string) {
+	t.Helper()
+	code, page := send(t, c, http.MethodGet, host, "/staff", "", "")
+	return code == http.StatusOK, page
+}
+
+// A member of two operators switches from one's workspace to the other's
+// on that operator's own address, signed in without a password, and the
+// switch is in both audit trails; the handoff works once, on its own
+// operator only, for a member only, before it expires.
+func TestAMemberOfTwoOperatorsSwitchesSignedIn(t *testing.T) {
+	w := newSwitchWorld(t)
+	w.join(t, w.web.admin, w.flex, auth.Agent)
+	c := signInOn(t, w.srv, w.web.host, w.web.admin.Email)
+
+	ok, page := signedInOn(t, c, w.web.host)
+	if !ok || !strings.Contains(page, `id="switcher"`) || !strings.Contains(page, "Flextok Xumare") {
+		t.Fatalf("webstapero's workspace shows no switcher to Flextok Xumare (signed in %v)", ok)
+	}
+	if strings.Contains(page, "Kursiv Typography") {
+		t.Error("the switcher offers an operator the account is no member of")
+	}
+	if ok, _ := signedInOn(t, c, w.flex.host); ok {
+		t.Fatal("signed in on flextok before switching")
+	}
+	host, path, _ := startSwitch(t, c, w.web.host, "flextok")
+	if host != w.flex.host {
+		t.Fatalf("the handoff is on %s, want %s", host, w.flex.host)
+	}
+	// Opening the page (twice, as a prefetch would) spends nothing.
+	send(t, hostClient(t, w.srv), http.MethodGet, host, path, "", "")
+	code, to := redeem(t, c, host, path)
+	if code != http.StatusSeeOther || to != "/staff" {
+		t.Fatalf("the handoff: %d to %q, want 303 to /staff", code, to)
+	}
+	ok, page = signedInOn(t, c, w.flex.host)
+	if !ok || !strings.Contains(page, w.flex.reference) || strings.Contains(page, w.web.reference) {
+		t.Fatalf("flextok's queue after the switch: signed in %v, own request %v, webstapero's %v",
+			ok, strings.Contains(page, w.flex.reference), strings.Contains(page, w.web.reference))
+	}
+	if !strings.Contains(page, "Webstapero Dev Notes") {
+		t.Error("flextok's workspace shows no switcher back to webstapero")
+	}
+	// Flextok made the account an agent: it works requests, manages no staff.
+	if code, _ := send(t, c, http.MethodGet, w.flex.host, "/staff/apikeys", "", ""); code != http.StatusForbidden {
+		t.Errorf("an agent of flextok on its API keys page: %d, want 403", code)
+	}
+	var out, in int
+	if err := w.pool.QueryRow(opscope.With(context.Background(), w.web.id), `SELECT count(*) FROM events
+		WHERE kind = 'staff_switched' AND actor_id = $1 AND (data->>'to_operator')::bigint = $2`, w.web.admin.ID, w.flex.id).Scan(&out); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pool.QueryRow(opscope.With(context.Background(), w.flex.id), `SELECT count(*) FROM events
+		WHERE kind = 'staff_signed_in' AND actor_id = $1 AND data->>'method' = 'switch' AND (data->>'from_operator')::bigint = $2`, w.web.admin.ID, w.web.id).Scan(&in); err != nil {
+		t.Fatal(err)
+	}
+	if out != 1 || in != 1 {
+		t.Errorf("audit: %d switches out in webstapero's trail, %d sign-ins by switch in flextok's; want 1 and 1", out, in)
+	}
+
+	t.Run("replayed", func(t *testing.T) {
+		other := hostClient(t, w.srv)
+		if code, _ := redeem(t, other, host, path); code != http.StatusNotFound {
+			t.Errorf("the handoff used again: %d, want 404", code)
+		}
+		if ok, _ := signedInOn(t, other, w.flex.host); ok {
+			t.Error("a replayed handoff signed a browser in")
+		}
+	})
+	t.Run("on a third operator", func(t *testing.T) {
+		if _, _, code := startSwitch(t, c, w.web.host, "kursiv"); code != http.StatusNotFound {
+			t.Errorf("a switch to an operator the account is no member of: %d, want 404", code)
+		}
+		_, path, _ := startSwitch(t, c, w.web.host, "flextok")
+		other := hostClient(t, w.srv)
+		if code, _ := redeem(t, other, w.kursv.host, path); code != http.StatusNotFound {
+			t.Errorf("a handoff to flextok used on kursiv: %d, want 404", code)
+		}
+		if ok, _ := signedInOn(t, other, w.kursv.host); ok {
+			t.Error("a handoff to flextok signed in on kursiv")
+		}
+	})
+	t.Run("membership removed", func(t *testing.T) {
+		_, path, _ := startSwitch(t, c, w.web.host, "flextok")
+		if _, err := w.pool.Exec(opscope.With(context.Background(), w.flex.id), `DELETE FROM staff_operators WHERE staff_id = $1 AND operator_id = $2`,
+			w.web.admin.ID, w.flex.id); err != nil {
+			t.Fatal(err)
+		}
+		defer w.join(t, w.web.admin, w.flex, auth.Agent)
+		other := hostClient(t, w.srv)
+		if code, _ := redeem(t, other, w.flex.host, path); code != http.StatusNotFound {
+			t.Errorf("a handoff after the membership was removed: %d, want 404", code)
+		}
+		if ok, _ := signedInOn(t, other, w.flex.host); ok {
+			t.Error("a former member was signed in by a handoff")
+		}
+	})
+	t.Run("expired", func(t *testing.T) {
+		_, path, _ := startSwitch(t, c, w.web.host, "flextok")
+		w.clock.Advance(auth.HandoffFor + time.Second)
+		other := hostClient(t, w.srv)
+		if code, _ := redeem(t, other, w.flex.host, path); code != http.StatusNotFound {
+			t.Errorf("a handoff a minute old: %d, want 404", code)
+		}
+		if ok, _ := signedInOn(t, other, w.flex.host); ok {
+			t.Error("an expired handoff signed a browser in")
+		}
+	})
+	t.Run("account disabled", func(t *testing.T) {
+		// The last: the account stays disabled.
+		_, path, _ := startSwitch(t, c, w.web.host, "flextok")
+		if _, err := w.pool.Exec(context.Background(), `UPDATE staff SET disabled_at = now() WHERE id = $1`, w.web.admin.ID); err != nil {
+			t.Fatal(err)
+		}
+		other := hostClient(t, w.srv)
+		if code, _ := redeem(t, other, w.flex.host, path); code != http.StatusNotFound {
+			t.Errorf("a handoff of a disabled account: %d, want 404", code)
+		}
+		if ok, _ := signedInOn(t, other, w.flex.host); ok {
+			t.Error("a disabled account was signed in by a handoff")
+		}
+	})
+}
+
+// A member of one operator sees no switcher, and cannot make a handoff to
+// an operator it is no member of by naming it.
+func TestAMemberOfOneOperatorSeesNoSwitcher(t *testing.T) {
+	w := newSwitchWorld(t)
+	c := signInOn(t, w.srv, w.web.host, w.web.member.Email)
+	ok, page := signedInOn(t, c, w.web.host)
+	if !ok {
+		t.Fatal("the member is not signed in")
+	}
+	if strings.Contains(page, `id="switcher"`) || strings.Contains(page, "/staff/switch") {
+		t.Error("a member of one operator sees a switcher")
+	}
+	for _, slug := range []string{"flextok", "kursiv", "webstapero", "nobody"} {
+		if _, _, code := startSwitch(t, c, w.web.host, slug); code != http.StatusNotFound {
+			t.Errorf("a switch to %s: %d, want 404", slug, code)
+		}
+	}
+}
+
+// A switching account with a second factor types its code on the address
+// it switches to: the handoff proves the password, never the code.
+func TestASwitchAsksForTheSecondFactorOnTheOtherAddress(t *testing.T) {
+	w := newSwitchWorld(t)
+	w.join(t, w.web.member, w.flex, auth.Agent)
+	c := signInOn(t, w.srv, w.web.host, w.web.member.Email)
+	// The second factor is switched on after signing in (the account
+	// page's enrolment), so this session did not type a code.
+	if _, err := w.pool.Exec(context.Background(), `UPDATE staff SET totp_secret = $2, totp_enabled_at = now() WHERE id = $1`,
+		w.web.member.ID, testkit.Keys().SealString(sealed.TOTPSecret, "JBSWY3DPEHPK3PXP")); err != nil {
+		t.Fatal(err)
+	}
+	host, path, _ := startSwitch(t, c, w.web.host, "flextok")
+	code, to := redeem(t, c, host, path)
+	if code != http.StatusSeeOther || to != "/staff/login/code" {
+		t.Fatalf("a handoff of an account with a second factor: %d to %q, want the code page", code, to)
+	}
+	if ok, _ := signedInOn(t, c, w.flex.host); ok {
+		t.Error("signed in on flextok without the code")
+	}
+}
