@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +301,143 @@ func TestASwitchAsksForTheSecondFactorOnTheOtherAddress(t *testing.T) {
 	}
 	if ok, _ := signedInOn(t, c, w.flex.host); ok {
 		t.Error("signed in on flextok without the code")
+	}
+}
+
+// fileOnHost files a request on host through the real intake (the JSON
+// API, as a form would) from email.
+func fileOnHost(t *testing.T, w *switchWorld, host, email string) string {
+	t.Helper()
+	body := encode(t, map[string]any{"type": "erasure", "full_name": "Данияр Серікұлы", "email": email,
+		"locale": "kk", "consent": true})
+	code, out := send(t, hostClient(t, w.srv), http.MethodPost, host, "/api/v1/requests", "application/json", body)
+	if code != http.StatusCreated {
+		t.Fatalf("%s: intake %d: %s", host, code, out)
+	}
+	return between(out, `"reference":"`, `"`)
+}
+
+// platformFigures reads the figures of slug's row of the platform page.
+func platformFigures(t *testing.T, page, slug string) map[string]string {
+	t.Helper()
+	start := strings.Index(page, `<tr id="operator-`+slug+`">`)
+	if start < 0 {
+		t.Fatalf("the platform page has no row for %s", slug)
+	}
+	row := page[start:]
+	row = row[:strings.Index(row, "</tr>")]
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`data-count="([a-z_]+)">([^<]*)<`).FindAllStringSubmatch(row, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// An account of the platform role that is no member of two operators signs
+// in on either's address and sees every operator's counts, right, and
+// nothing else: every request route of either is refused, and the page
+// names no request, requester or staff member.
+func TestAPlatformAccountSeesCountsOnlyAcrossOperators(t *testing.T) {
+	w := newSwitchWorld(t)
+	start := w.clock.Now()
+	// Flextok has three requests, two filed 24 days after the first;
+	// webstapero one, filed at the start (furnish's, as kursiv's).
+	w.clock.Advance(24 * 24 * time.Hour)
+	fileOnHost(t, w, w.flex.host, "daniyar@example.kz")
+	fileOnHost(t, w, w.flex.host, "aliya@example.kz")
+	settleDeployment(t, w.pool, w.web, w.flex, w.kursv)
+	// 48 days on: the first requests are overdue, the later two due within
+	// a week, and only those two came in in the last 30 days.
+	w.clock.Set(start.Add(48 * 24 * time.Hour))
+
+	// The platform account works for kursiv only.
+	if _, err := w.kursv.app.Store.SetPlatform(context.Background(), w.kursv.member.Email, true, w.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []*operatorWorld{w.web, w.flex} {
+		c := signInOn(t, w.srv, op.host, w.kursv.member.Email)
+		code, _ := send(t, c, http.MethodGet, op.host, "/staff", "", "")
+		if code != http.StatusSeeOther {
+			t.Errorf("the queue on %s for the platform account: %d, want a redirect to the platform page", op.slug, code)
+		}
+		code, page := send(t, c, http.MethodGet, op.host, "/staff/platform", "", "")
+		if code != http.StatusOK {
+			t.Fatalf("the platform page on %s: %d", op.slug, code)
+		}
+		if !strings.Contains(page, "("+w.kursv.app.Catalog.Printer("ru").T("staff.role.platform")+")") {
+			t.Errorf("the header on %s does not name the account's platform role", op.slug)
+		}
+		want := map[string]map[string]string{
+			"webstapero": {"open": "1", "overdue": "1", "due_soon": "0", "received": "0", "closed": "0", "unsent": "0"},
+			"flextok":    {"open": "3", "overdue": "1", "due_soon": "2", "received": "2", "closed": "0", "unsent": "0"},
+			"kursiv":     {"open": "1", "overdue": "1", "due_soon": "0", "received": "0", "closed": "0", "unsent": "0"},
+		}
+		for slug, figures := range want {
+			got := platformFigures(t, page, slug)
+			for k, v := range figures {
+				if got[k] != v {
+					t.Errorf("on %s, %s's %s: %q, want %s", op.slug, slug, k, got[k], v)
+				}
+			}
+		}
+		for _, o := range []*operatorWorld{w.web, w.flex, w.kursv} {
+			for _, theirs := range []string{o.reference, o.admin.Email, o.member.Email, "aigerim@example.kz", "daniyar@example.kz", "Айгерим"} {
+				if strings.Contains(page, theirs) {
+					t.Errorf("the platform page on %s shows %q", op.slug, theirs)
+				}
+			}
+		}
+		// Every staff route of the operator, but the account's own and the
+		// platform page, is refused, naming either operator's things.
+		token := csrfOf(t, c, op.host)
+		walked := 0
+		for key, access := range op.app.Web.RouteAccess() {
+			method, path, _ := strings.Cut(key, " ")
+			if !strings.HasPrefix(access, "staff:") || access == "staff:"+string(auth.PermSelf) || access == "staff:"+string(auth.PermPlatform) {
+				continue
+			}
+			for _, of := range []*operatorWorld{w.web, w.flex} {
+				p := strings.ReplaceAll(path, ":reference", of.reference)
+				if strings.Contains(p, ":id") {
+					id, ok := idOf(path, of)
+					if !ok {
+						t.Errorf("%s: the walk does not know what its :id names; teach idOf", key)
+						continue
+					}
+					p = strings.ReplaceAll(p, ":id", strconv.FormatInt(id, 10))
+				}
+				var code int
+				var page string
+				if method == http.MethodGet {
+					code, page = send(t, c, method, op.host, p, "", "")
+				} else {
+					form := url.Values{"_csrf": {token}, "role": {"admin"}, "to": {"me"}, "text": {"x"}}
+					code, page = send(t, c, method, op.host, p, "application/x-www-form-urlencoded", form.Encode())
+				}
+				walked++
+				if p == "/staff" && code == http.StatusSeeOther {
+					continue
+				}
+				if code != http.StatusForbidden && code != http.StatusNotFound {
+					t.Errorf("%s %s as the platform account on %s: %d, want 403 or 404", method, p, op.slug, code)
+				}
+				if strings.Contains(page, of.reference) && !strings.Contains(p, of.reference) {
+					t.Errorf("%s %s as the platform account on %s shows %s", method, p, op.slug, of.reference)
+				}
+			}
+		}
+		if walked < 40 {
+			t.Errorf("walked %d routes: is the route table read?", walked)
+		}
+	}
+	// Kursiv's own workspace is the account's as an agent, with the platform page.
+	c := signInOn(t, w.srv, w.kursv.host, w.kursv.member.Email)
+	if ok, page := signedInOn(t, c, w.kursv.host); !ok || !strings.Contains(page, `href="/staff/platform"`) {
+		t.Errorf("kursiv's queue for its member of the platform role: signed in %v, no platform link", ok)
+	}
+	// A member without the role finds no platform page.
+	m := signInOn(t, w.srv, w.web.host, w.web.admin.Email)
+	if code, _ := send(t, m, http.MethodGet, w.web.host, "/staff/platform", "", ""); code != http.StatusNotFound {
+		t.Errorf("the platform page for webstapero's admin: %d, want 404", code)
 	}
 }

@@ -73,7 +73,7 @@ func (s *Store) staffSelectSigningIn(where string, args ...any) (string, []any) 
 		return s.staffSelect(where, args...)
 	}
 	args = append(args, s.pool.operator)
-	return `SELECT ` + strings.Replace(staffColumns, "s.role", "coalesce(m.role, '` + string(auth.PlatformOnly) + `')", 1) + ` FROM staff s
+	return `SELECT ` + strings.Replace(staffColumns, "s.role", "coalesce(m.role, '"+string(auth.PlatformOnly)+"')", 1) + ` FROM staff s
 		LEFT JOIN staff_operators m ON m.staff_id = s.id AND m.operator_id = $` + strconv.Itoa(len(args)) + `
 		WHERE (m.staff_id IS NOT NULL OR s.platform_since IS NOT NULL) AND ` + strings.TrimPrefix(where, "WHERE "), args
 }
