@@ -22,6 +22,8 @@ import (
 
 const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG] [--platform]
 rightsdesk user list
+rightsdesk user join --operator SLUG --role admin|agent|auditor EMAIL
+rightsdesk user leave --operator SLUG EMAIL
 rightsdesk user platform grant|revoke EMAIL
 
 add creates a staff account. The password is read from standard input:
@@ -33,6 +35,11 @@ operator of OPERATORS_FILE the account works for, in that role; it is
 required when the file names several (rightsdesk operator list).
 
 list prints every staff account with its role and state.
+
+join makes an existing account a member of another operator of
+OPERATORS_FILE, in that role there (or changes its role there); leave ends
+that membership. A member of several operators switches between their
+workspaces from the header, signed in.
 
 platform grant gives an account the platform role: on any operator's
 address it opens the Platform page, which lists every operator with counts
@@ -72,6 +79,8 @@ func runUser(ctx context.Context, c *cli, args []string) error {
 			return errUsage
 		}
 		return runUserList(ctx, c)
+	case "join", "leave":
+		return runUserMembership(ctx, c, args[0] == "join", args[1:])
 	case "platform":
 		if len(args) != 3 || (args[1] != "grant" && args[1] != "revoke") {
 			return errUsage
@@ -124,6 +133,50 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 			}
 			return nil
 		})
+	})
+}
+
+// runUserMembership adds (join) or ends (leave) an existing account's
+// membership of the operator --operator names.
+func runUserMembership(ctx context.Context, c *cli, join bool, args []string) error {
+	fs := flag.NewFlagSet("user membership", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	slug := fs.String("operator", "", "the operator (OPERATORS_FILE)")
+	role := fs.String("role", "", "admin, agent or auditor (join)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || *slug == "" || (join && *role == "") {
+		return errUsage
+	}
+	email := fs.Arg(0)
+	var r auth.Role
+	if join {
+		var err error
+		if r, err = auth.ParseRole(*role); err != nil {
+			return err
+		}
+	}
+	return withStoreOf(ctx, c, *slug, func(_ config.Config, st *store.Store) error {
+		var acct auth.Staff
+		var err error
+		if join {
+			acct, err = st.Join(ctx, email, r, time.Now())
+		} else {
+			acct, err = st.Leave(ctx, email, time.Now())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			if join {
+				return fmt.Errorf("no staff account has the email %s", email)
+			}
+			return fmt.Errorf("%s is no member of %s", email, *slug)
+		}
+		if err != nil {
+			return err
+		}
+		if join {
+			fmt.Fprintf(c.stdout, "%s is a member of %s as %s\n", acct.Email, *slug, r)
+		} else {
+			fmt.Fprintf(c.stdout, "%s is no longer a member of %s\n", acct.Email, *slug)
+		}
+		return nil
 	})
 }
 

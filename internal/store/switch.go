@@ -146,3 +146,56 @@ func (s *Store) OperatorCounts(ctx context.Context, now time.Time) (OperatorCoun
 	c.Unsent = b.Queued + b.Failed
 	return c, nil
 }
+
+// Join makes the account with email a member of the store's operator in
+// role, or gives it that role there, with the event in that operator's
+// trail (rightsdesk user join). The account's own role and its other
+// memberships are left as they are.
+func (s *Store) Join(ctx context.Context, email string, role auth.Role, at time.Time) (auth.Staff, error) {
+	var st auth.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := s.scanStaffInto(ctx, tx, email, &st)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO staff_operators (staff_id, role) VALUES ($1, $2)
+			ON CONFLICT (staff_id, operator_id) DO UPDATE SET role = excluded.role`, st.ID, role); err != nil {
+			return fmt.Errorf("add membership: %w", err)
+		}
+		st.Role = role
+		_, err = staffEvent(ctx, tx, "staff_joined", 0, map[string]any{"staff_id": st.ID, "role": role, "via": "cli"}, at)
+		return err
+	})
+	return st, err
+}
+
+// Leave ends the membership of the account with email of the store's
+// operator, with the event in that operator's trail: its sessions there
+// end with the next request, as the account is no longer found there
+// (unless it has the platform role, which sees counts only).
+func (s *Store) Leave(ctx context.Context, email string, at time.Time) (auth.Staff, error) {
+	var st auth.Staff
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := s.scanStaffInto(ctx, tx, email, &st)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM staff_operators WHERE staff_id = $1 AND operator_id = rightsdesk_operator()`, st.ID)
+		if err != nil {
+			return fmt.Errorf("remove membership: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = staffEvent(ctx, tx, "staff_left", 0, map[string]any{"staff_id": st.ID, "via": "cli"}, at)
+		return err
+	})
+	return st, err
+}
+
+// scanStaffInto reads the deployment's account with email, locked, into st.
+func (s *Store) scanStaffInto(ctx context.Context, tx pgx.Tx, email string, st *auth.Staff) error {
+	var err error
+	*st, err = s.scanStaff(tx.QueryRow(ctx, `SELECT `+staffColumns+` FROM staff s WHERE lower(s.email) = lower($1) FOR UPDATE`, email))
+	return err
+}
