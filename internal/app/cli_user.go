@@ -243,13 +243,6 @@ func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) 
 	return fn(svc)
 }
 
-// withAccountsOf is withAccounts for the operator with slug (withStoreOf).
-func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
-	return withStoreOf(ctx, c, slug, func(cfg config.Config, st *store.Store) error {
-		return accounts(cfg, st, fn)
-	})
-}
-
 // withStoreOf is withOperatorOutbox for commands that need only the store:
 // the operator's with several operators (--operator SLUG), so that what is
 // read and written (memberships, API keys, their events) is that operator's.
