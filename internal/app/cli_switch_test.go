@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"bytes"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"rightsdesk/internal/app"
 	"rightsdesk/internal/app/apptest"
@@ -83,5 +86,29 @@ func TestTheCommandLineJoinsAnAccountToAnotherOperatorAndGrantsThePlatformRole(t
 	}
 	if code, _ := run("user", "platform", "promote", "dana@webstapero.kz"); code == 0 {
 		t.Error("user platform promote: exit 0")
+	}
+}
+
+// A deployment of one operator (no OPERATORS_FILE) is as it was: no
+// switcher, and no platform page even for an account given the role.
+func TestADeploymentOfOneOperatorHasNoSwitcherNorPlatformPage(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	st := inst.AddStaff(t, "officer@school.example.kz", "Офицер", auth.Admin)
+	if _, err := inst.App.Store.SetPlatform(t.Context(), st.Email, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	c := inst.SignIn(t, st.Email)
+	resp, page := inst.Get(t, c, "/staff")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the queue: %d", resp.StatusCode)
+	}
+	if strings.Contains(page, `id="switcher"`) || strings.Contains(page, "/staff/switch") || strings.Contains(page, "/staff/platform") {
+		t.Error("a deployment of one operator shows the switcher or the platform page's link")
+	}
+	if resp, _ := inst.Get(t, c, "/staff/platform"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the platform page with one operator: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := inst.Post(t, c, "/staff/switch", url.Values{"_csrf": {inst.StaffToken(t, c)}, "operator": {"default"}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a switch with one operator: %d, want 404", resp.StatusCode)
 	}
 }
