@@ -441,3 +441,30 @@ func TestAPlatformAccountSeesCountsOnlyAcrossOperators(t *testing.T) {
 		t.Errorf("the platform page for webstapero's admin: %d, want 404", code)
 	}
 }
+
+// A switch starts no new working day: the session on the other address
+// ends 12 hours after the password was typed on the first, however late
+// in the day the switch came.
+func TestASwitchNeverLengthensTheWorkingDay(t *testing.T) {
+	w := newSwitchWorld(t)
+	w.join(t, w.web.admin, w.flex, auth.Agent)
+	c := signInOn(t, w.srv, w.web.host, w.web.admin.Email)
+	for range 11 { // a working day on webstapero, never idle for long
+		w.clock.Advance(time.Hour)
+		if ok, _ := signedInOn(t, c, w.web.host); !ok {
+			t.Fatal("signed out of webstapero during the day")
+		}
+	}
+	host, path, _ := startSwitch(t, c, w.web.host, "flextok")
+	if code, to := redeem(t, c, host, path); code != http.StatusSeeOther || to != "/staff" {
+		t.Fatalf("the handoff: %d to %q", code, to)
+	}
+	w.clock.Advance(45 * time.Minute)
+	if ok, _ := signedInOn(t, c, w.flex.host); !ok {
+		t.Fatal("not signed in on flextok 11¾ hours into the day")
+	}
+	w.clock.Advance(30 * time.Minute)
+	if ok, _ := signedInOn(t, c, w.flex.host); ok {
+		t.Error("still signed in on flextok 12¼ hours after the password was typed on webstapero")
+	}
+}
