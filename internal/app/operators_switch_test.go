@@ -367,6 +367,11 @@ func TestAPlatformAccountSeesCountsOnlyAcrossOperators(t *testing.T) {
 		if !strings.Contains(page, "("+w.kursv.app.Catalog.Printer("ru").T("staff.role.platform")+")") {
 			t.Errorf("the header on %s does not name the account's platform role", op.slug)
 		}
+		// Its one membership, kursiv's, is a button away, on its row.
+		if row := page[strings.Index(page, `<tr id="operator-kursiv">`):]; strings.Count(page, "Открыть рабочее место (") != 1 ||
+			!strings.Contains(row[:strings.Index(row, "</tr>")], `value="kursiv"`) {
+			t.Errorf("the platform page on %s offers no switch to kursiv's workspace on its row, or offers more", op.slug)
+		}
 		want := map[string]map[string]string{
 			"webstapero": {"open": "1", "overdue": "1", "due_soon": "0", "received": "0", "closed": "0", "unsent": "0"},
 			"flextok":    {"open": "3", "overdue": "1", "due_soon": "2", "received": "2", "closed": "0", "unsent": "0"},

@@ -15,6 +15,9 @@ type platformRow struct {
 	// Failed is set when its figures could not be read (the others are
 	// shown all the same).
 	Failed bool
+	// Member is the account's role there when it is a member of it (then
+	// the switcher's button takes it there); "" otherwise.
+	Member string
 }
 
 // staffPlatform lists every operator of the deployment with its counts,
@@ -29,9 +32,13 @@ func (s *Server) staffPlatform(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := s.catalog.Printer(localeOf(c))
 	now := s.clock.Now()
+	member := map[string]string{}
+	for _, sw := range s.switchTargets(c, staffOf(c)) {
+		member[sw.Slug] = p.T("staff.role." + string(sw.Role))
+	}
 	var rows []platformRow
 	for _, op := range s.operators.All() {
-		row := platformRow{Slug: op.Slug, Name: op.Name, BaseURL: op.BaseURL}
+		row := platformRow{Slug: op.Slug, Name: op.Name, BaseURL: op.BaseURL, Member: member[op.Slug]}
 		n, err := s.operators.Counts(ctx, op.ID, now)
 		if err != nil {
 			s.log.WarnContext(ctx, "count an operator's requests", "operator", op.Slug, "error", err, "request_id", requestIDOf(c))
