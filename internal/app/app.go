@@ -148,7 +148,9 @@ func Build(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts Opti
 // sign-in and the HTTP server need the runner's client).
 type assembled struct {
 	runner func(*river.Workers) (*jobs.Runner, error)
-	finish func(*jobs.Runner) (*App, error)
+	// finish's operators are the deployment's, for the switcher and the
+	// platform page; nil for a deployment of one operator.
+	finish func(runner *jobs.Runner, operators rdweb.Operators) (*App, error)
 }
 
 // assemble builds one operator's services and registers its job workers in
@@ -303,7 +305,7 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 			Instances:    st,
 		})
 	}
-	return &assembled{runner: newRunner, finish: func(runner *jobs.Runner) (*App, error) {
+	return &assembled{runner: newRunner, finish: func(runner *jobs.Runner, operators rdweb.Operators) (*App, error) {
 
 		// Device cookies are signed with a subkey of ENCRYPTION_KEY, so every
 		// instance trusts the same browsers.
@@ -374,6 +376,7 @@ func assemble(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, opts O
 			Mail:      outbox,
 			Fulfil:    ful,
 			Letters:   st,
+			Operators: operators,
 		})
 		if err != nil {
 			return nil, err

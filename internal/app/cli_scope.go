@@ -120,5 +120,5 @@ func buildOperator(cfg config.Config, pool *pgxpool.Pool, logger *slog.Logger, o
 	if err != nil {
 		return nil, err
 	}
-	return part.finish(runner)
+	return part.finish(runner, nil)
 }

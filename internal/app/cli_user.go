@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
@@ -19,8 +20,11 @@ import (
 	"rightsdesk/internal/store"
 )
 
-const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG]
+const userUsage = `rightsdesk user add --email E --name N --role admin|agent|auditor [--locale ru|kk|en] [--operator SLUG] [--platform]
 rightsdesk user list
+rightsdesk user join --operator SLUG --role admin|agent|auditor EMAIL
+rightsdesk user leave --operator SLUG EMAIL
+rightsdesk user platform grant|revoke EMAIL
 
 add creates a staff account. The password is read from standard input:
 typed without echo (twice) on a terminal, or the first line when piped, e.g.
@@ -31,6 +35,19 @@ operator of OPERATORS_FILE the account works for, in that role; it is
 required when the file names several (rightsdesk operator list).
 
 list prints every staff account with its role and state.
+
+join makes an existing account a member of another operator of
+OPERATORS_FILE, in that role there (or changes its role there); leave ends
+that membership. A member of several operators switches between their
+workspaces from the header, signed in.
+
+platform grant gives an account the platform role: on any operator's
+address it opens the Platform page, which lists every operator with counts
+only (open, overdue, due within 7 days, received and closed in 30 days,
+unsent emails) and never a request, a name or an email. It opens an
+operator's requests only where the account is also a member of that
+operator. revoke takes the role away and ends the account's sessions.
+add --platform grants it at once.
 
 Both use DATABASE_URL, or the private PostgreSQL under RIGHTSDESK_DATA_DIR,
 and apply pending migrations first, as serve does.`
@@ -62,6 +79,13 @@ func runUser(ctx context.Context, c *cli, args []string) error {
 			return errUsage
 		}
 		return runUserList(ctx, c)
+	case "join", "leave":
+		return runUserMembership(ctx, c, args[0] == "join", args[1:])
+	case "platform":
+		if len(args) != 3 || (args[1] != "grant" && args[1] != "revoke") {
+			return errUsage
+		}
+		return runUserPlatform(ctx, c, args[2], args[1] == "grant")
 	}
 	fmt.Fprintf(c.stderr, "rightsdesk user: unknown subcommand %q\n", args[0])
 	return errUsage
@@ -75,6 +99,7 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	role := fs.String("role", "", "admin, agent or auditor")
 	locale := fs.String("locale", "ru", "language: ru, kk or en")
 	slug := fs.String("operator", "", "the operator the account works for (OPERATORS_FILE)")
+	platform := fs.Bool("platform", false, "give the account the platform role (counts across every operator)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return errUsage
 	}
@@ -93,12 +118,84 @@ func runUserAdd(ctx context.Context, c *cli, args []string) error {
 	if err := auth.CheckPassword(password); err != nil {
 		return describeAccountError(err)
 	}
-	return withAccountsOf(ctx, c, *slug, func(svc *auth.Service) error {
-		st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
-		if err != nil {
-			return describeAccountError(err)
+	return withStoreOf(ctx, c, *slug, func(cfg config.Config, db *store.Store) error {
+		return accounts(cfg, db, func(svc *auth.Service) error {
+			st, err := svc.CreateWithPassword(ctx, auth.AccountInput{Email: *email, Name: *name, Role: *role, Locale: *locale, Password: password})
+			if err != nil {
+				return describeAccountError(err)
+			}
+			fmt.Fprintf(c.stdout, "created %s %s (id %d)\n", st.Role, st.Email, st.ID)
+			if *platform {
+				if _, err := db.SetPlatform(ctx, st.Email, true, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "granted the platform role to %s\n", st.Email)
+			}
+			return nil
+		})
+	})
+}
+
+// runUserMembership adds (join) or ends (leave) an existing account's
+// membership of the operator --operator names.
+func runUserMembership(ctx context.Context, c *cli, join bool, args []string) error {
+	fs := flag.NewFlagSet("user membership", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	slug := fs.String("operator", "", "the operator (OPERATORS_FILE)")
+	role := fs.String("role", "", "admin, agent or auditor (join)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || *slug == "" || (join && *role == "") {
+		return errUsage
+	}
+	email := fs.Arg(0)
+	var r auth.Role
+	if join {
+		var err error
+		if r, err = auth.ParseRole(*role); err != nil {
+			return err
 		}
-		fmt.Fprintf(c.stdout, "created %s %s (id %d)\n", st.Role, st.Email, st.ID)
+	}
+	return withStoreOf(ctx, c, *slug, func(_ config.Config, st *store.Store) error {
+		var acct auth.Staff
+		var err error
+		if join {
+			acct, err = st.Join(ctx, email, r, time.Now())
+		} else {
+			acct, err = st.Leave(ctx, email, time.Now())
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			if join {
+				return fmt.Errorf("no staff account has the email %s", email)
+			}
+			return fmt.Errorf("%s is no member of %s", email, *slug)
+		}
+		if err != nil {
+			return err
+		}
+		if join {
+			fmt.Fprintf(c.stdout, "%s is a member of %s as %s\n", acct.Email, *slug, r)
+		} else {
+			fmt.Fprintf(c.stdout, "%s is no longer a member of %s\n", acct.Email, *slug)
+		}
+		return nil
+	})
+}
+
+// runUserPlatform grants or revokes the platform role, the deployment's
+// flag on an account (not any operator's membership).
+func runUserPlatform(ctx context.Context, c *cli, email string, grant bool) error {
+	return withStore(ctx, c, func(_ config.Config, st *store.Store) error {
+		acct, err := st.SetPlatform(ctx, email, grant, time.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no staff account has the email %s", email)
+		}
+		if err != nil {
+			return err
+		}
+		if grant {
+			fmt.Fprintf(c.stdout, "granted the platform role to %s (id %d)\n", acct.Email, acct.ID)
+		} else {
+			fmt.Fprintf(c.stdout, "revoked the platform role of %s (id %d); its sessions are ended\n", acct.Email, acct.ID)
+		}
 		return nil
 	})
 }
@@ -144,13 +241,6 @@ func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) 
 		return err
 	}
 	return fn(svc)
-}
-
-// withAccountsOf is withAccounts for the operator with slug (withStoreOf).
-func withAccountsOf(ctx context.Context, c *cli, slug string, fn func(*auth.Service) error) error {
-	return withStoreOf(ctx, c, slug, func(cfg config.Config, st *store.Store) error {
-		return accounts(cfg, st, fn)
-	})
 }
 
 // withStoreOf is withOperatorOutbox for commands that need only the store:

@@ -250,6 +250,8 @@ func TestRoutesEachStateTheirAccess(t *testing.T) {
 		"GET /staff/login": true, "POST /staff/login": true,
 		"GET /staff/login/code": true, "POST /staff/login/code": true,
 		"GET /staff/password/:token": true, "POST /staff/password/:token": true,
+		// Spending a switcher's handoff on the operator it names (issue 15).
+		"GET /staff/switch/:token": true, "POST /staff/switch/:token": true,
 		// An operator's HTTP system reporting how an action went: trusted
 		// only once its signature verifies (TestAttackForgedReplayedOrUnknownCallbacksChangeNothing).
 		"POST /datamap/callback/:system": true,

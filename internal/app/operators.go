@@ -15,6 +15,7 @@ import (
 	"rightsdesk/internal/metrics"
 	"rightsdesk/internal/operator"
 	"rightsdesk/internal/store"
+	rdweb "rightsdesk/internal/web"
 )
 
 // Deployment is every operator's application on one database (issue 15):
@@ -103,10 +104,15 @@ func BuildOperators(ctx context.Context, set *operator.Set, keys *keyring.Keyrin
 		return nil, err
 	}
 	d := &Deployment{Operators: ops, Apps: make([]*App, len(ops))}
+	dir := &directory{stores: make(map[int64]*store.Store, len(ops))}
+	for _, op := range ops {
+		dir.refs = append(dir.refs, rdweb.OperatorRef{ID: op.ID, Slug: op.Slug, Name: op.Config.OrgName, BaseURL: op.Config.BaseURL})
+		dir.stores[op.ID] = all.For(op.ID)
+	}
 	byOperator := make(map[*operator.Operator]http.Handler, len(ops))
 	inbounds := make([]*Inbound, len(ops))
 	for i, op := range ops {
-		if d.Apps[i], err = parts[i].finish(runner); err != nil {
+		if d.Apps[i], err = parts[i].finish(runner, operatorView{dir: dir, self: op.ID}); err != nil {
 			return nil, fmt.Errorf("operator %q: %w", op.Slug, err)
 		}
 		inbounds[i] = d.Apps[i].Inbound

@@ -488,6 +488,11 @@ func TestEveryStaffRouteAnswersEveryRoleAsThePermissionTableSays(t *testing.T) {
 				if !toSignIn {
 					t.Errorf("%s anonymous: %d to %q, want 303 to sign-in", key, resp.StatusCode, loc)
 				}
+			case auth.Perm(perm) == auth.PermPlatform:
+				// The deployment's flag, no role's: not advertised.
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("%s as %s: %d, want 404", key, role, resp.StatusCode)
+				}
 			case !auth.Can(role, auth.Perm(perm)):
 				if resp.StatusCode != http.StatusForbidden {
 					t.Errorf("%s as %s: %d, want 403", key, role, resp.StatusCode)

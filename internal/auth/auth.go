@@ -27,6 +27,10 @@ type Staff struct {
 	SessionEpoch int64     // bumped to end every session of the account at once
 	DisabledAt   time.Time // zero for an active account
 	CreatedAt    time.Time
+	// Platform marks an account of the platform role (issue 15): the
+	// deployment's flag, whatever its memberships; Role is PlatformOnly on
+	// the address of an operator it is not a member of.
+	Platform bool
 }
 
 // Active reports whether the account may sign in.
@@ -35,8 +39,18 @@ func (s Staff) Active() bool { return s.DisabledAt.IsZero() }
 // HasTOTP reports whether sign-in asks for a code.
 func (s Staff) HasTOTP() bool { return !s.TOTPEnabled.IsZero() && s.TOTPSecret != "" }
 
-// Can reports whether the account's role holds perm.
-func (s Staff) Can(p Perm) bool { return Can(s.Role, p) }
+// Can reports whether the account's role holds perm. The platform page is
+// the platform flag's, not a role's; an account there as PlatformOnly holds
+// its own account besides and nothing of the operator's.
+func (s Staff) Can(p Perm) bool {
+	switch {
+	case p == PermPlatform:
+		return s.Platform
+	case s.Role == PlatformOnly:
+		return s.Platform && p == PermSelf
+	}
+	return Can(s.Role, p)
+}
 
 // Errors the service returns; the web layer maps them to answers.
 var (
@@ -78,9 +92,12 @@ type SignInAttempt struct {
 	Clear   []string // buckets a success clears
 	OK      bool
 	Reason  string // for failures: bad_password, unknown, disabled, no_password, bad_code, throttled, busy
-	Method  string // for successes: password, password+totp
-	Trusted bool   // the client sent a device cookie that holds for the account
-	At      time.Time
+	Method  string // for successes: password, password+totp, switch
+	// FromOperator is, for a sign-in by the switcher, the operator the
+	// account came from (its handoff's From).
+	FromOperator int64
+	Trusted      bool // the client sent a device cookie that holds for the account
+	At           time.Time
 	// ForgetBefore: with a success, buckets without a failure since then
 	// are deleted (the throttle would start them over anyway).
 	ForgetBefore time.Time
@@ -110,4 +127,14 @@ type Repository interface {
 	UseTOTPStep(ctx context.Context, staffID, step int64) (bool, error)
 	InviteStaff(ctx context.Context, tokenHash []byte, now time.Time) (Staff, error)
 	SetPasswordByInvite(ctx context.Context, tokenHash []byte, hash string, at time.Time) (Staff, error)
+
+	// Memberships lists the operators an account is a member of, with its
+	// role in each (every operator's, not only the repository's).
+	Memberships(ctx context.Context, staffID int64) ([]Membership, error)
+	// CreateHandoff keeps a handoff from the repository's operator, with
+	// its event there.
+	CreateHandoff(ctx context.Context, h Handoff) error
+	// UseHandoff spends an unused, unexpired handoff to the repository's
+	// operator and returns it; ErrNotFound for any other.
+	UseHandoff(ctx context.Context, tokenHash []byte, now time.Time) (Handoff, error)
 }

@@ -13,6 +13,12 @@ const (
 	Auditor Role = "auditor"
 )
 
+// PlatformOnly is the role of a platform account (Staff.Platform) on the
+// address of an operator it is not a member of: it holds no permission of
+// the table, only its own account and the platform page (Staff.Can). It is
+// never stored: a membership's role is one of Roles.
+const PlatformOnly Role = "platform"
+
 // Roles lists every role, most powerful first.
 func Roles() []Role { return []Role{Admin, Agent, Auditor} }
 
@@ -50,6 +56,10 @@ const (
 	// PermSelf: one's own account — sign out, second factor, own sessions.
 	// Every role has it: securing one's account changes no one's data.
 	PermSelf Perm = "self"
+	// PermPlatform: the platform page, counts across every operator and no
+	// row of any. No role holds it: it is the deployment's flag on an
+	// account (Staff.Platform), granted on the command line.
+	PermPlatform Perm = "platform"
 )
 
 // permissions is the whole access policy in one table: role → permissions.
@@ -79,7 +89,7 @@ func Can(role Role, perm Perm) bool { return permissions[role][perm] }
 
 // Perms lists every permission (for tests and documentation).
 func Perms() []Perm {
-	return []Perm{PermRequestsRead, PermRequestsWork, PermRequestsVouch, PermStaffRead, PermStaffManage, PermDeadlinesRecompute, PermSelf}
+	return []Perm{PermRequestsRead, PermRequestsWork, PermRequestsVouch, PermStaffRead, PermStaffManage, PermDeadlinesRecompute, PermSelf, PermPlatform}
 }
 
 // Writes reports whether perm changes the operator's data.

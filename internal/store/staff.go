@@ -17,13 +17,13 @@ import (
 )
 
 const staffColumns = `s.id, s.email, s.name, s.role, s.locale, s.password_hash, s.totp_secret,
-	s.totp_enabled_at, s.totp_last_step, s.session_epoch, s.disabled_at, s.created_at`
+	s.totp_enabled_at, s.totp_last_step, s.session_epoch, s.disabled_at, s.created_at, s.platform_since IS NOT NULL`
 
 func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 	var st auth.Staff
 	var totp []byte
 	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &st.Locale, &st.PasswordHash, &totp,
-		orZero(&st.TOTPEnabled), &st.TOTPLastStep, &st.SessionEpoch, orZero(&st.DisabledAt), &st.CreatedAt)
+		orZero(&st.TOTPEnabled), &st.TOTPLastStep, &st.SessionEpoch, orZero(&st.DisabledAt), &st.CreatedAt, &st.Platform)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return st, ErrNotFound
 	}
@@ -39,9 +39,11 @@ func (s *Store) scanStaff(row pgx.Row) (auth.Staff, error) {
 }
 
 // StaffByID returns an account; staff pages call it on every request, by
-// primary key.
+// primary key. On one operator's store a platform account (issue 15) that
+// is no member of the operator is found too, as auth.PlatformOnly, so that
+// it may sign in for the platform page and nothing else.
 func (s *Store) StaffByID(ctx context.Context, id int64) (auth.Staff, error) {
-	query, args := s.staffSelect(`WHERE s.id = $1`, id)
+	query, args := s.staffSelectSigningIn(`WHERE s.id = $1`, id)
 	return s.scanStaff(s.pool.QueryRow(ctx, query, args...))
 }
 
@@ -60,9 +62,25 @@ func (s *Store) staffSelect(where string, args ...any) (string, []any) {
 		JOIN staff_operators m ON m.staff_id = s.id AND m.operator_id = $` + strconv.Itoa(len(args)) + ` ` + where, args
 }
 
+// staffSelectSigningIn is staffSelect for signing in and for sessions:
+// on one operator's store a platform account that is no member of the
+// operator is read too, in the role auth.PlatformOnly, which holds nothing
+// of the operator's. where starts with WHERE. Lists and changes of staff
+// keep to staffSelect: an operator's workspace never lists, nor changes, a
+// platform account it has not made a member.
+func (s *Store) staffSelectSigningIn(where string, args ...any) (string, []any) {
+	if s.pool.operator == 0 {
+		return s.staffSelect(where, args...)
+	}
+	args = append(args, s.pool.operator)
+	return `SELECT ` + strings.Replace(staffColumns, "s.role", "coalesce(m.role, '"+string(auth.PlatformOnly)+"')", 1) + ` FROM staff s
+		LEFT JOIN staff_operators m ON m.staff_id = s.id AND m.operator_id = $` + strconv.Itoa(len(args)) + `
+		WHERE (m.staff_id IS NOT NULL OR s.platform_since IS NOT NULL) AND ` + strings.TrimPrefix(where, "WHERE "), args
+}
+
 // StaffByEmail returns the account of an email address, in any letter case.
 func (s *Store) StaffByEmail(ctx context.Context, email string) (auth.Staff, error) {
-	query, args := s.staffSelect(`WHERE lower(s.email) = lower($1)`, email)
+	query, args := s.staffSelectSigningIn(`WHERE lower(s.email) = lower($1)`, email)
 	return s.scanStaff(s.pool.QueryRow(ctx, query, args...))
 }
 
@@ -198,6 +216,9 @@ func (s *Store) RecordSignIn(ctx context.Context, a auth.SignInAttempt) error {
 				return fmt.Errorf("prune sessions: %w", err)
 			}
 			data := map[string]any{"method": a.Method}
+			if a.FromOperator != 0 {
+				data["from_operator"] = a.FromOperator
+			}
 			if a.Trusted {
 				data["trusted_device"] = true
 			}
@@ -417,7 +438,8 @@ var _ auth.Repository = (*Store)(nil)
 // own members only, in the role they have there, so a request is never
 // given to another operator's member (issue 15).
 func (s *Store) StaffMember(ctx context.Context, id int64) (request.StaffMember, error) {
-	st, err := s.StaffByID(ctx, id)
+	query, args := s.staffSelect(`WHERE s.id = $1`, id)
+	st, err := s.scanStaff(s.pool.QueryRow(ctx, query, args...))
 	if err != nil {
 		return request.StaffMember{}, fmt.Errorf("find staff member: %w", err)
 	}

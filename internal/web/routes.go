@@ -145,6 +145,13 @@ func (s *Server) routeTable() []route {
 		{"POST", "/staff/requests/:reference/merge", s.staffRequestMerge, staff(auth.PermRequestsWork)},
 
 		{"POST", "/staff/logout", s.staffLogout, staff(auth.PermSelf)},
+		// The switcher (issue 15): a handoff made here, spent on the other
+		// operator's address by a button, never by opening the link.
+		{"POST", "/staff/switch", s.staffSwitch, staff(auth.PermSelf)},
+		{"GET", "/staff/switch/:token", s.staffSwitchPage, signIn},
+		{"POST", "/staff/switch/:token", s.staffSwitchIn, signIn},
+		// Counts across every operator, for the platform role's accounts.
+		{"GET", "/staff/platform", s.staffPlatform, staff(auth.PermPlatform)},
 		{"GET", "/staff/account", s.staffAccount, staff(auth.PermSelf)},
 		{"POST", "/staff/account/totp", s.staffTOTPStart, staff(auth.PermSelf)},
 		{"POST", "/staff/account/totp/confirm", s.staffTOTPConfirm, staff(auth.PermSelf)},

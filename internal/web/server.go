@@ -109,6 +109,9 @@ type Deps struct {
 	// Letters reads the letters a request came as or was written in
 	// (staff_request_letters.go); nil shows none.
 	Letters LetterStore
+	// Operators are the deployment's operators, for the switcher and the
+	// platform page (issue 15); nil for a deployment of one operator.
+	Operators Operators
 }
 
 // MailState is what the staff pages show of email delivery.
@@ -149,6 +152,7 @@ type Server struct {
 	mail      MailState
 	fulfil    *fulfil.Service
 	letters   LetterStore
+	operators Operators
 	// routePatterns are the registered route patterns, the only values the
 	// metrics' route label may take.
 	routePatterns map[string]bool
@@ -187,7 +191,7 @@ func New(d Deps) (*Server, error) {
 		auth: d.Auth, sessions: newSessionManager(d.Sessions, prefix+"/staff", d.Config.Secure), home: d.StaffHome,
 		desk: d.Desk, deskStore: d.DeskStore, delivery: d.Delivery,
 		apiKeys: d.APIKeys, apiStore: d.APIStore, webhooks: d.Webhooks,
-		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, letters: d.Letters, routePatterns: map[string]bool{},
+		metrics: d.Metrics, mail: d.Mail, fulfil: d.Fulfil, letters: d.Letters, operators: d.Operators, routePatterns: map[string]bool{},
 	}
 	for _, r := range s.routeTable() {
 		s.routePatterns[r.path] = true

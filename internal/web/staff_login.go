@@ -62,6 +62,7 @@ func (s *Server) staffLogin(c echo.Context) error {
 		s.sessions.Put(ctx, sessPendingID, me.ID)
 		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
 		s.sessions.Put(ctx, sessNext, v.Next)
+		s.sessions.Remove(ctx, sessCarriedSignIn) // a password, not a switch
 		return s.seeOther(c, "/staff/login/code")
 	}
 	if err := s.signedIn(c, me); err != nil {

@@ -19,6 +19,9 @@ type staffPage struct {
 	StaffCSS string
 	// MailPaused says since when email delivery is paused; "" when it runs.
 	MailPaused string
+	// Switch lists the other operators the account works for (the
+	// switcher); empty for a member of one.
+	Switch []switchItem
 }
 
 type staffNavItem struct {
@@ -41,6 +44,7 @@ var staffNav = []struct {
 	{"/staff/apikeys", "staff.nav.apikeys", auth.PermStaffManage},
 	{"/staff/webhooks", "staff.nav.webhooks", auth.PermStaffManage},
 	{"/staff/account", "staff.nav.account", auth.PermSelf},
+	{"/staff/platform", "staff.nav.platform", auth.PermPlatform},
 }
 
 // renderStaff writes a page of templates/staff with the staff layout.
@@ -53,10 +57,16 @@ func (s *Server) renderStaff(c echo.Context, status int, name, title string, dat
 	if me, ok := c.Get(staffContextKey).(auth.Staff); ok {
 		p.Me = &me
 		for _, n := range staffNav {
+			if n.perm == auth.PermPlatform && s.operators == nil {
+				continue // one operator: its dashboard says it all
+			}
 			if me.Can(n.perm) {
 				p.Nav = append(p.Nav, staffNavItem{URL: n.url, Label: p.L.T(n.key), Current: c.Request().URL.Path == n.url})
 			}
 		}
+	}
+	if p.Me != nil {
+		p.Switch = s.switchTargets(c, *p.Me)
 	}
 	if p.Me != nil && s.mail != nil {
 		// Staff must know that requesters hear nothing meanwhile; a failed

@@ -36,6 +36,9 @@ const (
 	sessPendingAt = "pending_at"
 	sessNext      = "next"
 	sessFlash     = "flash"
+	// sessCarriedSignIn is, between a switcher's handoff and its code,
+	// when the account signed in where it came from (staff_switch.go).
+	sessCarriedSignIn = "carried_signed_in"
 )
 
 // newSessionManager keeps staff sessions in store, their cookie sent only
@@ -136,12 +139,15 @@ func (s *Server) startSession(c echo.Context, me auth.Staff) error {
 		return fmt.Errorf("renew staff session: %w", err)
 	}
 	now := s.clock.Now().Unix()
+	carried := s.sessions.GetInt64(ctx, sessCarriedSignIn)
+	s.sessions.Remove(ctx, sessCarriedSignIn)
 	s.sessions.Remove(ctx, sessPendingID)
 	s.sessions.Remove(ctx, sessPendingAt)
 	s.sessions.Put(ctx, sessStaffID, me.ID)
 	s.sessions.Put(ctx, sessEpoch, me.SessionEpoch)
 	s.sessions.Put(ctx, sessSignedIn, now)
 	s.sessions.Put(ctx, sessSeen, now)
+	s.carrySignIn(ctx, carried)
 	return nil
 }
 
@@ -160,6 +166,14 @@ func (s *Server) requireStaff(perm auth.Perm) echo.MiddlewareFunc {
 			c.Set(staffContextKey, me)
 			speakStaffLanguage(c, me)
 			if !me.Can(perm) {
+				if perm == auth.PermPlatform {
+					// Not advertised to those who may not open it.
+					return echo.ErrNotFound
+				}
+				if me.Role == auth.PlatformOnly && c.Request().Method == http.MethodGet && c.Request().URL.Path == "/staff" && s.operators != nil {
+					// A platform account here for the figures, not the queue.
+					return c.Redirect(http.StatusSeeOther, "/staff/platform")
+				}
 				p := s.catalog.Printer(localeOf(c))
 				return s.renderStaff(c, http.StatusForbidden, "message", p.T("staff.forbidden.title"),
 					staffMessage{Text: p.T("staff.forbidden.text"), Link: "/staff", LinkText: p.T("staff.nav.queue")})
