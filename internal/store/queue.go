@@ -373,12 +373,16 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	}
 	f.Sort = ""
 	w := where{keys: keys, shareSearch: true}
-	// Each tab is a subquery of its own, with the conditions its page has
-	// (where.filter: one definition of a tab), whose LIMIT stops its index
-	// scan after CountCap+1 rows.
-	// QueueCounts's columns, in order; the all tab is open plus closed.
+	// Each tab is counted with the conditions its page has (where.filter:
+	// one definition of a tab). A tab whose conditions are only the
+	// request's status, type and assignee is a sum over queue_tally
+	// (migration 00070), read in one pass for all such tabs; every other
+	// tab is a subquery of its own whose LIMIT stops its index scan after
+	// CountCap+1 rows. QueueCounts's columns, in order; the all tab is open
+	// plus closed.
 	counted := []Tab{TabOpen, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabClosed, TabTriage, TabBounced}
 	columns := make([]string, 0, len(counted))
+	var sums []string
 	for _, tab := range counted {
 		if tab == TabMine && f.StaffID == 0 {
 			columns = append(columns, "0") // with no staff member, "mine" is nobody's
@@ -389,11 +393,45 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		if err := w.filter(f); err != nil {
 			return "", nil, err
 		}
+		conds := strings.Join(w.conds[from:], " AND ")
+		if tallied(f) {
+			columns = append(columns, "(SELECT t"+strconv.Itoa(len(sums))+" FROM tally)")
+			sums = append(sums, "least(coalesce(sum(r.n) FILTER (WHERE "+conds+"), 0), "+strconv.Itoa(CountCap+1)+
+				") AS t"+strconv.Itoa(len(sums)))
+			continue
+		}
 		columns = append(columns, `(SELECT count(*) FROM (SELECT 1 FROM requests r
-		WHERE `+strings.Join(w.conds[from:], " AND ")+`
+		WHERE `+conds+`
 		LIMIT `+strconv.Itoa(CountCap+1)+`) t)`)
 	}
-	return w.withMatches() + "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
+	with := w.withMatches()
+	if len(sums) > 0 {
+		// queue_tally's policy keeps it to the connection's operator, as the
+		// requests'; the condition says so where no policy binds (a
+		// superuser's connection), as request_search's.
+		tally := "tally AS (SELECT " + strings.Join(sums, ",\n\t\t") + `
+		FROM (SELECT operator_id, status, type, nullif(assignee, 0) AS assignee_id, n FROM queue_tally
+			WHERE operator_id = (SELECT rightsdesk_operator())) r)` + "\n"
+		if with == "" {
+			with = "WITH " + tally
+		} else {
+			with = strings.TrimSuffix(with, "\n") + ",\n" + tally
+		}
+	}
+	return with + "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
+}
+
+// tallied reports whether f (with its tab set) counts only by the columns
+// queue_tally keeps: a tab of statuses and assignees, filtered by status,
+// type and assignee. The time-dependent tabs, the bounced one, a due-date
+// range, a search and the failed steps are counted live.
+func tallied(f QueueFilter) bool {
+	switch f.Tab {
+	case TabOpen, TabMine, TabUnassigned, TabAwaiting, TabClosed, TabTriage:
+	default:
+		return false
+	}
+	return f.DueFrom.IsZero() && f.DueTo.IsZero() && !f.StepFailed && strings.TrimSpace(f.Search) == ""
 }
 
 // where collects the conditions and the arguments of a query.
