@@ -99,6 +99,10 @@ type QueueFilter struct {
 	// queue, its counts, search and export read that operator's requests
 	// (issue 15). 0 leaves it to the connection's scope.
 	operator int64
+	// searchIDs, when not nil, are every request Search matches, read
+	// beforehand by Store.probeSearch because they are few: the queries
+	// then look them up by id instead of matching the terms.
+	searchIDs []int64
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -159,6 +163,9 @@ func (s *Store) scanQueueRow(row pgx.Row, q *QueueRow) error {
 // Queue returns one page of the requests matching f, in f's order.
 func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, error) {
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return QueuePage{}, err
+	}
 	query, args, plan, err := queueQuery(s.keys, f, p)
 	if err != nil {
 		return QueuePage{}, err
@@ -328,6 +335,9 @@ func CountCapped(n int) bool { return n > CountCap }
 // count is CountCap+1 (see CountCapped). One query.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return nil, err
+	}
 	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
 		return nil, err
@@ -354,6 +364,9 @@ func (s *Store) QueueCount(ctx context.Context, f QueueFilter) (int, error) {
 	}
 	f.Sort = ""
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return 0, err
+	}
 	w := where{keys: s.keys}
 	if err := w.filter(f); err != nil {
 		return 0, err
@@ -551,7 +564,47 @@ func (w *where) filter(f QueueFilter) error {
 	if f.StepFailed {
 		w.add(stepFailedCondition)
 	}
+	if f.searchIDs != nil {
+		w.add("r.id = ANY(" + w.arg(f.searchIDs) + ")")
+		return nil
+	}
 	w.search(f.Search)
+	return nil
+}
+
+// searchProbe is how many matches of a search Store.probeSearch reads
+// before it leaves the search to the queries themselves.
+const searchProbe = 500
+
+// probeSearch reads the requests f.Search matches, up to searchProbe of
+// them, and when that is all of them sets f.searchIDs. A search matched in
+// the queries (r.id IN the terms' matches) is planned as a walk of the tab's
+// index probing each request's terms: for a name few requests have, or none,
+// that walked every open request (10 s for the page and 2.4 s for the counts
+// of a name nobody has, at a million requests; docs/benchmarks.md). Looked
+// up by id, a few matches cost a few index lookups. A search that matches
+// more is left as it was: its matches are dense enough that the walk stops
+// soon. A reference, or text with nothing to match, needs no probe.
+func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
+	if strings.TrimSpace(f.Search) == "" {
+		return nil
+	}
+	w := where{keys: s.keys, shareSearch: true}
+	w.search(f.Search)
+	if w.matches == "" {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, w.matches+" LIMIT "+strconv.Itoa(searchProbe+1), w.args...)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	if len(ids) <= searchProbe {
+		f.searchIDs = append(make([]int64, 0, len(ids)), ids...)
+	}
 	return nil
 }
 
