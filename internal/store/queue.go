@@ -99,6 +99,10 @@ type QueueFilter struct {
 	// queue, its counts, search and export read that operator's requests
 	// (issue 15). 0 leaves it to the connection's scope.
 	operator int64
+	// searchIDs, when not nil, are every request Search matches, read
+	// beforehand by Store.probeSearch because they are few: the queries
+	// then look them up by id instead of matching the terms.
+	searchIDs []int64
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -159,6 +163,9 @@ func (s *Store) scanQueueRow(row pgx.Row, q *QueueRow) error {
 // Queue returns one page of the requests matching f, in f's order.
 func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, error) {
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return QueuePage{}, err
+	}
 	query, args, plan, err := queueQuery(s.keys, f, p)
 	if err != nil {
 		return QueuePage{}, err
@@ -328,6 +335,9 @@ func CountCapped(n int) bool { return n > CountCap }
 // count is CountCap+1 (see CountCapped). One query.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return nil, err
+	}
 	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
 		return nil, err
@@ -354,6 +364,9 @@ func (s *Store) QueueCount(ctx context.Context, f QueueFilter) (int, error) {
 	}
 	f.Sort = ""
 	f.operator = s.pool.operator
+	if err := s.probeSearch(ctx, &f); err != nil {
+		return 0, err
+	}
 	w := where{keys: s.keys}
 	if err := w.filter(f); err != nil {
 		return 0, err
@@ -373,12 +386,16 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 	}
 	f.Sort = ""
 	w := where{keys: keys, shareSearch: true}
-	// Each tab is a subquery of its own, with the conditions its page has
-	// (where.filter: one definition of a tab), whose LIMIT stops its index
-	// scan after CountCap+1 rows.
-	// QueueCounts's columns, in order; the all tab is open plus closed.
+	// Each tab is counted with the conditions its page has (where.filter:
+	// one definition of a tab). A tab whose conditions are only the
+	// request's status, type and assignee is a sum over queue_tally
+	// (migration 00070), read in one pass for all such tabs; every other
+	// tab is a subquery of its own whose LIMIT stops its index scan after
+	// CountCap+1 rows. QueueCounts's columns, in order; the all tab is open
+	// plus closed.
 	counted := []Tab{TabOpen, TabMine, TabUnassigned, TabDueSoon, TabOverdue, TabAwaiting, TabClosed, TabTriage, TabBounced}
 	columns := make([]string, 0, len(counted))
+	var sums []string
 	for _, tab := range counted {
 		if tab == TabMine && f.StaffID == 0 {
 			columns = append(columns, "0") // with no staff member, "mine" is nobody's
@@ -389,11 +406,45 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		if err := w.filter(f); err != nil {
 			return "", nil, err
 		}
+		conds := strings.Join(w.conds[from:], " AND ")
+		if tallied(f) {
+			columns = append(columns, "(SELECT t"+strconv.Itoa(len(sums))+" FROM tally)")
+			sums = append(sums, "least(coalesce(sum(r.n) FILTER (WHERE "+conds+"), 0), "+strconv.Itoa(CountCap+1)+
+				") AS t"+strconv.Itoa(len(sums)))
+			continue
+		}
 		columns = append(columns, `(SELECT count(*) FROM (SELECT 1 FROM requests r
-		WHERE `+strings.Join(w.conds[from:], " AND ")+`
+		WHERE `+conds+`
 		LIMIT `+strconv.Itoa(CountCap+1)+`) t)`)
 	}
-	return w.withMatches() + "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
+	with := w.withMatches()
+	if len(sums) > 0 {
+		// queue_tally's policy keeps it to the connection's operator, as the
+		// requests'; the condition says so where no policy binds (a
+		// superuser's connection), as request_search's.
+		tally := "tally AS (SELECT " + strings.Join(sums, ",\n\t\t") + `
+		FROM (SELECT operator_id, status, type, nullif(assignee, 0) AS assignee_id, n FROM queue_tally
+			WHERE operator_id = (SELECT rightsdesk_operator())) r)` + "\n"
+		if with == "" {
+			with = "WITH " + tally
+		} else {
+			with = strings.TrimSuffix(with, "\n") + ",\n" + tally
+		}
+	}
+	return with + "SELECT " + strings.Join(columns, ",\n\t"), w.args, nil
+}
+
+// tallied reports whether f (with its tab set) counts only by the columns
+// queue_tally keeps: a tab of statuses and assignees, filtered by status,
+// type and assignee. The time-dependent tabs, the bounced one, a due-date
+// range, a search and the failed steps are counted live.
+func tallied(f QueueFilter) bool {
+	switch f.Tab {
+	case TabOpen, TabMine, TabUnassigned, TabAwaiting, TabClosed, TabTriage:
+	default:
+		return false
+	}
+	return f.DueFrom.IsZero() && f.DueTo.IsZero() && !f.StepFailed && strings.TrimSpace(f.Search) == ""
 }
 
 // where collects the conditions and the arguments of a query.
@@ -487,14 +538,14 @@ func (w *where) filter(f QueueFilter) error {
 		for i, st := range f.Statuses {
 			ss[i] = string(st)
 		}
-		w.add("r.status = ANY(" + w.arg(ss) + ")")
+		w.add(oneOrAny("r.status", ss, w))
 	}
 	if len(f.Types) > 0 {
 		ts := make([]string, len(f.Types))
 		for i, t := range f.Types {
 			ts[i] = string(t)
 		}
-		w.add("r.type = ANY(" + w.arg(ts) + ")")
+		w.add(oneOrAny("r.type", ts, w))
 	}
 	switch {
 	case f.AssigneeID != 0 && f.Unassigned:
@@ -513,8 +564,61 @@ func (w *where) filter(f QueueFilter) error {
 	if f.StepFailed {
 		w.add(stepFailedCondition)
 	}
+	if f.searchIDs != nil {
+		w.add("r.id = ANY(" + w.arg(f.searchIDs) + ")")
+		return nil
+	}
 	w.search(f.Search)
 	return nil
+}
+
+// searchProbe is how many matches of a search Store.probeSearch reads
+// before it leaves the search to the queries themselves.
+const searchProbe = 500
+
+// probeSearch reads the requests f.Search matches, up to searchProbe of
+// them, and when that is all of them sets f.searchIDs. A search matched in
+// the queries (r.id IN the terms' matches) is planned as a walk of the tab's
+// index probing each request's terms: for a name few requests have, or none,
+// that walked every open request (10 s for the page and 2.4 s for the counts
+// of a name nobody has, at a million requests; docs/benchmarks.md). Looked
+// up by id, a few matches cost a few index lookups. A search that matches
+// more is left as it was: its matches are dense enough that the walk stops
+// soon. A reference, or text with nothing to match, needs no probe.
+func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
+	if strings.TrimSpace(f.Search) == "" {
+		return nil
+	}
+	w := where{keys: s.keys, shareSearch: true}
+	w.search(f.Search)
+	if w.matches == "" {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, w.matches+" LIMIT "+strconv.Itoa(searchProbe+1), w.args...)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	if len(ids) <= searchProbe {
+		f.searchIDs = append(make([]int64, 0, len(ids)), ids...)
+	}
+	return nil
+}
+
+// oneOrAny is the condition "column is one of values": an equality when
+// there is one value, so that an index led by (operator_id, column, due_at)
+// gives the page in due order and stops after it (PostgreSQL 15 reads an
+// = ANY condition of several values in index order per value, not in due
+// order, and so left requests_open_type_due_idx aside for the type filter
+// and walked the whole open tab filtering by type).
+func oneOrAny(column string, values []string, w *where) string {
+	if len(values) == 1 {
+		return column + " = " + w.arg(values[0])
+	}
+	return column + " = ANY(" + w.arg(values) + ")"
 }
 
 // search adds the condition for what staff typed in the search box.

@@ -28,6 +28,10 @@
 // meanwhile weighs on each alike; a line per page and portal
 // ("page=open portal=one_base p50_ms=…").
 //
+// Before the pages, the open tab's 51 rows are read n times as one bare
+// SELECT over pgx from the first -db ("page=bare_open_select …"): the
+// baseline of the run, what a page costs without the portal.
+//
 // One client, loopback only: the latency is the server's time plus the
 // loopback's. -operator ID reads the pages' reference and assignee in that
 // operator's scope (1, the default, unless set).
@@ -54,6 +58,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"rightsdesk/internal/opscope"
+	"rightsdesk/internal/request"
 	"rightsdesk/internal/store"
 	"rightsdesk/internal/testkit"
 )
@@ -132,6 +137,9 @@ func run() error {
 		}
 		portals[i] = portal{label: names[i], base: u, pages: pages, client: client}
 	}
+	if err := bareBaseline(ctx, dbs[0], ops[0], *n); err != nil {
+		return err
+	}
 	for pi := range portals[0].pages {
 		took := make([][]time.Duration, len(portals))
 		sizes := make([]int, len(portals))
@@ -207,6 +215,46 @@ func seedRequests(ctx context.Context, pool *pgxpool.Pool, n, operators int, ema
 }
 
 type page struct{ name, path string }
+
+// bareBaseline times, over pgx and without HTTP, the open tab's first page
+// of rows as one bare SELECT (the operator's open requests by due date,
+// LIMIT 51, through requests_open_due_idx): the least a queue page can cost
+// in this run on this machine, printed as "page=bare_open_select …" before
+// the portals' pages, so that each page's figures read as a ratio to it.
+func bareBaseline(ctx context.Context, db, operator string, n int) error {
+	id, err := strconv.ParseInt(operator, 10, 64)
+	if err != nil {
+		return fmt.Errorf("-operator: %w", err)
+	}
+	pool, err := opscope.NewPool(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ctx = opscope.With(ctx, id)
+	query := `SELECT id, reference, type, status, personal, received_at, due_at, assignee_id FROM requests r
+		WHERE r.operator_id = $1 AND ` + store.StatusIn("r.status", request.OpenStatuses()) + `
+		ORDER BY r.due_at, r.id LIMIT 51`
+	took := make([]time.Duration, 0, n)
+	for i := range n + 3 {
+		start := time.Now()
+		rows, err := pool.Query(ctx, query, id)
+		if err != nil {
+			return fmt.Errorf("bare select: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("bare select: %w", err)
+		}
+		if i >= 3 {
+			took = append(took, time.Since(start))
+		}
+	}
+	fmt.Printf("page=bare_open_select %s\n", summary(took, 0))
+	return nil
+}
 
 // pagesOf lists what staff open: every tab, filters, searches, a request
 // and the dashboard. The assignee filter names the first agent of the
