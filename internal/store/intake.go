@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"rightsdesk/internal/keyring"
+	"rightsdesk/internal/opscope"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/sealed"
 )
@@ -124,13 +125,44 @@ SELECT r.id, coalesce(r.duplicate_of, 0), (SELECT count(*) FROM wake) FROM r`)
 // CreateRequest writes a new request, its "received" event, its confirmation
 // and status link, its emails and their delivery, in one statement
 // (CreateRequestSQL).
+//
+// Concurrent submissions are committed together (intakebatch.go): each is
+// answered after the commit that stored it, and one the database refuses
+// is refused as it would have been alone, without failing the others.
 func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (request.Request, error) {
-	return s.insertRequest(ctx, s.pool, nr)
+	if s.intake == nil {
+		return s.insertRequest(ctx, s.pool, nr)
+	}
+	return s.insertRequestWith(ctx, s.pool, nr, func(ctx context.Context, args []any) (int64, int64, int, error) {
+		return s.intake.commit(ctx, s.pool, s.intakeScope(ctx), createRequest.sql, args)
+	})
 }
 
-// insertRequest is CreateRequest on q: the pool, or the transaction that
-// stores a letter with the request it becomes (letters.go).
+// intakeScope is the operator a submission is stored for, as its batch's
+// queue is keyed: the store's, or its context's.
+func (s *Store) intakeScope(ctx context.Context) int64 {
+	if s.pool.operator != 0 {
+		return s.pool.operator
+	}
+	if id, ok := opscope.From(ctx); ok {
+		return id
+	}
+	return noScope
+}
+
+// insertRequest is CreateRequest on q alone: the transaction that stores a
+// letter with the request it becomes (letters.go).
 func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequest) (request.Request, error) {
+	return s.insertRequestWith(ctx, q, nr, func(ctx context.Context, args []any) (id, duplicateOf int64, woken int, err error) {
+		err = q.QueryRow(ctx, createRequest.sql, args...).Scan(&id, &duplicateOf, &woken)
+		return id, duplicateOf, woken, err
+	})
+}
+
+// insertRequestWith is the intake with run sending the statement's
+// arguments: q looks up an idempotency key first.
+func (s *Store) insertRequestWith(ctx context.Context, q querier, nr request.NewRequest,
+	run func(ctx context.Context, args []any) (id, duplicateOf int64, woken int, err error)) (request.Request, error) {
 	r := nr.Request
 	if nr.IdempotencyKeyHash != nil {
 		var firstID int64
@@ -166,7 +198,6 @@ func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequ
 	if nr.Source != "" {
 		received["source"] = nr.Source
 	}
-	var woken int
 	args, err := createRequest.bind(map[string]any{
 		"reference":    r.Reference,
 		"type":         r.Type,
@@ -219,7 +250,7 @@ func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequ
 	if err != nil {
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}
-	err = q.QueryRow(ctx, createRequest.sql, args...).Scan(&r.ID, &r.DuplicateOf, &woken)
+	r.ID, r.DuplicateOf, _, err = run(ctx, args)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && nr.AcknowledgementLimit > 0:
 		return request.Request{}, request.ErrAcknowledgementLimit
@@ -228,7 +259,7 @@ func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequ
 	case isUniqueViolation(err, "idempotency_keys_pkey"):
 		// Another submission with this key committed meanwhile; nothing of
 		// this one was stored. The lookup above now finds the first.
-		return s.insertRequest(ctx, q, nr)
+		return s.insertRequestWith(ctx, q, nr, run)
 	case err != nil:
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}

@@ -41,6 +41,10 @@ func (sp scopedPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	return sp.p.Exec(sp.scope(ctx), sql, args...)
 }
 
+func (sp scopedPool) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return sp.p.SendBatch(sp.scope(ctx), b)
+}
+
 func (sp scopedPool) Begin(ctx context.Context) (pgx.Tx, error) {
 	return sp.p.Begin(sp.scope(ctx))
 }

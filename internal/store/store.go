@@ -62,12 +62,15 @@ type Store struct {
 	// deployment's rather than one operator's (staff accounts) and from
 	// which each operator's are derived (keys, in For).
 	deployment *keyring.Keyring
+	// intake commits concurrent submissions together (intakebatch.go);
+	// shared by the stores For returns.
+	intake *intakeBatcher
 }
 
 // New returns a store on pool that enqueues email delivery through outbox
 // and keeps personal data sealed with keys.
 func New(pool *pgxpool.Pool, outbox Outbox, keys *keyring.Keyring) *Store {
-	return &Store{pool: scopedPool{p: pool}, outbox: outbox, keys: keys, deployment: keys}
+	return &Store{pool: scopedPool{p: pool}, outbox: outbox, keys: keys, deployment: keys, intake: newIntakeBatcher()}
 }
 
 // Ping checks that the database answers (for /readyz).
