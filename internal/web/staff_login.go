@@ -54,16 +54,7 @@ func (s *Server) staffLogin(c echo.Context) error {
 		return err
 	}
 	if needCode {
-		// The password step is done, the account not yet signed in: the
-		// session only remembers whom the code is for, on a new token.
-		if err := s.sessions.RenewToken(ctx); err != nil {
-			return err
-		}
-		s.sessions.Put(ctx, sessPendingID, me.ID)
-		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
-		s.sessions.Put(ctx, sessNext, v.Next)
-		s.sessions.Remove(ctx, sessCarriedSignIn) // a password, not a switch
-		return s.seeOther(c, "/staff/login/code")
+		return s.awaitCode(c, me.ID, v.Next, 0) // a password, not a switch
 	}
 	if err := s.signedIn(c, me); err != nil {
 		return err
@@ -176,4 +167,25 @@ func (s *Server) staffLogout(c echo.Context) error {
 		return err
 	}
 	return s.seeOther(c, "/staff/login")
+}
+
+// awaitCode is the step between a first factor (a password, or a
+// switcher's handoff) and the second: the account is not yet signed in, and
+// the session only remembers, on a new token, whom the code is for, where to
+// go after it and, for a switch, when the account signed in where it came
+// from (0: nothing carried).
+func (s *Server) awaitCode(c echo.Context, accountID int64, next string, carriedSignIn int64) error {
+	ctx := c.Request().Context()
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessPendingID, accountID)
+	s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
+	s.sessions.Put(ctx, sessNext, next)
+	if carriedSignIn == 0 {
+		s.sessions.Remove(ctx, sessCarriedSignIn)
+	} else {
+		s.sessions.Put(ctx, sessCarriedSignIn, carriedSignIn)
+	}
+	return s.seeOther(c, "/staff/login/code")
 }

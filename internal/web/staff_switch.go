@@ -129,14 +129,7 @@ func (s *Server) staffSwitchIn(c echo.Context) error {
 		return err
 	}
 	if needCode {
-		if err := s.sessions.RenewToken(ctx); err != nil {
-			return err
-		}
-		s.sessions.Put(ctx, sessPendingID, me.ID)
-		s.sessions.Put(ctx, sessPendingAt, s.clock.Now().Unix())
-		s.sessions.Put(ctx, sessNext, "/staff")
-		s.sessions.Put(ctx, sessCarriedSignIn, signedIn.Unix())
-		return s.seeOther(c, "/staff/login/code")
+		return s.awaitCode(c, me.ID, "/staff", signedIn.Unix())
 	}
 	if err := s.startSession(c, me); err != nil {
 		return err
