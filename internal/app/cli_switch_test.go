@@ -56,6 +56,12 @@ func TestTheCommandLineJoinsAnAccountToAnotherOperatorAndGrantsThePlatformRole(t
 	if got := memberships(); len(got) != 2 || got[c.ids["flextok"]] != auth.Auditor || got[c.ids["webstapero"]] != auth.Admin {
 		t.Errorf("memberships after join: %v, want admin of webstapero and auditor of flextok", got)
 	}
+	// user list names each operator the account works for, with its role
+	// there, and the platform role.
+	if code, out := run("user", "list"); code != 0 || !strings.Contains(out, "MEMBER OF (ROLE)") ||
+		!strings.Contains(out, "flextok (auditor), webstapero (admin); platform") && !strings.Contains(out, "webstapero (admin), flextok (auditor); platform") {
+		t.Errorf("user list after join: exit %d, %q", code, out)
+	}
 	if n := c.count("flextok", `SELECT count(*) FROM events WHERE kind = 'staff_joined'`); n != 1 {
 		t.Errorf("flextok's trail holds %d joins, want 1", n)
 	}

@@ -17,6 +17,7 @@ import (
 	"rightsdesk/internal/auth"
 	"rightsdesk/internal/config"
 	"rightsdesk/internal/jobs"
+	"rightsdesk/internal/operator"
 	"rightsdesk/internal/store"
 )
 
@@ -201,30 +202,88 @@ func runUserPlatform(ctx context.Context, c *cli, email string, grant bool) erro
 }
 
 func runUserList(ctx context.Context, c *cli) error {
-	return withAccounts(ctx, c, func(svc *auth.Service) error {
-		// The command line acts with every right: it has the database anyway.
-		list, err := svc.List(ctx, auth.Staff{Role: auth.Admin})
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tEMAIL\tNAME\tROLE\tSTATE\t2FA")
-		for _, st := range list {
-			state := "active"
-			switch {
-			case !st.Active():
-				state = "disabled"
-			case st.PasswordHash == "":
-				state = "invited"
+	set, err := operator.Load(c.env)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return withStore(ctx, c, func(cfg config.Config, db *store.Store) error {
+		// With several operators an account's role is the one it has in each
+		// operator it is a member of: the list names them (slug and role).
+		var slugOf map[int64]string
+		if set.Len() > 1 {
+			slugs := make([]string, 0, set.Len())
+			for _, o := range set.All() {
+				slugs = append(slugs, o.Slug)
 			}
-			tfa := "off"
-			if st.HasTOTP() {
-				tfa = "on"
+			ids, err := db.RecordOperators(ctx, slugs)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", st.ID, st.Email, st.Name, st.Role, state, tfa)
+			slugOf = make(map[int64]string, len(ids))
+			for slug, id := range ids {
+				slugOf[id] = slug
+			}
 		}
-		return w.Flush()
+		return accounts(cfg, db, func(svc *auth.Service) error {
+			// The command line acts with every right: it has the database anyway.
+			list, err := svc.List(ctx, auth.Staff{Role: auth.Admin})
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			if slugOf == nil {
+				fmt.Fprintln(w, "ID\tEMAIL\tNAME\tROLE\tSTATE\t2FA")
+			} else {
+				fmt.Fprintln(w, "ID\tEMAIL\tNAME\tMEMBER OF (ROLE)\tSTATE\t2FA")
+			}
+			for _, st := range list {
+				state := "active"
+				switch {
+				case !st.Active():
+					state = "disabled"
+				case st.PasswordHash == "":
+					state = "invited"
+				}
+				tfa := "off"
+				if st.HasTOTP() {
+					tfa = "on"
+				}
+				role := string(st.Role)
+				if slugOf != nil {
+					if role, err = membershipsOf(ctx, db, st.ID, slugOf); err != nil {
+						return err
+					}
+					if st.Platform {
+						role += "; platform"
+					}
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", st.ID, st.Email, st.Name, role, state, tfa)
+			}
+			return w.Flush()
+		})
 	})
+}
+
+// membershipsOf is an account's memberships as `user list` prints them:
+// "flextok (agent), webstapero (admin)", in operator order; "none" when it
+// is a member of no operator (a platform account, or one that left).
+func membershipsOf(ctx context.Context, db *store.Store, staffID int64, slugOf map[int64]string) (string, error) {
+	ms, err := db.Memberships(ctx, staffID)
+	if err != nil {
+		return "", err
+	}
+	if len(ms) == 0 {
+		return "none", nil
+	}
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		slug, ok := slugOf[m.OperatorID]
+		if !ok {
+			slug = fmt.Sprintf("operator %d (not in OPERATORS_FILE)", m.OperatorID)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", slug, m.Role))
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // withAccounts opens the database as serve does, migrates it, and runs fn
