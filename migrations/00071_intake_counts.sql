@@ -23,11 +23,17 @@ CREATE TRIGGER requests_search_sync_update AFTER UPDATE OF search_index, operato
     FOR EACH ROW EXECUTE FUNCTION request_search_sync();
 
 -- dashboard_count and queue_tally_count as in 00040 and 00070, their INSERT
--- branches reading only the rows the intake did not count.
+-- branches reading only the rows the intake did not count, and returning at
+-- once when there are none (the intake's statement): a look at the
+-- transition table, not the planning and start of an upsert that writes
+-- nothing.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION dashboard_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT FROM new_rows WHERE NOT counted_at_intake) THEN
+            RETURN NULL; -- the intake's request, counted by its statement
+        END IF;
         WITH c AS (SELECT 1 AS sign, operator_id, type, status, received_at, closed_at, due_at FROM new_rows
             WHERE NOT counted_at_intake
         ), r AS (SELECT c.*, coalesce(z.zone, 'Asia/Almaty') AS zone FROM c LEFT JOIN dashboard_zone z USING (operator_id)
@@ -91,6 +97,9 @@ END $$;
 CREATE OR REPLACE FUNCTION queue_tally_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT FROM new_rows WHERE NOT counted_at_intake) THEN
+            RETURN NULL; -- the intake's request, counted by its statement
+        END IF;
         INSERT INTO queue_tally AS t (operator_id, status, type, assignee, slot, n)
         SELECT c.operator_id, c.status, c.type, coalesce(c.assignee_id, 0),
             CASE WHEN c.assignee_id IS NULL THEN pg_backend_pid() % 16 ELSE 0 END, count(*)
