@@ -29,13 +29,41 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Hour)
 
 	filters := map[string]QueueFilter{
-		"none":       {},
-		"erasure":    {Types: []request.Type{request.Erasure}},
-		"assignee":   {AssigneeID: agent},
-		"unassigned": {Unassigned: true},
-		"awaiting":   {Statuses: []request.Status{request.AwaitingRequester}},
-		"due window": {DueFrom: now, DueTo: now.AddDate(0, 0, 31)},
-		"search":     {Search: "Нурланқызы"},
+		"none":             {},
+		"erasure":          {Types: []request.Type{request.Erasure}},
+		"assignee":         {AssigneeID: agent},
+		"unassigned":       {Unassigned: true},
+		"awaiting":         {Statuses: []request.Status{request.AwaitingRequester}},
+		"due window":       {DueFrom: now, DueTo: now.AddDate(0, 0, 31)},
+		"search":           {Search: "Нурланқызы"},
+		"search, erasure":  {Search: "айгерим нурлан", Types: []request.Type{request.Erasure}},
+		"search, assignee": {Search: "Нурланқызы", AssigneeID: agent},
+	}
+	// The search's matches are few here, so reader reads them by id. The
+	// same search is too broad for readers whose cap is lower (probeSearch):
+	// they walk each tab, one within a fence that cuts the walk short of
+	// most pages (Queue then reads the matches by id after all), and must
+	// list the very same rows, page by page, without counting them.
+	broad := map[string]*Store{"broad, fenced at 1": New(pool, &intakeOutbox{}, testkit.Keys()),
+		"broad, fenced at 3": New(pool, &intakeOutbox{}, testkit.Keys())}
+	broad["broad, fenced at 1"].searchCap, broad["broad, fenced at 1"].searchFence = 1, 1
+	broad["broad, fenced at 3"].searchCap, broad["broad, fenced at 3"].searchFence = 1, 3
+	list := func(s *Store, f QueueFilter) []string {
+		t.Helper()
+		var refs []string
+		for p := (Page{Limit: 2}); ; {
+			page, err := s.Queue(ctx, f, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page.Rows {
+				refs = append(refs, r.Reference)
+			}
+			if page.Next == "" {
+				return refs
+			}
+			p.After = page.Next
+		}
 	}
 	check := func(after string) {
 		t.Helper()
@@ -47,23 +75,28 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 			}
 			for _, tab := range Tabs() {
 				f.Tab = tab
-				listed := 0
-				for p := (Page{Limit: 2}); ; {
-					page, err := reader.Queue(ctx, f, p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					listed += len(page.Rows)
-					if page.Next == "" {
-						break
-					}
-					p.After = page.Next
-				}
+				rows := list(reader, f)
+				listed := len(rows)
 				if counts[tab] != listed {
 					t.Errorf("after %s, filter %s: the %s tab counts %d and lists %d", after, name, tab, counts[tab], listed)
 				}
 				if n, err := reader.QueueCount(ctx, f); err != nil || n != listed {
 					t.Errorf("after %s, filter %s: QueueCount of the %s tab is %d (%v), and it lists %d", after, name, tab, n, err, listed)
+				}
+				if f.Search == "" {
+					continue
+				}
+				for how, s := range broad {
+					if got := list(s, f); fmt.Sprint(got) != fmt.Sprint(rows) {
+						t.Errorf("after %s, filter %s, %s: the %s tab lists %v, want %v", after, name, how, tab, got, rows)
+					}
+					if n, err := s.QueueCount(ctx, f); err != nil || !SearchTooBroad(n) {
+						t.Errorf("after %s, filter %s, %s: QueueCount of the %s tab is %d (%v), want it not taken", after, name, how, tab, n, err)
+					}
+					c, err := s.QueueCounts(ctx, f)
+					if err != nil || !SearchTooBroad(c[tab]) {
+						t.Errorf("after %s, filter %s, %s: the %s tab counts %d (%v), want it not taken", after, name, how, tab, c[tab], err)
+					}
 				}
 			}
 		}
