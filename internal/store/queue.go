@@ -310,7 +310,9 @@ func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pa
 	// failed emails: the planner then expects the probe to run once per row
 	// of the page (an index lookup in emails_failed_request_idx) instead of
 	// once per matching request, which makes it read and hash every failed
-	// email up front. It stays one query.
+	// email up front. It stays one query. OFFSET 0 keeps the probe a lookup
+	// per row: without it the planner still hashed it, reading every failed
+	// email (10 000 at a million requests, 0.6-2 ms) for 51 rows.
 	limit := strconv.Itoa(pl.limit + 1)
 	order := `
 		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir
@@ -348,7 +350,7 @@ func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pa
 	}
 	query := w.with() + `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
 		p.closed_at, p.on_behalf, p.duplicate_of, coalesce(p.assignee_id, 0), coalesce(a.name, ''),
-		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed')
+		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed' OFFSET 0)
 	FROM (` + page + `) p
 	LEFT JOIN staff a ON a.id = p.assignee_id
 	ORDER BY p.` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, p.id ` + dir
@@ -378,7 +380,8 @@ func CountCapped(n int) bool { return n > CountCap }
 // QueueCounts counts the requests of every tab (Tabs) that match f's other
 // conditions (f.Tab and f.Sort are ignored), for the tab bar. f.Now is
 // required. Each tab is counted up to CountCap: when it holds more, its
-// count is CountCap+1 (see CountCapped). One query.
+// count is CountCap+1 (see CountCapped). One query. A search that matches
+// more than SearchCap requests is not counted: every tab is CountUncounted.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	f.operator = s.pool.operator
 	if err := s.probeSearch(ctx, &f); err != nil {
@@ -407,16 +410,23 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	}, nil
 }
 
-// CountUncounted is the count QueueCounts and QueueCount give every tab
-// when the search matches more than CountCap requests (SearchTooBroad):
-// the matches of a name most requests share are tens of thousands, and
-// counting them tab by tab cost the page most of a second at a million
-// requests (docs/benchmarks.md). The page is still found (where.fenced);
+// SearchCap is how many requests a search may match and still be counted
+// tab by tab: up to SearchCap, the matches are read by id and every tab's
+// count is exact; past it, QueueCounts and QueueCount give every tab
+// CountUncounted (SearchTooBroad). The matches of a name most requests
+// share are tens of thousands, and counting them tab by tab cost the page
+// most of a second at a million requests (docs/benchmarks.md); reading
+// SearchCap of them by id costs about what reading the page's rows of the
+// open tab does ten times over. The page is still found (where.fenced);
 // staff are told to narrow the search instead of being shown counts.
+const SearchCap = 500
+
+// CountUncounted is the count of a tab that was not taken because the
+// search matches more than SearchCap requests.
 const CountUncounted = -1
 
 // SearchTooBroad reports whether a count from QueueCounts or QueueCount
-// was not taken because the search matches more than CountCap requests.
+// was not taken because the search matches more than SearchCap requests.
 func SearchTooBroad(n int) bool { return n == CountUncounted }
 
 // QueueCount counts the requests f's page lists (its tab and every
@@ -476,7 +486,7 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		}
 		conds := strings.Join(w.conds[from:], " AND ")
 		if f.searchIDs != nil {
-			// A search's few matches (at most CountCap, probeSearch) are
+			// A search's few matches (at most SearchCap, probeSearch) are
 			// read once by id and every tab counted over them in the same
 			// pass, exactly: a subquery per tab read them once per tab.
 			columns = append(columns, "count(*) FILTER (WHERE "+conds+")")
@@ -700,7 +710,7 @@ func (w *where) filter(f QueueFilter) error {
 const searchFence = 5_000
 
 // probeSearch reads the requests f.Search matches, up to the store's search
-// cap (CountCap) and one more. When that is all of them it sets
+// cap (SearchCap) and one more. When that is all of them it sets
 // f.searchIDs: the page and the counts then look those few up by id (a
 // search matched in the queries, r.id IN the terms' matches, was planned
 // as a walk of the tab's index probing each request's terms: for a name
@@ -717,7 +727,7 @@ func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
 	}
 	most := s.searchCap
 	if most <= 0 {
-		most = CountCap
+		most = SearchCap
 	}
 	ids, err := s.searchMatches(ctx, f.Search, most+1)
 	if err != nil || ids == nil {

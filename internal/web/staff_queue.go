@@ -235,7 +235,7 @@ func (s *Server) staffHome(c echo.Context) error {
 			Current: tab == form.Tab}
 		tv.Count, tv.CountText = countWords(p, counts[tab])
 		if store.SearchTooBroad(counts[tab]) {
-			v.TooBroad = p.T("staff.queue.search.too_broad", "N", groupDigits(p.Locale(), store.CountCap))
+			v.TooBroad = p.T("staff.queue.search.too_broad", "N", groupDigits(p.Locale(), store.SearchCap))
 		}
 		v.Tabs = append(v.Tabs, tv)
 		if tv.Current {
