@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,16 +16,8 @@ import (
 // is made through a second Store on the same database, as another instance
 // would make it: nothing is remembered between the reads.
 func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
-	ctx := context.Background()
-	pool := testkit.DB(t)
-	reader := New(pool, &intakeOutbox{}, testkit.Keys())
-	writer := New(pool, &intakeOutbox{}, testkit.Keys()) // "another instance"
-	agent, err := testkit.AddStaff(ctx, pool, "Ерлан", "erlan@example.kz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The intake's fixed date (newIntakeRequest): due in 30 days.
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Hour)
+	d := newChangeDesk(t)
+	ctx, pool, reader, writer, agent, now := d.ctx, d.pool, d.reader, d.writer, d.agent, d.now
 
 	filters := map[string]QueueFilter{
 		"none":             {},
@@ -102,35 +93,15 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 		}
 	}
 
-	var ids []int64
-	for i, typ := range []request.Type{request.Erasure, request.Erasure, request.Access, request.Objection} {
-		nr := newIntakeRequest(fmt.Sprintf("RD-CNT%d-AAAA-BBBB", i), fmt.Sprintf("person%d@example.kz", i))
-		nr.Request.Type = typ
-		nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
-		r, err := writer.CreateRequest(ctx, nr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	d.check = check
+	ids := d.intake("CNT", request.Erasure, request.Erasure, request.Access, request.Objection)
 	check("intake")
 	if c, err := reader.QueueCounts(ctx, QueueFilter{Now: now, StaffID: agent, Search: "Нурланқызы"}); err != nil ||
 		c[TabOpen] != 4 || c[TabUnassigned] != 4 || c[TabClosed] != 0 {
 		t.Fatalf("after intake, searching the name: %v %v, want 4 open and unassigned, none closed", c, err)
 	}
 
-	change := func(what string, id int64, edit func(r request.Request, ch *request.Change)) {
-		t.Helper()
-		_, err := writer.ChangeRequest(ctx, request.RequestKey{ID: id}, func(r request.Request) (request.Change, error) {
-			ch := request.Change{To: r.Status, Event: "test_" + what, Actor: request.ActorStaff, ActorID: agent, At: now}
-			edit(r, &ch)
-			return ch, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		check(what)
-	}
+	change := d.change
 	for _, id := range ids {
 		change("confirmation", id, func(_ request.Request, ch *request.Change) { ch.To, ch.ConfirmedAt = request.New, now })
 	}
