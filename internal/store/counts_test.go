@@ -64,9 +64,21 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The matches read once for the page (FindSearch) count alike.
+			found, err := reader.FindSearch(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := reader.QueueCounts(ctx, found); err != nil || fmt.Sprint(again) != fmt.Sprint(counts) {
+				t.Errorf("after %s, filter %s: the counts of the search found beforehand are %v (%v), want %v", after, name, again, err, counts)
+			}
 			for _, tab := range Tabs() {
 				f.Tab = tab
+				found.Tab = tab
 				rows := list(reader, f)
+				if got := list(reader, found); fmt.Sprint(got) != fmt.Sprint(rows) {
+					t.Errorf("after %s, filter %s: the %s tab of the search found beforehand lists %v, want %v", after, name, tab, got, rows)
+				}
 				listed := len(rows)
 				if counts[tab] != listed {
 					t.Errorf("after %s, filter %s: the %s tab counts %d and lists %d", after, name, tab, counts[tab], listed)

@@ -109,6 +109,10 @@ type QueueFilter struct {
 	// not taken (CountUncounted).
 	searchBroad bool
 	searchFence int // how many of the tab's requests a broad search walks
+	// searched says that probeSearch has read the search's matches for
+	// this store already (Store.FindSearch): searchIDs and searchBroad hold
+	// what it found.
+	searched bool
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -722,9 +726,10 @@ const searchFence = 5_000
 // rows and the counts are not taken (CountUncounted). A reference, or text
 // with nothing to match, needs no probe.
 func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
-	if strings.TrimSpace(f.Search) == "" {
+	if f.searched || strings.TrimSpace(f.Search) == "" {
 		return nil
 	}
+	f.searched = true
 	most := s.searchCap
 	if most <= 0 {
 		most = SearchCap
@@ -742,6 +747,17 @@ func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
 		f.searchFence = searchFence
 	}
 	return nil
+}
+
+// FindSearch returns f with what its search matches read (probeSearch),
+// for a page that asks Queue, QueueCounts and QueueCount of the same
+// search: each of them would otherwise read the matches again, and at a
+// million requests that read is most of what a search page costs. The
+// filter returned belongs to this store (its operator and keys); a filter
+// without a search comes back as it was.
+func (s *Store) FindSearch(ctx context.Context, f QueueFilter) (QueueFilter, error) {
+	err := s.probeSearch(ctx, &f)
+	return f, err
 }
 
 // searchMatches reads the ids of the requests text matches (request_search,

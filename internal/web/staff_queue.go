@@ -20,6 +20,7 @@ import (
 
 // QueueSource is what the queue, its CSV export and the dashboard read.
 type QueueSource interface {
+	FindSearch(ctx context.Context, f store.QueueFilter) (store.QueueFilter, error)
 	Queue(ctx context.Context, f store.QueueFilter, p store.Page) (store.QueuePage, error)
 	QueueCounts(ctx context.Context, f store.QueueFilter) (map[store.Tab]int, error)
 	QueueCount(ctx context.Context, f store.QueueFilter) (int, error)
@@ -207,7 +208,12 @@ func (s *Server) staffHome(c echo.Context) error {
 	query := c.QueryParams()
 
 	form, errs := parseQueueForm(query)
-	f := form.filter(me.ID, now, loc)
+	// The search's matches are read once for the page, its counts and the
+	// failed-steps link.
+	f, err := s.home.FindSearch(ctx, form.filter(me.ID, now, loc))
+	if err != nil {
+		return err
+	}
 	page, err := s.home.Queue(ctx, f, store.Page{After: query.Get("after"), Before: query.Get("before"), Limit: queuePageSize})
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return echo.NewHTTPError(http.StatusBadRequest, "page cursor").SetInternal(err)
