@@ -320,36 +320,42 @@ func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pa
 	limit := strconv.Itoa(pl.limit + 1)
 	order := `
 		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir
-	// scan is the tab's requests in order: those its conditions keep, or,
-	// for a broad search (where.fenced), the first searchFence of the tab
-	// then matched against each one's own terms. A name that many requests
-	// have matches every few rows, so the page is found long before the
-	// fence; the fence keeps a name that this tab holds few of from walking
-	// the whole tab (Queue then reads the matches by id).
-	scan := func(extra string) string {
-		if len(w.fenced) == 0 {
-			return `SELECT ` + queueColumns + `
+	// scan is the first n requests of the tab in order, as the columns
+	// cols; extra narrows it to the open or the closed ones.
+	scan := func(cols, extra, n string) string {
+		return `SELECT ` + cols + `
 		FROM ` + w.from() + w.clause() + extra + order + `
-		LIMIT ` + limit
-		}
-		pl.fenced = true
-		return `SELECT ` + queueColumns + `
-		FROM (SELECT r.* FROM ` + w.from() + w.clause() + extra + order + `
-			LIMIT ` + strconv.Itoa(w.fence) + `) r
-		WHERE ` + strings.Join(w.fenced, " AND ") + order + `
-		LIMIT ` + limit
+		LIMIT ` + n
 	}
-	page := scan("")
+	tab := func(cols, n string) string { return scan(cols, "", n) }
 	if f.Tab == TabAll {
 		// No index holds every request in due order (each one more would be
 		// one more entry on every intake); the open and the closed ones each
-		// have theirs. The page is the first rows of the two index scans
+		// have theirs. The tab is the first rows of the two index scans
 		// merged, not a sort of the whole table.
 		if len(w.conds) == 0 {
 			w.add("true")
 		}
-		page = `(` + scan(` AND `+openStatuses) + `) UNION ALL (` + scan(` AND `+closedStatuses) + `)
+		tab = func(cols, n string) string {
+			return `(` + scan(cols, ` AND `+openStatuses, n) + `) UNION ALL (` + scan(cols, ` AND `+closedStatuses, n) + `)
 		ORDER BY ` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, id ` + dir + `
+		LIMIT ` + n
+		}
+	}
+	page := tab(queueColumns, limit)
+	if len(w.fenced) > 0 {
+		// A broad search (where.fenced): the first searchFence requests of
+		// the tab in order, matched against each one's own terms. A name
+		// that many requests have matches every few rows, so the page is
+		// found long before the fence; the fence keeps a name that this tab
+		// holds few of from walking the whole tab (Queue then reads the
+		// matches by id). The fence is on the tab as a whole, the all tab's
+		// two halves merged first: a match past it then sorts after every
+		// row the walk saw, so a full page from the walk is the page.
+		pl.fenced = true
+		page = `SELECT ` + queueColumns + `
+		FROM (` + tab("r.*", strconv.Itoa(w.fence)) + `) r
+		WHERE ` + strings.Join(w.fenced, " AND ") + order + `
 		LIMIT ` + limit
 	}
 	query := w.with() + `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
@@ -419,9 +425,9 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 // count is exact; past it, QueueCounts and QueueCount give every tab
 // CountUncounted (SearchTooBroad). The matches of a name most requests
 // share are tens of thousands, and counting them tab by tab cost the page
-// most of a second at a million requests (docs/benchmarks.md); reading
-// SearchCap of them by id costs about what reading the page's rows of the
-// open tab does ten times over. The page is still found (where.fenced);
+// most of a second at a million requests (docs/benchmarks.md), while
+// SearchCap of them are read by id in a few milliseconds (the probe, the
+// counts and the page each read them once). The page is still found (where.fenced);
 // staff are told to narrow the search instead of being shown counts.
 const SearchCap = 500
 
