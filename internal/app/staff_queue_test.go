@@ -436,3 +436,51 @@ func TestQueueAndDashboardRenderInEveryLanguage(t *testing.T) {
 		d.get(t, c, "/staff/dashboard?year=2020")
 	}
 }
+
+// A search that matches more requests than store.SearchCap is not counted
+// tab by tab: the page says so, in words a screen reader reads too, the tab
+// bar shows no figures, and the page still lists its rows in due order. A
+// narrower search is counted again.
+func TestASearchTooBroadToCountSaysSoAndStillLists(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "aigerim@school.example.kz", "Айгерим Агент", auth.Agent)
+	now := inst.Clock.Now()
+	for i := range store.SearchCap + 1 {
+		due := now.Add(time.Duration(i) * time.Hour)
+		if _, err := testkit.AddRequest(context.Background(), inst.Pool, testkit.Req{Type: request.Access,
+			FullName: "Ерлан Широков", ReceivedAt: due.AddDate(0, 0, -30), DueAt: due}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := testkit.AddRequest(context.Background(), inst.Pool, testkit.Req{Type: request.Erasure,
+		FullName: "Ерлан Узкий", ReceivedAt: now.AddDate(0, 0, -29), DueAt: now.AddDate(0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	c := inst.SignIn(t, "aigerim@school.example.kz")
+	get := func(path string) string {
+		t.Helper()
+		resp, page := inst.Get(t, c, path)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		return page
+	}
+	page := get("/staff?q=" + url.QueryEscape("широков"))
+	if !strings.Contains(page, `role="status" id="search-too-broad">Под этот поиск подходит более 500 запросов`) {
+		t.Error("a search too broad to count does not say so")
+	}
+	if counts := tabCounts(page); len(counts) != 0 {
+		t.Errorf("a search too broad to count shows counts: %v", counts)
+	}
+	if rows := rowRef.FindAllStringSubmatch(page, -1); len(rows) != 50 || nextLink.FindString(page) == "" {
+		t.Errorf("a search too broad to count lists %d rows (next page: %q), want a full page and a next one",
+			len(rows), nextLink.FindString(page))
+	}
+	page = get("/staff?q=" + url.QueryEscape("ерлан узкий"))
+	if strings.Contains(page, "search-too-broad") {
+		t.Error("a narrow search says it is too broad")
+	}
+	if counts := tabCounts(page); counts[store.TabOpen] != "1" || counts[store.TabClosed] != "0" {
+		t.Errorf("a narrow search's counts: %v", counts)
+	}
+}

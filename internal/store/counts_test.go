@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,25 +16,45 @@ import (
 // is made through a second Store on the same database, as another instance
 // would make it: nothing is remembered between the reads.
 func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
-	ctx := context.Background()
-	pool := testkit.DB(t)
-	reader := New(pool, &intakeOutbox{}, testkit.Keys())
-	writer := New(pool, &intakeOutbox{}, testkit.Keys()) // "another instance"
-	agent, err := testkit.AddStaff(ctx, pool, "Ерлан", "erlan@example.kz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The intake's fixed date (newIntakeRequest): due in 30 days.
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Hour)
+	d := newChangeDesk(t)
+	ctx, pool, reader, writer, agent, now := d.ctx, d.pool, d.reader, d.writer, d.agent, d.now
 
 	filters := map[string]QueueFilter{
-		"none":       {},
-		"erasure":    {Types: []request.Type{request.Erasure}},
-		"assignee":   {AssigneeID: agent},
-		"unassigned": {Unassigned: true},
-		"awaiting":   {Statuses: []request.Status{request.AwaitingRequester}},
-		"due window": {DueFrom: now, DueTo: now.AddDate(0, 0, 31)},
-		"search":     {Search: "Нурланқызы"},
+		"none":             {},
+		"erasure":          {Types: []request.Type{request.Erasure}},
+		"assignee":         {AssigneeID: agent},
+		"unassigned":       {Unassigned: true},
+		"awaiting":         {Statuses: []request.Status{request.AwaitingRequester}},
+		"due window":       {DueFrom: now, DueTo: now.AddDate(0, 0, 31)},
+		"search":           {Search: "Нурланқызы"},
+		"search, erasure":  {Search: "айгерим нурлан", Types: []request.Type{request.Erasure}},
+		"search, assignee": {Search: "Нурланқызы", AssigneeID: agent},
+	}
+	// The search's matches are few here, so reader reads them by id. The
+	// same search is too broad for readers whose cap is lower (probeSearch):
+	// they walk each tab, one within a fence that cuts the walk short of
+	// most pages (Queue then reads the matches by id after all), and must
+	// list the very same rows, page by page, without counting them.
+	broad := map[string]*Store{"broad, fenced at 1": New(pool, &intakeOutbox{}, testkit.Keys()),
+		"broad, fenced at 3": New(pool, &intakeOutbox{}, testkit.Keys())}
+	broad["broad, fenced at 1"].searchCap, broad["broad, fenced at 1"].searchFence = 1, 1
+	broad["broad, fenced at 3"].searchCap, broad["broad, fenced at 3"].searchFence = 1, 3
+	list := func(s *Store, f QueueFilter) []string {
+		t.Helper()
+		var refs []string
+		for p := (Page{Limit: 2}); ; {
+			page, err := s.Queue(ctx, f, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page.Rows {
+				refs = append(refs, r.Reference)
+			}
+			if page.Next == "" {
+				return refs
+			}
+			p.After = page.Next
+		}
 	}
 	check := func(after string) {
 		t.Helper()
@@ -45,59 +64,56 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The matches read once for the page (FindSearch) count alike.
+			found, err := reader.FindSearch(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := reader.QueueCounts(ctx, found); err != nil || fmt.Sprint(again) != fmt.Sprint(counts) {
+				t.Errorf("after %s, filter %s: the counts of the search found beforehand are %v (%v), want %v", after, name, again, err, counts)
+			}
 			for _, tab := range Tabs() {
 				f.Tab = tab
-				listed := 0
-				for p := (Page{Limit: 2}); ; {
-					page, err := reader.Queue(ctx, f, p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					listed += len(page.Rows)
-					if page.Next == "" {
-						break
-					}
-					p.After = page.Next
+				found.Tab = tab
+				rows := list(reader, f)
+				if got := list(reader, found); fmt.Sprint(got) != fmt.Sprint(rows) {
+					t.Errorf("after %s, filter %s: the %s tab of the search found beforehand lists %v, want %v", after, name, tab, got, rows)
 				}
+				listed := len(rows)
 				if counts[tab] != listed {
 					t.Errorf("after %s, filter %s: the %s tab counts %d and lists %d", after, name, tab, counts[tab], listed)
 				}
 				if n, err := reader.QueueCount(ctx, f); err != nil || n != listed {
 					t.Errorf("after %s, filter %s: QueueCount of the %s tab is %d (%v), and it lists %d", after, name, tab, n, err, listed)
 				}
+				if f.Search == "" {
+					continue
+				}
+				for how, s := range broad {
+					if got := list(s, f); fmt.Sprint(got) != fmt.Sprint(rows) {
+						t.Errorf("after %s, filter %s, %s: the %s tab lists %v, want %v", after, name, how, tab, got, rows)
+					}
+					if n, err := s.QueueCount(ctx, f); err != nil || !SearchTooBroad(n) {
+						t.Errorf("after %s, filter %s, %s: QueueCount of the %s tab is %d (%v), want it not taken", after, name, how, tab, n, err)
+					}
+					c, err := s.QueueCounts(ctx, f)
+					if err != nil || !SearchTooBroad(c[tab]) {
+						t.Errorf("after %s, filter %s, %s: the %s tab counts %d (%v), want it not taken", after, name, how, tab, c[tab], err)
+					}
+				}
 			}
 		}
 	}
 
-	var ids []int64
-	for i, typ := range []request.Type{request.Erasure, request.Erasure, request.Access, request.Objection} {
-		nr := newIntakeRequest(fmt.Sprintf("RD-CNT%d-AAAA-BBBB", i), fmt.Sprintf("person%d@example.kz", i))
-		nr.Request.Type = typ
-		nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
-		r, err := writer.CreateRequest(ctx, nr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	d.check = check
+	ids := d.intake("CNT", request.Erasure, request.Erasure, request.Access, request.Objection)
 	check("intake")
 	if c, err := reader.QueueCounts(ctx, QueueFilter{Now: now, StaffID: agent, Search: "Нурланқызы"}); err != nil ||
 		c[TabOpen] != 4 || c[TabUnassigned] != 4 || c[TabClosed] != 0 {
 		t.Fatalf("after intake, searching the name: %v %v, want 4 open and unassigned, none closed", c, err)
 	}
 
-	change := func(what string, id int64, edit func(r request.Request, ch *request.Change)) {
-		t.Helper()
-		_, err := writer.ChangeRequest(ctx, request.RequestKey{ID: id}, func(r request.Request) (request.Change, error) {
-			ch := request.Change{To: r.Status, Event: "test_" + what, Actor: request.ActorStaff, ActorID: agent, At: now}
-			edit(r, &ch)
-			return ch, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		check(what)
-	}
+	change := d.change
 	for _, id := range ids {
 		change("confirmation", id, func(_ request.Request, ch *request.Change) { ch.To, ch.ConfirmedAt = request.New, now })
 	}

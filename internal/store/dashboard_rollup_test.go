@@ -21,14 +21,8 @@ import (
 // the dashboard's queries before the rollups), for the twelve months and for
 // each year, in the operator's zone and in another one.
 func TestDashboardFiguresMatchTheRowsThroughEveryChange(t *testing.T) {
-	ctx := context.Background()
-	pool := testkit.DB(t)
-	reader := New(pool, &intakeOutbox{}, testkit.Keys())
-	writer := New(pool, &intakeOutbox{}, testkit.Keys()) // "another instance"
-	agent, err := testkit.AddStaff(ctx, pool, "Ерлан", "erlan@example.kz")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newChangeDesk(t)
+	ctx, pool, reader, writer := d.ctx, d.pool, d.reader, d.writer
 	almaty, err := time.LoadLocation("Asia/Almaty")
 	if err != nil {
 		t.Fatal(err)
@@ -80,35 +74,16 @@ func TestDashboardFiguresMatchTheRowsThroughEveryChange(t *testing.T) {
 	}
 	check("requests added as they stand")
 
-	var ids []int64
-	for i, typ := range []request.Type{request.Erasure, request.Erasure, request.Access, request.Objection, request.Access, request.Restriction, request.Access} {
-		nr := newIntakeRequest(fmt.Sprintf("RD-DSH%d-AAAA-BBBB", i), fmt.Sprintf("person%d@example.kz", i))
-		nr.Request.Type = typ
-		nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
-		r, err := writer.CreateRequest(ctx, nr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	d.check = check
+	ids := d.intake("DSH", request.Erasure, request.Erasure, request.Access, request.Objection, request.Access, request.Restriction, request.Access)
 	check("intake")
 
-	change := func(what string, id int64, edit func(r request.Request, ch *request.Change)) {
-		t.Helper()
-		_, err := writer.ChangeRequest(ctx, request.RequestKey{ID: id}, func(r request.Request) (request.Change, error) {
-			ch := request.Change{To: r.Status, Event: "test_" + what, Actor: request.ActorStaff, ActorID: agent, At: now}
-			edit(r, &ch)
-			return ch, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		check(what)
-	}
+	change := d.change
 	for _, id := range ids[:6] {
 		change("confirmation", id, func(_ request.Request, ch *request.Change) { ch.To, ch.ConfirmedAt = request.New, now })
 	}
 	now = now.AddDate(0, 0, 3)
+	d.now = now
 	change("work", ids[0], func(_ request.Request, ch *request.Change) { ch.To = request.InProgress })
 	change("completion", ids[0], func(_ request.Request, ch *request.Change) { ch.To = request.Completed })
 	change("rejection", ids[3], func(_ request.Request, ch *request.Change) {
@@ -117,6 +92,7 @@ func TestDashboardFiguresMatchTheRowsThroughEveryChange(t *testing.T) {
 	change("withdrawal", ids[1], func(_ request.Request, ch *request.Change) { ch.To = request.Withdrawn })
 	change("a deadline passed", ids[2], func(_ request.Request, ch *request.Change) { ch.DueAt = now.Add(-time.Hour) })
 	now = now.AddDate(0, 1, 0) // into April: a late answer, in another month
+	d.now = now
 	change("a late completion", ids[2], func(_ request.Request, ch *request.Change) { ch.To = request.Completed })
 	change("an extension", ids[4], func(r request.Request, ch *request.Change) {
 		ch.DueAt, ch.Extended = r.DueAt.AddDate(0, 2, 0), true

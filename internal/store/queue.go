@@ -103,6 +103,16 @@ type QueueFilter struct {
 	// beforehand by Store.probeSearch because they are few: the queries
 	// then look them up by id instead of matching the terms.
 	searchIDs []int64
+	// searchBroad says that Search matches more requests than the store's
+	// search cap (probeSearch): the page walks its tab's index in order and
+	// matches each request's own terms (where.fenced), and the counts are
+	// not taken (CountUncounted).
+	searchBroad bool
+	searchFence int // how many of the tab's requests a broad search walks
+	// searched says that probeSearch has read the search's matches for
+	// this store already (Store.FindSearch): searchIDs and searchBroad hold
+	// what it found.
+	searched bool
 }
 
 // Page asks for one page of the queue. After and Before are cursors from a
@@ -170,12 +180,36 @@ func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, er
 	if err != nil {
 		return QueuePage{}, err
 	}
+	out, err := s.queueRows(ctx, query, args, plan.limit)
+	if err != nil {
+		return QueuePage{}, err
+	}
+	if plan.fenced && len(out.Rows) <= plan.limit {
+		// The walk stopped at its fence (or at the tab's end) before it
+		// found a full page: the search's requests are sparse in this tab.
+		// Every one of them is then read by id, which costs what they
+		// number, not what the tab holds.
+		if f.searchIDs, err = s.searchMatches(ctx, f.Search, 0); err != nil {
+			return QueuePage{}, err
+		}
+		f.searchBroad = false
+		if query, args, plan, err = queueQuery(s.keys, f, p); err != nil {
+			return QueuePage{}, err
+		}
+		if out, err = s.queueRows(ctx, query, args, plan.limit); err != nil {
+			return QueuePage{}, err
+		}
+	}
+	return plan.finish(out), nil
+}
+
+func (s *Store) queueRows(ctx context.Context, query string, args []any, limit int) (QueuePage, error) {
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return QueuePage{}, fmt.Errorf("queue: %w", err)
 	}
 	defer rows.Close()
-	out := QueuePage{Rows: make([]QueueRow, 0, plan.limit+1)}
+	out := QueuePage{Rows: make([]QueueRow, 0, limit+1)}
 	for rows.Next() {
 		var q QueueRow
 		if err := s.scanQueueRow(rows, &q); err != nil {
@@ -186,7 +220,7 @@ func (s *Store) Queue(ctx context.Context, f QueueFilter, p Page) (QueuePage, er
 	if err := rows.Err(); err != nil {
 		return QueuePage{}, fmt.Errorf("queue: %w", err)
 	}
-	return plan.finish(out), nil
+	return out, nil
 }
 
 // pagePlan remembers how a page was asked for, to turn the limit+1 rows the
@@ -196,6 +230,10 @@ type pagePlan struct {
 	limit     int
 	backwards bool // the query ran in reverse order (a Before cursor)
 	cursored  bool // a cursor was given
+	// fenced says that the query walked at most searchFence requests of
+	// the tab (a broad search): fewer than limit+1 rows may then be only
+	// what the walk saw.
+	fenced bool
 }
 
 func (pl pagePlan) finish(out QueuePage) QueuePage {
@@ -276,33 +314,53 @@ func queueQuery(keys *keyring.Keyring, f QueueFilter, p Page) (string, []any, pa
 	// failed emails: the planner then expects the probe to run once per row
 	// of the page (an index lookup in emails_failed_request_idx) instead of
 	// once per matching request, which makes it read and hash every failed
-	// email up front. It stays one query.
+	// email up front. It stays one query. OFFSET 0 keeps the probe a lookup
+	// per row: without it the planner still hashed it, reading every failed
+	// email (10 000 at a million requests, 0.6-2 ms) for 51 rows.
 	limit := strconv.Itoa(pl.limit + 1)
-	page := `SELECT ` + queueColumns + `
-		FROM requests r` + w.clause() + `
-		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
-		LIMIT ` + limit
+	order := `
+		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir
+	// scan is the first n requests of the tab in order, as the columns
+	// cols; extra narrows it to the open or the closed ones.
+	scan := func(cols, extra, n string) string {
+		return `SELECT ` + cols + `
+		FROM ` + w.from() + w.clause() + extra + order + `
+		LIMIT ` + n
+	}
+	tab := func(cols, n string) string { return scan(cols, "", n) }
 	if f.Tab == TabAll {
 		// No index holds every request in due order (each one more would be
 		// one more entry on every intake); the open and the closed ones each
-		// have theirs. The page is the first rows of the two index scans
+		// have theirs. The tab is the first rows of the two index scans
 		// merged, not a sort of the whole table.
-		half := func(statuses string) string {
-			return `(SELECT ` + queueColumns + `
-		FROM requests r` + w.clause() + ` AND ` + statuses + `
-		ORDER BY ` + key + ` ` + dir + `, r.id ` + dir + `
-		LIMIT ` + limit + `)`
-		}
 		if len(w.conds) == 0 {
 			w.add("true")
 		}
-		page = half(openStatuses) + ` UNION ALL ` + half(closedStatuses) + `
+		tab = func(cols, n string) string {
+			return `(` + scan(cols, ` AND `+openStatuses, n) + `) UNION ALL (` + scan(cols, ` AND `+closedStatuses, n) + `)
 		ORDER BY ` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, id ` + dir + `
+		LIMIT ` + n
+		}
+	}
+	page := tab(queueColumns, limit)
+	if len(w.fenced) > 0 {
+		// A broad search (where.fenced): the first searchFence requests of
+		// the tab in order, matched against each one's own terms. A name
+		// that many requests have matches every few rows, so the page is
+		// found long before the fence; the fence keeps a name that this tab
+		// holds few of from walking the whole tab (Queue then reads the
+		// matches by id). The fence is on the tab as a whole, the all tab's
+		// two halves merged first: a match past it then sorts after every
+		// row the walk saw, so a full page from the walk is the page.
+		pl.fenced = true
+		page = `SELECT ` + queueColumns + `
+		FROM (` + tab("r.*", strconv.Itoa(w.fence)) + `) r
+		WHERE ` + strings.Join(w.fenced, " AND ") + order + `
 		LIMIT ` + limit
 	}
-	query := `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
+	query := w.with() + `SELECT p.id, p.reference, p.type, p.status, p.personal, p.received_at, p.due_at,
 		p.closed_at, p.on_behalf, p.duplicate_of, coalesce(p.assignee_id, 0), coalesce(a.name, ''),
-		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed')
+		EXISTS (SELECT 1 FROM emails e WHERE e.request_id = p.id AND e.state = 'failed' OFFSET 0)
 	FROM (` + page + `) p
 	LEFT JOIN staff a ON a.id = p.assignee_id
 	ORDER BY p.` + strings.TrimPrefix(key, "r.") + ` ` + dir + `, p.id ` + dir
@@ -332,11 +390,19 @@ func CountCapped(n int) bool { return n > CountCap }
 // QueueCounts counts the requests of every tab (Tabs) that match f's other
 // conditions (f.Tab and f.Sort are ignored), for the tab bar. f.Now is
 // required. Each tab is counted up to CountCap: when it holds more, its
-// count is CountCap+1 (see CountCapped). One query.
+// count is CountCap+1 (see CountCapped). One query. A search that matches
+// more than SearchCap requests is not counted: every tab is CountUncounted.
 func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, error) {
 	f.operator = s.pool.operator
 	if err := s.probeSearch(ctx, &f); err != nil {
 		return nil, err
+	}
+	if f.searchBroad {
+		counts := map[Tab]int{}
+		for _, tab := range Tabs() {
+			counts[tab] = CountUncounted
+		}
+		return counts, nil
 	}
 	query, args, err := countsQuery(s.keys, f)
 	if err != nil {
@@ -354,6 +420,25 @@ func (s *Store) QueueCounts(ctx context.Context, f QueueFilter) (map[Tab]int, er
 	}, nil
 }
 
+// SearchCap is how many requests a search may match and still be counted
+// tab by tab: up to SearchCap, the matches are read by id and every tab's
+// count is exact; past it, QueueCounts and QueueCount give every tab
+// CountUncounted (SearchTooBroad). The matches of a name most requests
+// share are tens of thousands, and counting them tab by tab cost the page
+// most of a second at a million requests (docs/benchmarks.md), while
+// SearchCap of them are read by id in a few milliseconds (the probe, the
+// counts and the page each read them once). The page is still found (where.fenced);
+// staff are told to narrow the search instead of being shown counts.
+const SearchCap = 500
+
+// CountUncounted is the count of a tab that was not taken because the
+// search matches more than SearchCap requests.
+const CountUncounted = -1
+
+// SearchTooBroad reports whether a count from QueueCounts or QueueCount
+// was not taken because the search matches more than SearchCap requests.
+func SearchTooBroad(n int) bool { return n == CountUncounted }
+
 // QueueCount counts the requests f's page lists (its tab and every
 // condition), up to CountCap as the tab counts are (CountCapped): the
 // queue's "gathering failed" link says how many of what staff are looking at
@@ -367,12 +452,15 @@ func (s *Store) QueueCount(ctx context.Context, f QueueFilter) (int, error) {
 	if err := s.probeSearch(ctx, &f); err != nil {
 		return 0, err
 	}
+	if f.searchBroad {
+		return CountUncounted, nil
+	}
 	w := where{keys: s.keys}
 	if err := w.filter(f); err != nil {
 		return 0, err
 	}
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM requests r`+w.clause()+`
+	err := s.pool.QueryRow(ctx, w.with()+`SELECT count(*) FROM (SELECT 1 FROM `+w.from()+w.clause()+`
 		LIMIT `+strconv.Itoa(CountCap+1)+`) t`, w.args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("queue count: %w", err)
@@ -407,6 +495,13 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 			return "", nil, err
 		}
 		conds := strings.Join(w.conds[from:], " AND ")
+		if f.searchIDs != nil {
+			// A search's few matches (at most SearchCap, probeSearch) are
+			// read once by id and every tab counted over them in the same
+			// pass, exactly: a subquery per tab read them once per tab.
+			columns = append(columns, "count(*) FILTER (WHERE "+conds+")")
+			continue
+		}
 		if tallied(f) {
 			columns = append(columns, "(SELECT t"+strconv.Itoa(len(sums))+" FROM tally)")
 			sums = append(sums, "least(coalesce(sum(r.n) FILTER (WHERE "+conds+"), 0), "+strconv.Itoa(CountCap+1)+
@@ -416,6 +511,9 @@ func countsQuery(keys *keyring.Keyring, f QueueFilter) (string, []any, error) {
 		columns = append(columns, `(SELECT count(*) FROM (SELECT 1 FROM requests r
 		WHERE `+conds+`
 		LIMIT `+strconv.Itoa(CountCap+1)+`) t)`)
+	}
+	if f.searchIDs != nil {
+		return w.with() + "SELECT " + strings.Join(columns, ",\n\t") + "\nFROM " + w.from(), w.args, nil
 	}
 	with := w.withMatches()
 	if len(sums) > 0 {
@@ -457,6 +555,35 @@ type where struct {
 	// statement of several counts finds the terms' requests once.
 	shareSearch bool
 	matches     string // the CTE's body, once the search has been added
+	// byID is the argument holding a search's matches (QueueFilter.searchIDs)
+	// once the filter has been added: the query reads them from the CTE
+	// "matched" (with, from) instead of matching terms.
+	byID string
+	// fenced are the conditions of a broad search (QueueFilter.searchBroad),
+	// each request's terms, applied to the first fence requests of the tab
+	// in order (queueQuery) rather than to the whole tab.
+	fenced []string
+	fence  int
+}
+
+// with is the WITH clause a query of w begins with: the requests of a
+// search read by id (byID), or nothing.
+func (w *where) with() string {
+	if w.byID == "" {
+		return ""
+	}
+	// MATERIALIZED, and read by id: the planner would otherwise walk the
+	// tab's index in due order testing each request against the list,
+	// which for matches the tab holds few of is the whole tab.
+	return "WITH matched AS MATERIALIZED (SELECT * FROM requests r WHERE r.id = ANY(" + w.byID + "))\n"
+}
+
+// from is what a query of w reads its requests from, as "r".
+func (w *where) from() string {
+	if w.byID == "" {
+		return "requests r"
+	}
+	return "matched r"
 }
 
 // withMatches is the WITH clause the conditions of a where with
@@ -487,6 +614,15 @@ func (w *where) clause() string {
 func (w *where) filter(f QueueFilter) error {
 	if f.operator != 0 {
 		w.add("r.operator_id = " + w.arg(f.operator))
+	} else {
+		// A deployment of one operator names none (Store.For is not
+		// called): the connection's operator, as the policy reads it, is
+		// named here all the same. Every queue index leads with
+		// operator_id (00055); without it in the query a connection that
+		// row-level security does not bind (a superuser's, as a
+		// docker-compose database's own user is) read the open tab by a
+		// sequential scan and a sort, 0.7-1.1 s at a million requests.
+		w.add("r.operator_id = (SELECT rightsdesk_operator())")
 	}
 	switch f.Tab {
 	case TabOpen, "":
@@ -565,47 +701,96 @@ func (w *where) filter(f QueueFilter) error {
 		w.add(stepFailedCondition)
 	}
 	if f.searchIDs != nil {
-		w.add("r.id = ANY(" + w.arg(f.searchIDs) + ")")
+		if w.byID == "" {
+			w.byID = w.arg(f.searchIDs)
+		}
+		return nil
+	}
+	if f.searchBroad {
+		w.walkSearch(f.Search, f.searchFence)
 		return nil
 	}
 	w.search(f.Search)
 	return nil
 }
 
-// searchProbe is how many matches of a search Store.probeSearch reads
-// before it leaves the search to the queries themselves.
-const searchProbe = 500
+// searchFence is how many requests of a tab, in the tab's order, a broad
+// search walks for its page (QueueFilter.searchBroad) before it reads its
+// matches by id instead.
+const searchFence = 5_000
 
-// probeSearch reads the requests f.Search matches, up to searchProbe of
-// them, and when that is all of them sets f.searchIDs. A search matched in
-// the queries (r.id IN the terms' matches) is planned as a walk of the tab's
-// index probing each request's terms: for a name few requests have, or none,
-// that walked every open request (10 s for the page and 2.4 s for the counts
-// of a name nobody has, at a million requests; docs/benchmarks.md). Looked
-// up by id, a few matches cost a few index lookups. A search that matches
-// more is left as it was: its matches are dense enough that the walk stops
-// soon. A reference, or text with nothing to match, needs no probe.
+// probeSearch reads the requests f.Search matches, up to the store's search
+// cap (SearchCap) and one more. When that is all of them it sets
+// f.searchIDs: the page and the counts then look those few up by id (a
+// search matched in the queries, r.id IN the terms' matches, was planned
+// as a walk of the tab's index probing each request's terms: for a name
+// few requests have, or none, that walked every open request, 10 s for the
+// page and 2.4 s for the counts at a million requests; docs/benchmarks.md).
+// When there are more, it sets f.searchBroad: the matches are then too
+// many to read (a name most requests share matches tens of thousands, 0.9 s
+// for the page and its counts), the page walks its tab until it has its
+// rows and the counts are not taken (CountUncounted). A reference, or text
+// with nothing to match, needs no probe.
 func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
-	if strings.TrimSpace(f.Search) == "" {
+	if f.searched || strings.TrimSpace(f.Search) == "" {
 		return nil
 	}
+	f.searched = true
+	most := s.searchCap
+	if most <= 0 {
+		most = SearchCap
+	}
+	ids, err := s.searchMatches(ctx, f.Search, most+1)
+	if err != nil || ids == nil {
+		return err
+	}
+	if len(ids) <= most {
+		f.searchIDs = ids
+		return nil
+	}
+	f.searchBroad, f.searchFence = true, s.searchFence
+	if f.searchFence <= 0 {
+		f.searchFence = searchFence
+	}
+	return nil
+}
+
+// FindSearch returns f with what its search matches read (probeSearch),
+// for a page that asks Queue, QueueCounts and QueueCount of the same
+// search: each of them would otherwise read the matches again, and at a
+// million requests that read is most of what a search page costs. The
+// filter returned belongs to this store (its operator and keys); a filter
+// without a search comes back as it was.
+func (s *Store) FindSearch(ctx context.Context, f QueueFilter) (QueueFilter, error) {
+	err := s.probeSearch(ctx, &f)
+	return f, err
+}
+
+// searchMatches reads the ids of the requests text matches (request_search,
+// through its GIN index), at most limit of them (0: all); nil when text
+// needs no match (a reference, or nothing), an empty slice when none match.
+func (s *Store) searchMatches(ctx context.Context, text string, limit int) ([]int64, error) {
 	w := where{keys: s.keys, shareSearch: true}
-	w.search(f.Search)
+	w.search(text)
 	if w.matches == "" {
-		return nil
+		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, w.matches+" LIMIT "+strconv.Itoa(searchProbe+1), w.args...)
+	query := w.matches
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := s.pool.Query(ctx, query, w.args...)
 	if err != nil {
-		return fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("search: %w", err)
 	}
-	if len(ids) <= searchProbe {
-		f.searchIDs = append(make([]int64, 0, len(ids)), ids...)
+	if ids == nil {
+		ids = []int64{}
 	}
-	return nil
+	return ids, nil
 }
 
 // oneOrAny is the condition "column is one of values": an equality when
@@ -664,6 +849,17 @@ func (w *where) search(text string) {
 		return
 	}
 	w.add("r.id IN (" + matches + ")")
+}
+
+// walkSearch adds the conditions of a broad search (QueueFilter.searchBroad)
+// as each request's own terms (requests.search_index, which request_search
+// copies): applied in queueQuery to the first fence requests of the tab.
+func (w *where) walkSearch(text string, fence int) {
+	text = norm.NFC.String(strings.TrimSpace(text))
+	for _, g := range w.keys.QueryTerms(text) {
+		w.fenced = append(w.fenced, "r.search_index && "+w.arg(g)+"::bytea[]")
+	}
+	w.fence = fence
 }
 
 // A cursor is the sort key and id of the row a page ends (or starts) with,

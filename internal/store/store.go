@@ -65,6 +65,11 @@ type Store struct {
 	// intake commits concurrent submissions together (intakebatch.go);
 	// shared by the stores For returns.
 	intake *intakeBatcher
+	// searchCap and searchFence are SearchCap and searchFence (queue.go),
+	// the most matches a search is read by id with and how far a broader
+	// one walks its tab, unless a test sets them lower to reach both paths
+	// with a few requests; 0 is the default.
+	searchCap, searchFence int
 }
 
 // New returns a store on pool that enqueues email delivery through outbox

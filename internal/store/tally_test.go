@@ -26,19 +26,12 @@ import (
 // operator, and each tab's count under each filter equals the live count of
 // what that tab lists (QueueCount, which never reads the tally).
 func TestQueueTallyMatchesTheRequestsThroughEveryChange(t *testing.T) {
-	ctx := context.Background()
-	pool := testkit.DB(t)
-	reader := New(pool, &intakeOutbox{}, testkit.Keys())
-	writer := New(pool, &intakeOutbox{}, testkit.Keys()) // "another instance"
-	agent, err := testkit.AddStaff(ctx, pool, "Ерлан", "erlan@example.kz")
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newChangeDesk(t)
+	ctx, pool, reader, writer, agent, now := d.ctx, d.pool, d.reader, d.writer, d.agent, d.now
 	other, err := testkit.AddStaff(ctx, pool, "Айгерим", "aigerim@example.kz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC).Add(time.Hour)
 
 	filters := map[string]QueueFilter{
 		"none":           {},
@@ -96,31 +89,11 @@ func TestQueueTallyMatchesTheRequestsThroughEveryChange(t *testing.T) {
 	}
 	check("requests added as they stand")
 
-	var ids []int64
-	for i, typ := range []request.Type{request.Erasure, request.Erasure, request.Access, request.Objection} {
-		nr := newIntakeRequest(fmt.Sprintf("RD-TLY%d-AAAA-BBBB", i), fmt.Sprintf("person%d@example.kz", i))
-		nr.Request.Type = typ
-		nr.StatusTokenHash, nr.ConfirmTokenHash = fmt.Appendf(nil, "s%d", i), fmt.Appendf(nil, "c%d", i)
-		r, err := writer.CreateRequest(ctx, nr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	d.check = func(after string) { check(after) }
+	ids := d.intake("TLY", request.Erasure, request.Erasure, request.Access, request.Objection)
 	check("intake")
 
-	change := func(what string, id int64, edit func(r request.Request, ch *request.Change)) {
-		t.Helper()
-		_, err := writer.ChangeRequest(ctx, request.RequestKey{ID: id}, func(r request.Request) (request.Change, error) {
-			ch := request.Change{To: r.Status, Event: "test_" + what, Actor: request.ActorStaff, ActorID: agent, At: now}
-			edit(r, &ch)
-			return ch, nil
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		check(what)
-	}
+	change := d.change
 	for _, id := range ids {
 		change("confirmation", id, func(_ request.Request, ch *request.Change) { ch.To, ch.ConfirmedAt = request.New, now })
 	}

@@ -20,6 +20,7 @@ import (
 
 // QueueSource is what the queue, its CSV export and the dashboard read.
 type QueueSource interface {
+	FindSearch(ctx context.Context, f store.QueueFilter) (store.QueueFilter, error)
 	Queue(ctx context.Context, f store.QueueFilter, p store.Page) (store.QueuePage, error)
 	QueueCounts(ctx context.Context, f store.QueueFilter) (map[store.Tab]int, error)
 	QueueCount(ctx context.Context, f store.QueueFilter) (int, error)
@@ -169,6 +170,10 @@ type queueView struct {
 	// StepsFailed is the "gathering failed" filter, with the number of open
 	// requests it keeps; nil without a data map.
 	StepsFailed *queueTabView
+	// TooBroad says, when the search matches too many requests to count by
+	// tab (store.SearchTooBroad), that the counts are left out and how to
+	// narrow it; empty otherwise.
+	TooBroad string
 }
 
 type queueTabView struct {
@@ -203,7 +208,12 @@ func (s *Server) staffHome(c echo.Context) error {
 	query := c.QueryParams()
 
 	form, errs := parseQueueForm(query)
-	f := form.filter(me.ID, now, loc)
+	// The search's matches are read once for the page, its counts and the
+	// failed-steps link.
+	f, err := s.home.FindSearch(ctx, form.filter(me.ID, now, loc))
+	if err != nil {
+		return err
+	}
 	page, err := s.home.Queue(ctx, f, store.Page{After: query.Get("after"), Before: query.Get("before"), Limit: queuePageSize})
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return echo.NewHTTPError(http.StatusBadRequest, "page cursor").SetInternal(err)
@@ -230,6 +240,9 @@ func (s *Server) staffHome(c echo.Context) error {
 		tv := queueTabView{Key: tab, Label: p.T("staff.queue.tab." + string(tab)), URL: withQuery("/staff", t.values()),
 			Current: tab == form.Tab}
 		tv.Count, tv.CountText = countWords(p, counts[tab])
+		if store.SearchTooBroad(counts[tab]) {
+			v.TooBroad = p.T("staff.queue.search.too_broad", "N", groupDigits(p.Locale(), store.SearchCap))
+		}
 		v.Tabs = append(v.Tabs, tv)
 		if tv.Current {
 			v.Current = tv
@@ -311,8 +324,13 @@ func queueRow(p *i18n.Printer, r store.QueueRow, now time.Time, loc *time.Locati
 }
 
 // countWords writes a tab count as shown and as read aloud: a count past
-// store.CountCap is "1 000+", "more than 1 000".
+// store.CountCap is "1 000+", "more than 1 000"; a count not taken (a search
+// too broad to count, store.SearchTooBroad) is nothing, the page saying why
+// once (queueView.TooBroad).
 func countWords(p *i18n.Printer, n int) (shown, spoken string) {
+	if store.SearchTooBroad(n) {
+		return "", ""
+	}
 	if store.CountCapped(n) {
 		capped := groupDigits(p.Locale(), store.CountCap)
 		return p.T("staff.queue.count.capped", "N", capped), p.T("staff.queue.count.capped_text", "N", capped)
