@@ -439,9 +439,9 @@ func measure(client *http.Client, target string, n, warmup int) ([]time.Duration
 func summary(took []time.Duration, size int) string {
 	slices.Sort(took)
 	q := func(p float64) float64 {
-		return float64(took[min(int(p*float64(len(took))), len(took)-1)].Microseconds()) / 1000
+		return float64(took[min(int(p*float64(len(took))), len(took)-1)].Nanoseconds()) / 1e6
 	}
-	return fmt.Sprintf("n=%d p50_ms=%.1f p95_ms=%.1f p99_ms=%.1f max_ms=%.1f bytes=%d", len(took), q(0.5), q(0.95), q(0.99), q(1), size)
+	return fmt.Sprintf("n=%d p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f max_ms=%.2f bytes=%d", len(took), q(0.5), q(0.95), q(0.99), q(1), size)
 }
 
 func drain(r io.Reader) (int, error) {
