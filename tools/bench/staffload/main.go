@@ -17,7 +17,12 @@
 // Run: signs in at -url with -email and -password (the login form, its CSRF
 // cookie and field), then GETs each page -n times one after the other after
 // 3 unmeasured requests and prints a line per page:
-// "page=open p50_ms=… p95_ms=… p99_ms=… max_ms=… bytes=…". -db picks a
+// "page=open n=… p50_ms=… p95_ms=… p99_ms=… max_ms=… bytes=…" (-page-time
+// caps the time spent on one page: n says how many GETs were timed). The
+// pages are every tab, the filters, searches by a common name, a rare one
+// (a few requests put in through the intake first), a reference and one
+// that matches nothing, the open tab's second page, a request page and the
+// dashboard. -db picks a
 // reference, an assignee and a searchable name from the data.
 //
 //	staffload -db URL -url http://127.0.0.1:18080 -email bench@example.kz -password ... -n 100
@@ -27,6 +32,12 @@
 // portals take turns, round by round, so that what the machine does
 // meanwhile weighs on each alike; a line per page and portal
 // ("page=open portal=one_base p50_ms=…").
+//
+// Export (-export N): the CSV of every request over HTTP, N times,
+// alternating with COPY of the same columns TO STDOUT; the time, size and
+// peak resident set of each (-pid: the portal's process, read from /proc):
+//
+//	staffload -db URL -url http://127.0.0.1:18080 -email … -password … -export 3 -pid 1234
 //
 // Before the pages, the open tab's 51 rows are read n times as one bare
 // SELECT over pgx from the first -db ("page=bare_open_select …"): the
@@ -80,6 +91,7 @@ func run() error {
 	email := flag.String("email", "", "the staff account (run: comma-separated, one per -url, or one for all)")
 	password := flag.String("password", "", "its password")
 	n := flag.Int("n", 100, "requests per page")
+	pageTime := flag.Duration("page-time", 0, "run: stop timing a page (and portal) after this long, once it has had 10 requests (0: no limit)")
 	rounds := flag.Int("rounds", 1, "run: split each page's -n requests into this many rounds, the portals taking turns")
 	operators := flag.Int("operators", 1, "seed: spread the requests over this many operators")
 	operatorIDs := flag.String("operator", "1", "run: the id of the operator whose staff -email is (comma-separated: one per -url)")
@@ -167,7 +179,7 @@ func run() error {
 				if r == 0 {
 					warmup = 3
 				}
-				t, size, err := measure(p.client, p.base+pg.path, count, warmup)
+				t, size, err := measure(p.client, p.base+pg.path, count, warmup, *pageTime/time.Duration(*rounds))
 				if err != nil {
 					return fmt.Errorf("%s (%s%s): %w", pg.name, p.base, pg.path, err)
 				}
@@ -410,12 +422,23 @@ func signIn(base, email, password string) (*http.Client, error) {
 }
 
 // measure GETs target warmup times unmeasured, then n times, one after the
-// other, and returns each of the n durations and the size of the last
-// response.
-func measure(client *http.Client, target string, n, warmup int) ([]time.Duration, int, error) {
+// other, and returns each of the durations and the size of the last
+// response. With a budget it stops early once the measured GETs have taken
+// that long and there are at least minMeasured of them (or n), so that a
+// slow page keeps the run's length known; the caller prints how many it
+// timed.
+func measure(client *http.Client, target string, n, warmup int, budget time.Duration) ([]time.Duration, int, error) {
+	const minMeasured = 10
 	took := make([]time.Duration, 0, n)
 	size := 0
+	var started time.Time
 	for i := range n + warmup {
+		if i == warmup {
+			started = time.Now()
+		}
+		if budget > 0 && len(took) >= min(minMeasured, n) && time.Since(started) >= budget {
+			break
+		}
 		start := time.Now()
 		resp, err := client.Get(target)
 		if err != nil {
