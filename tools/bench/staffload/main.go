@@ -294,8 +294,8 @@ func pagesOf(ctx context.Context, pool *pgxpool.Pool, email string) ([]page, err
 	if err := pool.QueryRow(ctx, `SELECT reference FROM requests WHERE status = 'in_progress' ORDER BY due_at LIMIT 1`).Scan(&ref); err != nil {
 		return nil, fmt.Errorf("an open request: %w", err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT r.assignee_id FROM requests r JOIN staff s ON s.id = r.assignee_id
-		WHERE s.email <> $1 ORDER BY r.assignee_id LIMIT 1`, email).Scan(&agent); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT s.id FROM staff s WHERE s.email <> $1
+		AND EXISTS (SELECT 1 FROM requests r WHERE r.assignee_id = s.id) ORDER BY s.id LIMIT 1`, email).Scan(&agent); err != nil {
 		return nil, fmt.Errorf("an agent: %w", err)
 	}
 	a := fmt.Sprint(agent)
