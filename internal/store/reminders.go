@@ -111,8 +111,9 @@ type ReminderDigest struct {
 // another sweep is recording makes the insert wait for that transaction and
 // then not return it either. So two sweeps at the same instant, on two
 // instances, or a retry after a crash put each reminder in one digest only.
-// Each request is looked up by its key (the LIMIT keeps the lookup a
-// subquery): joined, the planner hashed every open request for each digest.
+// Each request is looked up once, by its key (= ANY of the digest's
+// requests): joined to requests with no condition of its own, the planner
+// hashed every open request for each digest.
 // Keys are inserted in (request, key) order in every sweep, so two sweeps
 // wait for each other in one direction and never deadlock. A request closed
 // since it was selected is not claimed.
@@ -141,8 +142,12 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 	rows = slices.Compact(rows)
 	ids := make([]int64, len(rows))
 	keys := make([]string, len(rows))
+	var requests []int64 // each once, for its lookup
 	for i, r := range rows {
 		ids[i], keys[i] = r.id, r.key
+		if i == 0 || r.id != rows[i-1].id {
+			requests = append(requests, r.id)
+		}
 	}
 
 	var won []ReminderClaim
@@ -154,12 +159,15 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 		// The operator is the request's, read with it, rather than the
 		// column's default: that is a function call per row.
 		claimed, err := tx.Query(ctx, `
+			WITH r AS (
+				SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($4::bigint[]) AND `+remindedStatuses+`
+			)
 			INSERT INTO reminders (request_id, threshold, reminded_at, operator_id)
 			SELECT u.id, u.k, $3, r.operator_id FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			CROSS JOIN LATERAL (SELECT r.operator_id FROM requests r WHERE r.id = u.id AND `+remindedStatuses+` LIMIT 1) r
+			JOIN r ON r.id = u.id
 			ORDER BY u.n
 			ON CONFLICT DO NOTHING
-			RETURNING request_id, threshold`, ids, keys, at)
+			RETURNING request_id, threshold`, ids, keys, at, requests)
 		if err != nil {
 			return fmt.Errorf("claim reminders: %w", err)
 		}
