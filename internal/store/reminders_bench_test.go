@@ -101,6 +101,8 @@ func BenchmarkReminderSweep(b *testing.B) {
 	if os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != "" {
 		// The claim of a digest's reminders (store.RecordReminders), for
 		// 1,000 of the candidates: it must look each request up by its key.
+		// (EXPLAIN runs with the server's JIT settings; the store turns JIT
+		// off for the sweep's statements.)
 		var ids []int64
 		var keys []string
 		rows, err := pool.Query(ctx, `SELECT id FROM (`+store.ReminderCandidatesQuery+`) c LIMIT 1000`, horizon, todayKey)
@@ -116,12 +118,15 @@ func BenchmarkReminderSweep(b *testing.B) {
 			keys = append(keys, "3d")
 		}
 		rows.Close()
-		store.LogPlan(b, pool, "claim", `INSERT INTO reminders (request_id, threshold, reminded_at)
-			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			CROSS JOIN LATERAL (SELECT FROM requests r WHERE r.id = u.id AND `+store.RemindedStatuses+` LIMIT 1) r
+		store.LogPlan(b, pool, "claim", `WITH r AS (
+				SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($4::bigint[]) AND `+store.RemindedStatuses+`
+			)
+			INSERT INTO reminders (request_id, threshold, reminded_at, operator_id)
+			SELECT u.id, u.k, $3, r.operator_id FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
+			JOIN r ON r.id = u.id
 			ORDER BY u.n
 			ON CONFLICT DO NOTHING
-			RETURNING request_id, threshold`, []any{ids, keys, now})
+			RETURNING request_id, threshold`, []any{ids, keys, now, ids})
 		if _, err := pool.Exec(ctx, `TRUNCATE reminders`); err != nil {
 			b.Fatal(err)
 		}
