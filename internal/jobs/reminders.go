@@ -55,8 +55,6 @@ type ReminderSweep struct {
 	// waiting for the operator's system), for the digest to say so; nil
 	// without a data map.
 	Steps StuckSteps
-
-	randomMu sync.Mutex
 }
 
 // DefaultReminderParallel is how many digests a sweep records at once
@@ -144,10 +142,18 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 	slots := make(chan struct{}, s.parallel())
 	var wg sync.WaitGroup
 	for i, staffID := range recipients {
+		// Drawn here, one at a time and in the recipients' order: Random
+		// need not be safe for concurrent use.
+		id, err := request.NewToken(s.Random)
+		if err != nil {
+			failed[i] = err
+			continue
+		}
+		messageID := id.Plain[:26] + "@" + s.Links.Host()
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			results[i], failed[i] = s.send(ctx, now, staffID, groups[staffID], stuck)
+			results[i], failed[i] = s.send(ctx, now, staffID, groups[staffID], stuck, messageID)
 		})
 	}
 	wg.Wait()
@@ -193,7 +199,8 @@ func (s *ReminderSweep) addressed(staffID int64, items []pending) SentDigest {
 
 // send claims and records one recipient's digest; its Reminders are those
 // the claim won (none when another sweep sent them).
-func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, items []pending, stuck map[int64][]string) (SentDigest, error) {
+func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, items []pending,
+	stuck map[int64][]string, messageID string) (SentDigest, error) {
 	sent := s.addressed(staffID, items)
 	byID := make(map[int64]pending, len(items))
 	digest := store.ReminderDigest{StaffID: staffID}
@@ -206,7 +213,7 @@ func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, 
 		for i, c := range won {
 			lines[i] = byID[c.RequestID]
 		}
-		return s.compose(sent, lines, stuck)
+		return s.compose(sent, lines, stuck, messageID)
 	})
 	if err != nil {
 		return sent, err
@@ -219,7 +226,7 @@ func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, 
 
 // compose renders one recipient's digest, most urgent first, in their
 // language (the privacy contact's is STAFF_LOCALE).
-func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][]string) (request.OutboxEmail, error) {
+func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][]string, messageID string) (request.OutboxEmail, error) {
 	locale := s.StaffLocale
 	if d.StaffID != 0 {
 		locale = items[0].cand.StaffLocale
@@ -246,15 +253,9 @@ func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][
 	if err != nil {
 		return request.OutboxEmail{}, fmt.Errorf("compose reminder digest: %w", err)
 	}
-	s.randomMu.Lock() // digests are composed Parallel at a time
-	id, err := request.NewToken(s.Random)
-	s.randomMu.Unlock()
-	if err != nil {
-		return request.OutboxEmail{}, err
-	}
 	return request.OutboxEmail{
 		Kind: EmailReminderDigest, To: d.To, Locale: locale, Subject: subject, Text: text, HTML: html,
-		MessageID: id.Plain[:26] + "@" + s.Links.Host(),
+		MessageID: messageID,
 	}, nil
 }
 
