@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -47,11 +48,20 @@ type ReminderSweep struct {
 	OrgName        string
 	Logger         *slog.Logger
 	Random         io.Reader // for Message-IDs; nil = crypto/rand
+	// Parallel is how many digests are recorded at once, each on its own
+	// connection; 0 is DefaultReminderParallel.
+	Parallel int
 	// Steps names the systems whose data map step is stuck (failed, or
 	// waiting for the operator's system), for the digest to say so; nil
 	// without a data map.
 	Steps StuckSteps
 }
+
+// DefaultReminderParallel is how many digests a sweep records at once
+// unless told: two keep a database's second core (or its disk, at commit)
+// busy while one digest renders, and leave the rest of a pool of four
+// (pgxpool's default) to everything else.
+const DefaultReminderParallel = 2
 
 // StuckSteps names, per request, the systems whose step is stuck
 // (store.Fulfilments).
@@ -112,47 +122,52 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 	}
 	slices.Sort(recipients) // the privacy contact (0) first, then staff by id
 
-	var out []SentDigest
-	var errs []error
-	for _, staffID := range recipients {
-		items := groups[staffID]
-		sent := SentDigest{StaffID: staffID, Recipient: PrivacyContactName, To: s.PrivacyContact}
-		if staffID != 0 {
-			sent.Recipient, sent.To = items[0].cand.StaffName, items[0].cand.StaffEmail
-		}
-		if dryRun {
-			for _, p := range items {
+	if dryRun {
+		var out []SentDigest
+		for _, staffID := range recipients {
+			sent := s.addressed(staffID, groups[staffID])
+			for _, p := range groups[staffID] {
 				sent.Reminders = append(sent.Reminders, SentReminder{p.cand.Reference, p.rem.Key})
 			}
 			out = append(out, sent)
-			continue
 		}
-		byID := make(map[int64]pending, len(items))
-		digest := store.ReminderDigest{StaffID: staffID}
-		for _, p := range items {
-			byID[p.cand.RequestID] = p
-			digest.Claims = append(digest.Claims, store.ReminderClaim{RequestID: p.cand.RequestID, Key: p.rem.Key, Passed: p.rem.Passed})
-		}
-		won, err := s.Store.RecordReminders(ctx, now, digest, func(won []store.ReminderClaim) (request.OutboxEmail, error) {
-			lines := make([]pending, len(won))
-			for i, c := range won {
-				lines[i] = byID[c.RequestID]
-			}
-			return s.compose(sent, lines, stuck)
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if len(won) == 0 {
-			continue // another sweep got there first
-		}
-		for _, c := range won {
-			sent.Reminders = append(sent.Reminders, SentReminder{byID[c.RequestID].cand.Reference, c.Key})
-		}
-		out = append(out, sent)
+		return out, nil
 	}
-	if s.Logger != nil && !dryRun {
+
+	// Digests are recorded Parallel at a time, each in its own transaction:
+	// no two share a request, so they never wait for each other, and one
+	// digest's rendering and commit overlap another's writes.
+	results := make([]SentDigest, len(recipients))
+	failed := make([]error, len(recipients))
+	slots := make(chan struct{}, s.parallel())
+	var wg sync.WaitGroup
+	for i, staffID := range recipients {
+		// Drawn here, one at a time and in the recipients' order: Random
+		// need not be safe for concurrent use.
+		id, err := request.NewToken(s.Random)
+		if err != nil {
+			failed[i] = err
+			continue
+		}
+		messageID := id.Plain[:26] + "@" + s.Links.Host()
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			results[i], failed[i] = s.send(ctx, now, staffID, groups[staffID], stuck, messageID)
+		})
+	}
+	wg.Wait()
+	var out []SentDigest
+	var errs []error
+	for i := range recipients {
+		switch {
+		case failed[i] != nil:
+			errs = append(errs, failed[i])
+		case len(results[i].Reminders) > 0: // none: another sweep got there first
+			out = append(out, results[i])
+		}
+	}
+	if s.Logger != nil {
 		n := 0
 		for _, d := range out {
 			n += len(d.Reminders)
@@ -165,9 +180,53 @@ func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]
 	return out, nil
 }
 
+// parallel is how many digests a sweep records at once.
+func (s *ReminderSweep) parallel() int {
+	if s.Parallel > 0 {
+		return s.Parallel
+	}
+	return DefaultReminderParallel
+}
+
+// addressed is the digest of staffID's items, with no reminders yet.
+func (s *ReminderSweep) addressed(staffID int64, items []pending) SentDigest {
+	sent := SentDigest{StaffID: staffID, Recipient: PrivacyContactName, To: s.PrivacyContact}
+	if staffID != 0 {
+		sent.Recipient, sent.To = items[0].cand.StaffName, items[0].cand.StaffEmail
+	}
+	return sent
+}
+
+// send claims and records one recipient's digest; its Reminders are those
+// the claim won (none when another sweep sent them).
+func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, items []pending,
+	stuck map[int64][]string, messageID string) (SentDigest, error) {
+	sent := s.addressed(staffID, items)
+	byID := make(map[int64]pending, len(items))
+	digest := store.ReminderDigest{StaffID: staffID}
+	for _, p := range items {
+		byID[p.cand.RequestID] = p
+		digest.Claims = append(digest.Claims, store.ReminderClaim{RequestID: p.cand.RequestID, Key: p.rem.Key, Passed: p.rem.Passed})
+	}
+	won, err := s.Store.RecordReminders(ctx, now, digest, func(won []store.ReminderClaim) (request.OutboxEmail, error) {
+		lines := make([]pending, len(won))
+		for i, c := range won {
+			lines[i] = byID[c.RequestID]
+		}
+		return s.compose(sent, lines, stuck, messageID)
+	})
+	if err != nil {
+		return sent, err
+	}
+	for _, c := range won {
+		sent.Reminders = append(sent.Reminders, SentReminder{byID[c.RequestID].cand.Reference, c.Key})
+	}
+	return sent, nil
+}
+
 // compose renders one recipient's digest, most urgent first, in their
 // language (the privacy contact's is STAFF_LOCALE).
-func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][]string) (request.OutboxEmail, error) {
+func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][]string, messageID string) (request.OutboxEmail, error) {
 	locale := s.StaffLocale
 	if d.StaffID != 0 {
 		locale = items[0].cand.StaffLocale
@@ -194,13 +253,9 @@ func (s *ReminderSweep) compose(d SentDigest, items []pending, stuck map[int64][
 	if err != nil {
 		return request.OutboxEmail{}, fmt.Errorf("compose reminder digest: %w", err)
 	}
-	id, err := request.NewToken(s.Random)
-	if err != nil {
-		return request.OutboxEmail{}, err
-	}
 	return request.OutboxEmail{
 		Kind: EmailReminderDigest, To: d.To, Locale: locale, Subject: subject, Text: text, HTML: html,
-		MessageID: id.Plain[:26] + "@" + s.Links.Host(),
+		MessageID: messageID,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -32,9 +33,9 @@ type ReminderCandidate struct {
 }
 
 // reminderCandidatesQuery selects the candidates ($1 the horizon, $2 today's
-// overdue key) through requests_remind_due_idx (migration 00008). Only
-// remindedStatuses count: an unverified request has no confirmed requester
-// yet, and closed ones need no answer.
+// overdue key) through requests_remind_due_idx (migrations 00008, 00080),
+// index-only. Only remindedStatuses count: an unverified request has no
+// confirmed requester yet, and closed ones need no answer.
 var reminderCandidatesQuery = `
 	SELECT r.id, r.reference, r.type, r.due_at,
 		coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
@@ -46,21 +47,44 @@ var reminderCandidatesQuery = `
 
 // ReminderCandidates lists the confirmed open requests due at or before
 // horizon (overdue ones included), earliest first.
+//
+// The selection runs with JIT compilation off (withoutJIT).
 func (s *Store) ReminderCandidates(ctx context.Context, horizon time.Time, todayKey string) ([]ReminderCandidate, error) {
-	rows, err := s.pool.Query(ctx, reminderCandidatesQuery, horizon, todayKey)
-	if err != nil {
-		return nil, fmt.Errorf("select reminder candidates: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReminderCandidate, error) {
-		var c ReminderCandidate
-		err := row.Scan(&c.RequestID, &c.Reference, &c.Type, &c.DueAt,
-			&c.StaffID, &c.StaffName, &c.StaffEmail, &c.StaffLocale, &c.Done)
-		return c, err
+	var out []ReminderCandidate
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := withoutJIT(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, reminderCandidatesQuery, horizon, todayKey)
+		if err != nil {
+			return fmt.Errorf("select reminder candidates: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReminderCandidate, error) {
+			var c ReminderCandidate
+			err := row.Scan(&c.RequestID, &c.Reference, &c.Type, &c.DueAt,
+				&c.StaffID, &c.StaffName, &c.StaffEmail, &c.StaffLocale, &c.Done)
+			return c, err
+		})
+		if err != nil {
+			return fmt.Errorf("read reminder candidates: %w", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read reminder candidates: %w", err)
+	return out, err
+}
+
+// withoutJIT turns JIT compilation off for the rest of tx. The sweep's
+// statements read and write a few thousand rows by key, but PostgreSQL
+// prices every row they may touch with the operator policy's lookup
+// (00038) and, at a million requests, expects tens of thousands: above
+// jit_optimize_above_cost, it compiled the selection for 1.1 s (at 200,000
+// requests, docs/benchmarks.md) to run it in 25 ms. Local to the
+// transaction: nothing else the connection runs is changed.
+func withoutJIT(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+		return fmt.Errorf("turn JIT off: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // ReminderClaim is a reminder a sweep means to send: the ledger key it is
@@ -87,8 +111,9 @@ type ReminderDigest struct {
 // another sweep is recording makes the insert wait for that transaction and
 // then not return it either. So two sweeps at the same instant, on two
 // instances, or a retry after a crash put each reminder in one digest only.
-// Each request is looked up by its key (the LIMIT keeps the lookup a
-// subquery): joined, the planner hashed every open request for each digest.
+// Each request is looked up once, by its key (= ANY of the digest's
+// requests): joined to requests with no condition of its own, the planner
+// hashed every open request for each digest.
 // Keys are inserted in (request, key) order in every sweep, so two sweeps
 // wait for each other in one direction and never deadlock. A request closed
 // since it was selected is not claimed.
@@ -117,20 +142,32 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 	rows = slices.Compact(rows)
 	ids := make([]int64, len(rows))
 	keys := make([]string, len(rows))
+	var requests []int64 // each once, for its lookup
 	for i, r := range rows {
 		ids[i], keys[i] = r.id, r.key
+		if i == 0 || r.id != rows[i-1].id {
+			requests = append(requests, r.id)
+		}
 	}
 
 	var won []ReminderClaim
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		won = nil
+		if err := withoutJIT(ctx, tx); err != nil {
+			return err
+		}
+		// The operator is the request's, read with it, rather than the
+		// column's default: that is a function call per row.
 		claimed, err := tx.Query(ctx, `
-			INSERT INTO reminders (request_id, threshold, reminded_at)
-			SELECT u.id, u.k, $3 FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			CROSS JOIN LATERAL (SELECT FROM requests r WHERE r.id = u.id AND `+remindedStatuses+` LIMIT 1) r
+			WITH r AS (
+				SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($4::bigint[]) AND `+remindedStatuses+`
+			)
+			INSERT INTO reminders (request_id, threshold, reminded_at, operator_id)
+			SELECT u.id, u.k, $3, r.operator_id FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
+			JOIN r ON r.id = u.id
 			ORDER BY u.n
 			ON CONFLICT DO NOTHING
-			RETURNING request_id, threshold`, ids, keys, at)
+			RETURNING request_id, threshold`, ids, keys, at, requests)
 		if err != nil {
 			return fmt.Errorf("claim reminders: %w", err)
 		}
@@ -160,34 +197,61 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 		if err != nil {
 			return err
 		}
-		data := map[string]any{"reminders": len(won)}
-		if d.StaffID != 0 {
-			data["staff_id"] = d.StaffID
-		}
-		eventID, err := insertEvent(ctx, tx, event{Kind: "reminder_digest", Actor: request.ActorSystem, Data: data, At: at})
-		if err != nil {
-			return err
-		}
-		if err := s.insertEmails(ctx, tx, 0, eventID, at, []request.OutboxEmail{email}); err != nil {
-			return err
-		}
-		wonIDs := make([]int64, len(won))
-		wonKeys := make([]string, len(won))
-		for i, c := range won {
-			wonIDs[i], wonKeys[i] = c.RequestID, c.Key
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO events (request_id, kind, actor, data, created_at)
-			SELECT u.id, 'reminded', 'system',
-				jsonb_build_object('threshold', u.k, 'email_id', (SELECT id FROM emails WHERE event_id = $3)), $4
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, k)`, wonIDs, wonKeys, eventID, at)
-		if err != nil {
-			return fmt.Errorf("insert reminded events: %w", err)
-		}
-		return nil
+		return s.recordDigest(ctx, tx, at, d.StaffID, email, won)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return won, nil
+}
+
+// recordDigest writes a digest's email and its events in one statement: a
+// "reminder_digest" event, the email (for the outbox, with its delivery
+// job) and a "reminded" event on each request, naming the threshold and the
+// email, in the order of won. Every row takes the digest event's operator,
+// and the email is joined rather than looked up again for each event.
+func (s *Store) recordDigest(ctx context.Context, tx pgx.Tx, at time.Time, staffID int64,
+	email request.OutboxEmail, won []ReminderClaim) error {
+	data := map[string]any{"reminders": len(won)}
+	if staffID != 0 {
+		data["staff_id"] = staffID
+	}
+	eventData, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("encode reminder_digest event data: %w", err)
+	}
+	var m outboxRows
+	if err := m.add(s.keys, []request.OutboxEmail{email}); err != nil {
+		return err
+	}
+	ids := make([]int64, len(won))
+	keys := make([]string, len(won))
+	for i, c := range won {
+		ids[i], keys[i] = c.RequestID, c.Key
+	}
+	var emailID int64
+	err = tx.QueryRow(ctx, `
+		WITH digest AS (
+			INSERT INTO events (kind, actor, data, created_at)
+			VALUES ('reminder_digest', 'system', $1, $2)
+			RETURNING id, operator_id
+		), email AS (
+			INSERT INTO emails (event_id, kind, locale, message_id, sealed, secrets, created_at, operator_id)
+			SELECT d.id, $3, $4, $5, $6, $7, $2, d.operator_id FROM digest d
+			RETURNING id, operator_id
+		), reminded AS (
+			INSERT INTO events (request_id, kind, actor, data, created_at, operator_id)
+			SELECT u.id, 'reminded', 'system', jsonb_build_object('threshold', u.k, 'email_id', m.id), $2, m.operator_id
+			FROM email m, unnest($8::bigint[], $9::text[]) WITH ORDINALITY AS u(id, k, n)
+			ORDER BY u.n
+		)
+		SELECT id FROM email`,
+		eventData, at, m.kind[0], m.locale[0], m.messageID[0], m.sealed[0], m.secrets[0], ids, keys).Scan(&emailID)
+	if err != nil {
+		return fmt.Errorf("record reminder digest: %w", err)
+	}
+	if err := s.outbox.EnqueueEmails(s.pool.scope(ctx), tx, []int64{emailID}); err != nil {
+		return fmt.Errorf("enqueue emails: %w", err)
+	}
+	return nil
 }
