@@ -286,14 +286,6 @@ func membershipsOf(ctx context.Context, db *store.Store, staffID int64, slugOf m
 	return strings.Join(parts, ", "), nil
 }
 
-// withAccounts opens the database as serve does, migrates it, and runs fn
-// with the staff account service.
-func withAccounts(ctx context.Context, c *cli, fn func(*auth.Service) error) error {
-	return withStore(ctx, c, func(cfg config.Config, st *store.Store) error {
-		return accounts(cfg, st, fn)
-	})
-}
-
 func accounts(cfg config.Config, st *store.Store, fn func(*auth.Service) error) error {
 	svc, err := auth.NewService(st, nil, systemClock{}, auth.Config{OrgName: cfg.OrgName})
 	if err != nil {
