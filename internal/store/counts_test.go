@@ -41,20 +41,7 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 	broad["broad, fenced at 3"].searchCap, broad["broad, fenced at 3"].searchFence = 1, 3
 	list := func(s *Store, f QueueFilter) []string {
 		t.Helper()
-		var refs []string
-		for p := (Page{Limit: 2}); ; {
-			page, err := s.Queue(ctx, f, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range page.Rows {
-				refs = append(refs, r.Reference)
-			}
-			if page.Next == "" {
-				return refs
-			}
-			p.After = page.Next
-		}
+		return pagedRefs(t, s, f, 2)
 	}
 	check := func(after string) {
 		t.Helper()
@@ -140,5 +127,25 @@ func TestTabCountsMatchTheRowsEachTabListsThroughEveryChange(t *testing.T) {
 	if c, err := reader.QueueCounts(ctx, QueueFilter{Now: now, StaffID: agent, Search: "Нурланқызы"}); err != nil ||
 		c[TabOpen] != 2 || c[TabClosed] != 0 || c[TabOverdue] != 0 || c[TabDueSoon] != 0 {
 		t.Fatalf("at the end, searching the name: %v %v, want the 2 open ones, the closed purged", c, err)
+	}
+}
+
+// pagedRefs is every reference the queue lists under f, page after page of
+// limit rows, following each page's "next" as staff do.
+func pagedRefs(t *testing.T, s *Store, f QueueFilter, limit int) []string {
+	t.Helper()
+	var refs []string
+	for p := (Page{Limit: limit}); ; {
+		page, err := s.Queue(t.Context(), f, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Rows {
+			refs = append(refs, r.Reference)
+		}
+		if page.Next == "" {
+			return refs
+		}
+		p.After = page.Next
 	}
 }

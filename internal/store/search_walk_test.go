@@ -50,20 +50,7 @@ func TestABroadSearchOfTheAllTabMissesNoMatchPastTheFence(t *testing.T) {
 	}
 	list := func(s *Store) []string {
 		t.Helper()
-		var refs []string
-		for p := (Page{Limit: 2}); ; {
-			page, err := s.Queue(ctx, QueueFilter{Tab: TabAll, Now: now, Search: "широков"}, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range page.Rows {
-				refs = append(refs, r.Reference)
-			}
-			if page.Next == "" {
-				return refs
-			}
-			p.After = page.Next
-		}
+		return pagedRefs(t, s, QueueFilter{Tab: TabAll, Now: now, Search: "широков"}, 2)
 	}
 	want := list(byID)
 	if len(want) != 5 || want[0] != openMatch {
