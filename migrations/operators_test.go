@@ -92,10 +92,10 @@ func TestUpgradeKeepsEveryRequestUnderTheDefaultOperator(t *testing.T) {
 			t.Errorf("%s: the queue lists %d requests after the upgrade, the database held %d before", name, len(after), len(before))
 		}
 	}
-	// The store's intake statement is today's: it writes into tables and
-	// columns of later migrations (00071 marks the requests it counts
-	// itself), so its requests are taken in after the upgrade; the rows the
-	// upgrade itself moves are the seeded requests, events and emails.
+	// The store's intake statement is today's: it writes columns of later
+	// migrations (each row's operator_id, 00037), so its requests are taken
+	// in after the upgrade; the rows the upgrade itself moves are the seeded
+	// requests, events and emails.
 	for _, ref := range []string{"RD-AAAA-BBBB-CCCC", "RD-DDDD-EEEE-FFFF"} {
 		if _, err := st.CreateRequest(ctx, newRequest(ref, "aigerim@example.kz", at)); err != nil {
 			t.Fatalf("intake after the upgrade: %v", err)

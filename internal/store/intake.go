@@ -66,34 +66,16 @@ WITH acknowledged AS (
 		due_at, deadline_rule, deadline_legal_ref, deadline_basis, personal, email_index,
 		search_index, on_behalf, relationship, access_scope,
 		duplicate_of, updated_at, confirmed_at,
-		identity_checked_at, identity_method, identity_api_key_id, counted_at_intake)
+		identity_checked_at, identity_method, identity_api_key_id)
 	SELECT @reference, @type, @status, @locale, @received_at,
 		@due_at, @rule, @legal_ref, @rule_basis, @personal, (@email_indexes::bytea[])[1],
 		@search_index, @on_behalf, @relationship, @access_scope,
 		dup.id, @received_at, @confirmed_at::timestamptz,
 		CASE WHEN @identity_method::text <> '' THEN @received_at::timestamptz END,
-		nullif(@identity_method::text, ''), nullif(@vouched_by::bigint, 0), true
+		nullif(@identity_method::text, ''), nullif(@vouched_by::bigint, 0)
 	FROM dup
 	WHERE @acknowledgement_limit::int <= 0 OR EXISTS (SELECT FROM acknowledged)
-	RETURNING id, duplicate_of, operator_id, type, status, received_at, search_index
-), search AS (
-	-- The request is counted here, not by the triggers on requests, which
-	-- skip a row marked counted_at_intake (migration 00071): its search
-	-- terms, its month of the dashboard and its tab count, each as the
-	-- triggers write them (00039, 00040, 00070).
-	INSERT INTO request_search (request_id, operator_id, search_index)
-	SELECT r.id, r.operator_id, r.search_index FROM r
-), received_month AS (
-	INSERT INTO dashboard_received AS t (operator_id, month, type, slot, n)
-	SELECT r.operator_id, date_trunc('month', r.received_at AT TIME ZONE coalesce(z.zone, 'Asia/Almaty'))::date,
-		r.type, pg_backend_pid() % 32, 1
-	FROM r LEFT JOIN dashboard_zone z USING (operator_id)
-	ON CONFLICT (operator_id, month, type, slot) DO UPDATE SET n = t.n + excluded.n
-), tab_count AS (
-	-- Nobody's yet: the bucket of assignee 0, in the connection's slot.
-	INSERT INTO queue_tally AS t (operator_id, status, type, assignee, slot, n)
-	SELECT r.operator_id, r.status, r.type, 0, pg_backend_pid() % 16, 1 FROM r
-	ON CONFLICT (operator_id, status, type, assignee, slot) DO UPDATE SET n = t.n + excluded.n
+	RETURNING id, duplicate_of, operator_id
 ), ev AS (
 	-- Filed by an operator's system with its key (identity_api_key_id), the
 	-- event is that key's, as every key action is: staff, with no staff id.
