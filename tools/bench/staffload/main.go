@@ -18,7 +18,8 @@
 // cookie and field), then GETs each page -n times one after the other after
 // 3 unmeasured requests and prints a line per page:
 // "page=open n=… p50_ms=… p95_ms=… p99_ms=… max_ms=… bytes=…" (-page-time
-// caps the time spent on one page: n says how many GETs were timed). The
+// caps the time spent on one page: n says how many GETs were timed; -pages
+// open,dashboard times only the pages named). The
 // pages are every tab, the filters, searches by a common name, a rare one
 // (a few requests put in through the intake first), a reference and one
 // that matches nothing, the open tab's second page, a request page and the
@@ -97,6 +98,7 @@ func run() error {
 	operatorIDs := flag.String("operator", "1", "run: the id of the operator whose staff -email is (comma-separated: one per -url)")
 	export := flag.Int("export", 0, "instead of the pages: the CSV export of every request over HTTP, this many times, alternating with COPY of its columns")
 	servePID := flag.Int("pid", 0, "export: the first portal's process id, for its resident set (this machine only)")
+	only := flag.String("pages", "", "run: time only the pages named (comma-separated, as printed after page=), not all")
 	flag.Parse()
 	ctx := context.Background()
 	if *db == "" {
@@ -146,6 +148,13 @@ func run() error {
 		pool.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
+		}
+		if *only != "" {
+			named := strings.Split(*only, ",")
+			pages = slices.DeleteFunc(pages, func(pg page) bool { return !slices.Contains(named, pg.name) })
+			if len(pages) == 0 {
+				return fmt.Errorf("-pages %q: no such page", *only)
+			}
 		}
 		client, err := signIn(u, emails[i], *password)
 		if err != nil {
