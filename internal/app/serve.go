@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,14 +53,36 @@ func database(ctx context.Context, cfg config.Config, logger *slog.Logger) (pool
 			}
 		}
 	}
-	// Connections take the operator scope of the work they are taken for.
-	pool, err = opscope.NewPool(ctx, dsn)
+	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		stopPG()
 		// The DSN may hold a password: say what failed, not the DSN.
 		return nil, nil, errors.New("DATABASE_URL: cannot be parsed as a PostgreSQL connection string")
 	}
+	withoutJIT(pcfg)
+	// Connections take the operator scope of the work they are taken for.
+	opscope.Configure(pcfg)
+	pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		stopPG()
+		return nil, nil, fmt.Errorf("database pool: %w", err)
+	}
 	return pool, func() { pool.Close(); stopPG() }, nil
+}
+
+// withoutJIT turns PostgreSQL's JIT compilation off on the portal's
+// connections (a startup parameter, so no round trip), unless the
+// DATABASE_URL sets jit itself (jit=on keeps it). Row-level security's
+// operator condition makes the planner expect far more rows than the
+// pages and sweeps read, and above jit_above_cost it compiled a 25 ms
+// query for over a second (docs/benchmarks.md); the portal's statements
+// read by index, where JIT has nothing to win.
+func withoutJIT(cfg *pgxpool.Config) {
+	params := cfg.ConnConfig.RuntimeParams
+	if _, set := params["jit"]; set || strings.Contains(params["options"], "jit") {
+		return
+	}
+	params["jit"] = "off"
 }
 
 // Migrate applies every pending migration and returns.

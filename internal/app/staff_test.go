@@ -382,6 +382,77 @@ func TestSessionsEndAfterIdleTimeAndAfterTwelveHours(t *testing.T) {
 	}
 }
 
+// sessionRows is every stored session's token and row version (xmin): it
+// changes whenever a session's row is written.
+func sessionRows(t *testing.T, inst *apptest.Instance) string {
+	t.Helper()
+	var rows string
+	if err := inst.Pool.QueryRow(context.Background(),
+		`SELECT coalesce(string_agg(token || ':' || xmin::text, ',' ORDER BY token), '') FROM sessions`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestAPageWritesItsSessionAtMostOnceAMinute(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "gulnar@school.example.kz", "Гульнар", auth.Auditor)
+	c := inst.SignIn(t, "gulnar@school.example.kz")
+	pages := []string{"/staff", "/staff/dashboard", "/staff?tab=all", "/staff/account"}
+	for _, p := range pages {
+		if resp, _ := inst.Get(t, c, p); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+	}
+	before := sessionRows(t, inst)
+	for i, p := range pages {
+		inst.Clock.Advance(10 * time.Second)
+		inst.Get(t, c, p)
+		if now := sessionRows(t, inst); now != before {
+			t.Fatalf("page %d (%s), %d s after the last write, wrote the session: %q, then %q", i+1, p, 10*(i+1), before, now)
+		}
+	}
+	inst.Clock.Advance(20 * time.Second) // a minute since the last write
+	inst.Get(t, c, "/staff")
+	written := sessionRows(t, inst)
+	if written == before {
+		t.Fatal("a page a minute after the last write did not write the session's last-seen time")
+	}
+	inst.Get(t, c, "/staff")
+	if now := sessionRows(t, inst); now != written {
+		t.Errorf("the page right after the write wrote again: %q, then %q", written, now)
+	}
+}
+
+func TestTheIdleTimeoutCountsFromTheLastWrittenPage(t *testing.T) {
+	inst := apptest.Start(t, nil)
+	inst.AddStaff(t, "gulnar@school.example.kz", "Гульнар", auth.Auditor)
+	c := inst.SignIn(t, "gulnar@school.example.kz")
+	// A page every 20 s for over 10 minutes keeps the session alive; its
+	// last-seen time moves on a minute at a time (last written at 600 s, the
+	// last page at 620 s).
+	for range 31 {
+		inst.Clock.Advance(20 * time.Second)
+		if signedOut(t, inst, c) {
+			t.Fatal("an active session ended")
+		}
+	}
+	inst.Clock.Advance(2*time.Hour - 21*time.Second) // 2 h less 1 s after the last write
+	if signedOut(t, inst, c) {
+		t.Fatal("a session ended before 2 hours had passed since its last-seen time")
+	}
+	// A page within the minute is not written: the idle timeout counts from
+	// the write before it, so it ends the session up to a minute early.
+	inst.Clock.Advance(50 * time.Second)
+	if signedOut(t, inst, c) {
+		t.Fatal("an active session ended")
+	}
+	inst.Clock.Advance(2*time.Hour - 50*time.Second + time.Second)
+	if !signedOut(t, inst, c) {
+		t.Error("a session 2 hours and a second after its last-seen time is still alive")
+	}
+}
+
 func TestDisablingAndRoleChangesApplyOnTheNextRequest(t *testing.T) {
 	inst := apptest.Start(t, nil)
 	admin := inst.AddStaff(t, "admin@school.example.kz", "Админ", auth.Admin)

@@ -14,7 +14,8 @@ import (
 )
 
 // Staff session limits. The clock-based checks below use the injected
-// clock; scs enforces the same limits in real time on the stored row.
+// clock; the stored row expires in real time too (scs's Lifetime, and
+// idleExpiry's backstop for the idle timeout).
 const (
 	staffCookie = "rd_staff"
 	// A lunch break keeps one signed in; a desk left overnight does not.
@@ -23,6 +24,12 @@ const (
 	staffLifetime = 12 * time.Hour
 	// Between the password and the code.
 	pendingCodeFor = 5 * time.Minute
+	// How often a page view writes its session's last-seen time. A write
+	// is an UPDATE of the session's row and a WAL flush at commit; within
+	// the minute a page writes nothing, so the idle timeout may end a
+	// session up to this much early (after 1 h 59 min of idleness at
+	// worst), never late.
+	seenEvery = time.Minute
 
 	staffContextKey = "rd.staff"
 
@@ -45,8 +52,11 @@ const (
 // under path (the operator's /staff).
 func newSessionManager(store scs.Store, path string, secure bool) *scs.SessionManager {
 	sm := scs.New()
-	sm.Store = store
-	sm.IdleTimeout = staffIdleTimeout
+	// No scs IdleTimeout: with one, scs writes every session it loads
+	// back to the store, to move its expiry on (a row update and a WAL
+	// flush per page). currentStaff enforces the idle timeout, and writes
+	// the last-seen time at most once per seenEvery.
+	sm.Store = idleExpiry{Store: store, after: staffIdleTimeout + seenEvery}
 	sm.Lifetime = staffLifetime
 	// The table keeps hashes of tokens, so reading it gives no live session.
 	sm.HashTokenInStore = true
@@ -59,6 +69,25 @@ func newSessionManager(store scs.Store, path string, secure bool) *scs.SessionMa
 	// signs out.
 	sm.Cookie.Persist = false
 	return sm
+}
+
+// idleExpiry stores each session to expire, in real time, no later than
+// its idle time after it was last written: a row nobody has written for
+// that long is gone from the store, whatever its data says. It is a
+// backstop: the last-seen time is written with the row, and currentStaff
+// ends a session staffIdleTimeout after it, seenEvery before the row goes.
+type idleExpiry struct {
+	scs.Store
+	after time.Duration
+}
+
+// Commit stores the session with expiry, or earlier when the idle time
+// from now ends first.
+func (s idleExpiry) Commit(token string, b []byte, expiry time.Time) error {
+	if idle := time.Now().Add(s.after).UTC(); idle.Before(expiry) {
+		expiry = idle
+	}
+	return s.Store.Commit(token, b, expiry)
 }
 
 // staffSession loads the staff session for the request and saves it just
@@ -120,7 +149,9 @@ func (s *Server) currentStaff(c echo.Context) (auth.Staff, error) {
 	if !me.Active() || me.SessionEpoch != s.sessions.GetInt64(ctx, sessEpoch) {
 		return auth.Staff{}, s.endSession(c)
 	}
-	s.sessions.Put(ctx, sessSeen, now.Unix())
+	if now.Sub(seen) >= seenEvery || now.Before(seen) {
+		s.sessions.Put(ctx, sessSeen, now.Unix())
+	}
 	return me, nil
 }
 

@@ -18,7 +18,8 @@
 // cookie and field), then GETs each page -n times one after the other after
 // 3 unmeasured requests and prints a line per page:
 // "page=open n=… p50_ms=… p95_ms=… p99_ms=… max_ms=… bytes=…" (-page-time
-// caps the time spent on one page: n says how many GETs were timed). The
+// caps the time spent on one page: n says how many GETs were timed; -pages
+// open,dashboard times only the pages named). The
 // pages are every tab, the filters, searches by a common name, a rare one
 // (a few requests put in through the intake first), a reference and one
 // that matches nothing, the open tab's second page, a request page and the
@@ -97,6 +98,7 @@ func run() error {
 	operatorIDs := flag.String("operator", "1", "run: the id of the operator whose staff -email is (comma-separated: one per -url)")
 	export := flag.Int("export", 0, "instead of the pages: the CSV export of every request over HTTP, this many times, alternating with COPY of its columns")
 	servePID := flag.Int("pid", 0, "export: the first portal's process id, for its resident set (this machine only)")
+	only := flag.String("pages", "", "run: time only the pages named (comma-separated, as printed after page=), not all")
 	flag.Parse()
 	ctx := context.Background()
 	if *db == "" {
@@ -146,6 +148,13 @@ func run() error {
 		pool.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", u, err)
+		}
+		if *only != "" {
+			named := strings.Split(*only, ",")
+			pages = slices.DeleteFunc(pages, func(pg page) bool { return !slices.Contains(named, pg.name) })
+			if len(pages) == 0 {
+				return fmt.Errorf("-pages %q: no such page", *only)
+			}
 		}
 		client, err := signIn(u, emails[i], *password)
 		if err != nil {
@@ -285,17 +294,23 @@ func bareBaseline(ctx context.Context, db, operator string, n int) error {
 }
 
 // pagesOf lists what staff open: every tab, filters, searches, a request
-// and the dashboard. The assignee filter names the first agent of the
-// operator's requests other than the signed-in account (to which the first
-// seeded agent's requests were given).
+// and the dashboard. The assignee filter names the first agent, other than
+// the signed-in account (to which the first seeded agent's requests were
+// given), with open requests of the operator.
 func pagesOf(ctx context.Context, pool *pgxpool.Pool, email string) ([]page, error) {
 	var ref string
 	var agent int64
 	if err := pool.QueryRow(ctx, `SELECT reference FROM requests WHERE status = 'in_progress' ORDER BY due_at LIMIT 1`).Scan(&ref); err != nil {
 		return nil, fmt.Errorf("an open request: %w", err)
 	}
+	// Open requests of the connection's operator, by
+	// requests_open_assignee_due_idx: "any request" had no index and read
+	// the requests table once per staff member (0.5 s at 200,000, in the
+	// pages' pg_stat_statements of scripts/bench).
 	if err := pool.QueryRow(ctx, `SELECT s.id FROM staff s WHERE s.email <> $1
-		AND EXISTS (SELECT 1 FROM requests r WHERE r.assignee_id = s.id) ORDER BY s.id LIMIT 1`, email).Scan(&agent); err != nil {
+		AND EXISTS (SELECT 1 FROM requests r WHERE r.operator_id = (SELECT rightsdesk_operator())
+			AND `+store.StatusIn("r.status", request.OpenStatuses())+` AND r.assignee_id = s.id)
+		ORDER BY s.id LIMIT 1`, email).Scan(&agent); err != nil {
 		return nil, fmt.Errorf("an agent: %w", err)
 	}
 	a := fmt.Sprint(agent)
