@@ -746,11 +746,11 @@ func (s *Store) probeSearch(ctx context.Context, f *QueueFilter) error {
 	if most <= 0 {
 		most = SearchCap
 	}
-	ids, err := s.searchMatches(ctx, f.Search, most+1)
-	if err != nil || ids == nil {
+	ids, broad, err := s.probeMatches(ctx, f.Search, most)
+	if err != nil || (ids == nil && !broad) {
 		return err
 	}
-	if len(ids) <= most {
+	if !broad {
 		f.searchIDs = ids
 		return nil
 	}
