@@ -74,9 +74,15 @@ func (s *Store) rememberBroad(ctx context.Context, key []byte, epoch int64) erro
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO search_broad AS b (operator_id, query, epoch)
+		if _, err := tx.Exec(ctx, `INSERT INTO search_broad AS b (operator_id, query, epoch)
 			VALUES ((SELECT rightsdesk_operator()), $1, $2)
-			ON CONFLICT (operator_id, query) DO UPDATE SET epoch = greatest(b.epoch, excluded.epoch)`, key, epoch)
+			ON CONFLICT (operator_id, query) DO UPDATE SET epoch = greatest(b.epoch, excluded.epoch)`, key, epoch); err != nil {
+			return err
+		}
+		// Records of epochs gone by are never believed again: the table
+		// keeps the operator's common names of the current epoch only.
+		_, err := tx.Exec(ctx, `DELETE FROM search_broad
+			WHERE operator_id = (SELECT rightsdesk_operator()) AND epoch < $1`, epoch)
 		return err
 	})
 	if err != nil {
