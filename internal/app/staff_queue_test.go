@@ -483,4 +483,21 @@ func TestASearchTooBroadToCountSaysSoAndStillLists(t *testing.T) {
 	if counts := tabCounts(page); counts[store.TabOpen] != "1" || counts[store.TabClosed] != "0" {
 		t.Errorf("a narrow search's counts: %v", counts)
 	}
+	// The broad search is remembered (store.probeMatches): seen again it
+	// says so again; once two of its requests lose their terms (their
+	// names corrected) it matches SearchCap-1 and is counted exactly.
+	if page = get("/staff?q=" + url.QueryEscape("широков")); !strings.Contains(page, `id="search-too-broad"`) {
+		t.Error("a broad search seen a second time does not say it is too broad")
+	}
+	if _, err := inst.Pool.Exec(context.Background(), `UPDATE requests SET search_index = '{}'
+		WHERE id IN (SELECT id FROM requests WHERE type = 'access' ORDER BY id LIMIT 2)`); err != nil {
+		t.Fatal(err)
+	}
+	page = get("/staff?q=" + url.QueryEscape("широков"))
+	if strings.Contains(page, "search-too-broad") {
+		t.Error("a search that fell within the cap still says it is too broad")
+	}
+	if counts := tabCounts(page); counts[store.TabOpen] != fmt.Sprint(store.SearchCap-1) {
+		t.Errorf("a search that fell within the cap counts %v, want %d open", counts, store.SearchCap-1)
+	}
 }
