@@ -269,3 +269,41 @@ func TestADeliveryIsRetriedUntilTheRelayTakesIt(t *testing.T) {
 		t.Errorf("the acknowledgement: state %s, %d attempts recorded, want sent after %d", e.State, e.Attempts, attempt)
 	}
 }
+
+// A job of a batch of submissions (the intake commits concurrent ones
+// together, with one job for all their emails) sends every email of every
+// submission once, each to its own recipient; run again, it sends none twice.
+func TestAJobOfABatchOfSubmissionsSendsEachOfTheirEmailsOnce(t *testing.T) {
+	f, smtp, seen := newFixture(t), testkit.StartSMTP(t), outcomes{}
+	w := deliveryWorker(f, smtp, seen)
+	var args DeliverEmailArgs
+	refs := map[string]bool{}
+	for i := range 5 {
+		r := f.file(t, "person"+strconv.Itoa(i)+"@example.kz", false)
+		refs[r.reference] = true
+		args.EmailIDs = append(args.EmailIDs, r.ack, r.notice)
+	}
+	for range 2 {
+		if res := workOnce(t, f, w, args); res.EventKind != river.EventKindJobCompleted {
+			t.Fatalf("the job ended %s, want completed", res.EventKind)
+		}
+	}
+	msgs := smtp.Messages()
+	if len(msgs) != 10 {
+		t.Fatalf("%d messages delivered by a job of 5 submissions' emails, run twice; want 10", len(msgs))
+	}
+	sent := map[string]int{}
+	for _, m := range msgs {
+		sent[m.MessageID]++
+	}
+	for ref := range refs {
+		for _, kind := range []string{"acknowledgement", "staff_new"} {
+			if n := sent[ref+"."+kind+"@portal.example.kz"]; n != 1 {
+				t.Errorf("%s's %s sent %d times, want once", ref, kind, n)
+			}
+		}
+	}
+	if n := f.count(t, `SELECT count(*) FROM emails WHERE state = 'sent'`); n != 10 || seen[OutcomeSent] != 10 {
+		t.Errorf("%d emails recorded as sent, %d sent outcomes; want 10 and 10", n, seen[OutcomeSent])
+	}
+}

@@ -24,6 +24,13 @@ import (
 // being committed, which is the time each submission would have waited for
 // a connection anyway.
 //
+// A batch's submissions share one delivery job (batchDeliveryJob, the last
+// statement of the pipeline): a job row, its six index entries and two GIN
+// pending-list updates per batch instead of per submission. Every email of
+// the batch is in that job and in no other, committed with the request it
+// belongs to, or not at all. A submission sent alone, or again alone after
+// its batch was rolled back, writes its own job (createRequest).
+//
 // Every submission is answered only after the commit that holds it (Close
 // of the batch's results, which reads the Sync's answer). A submission the
 // database refuses (a reference taken, an idempotency key another
@@ -69,8 +76,7 @@ type intakeQueue struct {
 // intakeItem is one submission waiting for its commit.
 type intakeItem struct {
 	ctx   context.Context
-	query string
-	args  []any
+	sub   intakeSubmission
 	state atomic.Int32 // itemQueued, itemTaken or itemCancelled
 	done  chan struct{}
 
@@ -105,8 +111,8 @@ type intakeRunner interface {
 // duplicate it points at and whether it woke the workers. pgx.ErrNoRows
 // when the statement wrote nothing (the acknowledgement limit), as
 // QueryRow's Scan would say.
-func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int64, query string, args []any) (id, duplicateOf int64, woken int, err error) {
-	it := &intakeItem{ctx: ctx, query: query, args: args, done: make(chan struct{})}
+func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int64, sub intakeSubmission) (id, duplicateOf int64, woken int, err error) {
+	it := &intakeItem{ctx: ctx, sub: sub, done: make(chan struct{})}
 	b.mu.Lock()
 	q := b.queues[scope]
 	if q == nil {
@@ -129,7 +135,7 @@ func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int
 		<-it.done // sent already: its outcome is the answer
 	}
 	if it.alone {
-		err = pool.QueryRow(ctx, query, args...).Scan(&it.id, &it.duplicateOf, &it.woken)
+		err = pool.QueryRow(ctx, createRequest.sql, sub.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
 		return it.id, it.duplicateOf, it.woken, err
 	}
 	return it.id, it.duplicateOf, it.woken, it.err
@@ -181,13 +187,21 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem) {
 	}()
 	if len(batch) == 1 {
 		it := batch[0]
-		it.err = pool.QueryRow(ctx, it.query, it.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
+		it.err = pool.QueryRow(ctx, createRequest.sql, it.sub.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
 		return
 	}
 	var pb pgx.Batch
 	for _, it := range batch {
-		pb.Queue(it.query, it.args...)
+		pb.Queue(createBatchedRequest.sql, it.sub.batchedArgs...)
 	}
+	jobArgs, err := batchJobArgs(batch)
+	if err != nil {
+		for _, it := range batch {
+			it.alone = true // nothing was sent
+		}
+		return
+	}
+	pb.Queue(batchDeliveryJob.sql, jobArgs...)
 	results := pool.SendBatch(ctx, &pb)
 	var first error
 	for _, it := range batch {
@@ -195,6 +209,10 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem) {
 		if it.err != nil && !errors.Is(it.err, pgx.ErrNoRows) && first == nil {
 			first = it.err
 		}
+	}
+	var jobs, woken int
+	if err := results.QueryRow().Scan(&jobs, &woken); err != nil && first == nil {
+		first = fmt.Errorf("the batch's delivery job: %w", err)
 	}
 	// Close reads the answer to the Sync: the commit.
 	if err := results.Close(); err != nil && first == nil {
@@ -215,4 +233,26 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem) {
 			it.err = first
 		}
 	}
+}
+
+// batchJobArgs are batchDeliveryJob's arguments for batch: one job for
+// every email of its submissions, which wakes the workers when any of them
+// was to.
+func batchJobArgs(batch []*intakeItem) ([]any, error) {
+	job := batch[0].sub.job
+	var ids []string
+	for _, it := range batch {
+		ids = append(ids, it.sub.messageIDs...)
+		if it.sub.job.Notify != "" {
+			job.Notify = it.sub.job.Notify
+		}
+	}
+	return batchDeliveryJob.bind(map[string]any{
+		"message_ids":      ids,
+		"job_ids_field":    job.IDsField,
+		"job_kind":         job.Kind,
+		"job_max_attempts": job.MaxAttempts,
+		"job_queue":        job.Queue,
+		"job_notify":       job.Notify,
+	})
 }

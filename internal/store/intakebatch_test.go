@@ -293,3 +293,70 @@ func TestABatchWhoseConnectionDiesMidwayStoresNothing(t *testing.T) {
 		t.Errorf("the next submission: %v", err)
 	}
 }
+
+// A batch's emails are delivered by one job: it lists every email the
+// batch stored, each once, and no email is in any other job; a submission
+// of the batch refused by its address's daily limit stored no email, and
+// the job does not name one. Run alone, a submission has a job of its own.
+func TestABatchsEmailsAreInOneJobEachExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	s := New(testkit.DB(t), &intakeOutbox{}, testkit.Keys())
+	alone, err := s.CreateRequest(ctx, batchSubmission(0, "alone@example.kz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nrs []request.NewRequest
+	for i := 1; i <= 10; i++ {
+		nr := batchSubmission(i, fmt.Sprintf("p%d@example.kz", i))
+		if i >= 9 { // the second from this address in the day is refused
+			nr = batchSubmission(i, "limited@example.kz")
+			nr.AcknowledgementDay, nr.AcknowledgementLimit = "2026-03-02", 1
+		}
+		nrs = append(nrs, nr)
+	}
+	out := submitHeld(t, ctx, s, nrs)
+	var stored []int64
+	refused := 0
+	for i, o := range out {
+		switch {
+		case errors.Is(o.err, request.ErrAcknowledgementLimit):
+			refused++
+		case o.err != nil:
+			t.Fatalf("submission %d: %v", i+1, o.err)
+		default:
+			stored = append(stored, o.r.ID)
+		}
+	}
+	if len(stored) != 9 || refused != 1 {
+		t.Fatalf("%d stored and %d refused, want 9 and 1", len(stored), refused)
+	}
+	if n := transactions(t, ctx, s, stored); n != 1 {
+		t.Fatalf("the batch was committed in %d transactions, want 1", n)
+	}
+	var jobs, batchJobs, notInOne, listedNotStored int
+	var batchIDs, wantIDs []int64
+	err = s.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM river_job WHERE kind = 'deliver_email'),
+		(SELECT count(*) FROM river_job WHERE args->'email_ids' @> (SELECT jsonb_agg(id) FROM emails WHERE request_id = ANY($1))),
+		(SELECT count(*) FROM emails e WHERE (SELECT count(*) FROM river_job j WHERE j.args->'email_ids' @> to_jsonb(e.id)) <> 1),
+		(SELECT count(*) FROM river_job j, jsonb_array_elements(j.args->'email_ids') x WHERE NOT EXISTS (SELECT FROM emails WHERE id = x::bigint)),
+		(SELECT array_agg(x::bigint ORDER BY x::bigint) FROM river_job j, jsonb_array_elements(j.args->'email_ids') x
+			WHERE j.args->'email_ids' @> (SELECT jsonb_agg(id) FROM emails WHERE request_id = ANY($1))),
+		(SELECT array_agg(id ORDER BY id) FROM emails WHERE request_id = ANY($1))`, stored).
+		Scan(&jobs, &batchJobs, &notInOne, &listedNotStored, &batchIDs, &wantIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jobs != 2 || batchJobs != 1 {
+		t.Errorf("%d delivery jobs, %d of them holding the batch's emails; want 2 (the one alone, the batch's) and 1", jobs, batchJobs)
+	}
+	if notInOne != 0 || listedNotStored != 0 {
+		t.Errorf("%d emails in no job or in more than one, %d job entries naming no stored email; want 0 and 0", notInOne, listedNotStored)
+	}
+	if len(batchIDs) != 18 || fmt.Sprint(batchIDs) != fmt.Sprint(wantIDs) {
+		t.Errorf("the batch's job lists %v, want the 18 emails of its 9 stored submissions %v", batchIDs, wantIDs)
+	}
+	if got := rowsOf(t, ctx, s, alone.ID); got != [6]int{1, 1, 1, 1, 2, 1} {
+		t.Errorf("the submission made alone: rows %v, want its own job", got)
+	}
+}
