@@ -43,9 +43,7 @@ func CreateRequestQuery(args map[string]any) (string, []any, error) {
 	return createRequest.sql, positional, err
 }
 
-// intakeRows is the intake statement up to its emails: every row of one
-// submission but its delivery job.
-var intakeRows = `
+var createRequest = mustNamed(`
 WITH acknowledged AS (
 	-- Counts the acknowledgement against its address's day when there is a
 	-- limit: past it, no row, and then nothing below is written.
@@ -113,11 +111,7 @@ WITH acknowledged AS (
 		WITH ORDINALITY AS m(kind, locale, message_id, sealed, secrets, n)
 	ORDER BY m.n
 	RETURNING id
-`
-
-// createRequest is one submission with its delivery job: a submission
-// committed alone.
-var createRequest = mustNamed(intakeRows + `), job AS (
+), job AS (
 	INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at, created_at, metadata, tags)
 	SELECT jsonb_build_object(@job_ids_field::text, jsonb_agg(id ORDER BY id)), @job_kind, @job_max_attempts::smallint, 1, @job_queue,
 		'available', now(), now(),
@@ -131,30 +125,6 @@ var createRequest = mustNamed(intakeRows + `), job AS (
 )
 SELECT r.id, coalesce(r.duplicate_of, 0), (SELECT count(*) FROM wake) FROM r`)
 
-// createBatchedRequest is one submission of a batch (intakebatch.go)
-// without its delivery job: the batch's emails get one job, written by
-// batchDeliveryJob at the end of the batch, in the same transaction.
-var createBatchedRequest = mustNamed(intakeRows + `)
-SELECT r.id, coalesce(r.duplicate_of, 0), 0 FROM r`)
-
-// batchDeliveryJob is the one delivery job of a batch's emails, found by
-// their Message-IDs (unique, emails_message_id_key), with River's insert
-// notification when any of the batch's submissions asked for it. It
-// returns how many jobs it wrote (0 when no submission had an email: all
-// refused by the acknowledgement limit) and whether it woke the workers.
-var batchDeliveryJob = mustNamed(`
-WITH job AS (
-	INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at, created_at, metadata, tags)
-	SELECT jsonb_build_object(@job_ids_field::text, jsonb_agg(id ORDER BY id)), @job_kind, @job_max_attempts::smallint, 1, @job_queue,
-		'available', now(), now(),
-		jsonb_strip_nulls(jsonb_build_object('operator_id', nullif(current_setting('rightsdesk.operator', true), '')::bigint)), '{}'
-	FROM emails WHERE message_id = ANY(@message_ids::text[]) HAVING count(*) > 0
-	RETURNING id
-), wake AS (
-	SELECT pg_notify(current_schema() || '.river_insert', @job_notify) FROM job WHERE @job_notify <> ''
-)
-SELECT (SELECT count(*) FROM job), (SELECT count(*) FROM wake)`)
-
 // CreateRequest writes a new request, its "received" event, its confirmation
 // and status link, its emails and their delivery, in one statement
 // (CreateRequestSQL).
@@ -166,8 +136,8 @@ func (s *Store) CreateRequest(ctx context.Context, nr request.NewRequest) (reque
 	if s.intake == nil {
 		return s.insertRequest(ctx, s.pool, nr)
 	}
-	return s.insertRequestWith(ctx, s.pool, nr, func(ctx context.Context, sub intakeSubmission) (int64, int64, int, error) {
-		return s.intake.commit(ctx, s.pool, s.intakeScope(ctx), sub)
+	return s.insertRequestWith(ctx, s.pool, nr, func(ctx context.Context, args []any) (int64, int64, int, error) {
+		return s.intake.commit(ctx, s.pool, s.intakeScope(ctx), createRequest.sql, args)
 	})
 }
 
@@ -186,26 +156,16 @@ func (s *Store) intakeScope(ctx context.Context) int64 {
 // insertRequest is CreateRequest on q alone: the transaction that stores a
 // letter with the request it becomes (letters.go).
 func (s *Store) insertRequest(ctx context.Context, q querier, nr request.NewRequest) (request.Request, error) {
-	return s.insertRequestWith(ctx, q, nr, func(ctx context.Context, sub intakeSubmission) (id, duplicateOf int64, woken int, err error) {
-		err = q.QueryRow(ctx, createRequest.sql, sub.args...).Scan(&id, &duplicateOf, &woken)
+	return s.insertRequestWith(ctx, q, nr, func(ctx context.Context, args []any) (id, duplicateOf int64, woken int, err error) {
+		err = q.QueryRow(ctx, createRequest.sql, args...).Scan(&id, &duplicateOf, &woken)
 		return id, duplicateOf, woken, err
 	})
-}
-
-// intakeSubmission is one submission as the intake sends it: alone
-// (createRequest, with its own delivery job) or in a batch
-// (createBatchedRequest, its emails delivered by the batch's one job).
-type intakeSubmission struct {
-	args        []any    // createRequest's
-	batchedArgs []any    // createBatchedRequest's
-	messageIDs  []string // its emails', which the batch's job lists
-	job         DeliveryJob
 }
 
 // insertRequestWith is the intake with run sending the statement's
 // arguments: q looks up an idempotency key first.
 func (s *Store) insertRequestWith(ctx context.Context, q querier, nr request.NewRequest,
-	run func(ctx context.Context, sub intakeSubmission) (id, duplicateOf int64, woken int, err error)) (request.Request, error) {
+	run func(ctx context.Context, args []any) (id, duplicateOf int64, woken int, err error)) (request.Request, error) {
 	r := nr.Request
 	if nr.IdempotencyKeyHash != nil {
 		var firstID int64
@@ -241,7 +201,7 @@ func (s *Store) insertRequestWith(ctx context.Context, q querier, nr request.New
 	if nr.Source != "" {
 		received["source"] = nr.Source
 	}
-	named := map[string]any{
+	args, err := createRequest.bind(map[string]any{
 		"reference":    r.Reference,
 		"type":         r.Type,
 		"status":       r.Status,
@@ -289,15 +249,11 @@ func (s *Store) insertRequestWith(ctx context.Context, q querier, nr request.New
 
 		"acknowledgement_day":   nullable(nr.AcknowledgementDay),
 		"acknowledgement_limit": nr.AcknowledgementLimit,
-	}
-	sub := intakeSubmission{messageIDs: m.messageID, job: job}
-	if sub.args, err = createRequest.bind(named); err == nil {
-		sub.batchedArgs, err = createBatchedRequest.pick(named)
-	}
+	})
 	if err != nil {
 		return request.Request{}, fmt.Errorf("store request: %w", err)
 	}
-	r.ID, r.DuplicateOf, _, err = run(ctx, sub)
+	r.ID, r.DuplicateOf, _, err = run(ctx, args)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) && nr.AcknowledgementLimit > 0:
 		return request.Request{}, request.ErrAcknowledgementLimit

@@ -256,22 +256,3 @@ func BenchmarkIntakeHundredOperators(b *testing.B) {
 		return single
 	}, func(bool) {})
 }
-
-// BenchmarkIntakeBatchJob times the group commit's one delivery job per
-// batch against a job per submission (as before it), in alternating
-// blocks of 8 concurrent workers on one database: on/off is the batch
-// job's time over the job per submission's.
-//
-//	go run ./tools/withpg -set fsync=on -set synchronous_commit=on -- go test ./internal/store/ -run '^$' -bench IntakeBatchJob -benchtime 20x -count 3
-func BenchmarkIntakeBatchJob(b *testing.B) {
-	pool := testkit.DB(b)
-	batchJob := New(pool, &intakeOutbox{}, testkit.Keys())
-	perSubmission := New(pool, &intakeOutbox{}, testkit.Keys())
-	perSubmission.intake.jobPerSubmission = true
-	alternateIntakesThrough(b, "BJOB", func(on bool, _ int64) *Store {
-		if on {
-			return batchJob
-		}
-		return perSubmission
-	}, func(bool) {})
-}

@@ -24,13 +24,6 @@ import (
 // being committed, which is the time each submission would have waited for
 // a connection anyway.
 //
-// A batch's submissions share one delivery job (batchDeliveryJob, the last
-// statement of the pipeline): a job row, its six index entries and two GIN
-// pending-list updates per batch instead of per submission. Every email of
-// the batch is in that job and in no other, committed with the request it
-// belongs to, or not at all. A submission sent alone, or again alone after
-// its batch was rolled back, writes its own job (createRequest).
-//
 // Every submission is answered only after the commit that holds it (Close
 // of the batch's results, which reads the Sync's answer). A submission the
 // database refuses (a reference taken, an idempotency key another
@@ -63,10 +56,6 @@ const (
 // under one scope.
 type intakeBatcher struct {
 	slots chan struct{} // a token per batch being committed
-	// jobPerSubmission sends each submission of a batch with its own
-	// delivery job, as before one job per batch: BenchmarkIntakeBatchJob
-	// measures the two side by side. Never set outside that benchmark.
-	jobPerSubmission bool
 
 	mu     sync.Mutex
 	queues map[int64]*intakeQueue
@@ -80,7 +69,8 @@ type intakeQueue struct {
 // intakeItem is one submission waiting for its commit.
 type intakeItem struct {
 	ctx   context.Context
-	sub   intakeSubmission
+	query string
+	args  []any
 	state atomic.Int32 // itemQueued, itemTaken or itemCancelled
 	done  chan struct{}
 
@@ -115,8 +105,8 @@ type intakeRunner interface {
 // duplicate it points at and whether it woke the workers. pgx.ErrNoRows
 // when the statement wrote nothing (the acknowledgement limit), as
 // QueryRow's Scan would say.
-func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int64, sub intakeSubmission) (id, duplicateOf int64, woken int, err error) {
-	it := &intakeItem{ctx: ctx, sub: sub, done: make(chan struct{})}
+func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int64, query string, args []any) (id, duplicateOf int64, woken int, err error) {
+	it := &intakeItem{ctx: ctx, query: query, args: args, done: make(chan struct{})}
 	b.mu.Lock()
 	q := b.queues[scope]
 	if q == nil {
@@ -139,7 +129,7 @@ func (b *intakeBatcher) commit(ctx context.Context, pool intakeRunner, scope int
 		<-it.done // sent already: its outcome is the answer
 	}
 	if it.alone {
-		err = pool.QueryRow(ctx, createRequest.sql, sub.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
+		err = pool.QueryRow(ctx, query, args...).Scan(&it.id, &it.duplicateOf, &it.woken)
 		return it.id, it.duplicateOf, it.woken, err
 	}
 	return it.id, it.duplicateOf, it.woken, it.err
@@ -172,14 +162,14 @@ func (b *intakeBatcher) send(pool intakeRunner, scope int64) {
 		b.mu.Unlock()
 		go func() {
 			defer func() { <-b.slots }()
-			runIntakeBatch(pool, batch, b.jobPerSubmission)
+			runIntakeBatch(pool, batch)
 		}()
 	}
 }
 
 // runIntakeBatch commits batch in one transaction and answers each of its
 // submissions.
-func runIntakeBatch(pool intakeRunner, batch []*intakeItem, jobPerSubmission bool) {
+func runIntakeBatch(pool intakeRunner, batch []*intakeItem) {
 	// The batch's scope is its submissions' (one queue, one scope); it
 	// must not end with the first submission's request.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), intakeBatchTimeout)
@@ -191,26 +181,12 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem, jobPerSubmission boo
 	}()
 	if len(batch) == 1 {
 		it := batch[0]
-		it.err = pool.QueryRow(ctx, createRequest.sql, it.sub.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
+		it.err = pool.QueryRow(ctx, it.query, it.args...).Scan(&it.id, &it.duplicateOf, &it.woken)
 		return
 	}
 	var pb pgx.Batch
 	for _, it := range batch {
-		if jobPerSubmission {
-			pb.Queue(createRequest.sql, it.sub.args...)
-		} else {
-			pb.Queue(createBatchedRequest.sql, it.sub.batchedArgs...)
-		}
-	}
-	jobArgs, err := batchJobArgs(batch)
-	if err != nil {
-		for _, it := range batch {
-			it.alone = true // nothing was sent
-		}
-		return
-	}
-	if !jobPerSubmission {
-		pb.Queue(batchDeliveryJob.sql, jobArgs...)
+		pb.Queue(it.query, it.args...)
 	}
 	results := pool.SendBatch(ctx, &pb)
 	var first error
@@ -218,12 +194,6 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem, jobPerSubmission boo
 		it.err = results.QueryRow().Scan(&it.id, &it.duplicateOf, &it.woken)
 		if it.err != nil && !errors.Is(it.err, pgx.ErrNoRows) && first == nil {
 			first = it.err
-		}
-	}
-	if !jobPerSubmission {
-		var jobs, woken int
-		if err := results.QueryRow().Scan(&jobs, &woken); err != nil && first == nil {
-			first = fmt.Errorf("the batch's delivery job: %w", err)
 		}
 	}
 	// Close reads the answer to the Sync: the commit.
@@ -245,26 +215,4 @@ func runIntakeBatch(pool intakeRunner, batch []*intakeItem, jobPerSubmission boo
 			it.err = first
 		}
 	}
-}
-
-// batchJobArgs are batchDeliveryJob's arguments for batch: one job for
-// every email of its submissions, which wakes the workers when any of them
-// was to.
-func batchJobArgs(batch []*intakeItem) ([]any, error) {
-	job := batch[0].sub.job
-	var ids []string
-	for _, it := range batch {
-		ids = append(ids, it.sub.messageIDs...)
-		if it.sub.job.Notify != "" {
-			job.Notify = it.sub.job.Notify
-		}
-	}
-	return batchDeliveryJob.bind(map[string]any{
-		"message_ids":      ids,
-		"job_ids_field":    job.IDsField,
-		"job_kind":         job.Kind,
-		"job_max_attempts": job.MaxAttempts,
-		"job_queue":        job.Queue,
-		"job_notify":       job.Notify,
-	})
 }

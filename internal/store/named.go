@@ -69,19 +69,3 @@ func (q namedSQL) bind(args map[string]any) ([]any, error) {
 	}
 	return out, nil
 }
-
-// pick is bind for a statement that takes some of args: a parameter args
-// has no value for is an error, a value no parameter takes is left out
-// (args were bound whole, by bind, for another statement of the same
-// values).
-func (q namedSQL) pick(args map[string]any) ([]any, error) {
-	out := make([]any, len(q.names))
-	for i, n := range q.names {
-		v, ok := args[n]
-		if !ok {
-			return nil, fmt.Errorf("no value for @%s", n)
-		}
-		out[i] = v
-	}
-	return out, nil
-}
