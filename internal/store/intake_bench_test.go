@@ -256,3 +256,26 @@ func BenchmarkIntakeHundredOperators(b *testing.B) {
 		return single
 	}, func(bool) {})
 }
+
+// BenchmarkIntakeInFlight times the group commit with another number of
+// batches in flight (intakeInFlight) against the constant's, in
+// alternating blocks of 8 concurrent workers on one database: on/off is
+// the other number's time over intakeInFlight's.
+//
+//	go run ./tools/withpg -set fsync=on -set synchronous_commit=on -- go test ./internal/store/ -run '^$' -bench IntakeInFlight -benchtime 20x -count 2
+func BenchmarkIntakeInFlight(b *testing.B) {
+	for _, k := range []int{1, 3, 4} {
+		b.Run(fmt.Sprintf("%d-against-%d", k, intakeInFlight), func(b *testing.B) {
+			pool := testkit.DB(b)
+			base := New(pool, &intakeOutbox{}, testkit.Keys())
+			other := New(pool, &intakeOutbox{}, testkit.Keys())
+			other.intake.slots = make(chan struct{}, k)
+			alternateIntakesThrough(b, fmt.Sprintf("IF%d", k), func(on bool, _ int64) *Store {
+				if on {
+					return other
+				}
+				return base
+			}, func(bool) {})
+		})
+	}
+}
