@@ -89,6 +89,21 @@ func UpTo(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, kr *keyr
 	return up(ctx, pool, logger, kr, version)
 }
 
+// DownTo rolls rightsdesk's migrations back to version, for tests of a
+// migration's Down. River's tables are left as they are.
+func DownTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithGoMigrations(sealMigration(nil)))
+	if err != nil {
+		return fmt.Errorf("migrate: goose provider: %w", err)
+	}
+	if _, err := provider.DownTo(ctx, version); err != nil {
+		return fmt.Errorf("migrate down to %d: %w", version, err)
+	}
+	return nil
+}
+
 // Fingerprint identifies the schema the migrations produce; test helpers use
 // it to reuse one migrated template database per schema.
 func Fingerprint() (string, error) {

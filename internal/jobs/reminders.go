@@ -28,7 +28,7 @@ const PrivacyContactName = "privacy contact"
 
 // ReminderStore is what the reminder sweep needs from the database.
 type ReminderStore interface {
-	ReminderCandidates(ctx context.Context, horizon time.Time, todayKey string) ([]store.ReminderCandidate, error)
+	ReminderCandidates(ctx context.Context, horizon time.Time) ([]store.ReminderCandidate, error)
 	RecordReminders(ctx context.Context, at time.Time, d store.ReminderDigest,
 		compose func(won []store.ReminderClaim) (request.OutboxEmail, error)) ([]store.ReminderClaim, error)
 }
@@ -92,14 +92,14 @@ type pending struct {
 // reports what it would send. A failure for one recipient does not stop the
 // others; the error names how many failed, and the next run retries them.
 func (s *ReminderSweep) Run(ctx context.Context, now time.Time, dryRun bool) ([]SentDigest, error) {
-	cands, err := s.Store.ReminderCandidates(ctx, s.Policy.Horizon(now), s.Policy.TodayKey(now))
+	cands, err := s.Store.ReminderCandidates(ctx, s.Policy.Horizon(now))
 	if err != nil {
 		return nil, err
 	}
 	groups := map[int64][]pending{}
 	skipped := 0
 	for _, c := range cands {
-		r, ok := s.Policy.Due(c.DueAt, now, func(k string) bool { return slices.Contains(c.Done, k) })
+		r, ok := s.Policy.Due(c.DueAt, now, func(k string) bool { return reminder.Covers(c.Reminded, k) })
 		if !ok {
 			continue
 		}
@@ -206,7 +206,7 @@ func (s *ReminderSweep) send(ctx context.Context, now time.Time, staffID int64, 
 	digest := store.ReminderDigest{StaffID: staffID}
 	for _, p := range items {
 		byID[p.cand.RequestID] = p
-		digest.Claims = append(digest.Claims, store.ReminderClaim{RequestID: p.cand.RequestID, Key: p.rem.Key, Passed: p.rem.Passed})
+		digest.Claims = append(digest.Claims, store.ReminderClaim{RequestID: p.cand.RequestID, Key: p.rem.Key})
 	}
 	won, err := s.Store.RecordReminders(ctx, now, digest, func(won []store.ReminderClaim) (request.OutboxEmail, error) {
 		lines := make([]pending, len(won))

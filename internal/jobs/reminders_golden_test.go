@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 	"rightsdesk/internal/testkit"
 )
@@ -21,7 +22,11 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files under te
 // digest and reminder events, the ledger, the delivery jobs) is what they
 // recorded before their writes were rewritten for speed (issue 16):
 // testdata/reminder_sweep.golden was written by the earlier code (0ee9e64,
-// `go test -run WhatSweepsRecord -update`). References and Message-IDs are
+// `go test -run WhatSweepsRecord -update`). The ledger keeps one row per
+// request since 00090: it is compared with the golden file's most urgent
+// row of each request, and must hold back what its rows held back
+// (oneLedgerRowPerRequest); -update would write the new ledger over the
+// rows it is checked against, so it is refused. References and Message-IDs are
 // random and ids the database's, so references are numbered in the order
 // the test files them and digests in the order they were sent (sweep,
 // then recipient); everything else is compared byte for byte.
@@ -54,15 +59,14 @@ func TestWhatSweepsRecordIsWhatTheyRecordedBefore(t *testing.T) {
 
 	path := filepath.Join("testdata", "reminder_sweep.golden")
 	if *updateGolden {
-		if err := os.WriteFile(path, []byte(got), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		t.Fatalf("%s holds the ledger as 0ee9e64 wrote it, a row per key: not rewritten", path)
 	}
-	want, err := os.ReadFile(path)
+	wantFile, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != string(want) {
+	want := oneLedgerRowPerRequest(t, string(wantFile))
+	if got != want {
 		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
 		for i := range max(len(gl), len(wl)) {
 			var g, w string
@@ -77,6 +81,56 @@ func TestWhatSweepsRecordIsWhatTheyRecordedBefore(t *testing.T) {
 			}
 		}
 	}
+}
+
+// oneLedgerRowPerRequest turns the golden file's ledger, written when it
+// held a row for every key sent and every threshold passed, into what it
+// holds since migration 00090: each request's most urgent row, as it was
+// (key, time, operator). Before it does, it checks that this one key holds
+// back (reminder.Covers) exactly the keys the rows did among those a later
+// sweep can be owed: the thresholds, and the overdue days from the last
+// sweep's on (earlier days' keys never hold a reminder back).
+func oneLedgerRowPerRequest(t *testing.T, golden string) string {
+	t.Helper()
+	later := []string{"7d", "3d", "1d", "overdue:2026-03-06", "overdue:2026-03-07"}
+	var out []string
+	var block []string // one request's ledger lines
+	flush := func() {
+		if len(block) == 0 {
+			return
+		}
+		keys := map[string]bool{}
+		top, topUrgency := "", 0
+		for _, line := range block {
+			key := strings.Fields(line)[1]
+			keys[key] = true
+			u, err := reminder.Urgency(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if top == "" || u > topUrgency {
+				top, topUrgency = line, u
+			}
+		}
+		kept := strings.Fields(top)[1]
+		for _, k := range later {
+			if reminder.Covers(kept, k) != keys[k] {
+				t.Errorf("the ledger's %s holds %s back: %v; its rows before 00090 (%v): %v", kept, k, reminder.Covers(kept, k), block, keys[k])
+			}
+		}
+		out = append(out, top)
+		block = nil
+	}
+	for _, line := range strings.Split(golden, "\n") {
+		if strings.HasPrefix(line, "ledger ") {
+			block = append(block, line)
+			continue
+		}
+		flush()
+		out = append(out, line)
+	}
+	flush()
+	return strings.Join(out, "\n")
 }
 
 // recordedBySweeps writes out every digest, then per request its ledger

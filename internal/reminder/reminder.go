@@ -46,10 +46,11 @@ type Reminder struct {
 	// Key is the ledger key this reminder is recorded under: a threshold
 	// ("3d") or the overdue day ("overdue:2026-03-05").
 	Key string
-	// Passed are the less urgent thresholds passed at the same time. They are
-	// recorded with Key so that they are never sent later: a request created
-	// two days before its due date is reminded once, as "3 days", not "7 days"
-	// now and "3 days" an hour later.
+	// Passed are the less urgent thresholds passed at the same time. The
+	// ledger's row for the request, once it holds Key, holds them back too
+	// (Covers), so they are never sent later: a request created two days
+	// before its due date is reminded once, as "3 days", not "7 days" now and
+	// "3 days" an hour later.
 	Passed []string
 	// DueDate is the due day in the operator's time zone.
 	DueDate deadline.Date
@@ -64,8 +65,54 @@ func (r Reminder) Overdue() bool { return r.DaysLeft < 0 }
 // DaysOverdue is how many days late the request is (0 when it is not).
 func (r Reminder) DaysOverdue() int { return max(0, -r.DaysLeft) }
 
-// Keys lists Key and Passed: every ledger row the reminder writes.
+// Keys lists Key and Passed: every key the reminder settles, which the
+// ledger's one key per request (Covers) holds back from then on.
 func (r Reminder) Keys() []string { return append([]string{r.Key}, r.Passed...) }
+
+// Urgency orders ledger keys, more urgent higher: a threshold of fewer days
+// above one of more, any overdue day above every threshold, and a later
+// overdue day above an earlier one. A threshold of n days is -n; the overdue
+// key of day d counts d's days since 1970-01-01 (always above 0 for a day
+// this code can see). Migration 00090 computes the same numbers in SQL.
+//
+// The ledger keeps one row per request, its most urgent key, and a sweep
+// claims a key only while the row's urgency is below it (Covers,
+// store.RecordReminders); urgency never falls, so each key is claimed at
+// most once, and a threshold passed by a more urgent one never later.
+func Urgency(key string) (int, error) {
+	if day, ok := strings.CutPrefix(key, OverduePrefix); ok {
+		d, err := deadline.ParseDate(day)
+		if err != nil {
+			return 0, fmt.Errorf("reminder key %q: %w", key, err)
+		}
+		return epoch.DaysUntil(d), nil
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(key, "d"))
+	if err != nil || !strings.HasSuffix(key, "d") || n < 1 || n > 365 {
+		return 0, fmt.Errorf("reminder key %q: want a threshold such as 3d or an overdue day", key)
+	}
+	return -n, nil
+}
+
+var epoch = deadline.NewDate(1970, 1, 1)
+
+// Covers reports whether a ledger holding recorded (its most urgent key, ""
+// when it holds none for the request) holds key back: key is no more urgent
+// than recorded. It is the rule the ledger applies when it claims
+// (store.RecordReminders), for the sweep to leave out what would not be
+// claimed. A key that cannot be read is never held back, so a sweep tries it
+// and the store reports the error.
+func Covers(recorded, key string) bool {
+	if recorded == "" {
+		return false
+	}
+	have, err := Urgency(recorded)
+	if err != nil {
+		return false
+	}
+	want, err := Urgency(key)
+	return err == nil && want <= have
+}
 
 // Today is the operator's calendar day at now.
 func (p Policy) Today(now time.Time) deadline.Date { return deadline.DateOf(now.In(p.Location)) }

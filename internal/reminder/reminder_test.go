@@ -184,3 +184,89 @@ func TestParseThresholds(t *testing.T) {
 		}
 	}
 }
+
+// The ledger keeps one key per request, its most urgent (Covers). Hour by
+// hour over six weeks, for several threshold lists, due dates, a deadline
+// extended after reminders were sent and thresholds changed between
+// sweeps, it holds back exactly what a ledger of every key sent and passed
+// (Keys) held back: each sweep is owed the same reminder under both.
+func TestTheMostUrgentKeyHoldsBackWhatEveryKeySentAndPassedDid(t *testing.T) {
+	loc := almaty(t)
+	start := time.Date(2026, 2, 1, 0, 30, 0, 0, loc)
+	for _, c := range []struct {
+		name           string
+		before, after  []int // thresholds before and after the change
+		due, extended  deadline.Date
+		change, extend int // the day (from start) of the change and of the extension; -1 never
+	}{
+		{"7,3,1", []int{7, 3, 1}, nil, deadline.NewDate(2026, 2, 20), deadline.Date{}, -1, -1},
+		{"one threshold", []int{5}, nil, deadline.NewDate(2026, 2, 10), deadline.Date{}, -1, -1},
+		{"found overdue", []int{7, 3, 1}, nil, deadline.NewDate(2026, 1, 25), deadline.Date{}, -1, -1},
+		{"extended while overdue", []int{7, 3, 1}, nil, deadline.NewDate(2026, 2, 10), deadline.NewDate(2026, 3, 5), -1, 12},
+		{"extended after 3d", []int{7, 3, 1}, nil, deadline.NewDate(2026, 2, 12), deadline.NewDate(2026, 2, 25), -1, 10},
+		{"a threshold added", []int{7, 1}, []int{7, 5, 3, 1}, deadline.NewDate(2026, 2, 20), deadline.Date{}, 15, -1},
+		{"a threshold dropped", []int{14, 7, 3, 1}, []int{7, 1}, deadline.NewDate(2026, 2, 20), deadline.Date{}, 8, -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			keys := map[string]bool{} // the ledger before issue 16's fifth round
+			latest := ""              // the ledger now
+			due := c.due
+			sent := 0
+			for h := range 42 * 24 {
+				now := start.Add(time.Duration(h) * time.Hour)
+				day := h / 24
+				p := Policy{Thresholds: c.before, Location: loc}
+				if c.change >= 0 && day >= c.change {
+					p.Thresholds = c.after
+				}
+				if c.extend >= 0 && day >= c.extend {
+					due = c.extended
+				}
+				old, oldOK := p.Due(due.EndOfDay(loc), now, func(k string) bool { return keys[k] })
+				got, ok := p.Due(due.EndOfDay(loc), now, func(k string) bool { return Covers(latest, k) })
+				if ok != oldOK || got.Key != old.Key {
+					t.Fatalf("at %s: owed %q (%v), the key-per-row ledger owed %q (%v)", now, got.Key, ok, old.Key, oldOK)
+				}
+				if !ok {
+					continue
+				}
+				sent++
+				for _, k := range old.Keys() {
+					keys[k] = true
+				}
+				latest = got.Key
+			}
+			if sent == 0 {
+				t.Fatal("nothing was ever owed: the case tests nothing")
+			}
+		})
+	}
+}
+
+func TestUrgencyOrdersThresholdsThenOverdueDays(t *testing.T) {
+	order := []string{"365d", "7d", "3d", "1d", "overdue:2026-03-05", "overdue:2026-03-06", "overdue:2027-01-01"}
+	prev := 0
+	for i, k := range order {
+		u, err := Urgency(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && u <= prev {
+			t.Errorf("%s (%d) is not more urgent than %s (%d)", k, u, order[i-1], prev)
+		}
+		prev = u
+	}
+	for _, k := range []string{"", "d", "0d", "366d", "3", "overdue:", "overdue:2026-13-01", "soon"} {
+		if _, err := Urgency(k); err == nil {
+			t.Errorf("Urgency(%q) accepted", k)
+		}
+	}
+	if Covers("", "7d") || !Covers("3d", "7d") || Covers("7d", "3d") || !Covers("overdue:2026-03-05", "1d") ||
+		Covers("overdue:2026-03-05", "overdue:2026-03-06") || !Covers("overdue:2026-03-06", "overdue:2026-03-06") {
+		t.Error("Covers disagrees with Urgency")
+	}
+	// Migration 00090 counts overdue days from the same day.
+	if u, _ := Urgency("overdue:1970-01-02"); u != 1 {
+		t.Errorf("overdue:1970-01-02 is %d, want 1", u)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"rightsdesk/internal/reminder"
 	"rightsdesk/internal/request"
 )
 
@@ -27,21 +28,23 @@ type ReminderCandidate struct {
 	StaffName   string
 	StaffEmail  string
 	StaffLocale request.Locale
-	// Done lists the ledger keys already recorded for the request that can
-	// still hold a reminder back: the thresholds, and today's overdue key.
-	Done []string
+	// Reminded is the ledger's key for the request: the most urgent
+	// reminder sent, "" when none was (reminder.Covers says what it holds
+	// back).
+	Reminded string
 }
 
-// reminderCandidatesQuery selects the candidates ($1 the horizon, $2 today's
-// overdue key) through requests_remind_due_idx (migrations 00008, 00080),
-// index-only. Only remindedStatuses count: an unverified request has no
-// confirmed requester yet, and closed ones need no answer.
+// reminderCandidatesQuery selects the candidates ($1 the horizon) through
+// requests_remind_due_idx (migrations 00008, 00080), index-only, with the
+// ledger's row of each (00090) by its primary key. Only remindedStatuses
+// count: an unverified request has no confirmed requester yet, and closed
+// ones need no answer.
 var reminderCandidatesQuery = `
 	SELECT r.id, r.reference, r.type, r.due_at,
 		coalesce(a.id, 0), coalesce(a.name, ''), coalesce(a.email, ''), coalesce(a.locale, ''),
-		coalesce((SELECT array_agg(l.threshold) FROM reminders l
-			WHERE l.request_id = r.id AND (l.threshold NOT LIKE 'overdue:%' OR l.threshold = $2)), '{}')
+		coalesce(l.threshold, '')
 	FROM requests r LEFT JOIN staff a ON a.id = r.assignee_id AND a.disabled_at IS NULL
+		LEFT JOIN reminders l ON l.request_id = r.id
 	WHERE ` + remindedStatuses + ` AND r.due_at <= $1
 	ORDER BY r.due_at, r.id`
 
@@ -49,20 +52,20 @@ var reminderCandidatesQuery = `
 // horizon (overdue ones included), earliest first.
 //
 // The selection runs with JIT compilation off (withoutJIT).
-func (s *Store) ReminderCandidates(ctx context.Context, horizon time.Time, todayKey string) ([]ReminderCandidate, error) {
+func (s *Store) ReminderCandidates(ctx context.Context, horizon time.Time) ([]ReminderCandidate, error) {
 	var out []ReminderCandidate
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := withoutJIT(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, reminderCandidatesQuery, horizon, todayKey)
+		rows, err := tx.Query(ctx, reminderCandidatesQuery, horizon)
 		if err != nil {
 			return fmt.Errorf("select reminder candidates: %w", err)
 		}
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReminderCandidate, error) {
 			var c ReminderCandidate
 			err := row.Scan(&c.RequestID, &c.Reference, &c.Type, &c.DueAt,
-				&c.StaffID, &c.StaffName, &c.StaffEmail, &c.StaffLocale, &c.Done)
+				&c.StaffID, &c.StaffName, &c.StaffEmail, &c.StaffLocale, &c.Reminded)
 			return c, err
 		})
 		if err != nil {
@@ -88,11 +91,10 @@ func withoutJIT(ctx context.Context, tx pgx.Tx) error {
 }
 
 // ReminderClaim is a reminder a sweep means to send: the ledger key it is
-// recorded under and the less urgent keys recorded with it.
+// recorded under.
 type ReminderClaim struct {
 	RequestID int64
 	Key       string
-	Passed    []string
 }
 
 // ReminderDigest is one recipient's share of a sweep.
@@ -101,53 +103,79 @@ type ReminderDigest struct {
 	Claims  []ReminderClaim
 }
 
+// reminderClaimQuery claims a digest's reminders in the ledger
+// (RecordReminders): $1 the requests, $2 their keys, $3 the keys'
+// reminder.Urgency, $4 the instant.
+var reminderClaimQuery = `
+	WITH r AS (
+		SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($1::bigint[]) AND ` + remindedStatuses + `
+	)
+	INSERT INTO reminders AS l (request_id, threshold, urgency, reminded_at, operator_id)
+	SELECT u.id, u.k, u.urgency, $4, r.operator_id
+	FROM unnest($1::bigint[], $2::text[], $3::integer[]) WITH ORDINALITY AS u(id, k, urgency, n)
+	JOIN r ON r.id = u.id
+	ORDER BY u.n
+	ON CONFLICT (request_id) DO UPDATE
+		SET threshold = excluded.threshold, urgency = excluded.urgency, reminded_at = excluded.reminded_at
+		WHERE l.urgency < excluded.urgency
+	RETURNING request_id, threshold`
+
 // RecordReminders claims the digest's reminders in the ledger and, for the
 // claims it wins, records the digest email compose renders (with its
 // delivery job), a "reminder_digest" event for the email and a "reminded"
 // event on each request, all in one transaction. It returns the claims won.
 //
-// The claim is INSERT ... ON CONFLICT DO NOTHING RETURNING on the ledger's
-// primary key: a claim another sweep has recorded is not returned, and one
-// another sweep is recording makes the insert wait for that transaction and
-// then not return it either. So two sweeps at the same instant, on two
-// instances, or a retry after a crash put each reminder in one digest only.
+// The ledger holds one row per request: its most urgent key and that key's
+// reminder.Urgency (migration 00090). A claim is INSERT ... ON CONFLICT
+// (request_id) DO UPDATE ... WHERE the row's urgency is below the key's,
+// RETURNING: it is won when the request has no row, or only a less urgent
+// key, and then the row holds the new key. Another sweep's row, committed,
+// fails the WHERE; one another sweep is writing makes the insert wait for
+// that transaction, and PostgreSQL then applies the WHERE to the row it
+// committed. Urgency never falls, so two sweeps at the same instant, on two
+// instances, or a retry after a crash put each key in one digest only, and
+// a threshold passed by a more urgent key is never sent later (Covers).
 // Each request is looked up once, by its key (= ANY of the digest's
 // requests): joined to requests with no condition of its own, the planner
 // hashed every open request for each digest.
-// Keys are inserted in (request, key) order in every sweep, so two sweeps
-// wait for each other in one direction and never deadlock. A request closed
-// since it was selected is not claimed.
+// Requests are claimed in id order in every sweep, so two sweeps wait for
+// each other in one direction and never deadlock. A request closed since it
+// was selected is not claimed.
 //
-// compose is not called, and nothing but passed keys is written, when no
-// claim is won. Delivery is the outbox's: the email row and its job commit
-// with the ledger rows, and a crash after SMTP accepted the message but
-// before that was recorded sends it again with the same Message-ID, so a
-// reminder is never lost and at worst repeated once.
+// compose is not called, and nothing is written, when no claim is won.
+// Delivery is the outbox's: the email row and its job commit with the
+// ledger rows, and a crash after SMTP accepted the message but before that
+// was recorded sends it again with the same Message-ID, so a reminder is
+// never lost and at worst repeated once.
 func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDigest,
 	compose func(won []ReminderClaim) (request.OutboxEmail, error)) ([]ReminderClaim, error) {
-	type row struct {
-		id  int64
-		key string
+	// One claim per request (ON CONFLICT DO UPDATE may touch a row once a
+	// statement), the most urgent if the caller named a request twice.
+	type claim struct {
+		ReminderClaim
+		urgency int
 	}
-	var rows []row
-	primary := make(map[row]ReminderClaim, len(d.Claims))
+	claims := make([]claim, 0, len(d.Claims))
 	for _, c := range d.Claims {
-		primary[row{c.RequestID, c.Key}] = c
-		rows = append(rows, row{c.RequestID, c.Key})
-		for _, k := range c.Passed {
-			rows = append(rows, row{c.RequestID, k})
+		u, err := reminder.Urgency(c.Key)
+		if err != nil {
+			return nil, fmt.Errorf("claim reminders: %w", err)
 		}
+		claims = append(claims, claim{c, u})
 	}
-	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.id, b.id), cmp.Compare(a.key, b.key)) })
-	rows = slices.Compact(rows)
-	ids := make([]int64, len(rows))
-	keys := make([]string, len(rows))
-	var requests []int64 // each once, for its lookup
-	for i, r := range rows {
-		ids[i], keys[i] = r.id, r.key
-		if i == 0 || r.id != rows[i-1].id {
-			requests = append(requests, r.id)
-		}
+	slices.SortFunc(claims, func(a, b claim) int {
+		return cmp.Or(cmp.Compare(a.RequestID, b.RequestID), cmp.Compare(b.urgency, a.urgency))
+	})
+	claims = slices.CompactFunc(claims, func(a, b claim) bool { return a.RequestID == b.RequestID })
+	ids := make([]int64, len(claims))
+	keys := make([]string, len(claims))
+	urgencies := make([]int32, len(claims))
+	for i, c := range claims {
+		ids[i], keys[i], urgencies[i] = c.RequestID, c.Key, int32(c.urgency)
+	}
+	primary := make(map[ReminderClaim]bool, len(claims))
+	for _, c := range claims {
+		primary[c.ReminderClaim] = true
 	}
 
 	var won []ReminderClaim
@@ -158,22 +186,13 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 		}
 		// The operator is the request's, read with it, rather than the
 		// column's default: that is a function call per row.
-		claimed, err := tx.Query(ctx, `
-			WITH r AS (
-				SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($4::bigint[]) AND `+remindedStatuses+`
-			)
-			INSERT INTO reminders (request_id, threshold, reminded_at, operator_id)
-			SELECT u.id, u.k, $3, r.operator_id FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			JOIN r ON r.id = u.id
-			ORDER BY u.n
-			ON CONFLICT DO NOTHING
-			RETURNING request_id, threshold`, ids, keys, at, requests)
+		claimed, err := tx.Query(ctx, reminderClaimQuery, ids, keys, urgencies, at)
 		if err != nil {
 			return fmt.Errorf("claim reminders: %w", err)
 		}
-		var r row
-		_, err = pgx.ForEachRow(claimed, []any{&r.id, &r.key}, func() error {
-			if c, ok := primary[r]; ok {
+		var c ReminderClaim
+		_, err = pgx.ForEachRow(claimed, []any{&c.RequestID, &c.Key}, func() error {
+			if primary[c] {
 				won = append(won, c)
 			}
 			return nil
@@ -185,13 +204,13 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 			return nil
 		}
 		// Back in the digest's order (the caller's), not the ledger's.
-		order := make(map[row]int, len(d.Claims))
+		order := make(map[ReminderClaim]int, len(d.Claims))
 		for i, c := range d.Claims {
-			order[row{c.RequestID, c.Key}] = i
+			if _, seen := order[c]; !seen {
+				order[c] = i
+			}
 		}
-		slices.SortFunc(won, func(a, b ReminderClaim) int {
-			return cmp.Compare(order[row{a.RequestID, a.Key}], order[row{b.RequestID, b.Key}])
-		})
+		slices.SortFunc(won, func(a, b ReminderClaim) int { return cmp.Compare(order[a], order[b]) })
 
 		email, err := compose(won)
 		if err != nil {

@@ -87,15 +87,15 @@ func BenchmarkReminderSweep(b *testing.B) {
 		Links:          request.Links{BaseURL: "https://privacy.example.kz"},
 		PrivacyContact: "privacy@example.kz", StaffLocale: request.Russian, OrgName: "Онлайн-школа",
 	}
-	horizon, todayKey := policy.Horizon(now), policy.TodayKey(now)
+	horizon := policy.Horizon(now)
 	var candidates int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (`+store.ReminderCandidatesQuery+`) c`, horizon, todayKey).Scan(&candidates); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM (`+store.ReminderCandidatesQuery+`) c`, horizon).Scan(&candidates); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d requests in %s; %d confirmed open, %d candidates for a reminder (one in %d moved into the window)",
 		n, seeded.Round(time.Millisecond), open, candidates, step)
 	if os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != "" {
-		store.LogPlan(b, pool, "the reminder selection", store.ReminderCandidatesQuery, []any{horizon, todayKey})
+		store.LogPlan(b, pool, "the reminder selection", store.ReminderCandidatesQuery, []any{horizon})
 	}
 
 	if os.Getenv("RIGHTSDESK_BENCH_EXPLAIN") != "" {
@@ -105,7 +105,8 @@ func BenchmarkReminderSweep(b *testing.B) {
 		// off for the sweep's statements.)
 		var ids []int64
 		var keys []string
-		rows, err := pool.Query(ctx, `SELECT id FROM (`+store.ReminderCandidatesQuery+`) c LIMIT 1000`, horizon, todayKey)
+		var urgencies []int32
+		rows, err := pool.Query(ctx, `SELECT id FROM (`+store.ReminderCandidatesQuery+`) c LIMIT 1000`, horizon)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -116,17 +117,10 @@ func BenchmarkReminderSweep(b *testing.B) {
 			}
 			ids = append(ids, id)
 			keys = append(keys, "3d")
+			urgencies = append(urgencies, -3)
 		}
 		rows.Close()
-		store.LogPlan(b, pool, "claim", `WITH r AS (
-				SELECT r.id, r.operator_id FROM requests r WHERE r.id = ANY($4::bigint[]) AND `+store.RemindedStatuses+`
-			)
-			INSERT INTO reminders (request_id, threshold, reminded_at, operator_id)
-			SELECT u.id, u.k, $3, r.operator_id FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(id, k, n)
-			JOIN r ON r.id = u.id
-			ORDER BY u.n
-			ON CONFLICT DO NOTHING
-			RETURNING request_id, threshold`, []any{ids, keys, now, ids})
+		store.LogPlan(b, pool, "claim", store.ReminderClaimQuery, []any{ids, keys, urgencies, now})
 		if _, err := pool.Exec(ctx, `TRUNCATE reminders`); err != nil {
 			b.Fatal(err)
 		}
@@ -160,7 +154,7 @@ func BenchmarkReminderSweep(b *testing.B) {
 				if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 					return err
 				}
-				rows, err := tx.Query(ctx, store.ReminderCandidatesQuery, horizon, todayKey)
+				rows, err := tx.Query(ctx, store.ReminderCandidatesQuery, horizon)
 				if err != nil {
 					return err
 				}

@@ -20,6 +20,10 @@ import (
 // package store_test to run as bare SQL.
 var ReminderCandidatesQuery = reminderCandidatesQuery
 
+// ReminderClaimQuery is the claim of a digest's reminders, for the
+// benchmark's plan of it.
+var ReminderClaimQuery = reminderClaimQuery
+
 // RemindedStatuses are the statuses the sweep selects, for the benchmark.
 var RemindedStatuses = remindedStatuses
 
@@ -85,12 +89,12 @@ func TestReminderCandidatesAreConfirmedOpenRequestsWithinTheHorizon(t *testing.T
 		"withdrawn":     addReminderRequest(t, pool, testkit.Req{Status: request.Withdrawn, DueAt: reminderNow.AddDate(0, 0, -1), ClosedAt: reminderNow}),
 		"old_overdue_1": addReminderRequest(t, pool, testkit.Req{Status: request.New, DueAt: reminderNow.AddDate(0, 0, -10)}),
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO reminders (request_id, threshold, reminded_at) VALUES
-		($1, '7d', now()), ($2, 'overdue:2026-03-01', now()), ($2, 'overdue:2026-03-02', now()), ($2, '1d', now())`,
+	if _, err := pool.Exec(ctx, `INSERT INTO reminders (request_id, threshold, urgency, reminded_at) VALUES
+		($1, '7d', -7, now()), ($2, 'overdue:2026-03-02', 20514, now())`,
 		ids["mine"], ids["old_overdue_1"]); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.ReminderCandidates(ctx, horizon, "overdue:2026-03-02")
+	got, err := s.ReminderCandidates(ctx, horizon)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,23 +109,18 @@ func TestReminderCandidatesAreConfirmedOpenRequestsWithinTheHorizon(t *testing.T
 		t.Fatalf("candidates %v, want %v (ids %v)", order, want, ids)
 	}
 	if c := byID[ids["mine"]]; c.StaffID != agent || c.StaffName != "Айгерим Сапарова" || c.StaffEmail != "aigerim@example.kz" ||
-		c.StaffLocale != request.Russian || c.Type != request.Access || !slices.Equal(c.Done, []string{"7d"}) {
+		c.StaffLocale != request.Russian || c.Type != request.Access || c.Reminded != "7d" {
 		t.Errorf("mine: %+v", c)
 	}
 	if c := byID[ids["disabled"]]; c.StaffID != 0 || c.StaffEmail != "" {
 		t.Errorf("a disabled assignee's request must go to the privacy contact: %+v", c)
 	}
-	// Only today's overdue key can hold a reminder back; yesterday's is left out.
-	if c := byID[ids["old_overdue_1"]]; !sameSet(c.Done, []string{"1d", "overdue:2026-03-02"}) {
-		t.Errorf("done keys %v", c.Done)
+	if c := byID[ids["old_overdue_1"]]; c.Reminded != "overdue:2026-03-02" {
+		t.Errorf("the ledger's key %q, want overdue:2026-03-02", c.Reminded)
 	}
-}
-
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
+	if c := byID[ids["overdue"]]; c.Reminded != "" {
+		t.Errorf("never reminded, yet the ledger's key is %q", c.Reminded)
+	}
 }
 
 func TestARecordedReminderIsNeverClaimedAgain(t *testing.T) {
@@ -132,8 +131,8 @@ func TestARecordedReminderIsNeverClaimedAgain(t *testing.T) {
 	a := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 2)})
 	b := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, -1)})
 	digest := ReminderDigest{Claims: []ReminderClaim{
-		{RequestID: b, Key: "overdue:2026-03-02", Passed: []string{"1d", "3d", "7d"}},
-		{RequestID: a, Key: "3d", Passed: []string{"7d"}},
+		{RequestID: b, Key: "overdue:2026-03-02"},
+		{RequestID: a, Key: "3d"},
 	}}
 	composed := 0
 	compose := func(won []ReminderClaim) (request.OutboxEmail, error) {
@@ -162,8 +161,8 @@ func TestARecordedReminderIsNeverClaimedAgain(t *testing.T) {
 		}
 		return n
 	}
-	if n := count(`SELECT count(*) FROM reminders`); n != 6 {
-		t.Errorf("%d ledger rows, want 6 (2 reminders + 4 passed thresholds)", n)
+	if n := count(`SELECT count(*) FROM reminders`); n != 2 {
+		t.Errorf("%d ledger rows, want 2 (one per request)", n)
 	}
 	if n := count(`SELECT count(*) FROM emails WHERE kind = 'reminder_digest' AND request_id IS NULL`); n != 1 {
 		t.Errorf("%d digest emails", n)
@@ -175,12 +174,19 @@ func TestARecordedReminderIsNeverClaimedAgain(t *testing.T) {
 	if n := count(`SELECT count(*) FROM events WHERE kind = 'reminded'`); n != 2 {
 		t.Errorf("%d reminded events, want 2", n)
 	}
-	// A passed threshold is never sent later, but the next day's overdue key is.
+	// A passed threshold is never sent later, but the next day's overdue key
+	// is, and the ledger then holds it.
 	won, err = s.RecordReminders(ctx, reminderNow, ReminderDigest{Claims: []ReminderClaim{
 		{RequestID: a, Key: "7d"}, {RequestID: b, Key: "overdue:2026-03-03"},
 	}}, digestEmail)
 	if err != nil || len(won) != 1 || won[0].RequestID != b {
 		t.Errorf("later: %+v, %v; want only b's next overdue day", won, err)
+	}
+	var key string
+	var urgency int
+	if err := pool.QueryRow(ctx, `SELECT threshold, urgency FROM reminders WHERE request_id = $1`, b).Scan(&key, &urgency); err != nil ||
+		key != "overdue:2026-03-03" || urgency != 20515 {
+		t.Errorf("b's ledger row: %q, %d (%v); want overdue:2026-03-03, 20515", key, urgency, err)
 	}
 }
 
@@ -192,7 +198,7 @@ func TestConcurrentSweepsClaimEachReminderOnce(t *testing.T) {
 	var digest ReminderDigest
 	for i := range 40 {
 		id := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, i%5-1)})
-		digest.Claims = append(digest.Claims, ReminderClaim{RequestID: id, Key: "3d", Passed: []string{"7d"}})
+		digest.Claims = append(digest.Claims, ReminderClaim{RequestID: id, Key: "3d"})
 	}
 	const sweeps = 6
 	won := make([]int, sweeps)
@@ -230,14 +236,14 @@ func TestConcurrentSweepsClaimEachReminderOnce(t *testing.T) {
 		}
 	}
 	var ledger, dup, emails int
-	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) - count(DISTINCT (request_id, threshold)) FROM reminders`).Scan(&ledger, &dup); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) - count(DISTINCT request_id) FROM reminders`).Scan(&ledger, &dup); err != nil {
 		t.Fatal(err)
 	}
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM emails WHERE kind = 'reminder_digest'`).Scan(&emails); err != nil {
 		t.Fatal(err)
 	}
-	if winners != 1 || emails != 1 || outbox.jobs.Load() != 1 || ledger != 80 || dup != 0 {
-		t.Errorf("winners %d, digests %d, jobs %d, ledger rows %d (%d duplicates); want 1, 1, 1, 80, 0",
+	if winners != 1 || emails != 1 || outbox.jobs.Load() != 1 || ledger != 40 || dup != 0 {
+		t.Errorf("winners %d, digests %d, jobs %d, ledger rows %d (%d duplicates); want 1, 1, 1, 40, 0",
 			winners, emails, outbox.jobs.Load(), ledger, dup)
 	}
 }
@@ -270,7 +276,7 @@ func TestAFailedDigestRecordsNoReminder(t *testing.T) {
 	pool := testkit.DB(t)
 	s := New(pool, &countingOutbox{}, testkit.Keys())
 	id := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 1)})
-	claims := ReminderDigest{Claims: []ReminderClaim{{RequestID: id, Key: "1d", Passed: []string{"3d", "7d"}}}}
+	claims := ReminderDigest{Claims: []ReminderClaim{{RequestID: id, Key: "1d"}}}
 	_, err := s.RecordReminders(ctx, reminderNow, claims, func([]ReminderClaim) (request.OutboxEmail, error) {
 		return request.OutboxEmail{}, fmt.Errorf("the template broke")
 	})
@@ -283,5 +289,113 @@ func TestAFailedDigestRecordsNoReminder(t *testing.T) {
 	}
 	if won, err := s.RecordReminders(ctx, reminderNow, claims, digestEmail); err != nil || len(won) != 1 {
 		t.Errorf("retry: %+v, %v", won, err)
+	}
+}
+
+// The ledger holds one key per request, and a sweep (another instance)
+// claiming a key while a first one holds the request's row waits for it:
+// once the first commits a more urgent key, the less urgent one is not
+// sent (it was passed); a more urgent key than the first's still is; and
+// when the first rolls back, the second sends what it claimed.
+func TestASweepWaitingOnAnotherSendsOnlyWhatIsMoreUrgentThanItsClaim(t *testing.T) {
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	first := New(pool, &countingOutbox{}, testkit.Keys())
+	second := New(pool, &countingOutbox{}, testkit.Keys()) // another instance
+	for _, c := range []struct {
+		name          string
+		held, waiting string
+		fail          bool   // the first sweep's digest fails and rolls back
+		want          string // what the waiting sweep wins, "" nothing
+		ledger        string
+	}{
+		{"a passed threshold", "1d", "3d", false, "", "1d"},
+		{"the same key", "3d", "3d", false, "", "3d"},
+		{"an overdue day held, a threshold waiting", "overdue:2026-03-02", "1d", false, "", "overdue:2026-03-02"},
+		{"a more urgent threshold", "3d", "1d", false, "1d", "1d"},
+		{"the next overdue day", "overdue:2026-03-02", "overdue:2026-03-03", false, "overdue:2026-03-03", "overdue:2026-03-03"},
+		{"the first rolls back", "1d", "3d", true, "3d", "3d"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := addReminderRequest(t, pool, testkit.Req{DueAt: reminderNow.AddDate(0, 0, 1)})
+			holding, release := make(chan struct{}), make(chan struct{})
+			firstDone := make(chan error, 1)
+			go func() {
+				_, err := first.RecordReminders(ctx, reminderNow, ReminderDigest{Claims: []ReminderClaim{{RequestID: id, Key: c.held}}},
+					func(won []ReminderClaim) (request.OutboxEmail, error) {
+						close(holding) // the row is claimed, not committed
+						<-release
+						if c.fail {
+							return request.OutboxEmail{}, fmt.Errorf("the template broke")
+						}
+						return digestEmail(won)
+					})
+				firstDone <- err
+			}()
+			<-holding
+			type result struct {
+				won []ReminderClaim
+				err error
+			}
+			secondDone := make(chan result, 1)
+			go func() {
+				won, err := second.RecordReminders(ctx, reminderNow, ReminderDigest{Claims: []ReminderClaim{{RequestID: id, Key: c.waiting}}}, digestEmail)
+				secondDone <- result{won, err}
+			}()
+			waitForALockWait(t, pool)
+			close(release)
+			if err := <-firstDone; (err != nil) != c.fail {
+				t.Fatalf("the first sweep: %v", err)
+			}
+			r := <-secondDone
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			got := ""
+			if len(r.won) == 1 {
+				got = r.won[0].Key
+			}
+			if len(r.won) > 1 || got != c.want {
+				t.Errorf("the waiting sweep won %+v, want %q", r.won, c.want)
+			}
+			var ledger string
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT max(threshold), count(*) FROM reminders WHERE request_id = $1`, id).Scan(&ledger, &n); err != nil {
+				t.Fatal(err)
+			}
+			if ledger != c.ledger || n != 1 {
+				t.Errorf("the ledger holds %q in %d rows, want %q in 1", ledger, n, c.ledger)
+			}
+			var events int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE request_id = $1 AND kind = 'reminded'`, id).Scan(&events); err != nil {
+				t.Fatal(err)
+			}
+			want := len(r.won)
+			if !c.fail {
+				want++
+			}
+			if events != want {
+				t.Errorf("%d reminded events, want %d", events, want)
+			}
+		})
+	}
+}
+
+// waitForALockWait returns once a session of the test's database waits for
+// a lock: the second sweep has reached the first one's row.
+func waitForALockWait(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		if err != nil {
+			t.Fatalf("no session waited for a lock: %v", err)
+		}
+		if n > 0 {
+			return
+		}
 	}
 }
