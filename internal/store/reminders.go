@@ -112,7 +112,7 @@ var reminderClaimQuery = `
 	)
 	INSERT INTO reminders AS l (request_id, threshold, urgency, reminded_at, operator_id)
 	SELECT u.id, u.k, u.urgency, $4, r.operator_id
-	FROM unnest($1::bigint[], $2::text[], $3::integer[]) WITH ORDINALITY AS u(id, k, urgency, n)
+	FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS u(id, k, urgency, n)
 	JOIN r ON r.id = u.id
 	ORDER BY u.n
 	ON CONFLICT (request_id) DO UPDATE
@@ -169,9 +169,9 @@ func (s *Store) RecordReminders(ctx context.Context, at time.Time, d ReminderDig
 	claims = slices.CompactFunc(claims, func(a, b claim) bool { return a.RequestID == b.RequestID })
 	ids := make([]int64, len(claims))
 	keys := make([]string, len(claims))
-	urgencies := make([]int32, len(claims))
+	urgencies := make([]int64, len(claims))
 	for i, c := range claims {
-		ids[i], keys[i], urgencies[i] = c.RequestID, c.Key, int32(c.urgency)
+		ids[i], keys[i], urgencies[i] = c.RequestID, c.Key, int64(c.urgency)
 	}
 	primary := make(map[ReminderClaim]bool, len(claims))
 	for _, c := range claims {
