@@ -231,20 +231,15 @@ func rawProbe(ctx context.Context, pool *pgxpool.Pool, f QueueFilter) (QueueFilt
 	return f, nil
 }
 
-// rawMatches sends searchMatches's statement: the ids of the requests
-// whose terms text matches, up to limit (0: all); nil when text has no
-// terms to match (a reference).
+// rawMatches sends searchMatches's statement (matchesQuery): the ids of
+// the requests whose terms text matches, up to limit (0: all); nil when
+// text has no terms to match (a reference).
 func rawMatches(ctx context.Context, pool *pgxpool.Pool, text string, limit int) ([]int64, error) {
-	w := where{keys: testkit.Keys(), shareSearch: true}
-	w.search(text)
-	if w.matches == "" {
+	query, args, ok := matchesQuery(testkit.Keys(), text, limit)
+	if !ok {
 		return nil, nil
 	}
-	query := w.matches
-	if limit > 0 {
-		query += " LIMIT " + strconv.Itoa(limit)
-	}
-	rows, err := pool.Query(ctx, query, w.args...)
+	rows, err := pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -776,16 +776,11 @@ func (s *Store) FindSearch(ctx context.Context, f QueueFilter) (QueueFilter, err
 // through its GIN index), at most limit of them (0: all); nil when text
 // needs no match (a reference, or nothing), an empty slice when none match.
 func (s *Store) searchMatches(ctx context.Context, text string, limit int) ([]int64, error) {
-	w := where{keys: s.keys, shareSearch: true}
-	w.search(text)
-	if w.matches == "" {
+	query, args, ok := matchesQuery(s.keys, text, limit)
+	if !ok {
 		return nil, nil
 	}
-	query := w.matches
-	if limit > 0 {
-		query += " LIMIT " + strconv.Itoa(limit)
-	}
-	rows, err := s.pool.Query(ctx, query, w.args...)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -797,6 +792,22 @@ func (s *Store) searchMatches(ctx context.Context, text string, limit int) ([]in
 		ids = []int64{}
 	}
 	return ids, nil
+}
+
+// matchesQuery is the statement that reads the ids of the requests text
+// matches, at most limit of them (0: all), and its arguments; not ok when
+// text needs no match (a reference, or nothing).
+func matchesQuery(keys *keyring.Keyring, text string, limit int) (string, []any, bool) {
+	w := where{keys: keys, shareSearch: true}
+	w.search(text)
+	if w.matches == "" {
+		return "", nil, false
+	}
+	query := w.matches
+	if limit > 0 {
+		query += " LIMIT " + strconv.Itoa(limit)
+	}
+	return query, w.args, true
 }
 
 // oneOrAny is the condition "column is one of values": an equality when

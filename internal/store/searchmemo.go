@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -30,9 +29,8 @@ import (
 // record and, failing it, the matches was planned anew on every call: 0.3-1
 // ms more for a search of a few matches, against 0.05 for the record's.)
 func (s *Store) probeMatches(ctx context.Context, text string, most int) ([]int64, bool, error) {
-	w := where{keys: s.keys, shareSearch: true}
-	w.search(text)
-	if w.matches == "" {
+	query, args, ok := matchesQuery(s.keys, text, most+1)
+	if !ok {
 		return nil, false, nil
 	}
 	key := searchKey(s.keys.QueryTerms(norm.NFC.String(strings.TrimSpace(text))), most)
@@ -49,7 +47,7 @@ func (s *Store) probeMatches(ctx context.Context, text string, most int) ([]int6
 	if recorded != nil && *recorded == epoch {
 		return nil, true, nil
 	}
-	rows, err := s.pool.Query(ctx, w.matches+" LIMIT "+strconv.Itoa(most+1), w.args...)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("search: %w", err)
 	}
