@@ -5,6 +5,7 @@ package migrations
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"embed"
 	"encoding/hex"
 	"fmt"
@@ -64,9 +65,9 @@ func up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, kr *keyrin
 
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithGoMigrations(sealMigration(kr)))
+	provider, err := newProvider(db, kr)
 	if err != nil {
-		return fmt.Errorf("migrate: goose provider: %w", err)
+		return err
 	}
 	var results []*goose.MigrationResult
 	if version > 0 {
@@ -83,6 +84,16 @@ func up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, kr *keyrin
 	return nil
 }
 
+// newProvider is goose's runner of rightsdesk's migrations on db, the Go
+// migration that seals existing rows given kr.
+func newProvider(db *sql.DB, kr *keyring.Keyring) (*goose.Provider, error) {
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithGoMigrations(sealMigration(kr)))
+	if err != nil {
+		return nil, fmt.Errorf("migrate: goose provider: %w", err)
+	}
+	return provider, nil
+}
+
 // UpTo applies River's migrations and rightsdesk's up to version, for
 // tests of a migration against the schema before it. Up is what runs.
 func UpTo(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, kr *keyring.Keyring, version int64) error {
@@ -94,9 +105,9 @@ func UpTo(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger, kr *keyr
 func DownTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, files, goose.WithGoMigrations(sealMigration(nil)))
+	provider, err := newProvider(db, nil)
 	if err != nil {
-		return fmt.Errorf("migrate: goose provider: %w", err)
+		return err
 	}
 	if _, err := provider.DownTo(ctx, version); err != nil {
 		return fmt.Errorf("migrate down to %d: %w", version, err)
