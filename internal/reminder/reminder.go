@@ -117,10 +117,6 @@ func Covers(recorded, key string) bool {
 // Today is the operator's calendar day at now.
 func (p Policy) Today(now time.Time) deadline.Date { return deadline.DateOf(now.In(p.Location)) }
 
-// TodayKey is the overdue key of now's day: the only overdue key that
-// matters at now (earlier days' keys never block a reminder).
-func (p Policy) TodayKey(now time.Time) string { return OverdueKey(p.Today(now)) }
-
 // Horizon is the latest due instant that can be owed a reminder at now: the
 // end of the day the largest threshold reaches. Everything due earlier,
 // including everything overdue, is a candidate.

@@ -110,8 +110,8 @@ func TestOverdueIsRemindedOnceADay(t *testing.T) {
 	if r.DaysOverdue() != 2 || !r.Overdue() {
 		t.Errorf("days overdue %d, want 2", r.DaysOverdue())
 	}
-	if p.TodayKey(time.Date(2026, 3, 5, 19, 30, 0, 0, time.UTC)) != "overdue:2026-03-06" {
-		t.Error("TodayKey must use the operator's day")
+	if OverdueKey(p.Today(time.Date(2026, 3, 5, 19, 30, 0, 0, time.UTC))) != "overdue:2026-03-06" {
+		t.Error("the overdue key must be of the operator's day")
 	}
 }
 
